@@ -1,0 +1,54 @@
+"""The sans-I/O event core shared by every rtbench server and client.
+
+No sockets, no web framework: rooms, ids, the resume buffer, bounded subscriptions, fan-out,
+limits, counters and the wire codecs of each transport.
+"""
+
+from core.broker import Broker, MemoryBroker
+from core.buffer import Backlog, ResumeBuffer
+from core.config import Heartbeat, Limits, ServerConfig
+from core.errors import (
+    ConfigError,
+    InvalidParameter,
+    InvalidPayload,
+    InvalidRoom,
+    PayloadTooLarge,
+    ProtocolError,
+    RoomLimitReached,
+    RtbenchError,
+)
+from core.events import JSON, Delivery, Event, Gap, Item, Reply
+from core.rooms import validate_room
+from core.stats import Stats
+from core.subscription import CloseReason, Subscription
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "JSON",
+    "Backlog",
+    "Broker",
+    "CloseReason",
+    "ConfigError",
+    "Delivery",
+    "Event",
+    "Gap",
+    "Heartbeat",
+    "InvalidParameter",
+    "InvalidPayload",
+    "InvalidRoom",
+    "Item",
+    "Limits",
+    "MemoryBroker",
+    "PayloadTooLarge",
+    "ProtocolError",
+    "Reply",
+    "ResumeBuffer",
+    "RoomLimitReached",
+    "RtbenchError",
+    "ServerConfig",
+    "Stats",
+    "Subscription",
+    "__version__",
+    "validate_room",
+]

@@ -1,0 +1,159 @@
+"""Brokers: assign ids, keep the resume buffer, fan events out to subscriptions.
+
+`Broker` is the interface every server talks to; `MemoryBroker` is the embedded default. A
+Redis-backed broker implements the same methods for cluster mode.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.buffer import Backlog, ResumeBuffer
+from core.config import Limits
+from core.errors import RoomLimitReached
+from core.events import JSON, Event, Item
+from core.rooms import validate_room
+from core.stats import Stats
+from core.subscription import CloseReason, Subscription
+
+
+class Broker(abc.ABC):
+    kind: str
+
+    @abc.abstractmethod
+    async def publish(self, room: str, data: JSON, *, exclude: Subscription | None = None) -> Event:
+        """Assign the next id of `room`, buffer the event and offer it to every subscription."""
+
+    @abc.abstractmethod
+    async def subscribe(self, subscription: Subscription, room: str, after: int | None) -> int:
+        """Attach `subscription` to `room`; queue what followed `after`, then live events.
+
+        With `after` None only events published from now on are delivered. Returns the room's
+        newest id at the time of attaching.
+        """
+
+    @abc.abstractmethod
+    async def unsubscribe(self, subscription: Subscription, room: str) -> None: ...
+
+    @abc.abstractmethod
+    async def release(self, subscription: Subscription) -> None:
+        """Detach `subscription` from every room it is in."""
+
+    @abc.abstractmethod
+    async def backlog(self, room: str, after: int, limit: int) -> Backlog:
+        """Buffered events of `room` after `after`, at most `limit` (long polling's fast path)."""
+
+    @abc.abstractmethod
+    def subscribers_by_room(self) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def health(self) -> dict[str, JSON]: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close every subscription; no more events are delivered."""
+
+
+@dataclass(slots=True, eq=False)
+class _Room:
+    buffer: ResumeBuffer
+    subscriptions: dict[int, Subscription] = field(default_factory=dict)
+
+
+class MemoryBroker(Broker):
+    """Single-process broker. Every method runs without awaiting, so each is atomic."""
+
+    kind = "memory"
+
+    def __init__(
+        self,
+        limits: Limits,
+        stats: Stats | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.limits = limits
+        self.stats = stats if stats is not None else Stats()
+        self._clock_ns = clock_ns
+        self._rooms: dict[str, _Room] = {}
+
+    def _room(self, name: str) -> _Room:
+        room = self._rooms.get(name)
+        if room is None:
+            validate_room(name)
+            if len(self._rooms) >= self.limits.max_rooms:
+                raise RoomLimitReached(
+                    f"expected at most {self.limits.max_rooms} rooms on this server, "
+                    f"got a request for a new room {name!r}"
+                )
+            room = self._rooms[name] = _Room(
+                ResumeBuffer(name, self.limits.buffer_events, self.limits.buffer_bytes)
+            )
+        return room
+
+    async def publish(self, room: str, data: JSON, *, exclude: Subscription | None = None) -> Event:
+        target = self._room(room)
+        now = self._clock_ns()
+        event = Event(target.buffer.last_id + 1, room, data, now)
+        target.buffer.append(event)
+        self.stats.published += 1
+        self.stats.published_window.add(now / 1e9)
+        overflowed = [
+            sub
+            for sub in target.subscriptions.values()
+            if sub is not exclude and not sub.offer(event)
+        ]
+        for sub in overflowed:
+            self._detach_closed(sub)
+        return event
+
+    async def subscribe(self, subscription: Subscription, room: str, after: int | None) -> int:
+        target = self._room(room)
+        buffer = target.buffer
+        if after is not None:
+            backlog = buffer.since(after)
+            items: list[Item] = [backlog.gap] if backlog.gap else []
+            items.extend(backlog.events)
+            for item in items:
+                if not subscription.offer(item):
+                    self._detach_closed(subscription)
+                    return buffer.last_id
+        target.subscriptions[subscription.id] = subscription
+        subscription.rooms.add(room)
+        return buffer.last_id
+
+    async def unsubscribe(self, subscription: Subscription, room: str) -> None:
+        target = self._rooms.get(room)
+        if target is not None:
+            target.subscriptions.pop(subscription.id, None)
+        subscription.rooms.discard(room)
+
+    async def release(self, subscription: Subscription) -> None:
+        for room in list(subscription.rooms):
+            await self.unsubscribe(subscription, room)
+
+    def _detach_closed(self, subscription: Subscription) -> None:
+        if subscription.close_reason is CloseReason.SLOW:
+            self.stats.dropped_subscribers += 1
+        for room in subscription.rooms:
+            target = self._rooms.get(room)
+            if target is not None:
+                target.subscriptions.pop(subscription.id, None)
+        subscription.rooms.clear()
+
+    async def backlog(self, room: str, after: int, limit: int) -> Backlog:
+        return self._room(room).buffer.since(after, limit)
+
+    def subscribers_by_room(self) -> dict[str, int]:
+        return {name: len(r.subscriptions) for name, r in self._rooms.items() if r.subscriptions}
+
+    def health(self) -> dict[str, JSON]:
+        return {"kind": self.kind, "ok": True, "rooms": len(self._rooms)}
+
+    async def close(self) -> None:
+        for target in self._rooms.values():
+            for sub in list(target.subscriptions.values()):
+                sub.close(CloseReason.SHUTDOWN)
+            target.subscriptions.clear()

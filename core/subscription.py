@@ -1,0 +1,116 @@
+"""A subscriber's mailbox: a bounded queue that a slow reader cannot grow.
+
+The broker offers items; the connection's writer takes them. When the queue is full the
+subscription is closed as `slow` instead of buffering without bound; the client resumes by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+from collections import deque
+from collections.abc import Callable
+
+from core.events import Item
+
+_ids = itertools.count(1)
+
+
+class CloseReason(enum.Enum):
+    CLIENT_LEFT = "client_left"
+    SLOW = "slow_subscriber"
+    SHUTDOWN = "shutdown"
+    TIMEOUT = "timeout"
+    POLICY = "policy_violation"
+    FULL = "batch_full"
+    """A one-shot (long-poll) subscription has a full batch; nothing is lost, it resumes by id."""
+
+
+class Subscription:
+    """Bounded queue of items for one client connection, attached to one or more rooms."""
+
+    __slots__ = (
+        "_on_close",
+        "_queue",
+        "_waiter",
+        "capacity",
+        "close_reason",
+        "id",
+        "one_shot",
+        "rooms",
+    )
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        one_shot: bool = False,
+        on_close: Callable[[CloseReason], None] | None = None,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError(f"expected capacity >= 1, got {capacity}")
+        self.id = next(_ids)
+        self.capacity = capacity
+        self.one_shot = one_shot
+        self.rooms: set[str] = set()
+        self.close_reason: CloseReason | None = None
+        self._queue: deque[Item] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._on_close = on_close
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.id} rooms={sorted(self.rooms)} queued={len(self._queue)}>"
+
+    @property
+    def closed(self) -> bool:
+        return self.close_reason is not None
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def offer(self, item: Item) -> bool:
+        """Queue `item`; False (and the subscription closes) when it is full or closed."""
+        if self.close_reason is not None:
+            return False
+        if len(self._queue) >= self.capacity:
+            self.close(CloseReason.FULL if self.one_shot else CloseReason.SLOW)
+            return False
+        self._queue.append(item)
+        self._wake()
+        return True
+
+    def take(self, limit: int | None = None) -> list[Item]:
+        """Remove and return up to `limit` queued items without waiting."""
+        queue = self._queue
+        if limit is None or limit >= len(queue):
+            items = list(queue)
+            queue.clear()
+            return items
+        return [queue.popleft() for _ in range(limit)]
+
+    async def wait(self) -> None:
+        """Return when an item is queued or the subscription is closed."""
+        if self._queue or self.close_reason is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def close(self, reason: CloseReason) -> None:
+        """Stop accepting items; queued ones stay readable. The first reason wins."""
+        if self.close_reason is not None:
+            return
+        self.close_reason = reason
+        self._wake()
+        if self._on_close is not None:
+            callback, self._on_close = self._on_close, None
+            callback(reason)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

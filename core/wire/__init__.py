@@ -1,0 +1,1 @@
+"""Wire codecs, one module per transport: the server's encoders and the clients' parsers."""

@@ -1,0 +1,140 @@
+"""WebSocket frames: events and replies from the server, operations from the client.
+
+Server → client: an event object, a gap notice, or `{"op": "ack" | "joined" | "left" | "error"}`.
+Client → server: `{"op": "publish" | "join" | "leave", ...}` with an optional `"ack"` echoed back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from core.errors import InvalidPayload, ProtocolError, RtbenchError
+from core.events import JSON, Delivery, Event, Gap, delivery_from_json, dump_json
+from core.payload import loads_object
+from core.rooms import validate_room
+
+
+def encode_event(event: Event) -> str:
+    text = event.frames.get("ws")
+    if text is None:
+        text = event.frames["ws"] = event.json.decode()
+    assert isinstance(text, str)
+    return text
+
+
+def encode_gap(gap: Gap) -> str:
+    return dump_json(gap.as_json()).decode()
+
+
+def encode(item: Delivery) -> str:
+    return encode_event(item) if isinstance(item, Event) else encode_gap(item)
+
+
+def encode_reply(op: str, ack: JSON = None, **fields: JSON) -> str:
+    reply: dict[str, JSON] = {"op": op, **fields}
+    if ack is not None:
+        reply["ack"] = ack
+    return dump_json(reply).decode()
+
+
+# -- client operations ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    data: JSON
+    room: str | None = None
+    """None: the socket's own room (the one in its URL)."""
+    except_self: bool = False
+    ack: JSON = None
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    room: str
+    after: int | None = None
+    ack: JSON = None
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    room: str
+    ack: JSON = None
+
+
+ClientOp: TypeAlias = Publish | Join | Leave
+OPS = ("publish", "join", "leave")
+
+
+def parse_client_frame(text: str) -> ClientOp:
+    """Decode one client text frame, or raise ProtocolError/InvalidPayload saying what was
+    expected; the error's `ack` carries the frame's ack when it could be read."""
+    frame = loads_object(text, 'a frame {"op": ...}')
+    ack = frame.get("ack")
+    try:
+        return _parse_op(frame, ack)
+    except RtbenchError as exc:
+        exc.ack = ack
+        raise
+
+
+def _parse_op(frame: dict[str, Any], ack: JSON) -> ClientOp:
+    op = frame.get("op")
+    if op == "publish":
+        if "data" not in frame:
+            raise InvalidPayload('expected {"op": "publish", "data": <json>}, got no "data"')
+        room = frame.get("room")
+        except_self = frame.get("except_self", False)
+        if not isinstance(except_self, bool):
+            raise ProtocolError(f"expected except_self true or false, got {except_self!r:.50}")
+        target = None if room is None else validate_room(room)
+        return Publish(frame["data"], target, except_self, ack)
+    if op == "join":
+        after = frame.get("after")
+        if after is not None and (type(after) is not int or after < 0):
+            raise ProtocolError(f"expected after as an integer >= 0, got {after!r:.50}")
+        return Join(validate_room(frame.get("room")), after, ack)
+    if op == "leave":
+        return Leave(validate_room(frame.get("room")), ack)
+    raise ProtocolError(f"expected op one of {', '.join(OPS)}, got {op!r:.50}")
+
+
+def encode_client_op(op: ClientOp) -> str:
+    """The client side of `parse_client_frame`."""
+    frame: dict[str, JSON]
+    if isinstance(op, Publish):
+        frame = {"op": "publish", "data": op.data}
+        if op.room is not None:
+            frame["room"] = op.room
+        if op.except_self:
+            frame["except_self"] = True
+    elif isinstance(op, Join):
+        frame = {"op": "join", "room": op.room}
+        if op.after is not None:
+            frame["after"] = op.after
+    else:
+        frame = {"op": "leave", "room": op.room}
+    if op.ack is not None:
+        frame["ack"] = op.ack
+    return dump_json(frame).decode()
+
+
+# -- server frames, client side ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReply:
+    op: str
+    body: dict[str, JSON]
+
+
+def parse_server_frame(text: str | bytes) -> Delivery | ServerReply:
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError(f"expected a JSON text frame, got {text!r:.200}") from exc
+    if isinstance(body, dict) and isinstance(body.get("op"), str):
+        return ServerReply(body["op"], body)
+    return delivery_from_json(body)
