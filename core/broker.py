@@ -47,6 +47,10 @@ class Broker(abc.ABC):
         """Buffered events of `room` after `after`, at most `limit` (long polling's fast path)."""
 
     @abc.abstractmethod
+    async def last_id(self, room: str) -> int:
+        """The newest id of `room`, 0 before its first event."""
+
+    @abc.abstractmethod
     def subscribers_by_room(self) -> dict[str, int]: ...
 
     @abc.abstractmethod
@@ -145,6 +149,9 @@ class MemoryBroker(Broker):
 
     async def backlog(self, room: str, after: int, limit: int) -> Backlog:
         return self._room(room).buffer.since(after, limit)
+
+    async def last_id(self, room: str) -> int:
+        return self._room(room).buffer.last_id
 
     def subscribers_by_room(self) -> dict[str, int]:
         return {name: len(r.subscriptions) for name, r in self._rooms.items() if r.subscriptions}

@@ -100,6 +100,10 @@ class Subscription:
         finally:
             self._waiter = None
 
+    def wake(self) -> None:
+        """Return from a pending `wait` with nothing queued (a heartbeat is due)."""
+        self._wake()
+
     def close(self, reason: CloseReason) -> None:
         """Stop accepting items; queued ones stay readable. The first reason wins."""
         if self.close_reason is not None:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 
 from core.errors import ProtocolError
-from core.events import Delivery, Event, Gap, delivery_from_json, dump_json
+from core.events import Delivery, Event, Gap, Item, delivery_from_json, dump_json
 
 PING = b": ping\n\n"
 
@@ -31,8 +31,12 @@ def encode_retry(milliseconds: int) -> bytes:
     return b"retry: %d\n\n" % milliseconds
 
 
-def encode(item: Delivery) -> bytes:
-    return encode_event(item) if isinstance(item, Event) else encode_gap(item)
+def encode(item: Item) -> bytes:
+    if isinstance(item, Event):
+        return encode_event(item)
+    if isinstance(item, Gap):
+        return encode_gap(item)
+    raise TypeError(f"expected an Event or Gap to frame as SSE, got {type(item).__name__}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,80 @@
+"""Small ASGI helpers the transports share: errors, query parameters, disconnect watching."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from core import InvalidParameter, RtbenchError, validate_room
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def error_body(exc: RtbenchError) -> bytes:
+    return json.dumps({"error": exc.message, "kind": exc.kind}).encode()
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: list[Any] | None = None) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def wait_disconnect(receive: Receive) -> None:
+    """Return when the client goes away (what an HTTP request body has left is discarded)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def query(scope: Scope) -> dict[str, str]:
+    raw = scope.get("query_string", b"").decode("latin-1")
+    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def room_of(scope: Scope) -> str:
+    return validate_room(scope["path_params"]["room"])
+
+
+def parse_after(value: str | None, source: str = "after") -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidParameter(f"expected {source} as an integer >= 0, got {value[:40]!r}")
+    return int(value)
+
+
+def parse_seconds(value: str | None, default: float, maximum: float, name: str) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= maximum:
+        raise InvalidParameter(
+            f"expected {name} in seconds from 0 to {maximum:g}, got {value[:40]!r}"
+        )
+    return seconds

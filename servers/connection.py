@@ -1,0 +1,119 @@
+"""One subscriber connection, whatever the transport: a writer task pumping the subscription to
+the client, raced against a watcher that notices the client leave.
+
+A handler blocked on its queue never sees the client go (subscriptions leak, SIGTERM hangs);
+a writer blocked on a client that stopped reading never sees its queue overflow. So the
+watcher closes the subscription when the client leaves, and closing a subscription cancels
+a writer stuck in `send`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from core import CloseReason, Item, Subscription
+from servers.asgi import Message, Send
+from servers.hub import Hub
+
+TaskFn = Callable[[], Coroutine[Any, Any, None]]
+"""A coroutine function run as one side of a connection."""
+
+
+class Connection:
+    def __init__(
+        self, hub: Hub, send: Send, *, capacity: int, one_shot: bool = False, **log_fields: Any
+    ) -> None:
+        self.hub = hub
+        self.subscription = Subscription(capacity, one_shot=one_shot, on_close=self._on_close)
+        self._send = send
+        self._sending = False
+        self._writer: asyncio.Task[None] | None = None
+        self._log_fields = log_fields
+
+    async def send(self, message: Message) -> None:
+        self._sending = True
+        try:
+            await self._send(message)
+        finally:
+            self._sending = False
+
+    async def send_final(self, message: Message, within: float = 1.0) -> None:
+        """Best-effort last message (close frame, end of stream) to a client that may not read."""
+        with contextlib.suppress(Exception, TimeoutError):
+            await asyncio.wait_for(self._send(message), within)
+
+    def _on_close(self, reason: CloseReason) -> None:
+        if self._sending and self._writer is not None:
+            self._writer.cancel()
+
+    async def run(
+        self,
+        pump: TaskFn,
+        watch: TaskFn,
+    ) -> CloseReason:
+        """Run `pump` until the subscription closes or the client leaves; always release."""
+        subscription = self.subscription
+        self.hub.opened(subscription, **self._log_fields)
+        self._writer = writer = asyncio.create_task(pump())
+        watcher = asyncio.create_task(self._watch(watch))
+        try:
+            await asyncio.wait({writer})
+            error = None if writer.cancelled() else writer.exception()
+            # A send to a client that is gone fails with an OSError: that client has left.
+            subscription.close(CloseReason.CLIENT_LEFT)  # no-op when already closed
+            if error is not None and not isinstance(error, OSError):
+                raise error
+            return subscription.close_reason or CloseReason.CLIENT_LEFT
+        finally:
+            for task in (writer, watcher):
+                task.cancel()
+            await asyncio.gather(writer, watcher, return_exceptions=True)
+            await self.hub.broker.release(subscription)
+            self.hub.closed(subscription, **self._log_fields)
+
+    async def pump(
+        self,
+        write: Callable[[list[Item]], Awaitable[None]],
+        idle: TaskFn | None = None,
+        idle_seconds: float = 0.0,
+    ) -> None:
+        """Write queued items in batches until the subscription closes; call `idle` after
+        `idle_seconds` without a write (heartbeats)."""
+        subscription = self.subscription
+        loop = asyncio.get_running_loop()
+        wrote = True
+        timer: asyncio.TimerHandle | None = None
+        idle_due = False
+
+        def tick() -> None:
+            nonlocal wrote, idle_due, timer
+            if not wrote:
+                idle_due = True
+                subscription.wake()
+            wrote = False
+            timer = loop.call_later(idle_seconds, tick)
+
+        if idle is not None:
+            timer = loop.call_later(idle_seconds, tick)
+        try:
+            while True:
+                await subscription.wait()
+                if subscription.closed:
+                    return
+                items = subscription.take()
+                if items:
+                    await write(items)
+                    wrote = True
+                elif idle_due and idle is not None:
+                    await idle()
+                idle_due = False
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def _watch(self, watch: TaskFn) -> None:
+        await watch()
+        self.subscription.close(CloseReason.CLIENT_LEFT)

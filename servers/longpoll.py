@@ -1,0 +1,90 @@
+"""Long polling: `GET /rooms/{room}/poll?after=<id>&timeout=<s>`.
+
+Answers at once when events after `after` exist; otherwise holds the request until one arrives,
+the timeout passes, the client leaves or the server stops. Between polls the server keeps no
+state for the client: the cursor lives in the client, so any node can answer the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.routing import BaseRoute, Route
+
+from core import CloseReason, Event, Gap, RtbenchError
+from core.wire import longpoll
+from servers.asgi import (
+    Receive,
+    Scope,
+    Send,
+    parse_after,
+    parse_seconds,
+    query,
+    room_of,
+    send_json,
+    wait_disconnect,
+)
+from servers.connection import Connection
+from servers.hub import Hub
+from servers.transport import Endpoint, Transport
+
+
+class PollEndpoint(Endpoint):
+    transport = "longpoll"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hub, limits = self.hub, self.hub.limits
+        try:
+            room = room_of(scope)
+            params = query(scope)
+            after = parse_after(params.get("after"))
+            timeout = parse_seconds(
+                params.get("timeout"),
+                limits.poll_timeout_default,
+                limits.poll_timeout_max,
+                "timeout",
+            )
+            if after is None:
+                body = longpoll.encode_response([], await hub.broker.last_id(room))
+                await send_json(send, 200, body)
+                return
+            backlog = await hub.broker.backlog(room, after, limits.poll_batch)
+        except RtbenchError as exc:
+            await self.refuse(send, scope, exc)
+            return
+        if backlog.events or backlog.gap is not None:
+            await self.respond(send, backlog.events, backlog.gap, after)
+            return
+
+        connection = Connection(hub, send, capacity=limits.poll_batch, one_shot=True, room=room)
+        subscription = connection.subscription
+        await hub.broker.subscribe(subscription, room, after)
+        expiry = asyncio.get_running_loop().call_later(
+            timeout, subscription.close, CloseReason.TIMEOUT
+        )
+
+        async def answer() -> None:
+            await subscription.wait()
+            if subscription.close_reason is CloseReason.CLIENT_LEFT:
+                return
+            items = subscription.take(limits.poll_batch)
+            events = [item for item in items if isinstance(item, Event)]
+            gap = next((item for item in items if isinstance(item, Gap)), None)
+            await self.respond(connection.send, events, gap, after)
+
+        try:
+            await connection.run(answer, lambda: wait_disconnect(receive))
+        finally:
+            expiry.cancel()
+
+    async def respond(self, send: Send, events: list[Event], gap: Gap | None, after: int) -> None:
+        next_id = events[-1].id if events else (0 if gap is not None and gap.reset else after)
+        await send_json(send, 200, longpoll.encode_response(events, next_id, gap))
+        self.count_delivered(events)
+
+
+class LongPollTransport(Transport):
+    name = "longpoll"
+
+    def routes(self, hub: Hub) -> list[BaseRoute]:
+        return [Route("/rooms/{room}/poll", PollEndpoint(hub), methods=["GET"])]

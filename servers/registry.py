@@ -1,0 +1,24 @@
+"""Transports by name, the way uvicorn picks its protocol implementations."""
+
+from __future__ import annotations
+
+from core import ConfigError
+from servers.longpoll import LongPollTransport
+from servers.sse import SSETransport
+from servers.transport import Transport
+from servers.ws import WebSocketTransport
+
+TRANSPORTS: dict[str, type[Transport]] = {
+    "longpoll": LongPollTransport,
+    "sse": SSETransport,
+    "ws": WebSocketTransport,
+}
+
+
+def get_transport(name: str) -> Transport:
+    try:
+        return TRANSPORTS[name]()
+    except KeyError:
+        raise ConfigError(
+            f"expected a transport among {', '.join(TRANSPORTS)}, got {name!r}"
+        ) from None

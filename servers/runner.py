@@ -1,0 +1,75 @@
+"""Runs an app under uvicorn, telling the hub the moment a stop signal arrives.
+
+uvicorn waits for open responses to finish before it shuts down; streams and held polls never
+finish on their own, so the hub must close them as soon as SIGTERM/SIGINT is received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from types import FrameType
+
+import uvicorn
+from starlette.applications import Starlette
+
+from core import ServerConfig, __version__
+from servers.hub import Hub
+
+log = logging.getLogger("rtbench.server")
+
+
+class Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+        super().__init__(config)
+        self.hub = hub
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.hub.begin_shutdown)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit or not self.servers:
+            return
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        scheme = "https" if self.config.is_ssl else "http"
+        log.info(
+            "ready",
+            extra={
+                "transport": self.hub.transport,
+                "url": f"{scheme}://{host}:{port}",
+                "host": host,
+                "port": port,
+                "broker": self.hub.broker.kind,
+                "version": __version__,
+            },
+        )
+
+
+def uvicorn_config(app: Starlette, config: ServerConfig) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        ws="websockets-sansio",
+        ws_max_size=config.limits.max_message_bytes,
+        ws_per_message_deflate=config.compression,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(max(1, config.shutdown_grace_seconds)),
+    )
+
+
+def run(app: Starlette, config: ServerConfig) -> None:
+    hub: Hub = app.state.hub
+    Server(uvicorn_config(app, config), hub).run()

@@ -1,0 +1,72 @@
+"""Server-Sent Events: `GET /rooms/{room}/sse`, resume by `Last-Event-ID` or `?after=`."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from core import Item, RtbenchError
+from core.wire import sse
+from servers.asgi import Receive, Scope, Send, header, parse_after, query, room_of, wait_disconnect
+from servers.connection import Connection
+from servers.hub import Hub
+from servers.transport import Endpoint, Transport
+
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    # nginx buffers proxied responses unless told otherwise; a buffered stream is no stream.
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class SSEEndpoint(Endpoint):
+    transport = "sse"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hub = self.hub
+        try:
+            room = room_of(scope)
+            # A reconnecting EventSource keeps its first URL; Last-Event-ID must win over ?after.
+            last_event_id = header(scope, b"last-event-id")
+            if last_event_id is not None:
+                after = parse_after(last_event_id.strip(), "Last-Event-ID")
+            else:
+                after = parse_after(query(scope).get("after"))
+            connection = Connection(hub, send, capacity=hub.limits.queue_events, room=room)
+            await hub.broker.subscribe(connection.subscription, room, after)
+        except RtbenchError as exc:
+            await self.refuse(send, scope, exc)
+            return
+
+        async def write(items: list[Item]) -> None:
+            await connection.send(
+                {
+                    "type": "http.response.body",
+                    "body": b"".join(map(sse.encode, items)),
+                    "more_body": True,
+                }
+            )
+            self.count_delivered(items)
+
+        async def ping() -> None:
+            await connection.send(
+                {"type": "http.response.body", "body": sse.PING, "more_body": True}
+            )
+
+        async def pump() -> None:
+            await connection.send(
+                {"type": "http.response.start", "status": 200, "headers": HEADERS}
+            )
+            retry = sse.encode_retry(hub.config.heartbeat.sse_retry_ms)
+            await connection.send({"type": "http.response.body", "body": retry, "more_body": True})
+            await connection.pump(write, ping, hub.config.heartbeat.sse_ping_seconds)
+
+        await connection.run(pump, lambda: wait_disconnect(receive))
+        await connection.send_final({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class SSETransport(Transport):
+    name = "sse"
+
+    def routes(self, hub: Hub) -> list[BaseRoute]:
+        return [Route("/rooms/{room}/sse", SSEEndpoint(hub), methods=["GET"])]
