@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from core import PayloadTooLarge, RtbenchError, ServerConfig
+from core import PayloadTooLarge, RtbenchError, ServerConfig, validate_room
 from core.payload import check_size, parse_publish_body
 from servers.hub import Hub
 from servers.transport import Transport
@@ -32,6 +32,16 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
             return Response(status_code=400)
         return Response(b'{"id":%d}' % event.id, 201, media_type="application/json")
 
+    async def room_info(request: Request) -> Response:
+        try:
+            room = validate_room(request.path_params["room"])
+            last_id = await hub.broker.last_id(room)
+        except RtbenchError as exc:
+            hub.error(exc.kind, exc.message, transport="http", path=request.url.path)
+            return JSONResponse({"error": exc.message, "kind": exc.kind}, exc.status_code)
+        subscribers = hub.broker.subscribers_by_room().get(room, 0)
+        return JSONResponse({"room": room, "last_id": last_id, "subscribers": subscribers})
+
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -44,6 +54,7 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
 
     routes = [
         Route("/rooms/{room}/events", publish, methods=["POST"]),
+        Route("/rooms/{room}", room_info, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
         *transport.routes(hub),

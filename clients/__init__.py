@@ -1,0 +1,1 @@
+"""Clients of the rtbench servers: `clients.aio` (asyncio) and, later, Locust users."""

@@ -1,0 +1,133 @@
+"""Start a server as its own process and learn its URL from its `ready` log line.
+
+Tests and the bench orchestrator both use this: servers always run for real, under uvicorn,
+on an ephemeral loopback port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+
+class ServerFailed(RuntimeError):
+    pass
+
+
+class ServerProcess:
+    def __init__(
+        self,
+        transport: str,
+        *,
+        config: str | Path | None = None,
+        broker: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        extra_args: list[str] | None = None,
+        log_lines: int = 10_000,
+        cpu: int | None = None,
+    ) -> None:
+        self.transport = transport
+        self.args = [
+            sys.executable, "-m", "servers", transport,
+            "--host", host, "--port", str(port), "--log-format", "json",
+        ]  # fmt: skip
+        if config is not None:
+            self.args += ["--config", str(config)]
+        if broker is not None:
+            self.args += ["--broker", broker]
+        self.args += extra_args or []
+        self.cpu = cpu
+        self.logs: deque[dict[str, Any]] = deque(maxlen=log_lines)
+        """Parsed JSON log lines, newest last (bounded)."""
+        self.url = ""
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 20.0) -> Self:
+        preexec = None
+        if self.cpu is not None:
+            cpu = self.cpu
+
+            def preexec() -> None:
+                os.sched_setaffinity(0, {cpu})
+
+        self.proc = subprocess.Popen(
+            self.args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=preexec,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(timeout) or not self.url:
+            self.stop()
+            tail = "\n".join(json.dumps(line) for line in list(self.logs)[-20:])
+            raise ServerFailed(f"{self.transport} server did not become ready:\n{tail}")
+        return self
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                line = {"event": "raw", "text": raw.decode(errors="replace").rstrip()}
+            if not isinstance(line, dict):
+                line = {"event": "raw", "text": str(line)}
+            self.logs.append(line)
+            if line.get("event") == "ready":
+                self.url = str(line["url"])
+                self._ready.set()
+        self._ready.set()
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in list(self.logs) if line.get("event") == name]
+
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM, then SIGKILL if it has not exited within `timeout`. Returns the exit code."""
+        if self.proc is None:
+            return None
+        self.terminate()
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(2)
+        return code
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,66 @@
+"""Real servers for the parity suite: one uvicorn process per transport and configuration, on an
+ephemeral loopback port, shared by the tests of a session; each test uses its own room."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from servers.process import ServerProcess
+
+TRANSPORTS = ["longpoll", "sse", "ws"]
+
+# A server with small bounds, so overflow, gaps and size limits show with little traffic.
+TIGHT = {
+    "buffer_events": 100,
+    "queue_events": 64,
+    "max_message_bytes": 32 * 1024,
+    "ws_max_errors": 5,
+    "poll_timeout_max": 60.0,
+}
+
+ServerFactory = Callable[..., ServerProcess]
+
+
+@pytest.fixture(scope="session")
+def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    started: list[ServerProcess] = []
+    counter = itertools.count()
+
+    def start(transport: str, **limits: float) -> ServerProcess:
+        config: Path | None = None
+        if limits:
+            config = tmp_path_factory.mktemp("config") / f"rtbench-{next(counter)}.toml"
+            lines = ["[limits]", *(f"{k} = {v!r}" for k, v in limits.items())]
+            config.write_text("\n".join(lines) + "\n")
+        server = ServerProcess(transport, config=config).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session", params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def server(transport: str, server_factory: ServerFactory) -> ServerProcess:
+    return server_factory(transport)
+
+
+@pytest.fixture(scope="session")
+def tight_server(transport: str, server_factory: ServerFactory) -> ServerProcess:
+    return server_factory(transport, **TIGHT)
+
+
+@pytest.fixture
+def room() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,72 @@
+"""Helpers for the parity suite."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from core import Delivery, Event
+
+# Bounds that keep a broken server from hanging the suite; not performance expectations.
+PATIENCE = 30.0
+
+
+async def collect(source: AsyncIterable[Delivery], count: int, patience: float = PATIENCE) -> list[Delivery]:
+    """The first `count` deliveries from `source` (events and gap notices)."""
+    items: list[Delivery] = []
+
+    async def run() -> None:
+        async for item in source:
+            items.append(item)
+            if len(items) >= count:
+                return
+
+    await asyncio.wait_for(run(), patience)
+    return items
+
+
+def ids(items: list[Delivery]) -> list[int]:
+    return [item.id for item in items if isinstance(item, Event)]
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], patience: float = PATIENCE) -> Any:
+    """Poll `check` until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition still false after {patience}s: last {result!r}")
+        await asyncio.sleep(0.05)
+
+
+def subscribe_path(transport: str, room: str, after: int | None = None) -> str:
+    path = {"longpoll": "poll", "sse": "sse", "ws": "ws"}[transport]
+    query = f"?after={after}" if after is not None else ("?after=0" if transport == "longpoll" else "")
+    return f"/rooms/{room}/{path}{query}"
+
+
+def open_stalled_subscriber(base_url: str, transport: str, room: str) -> socket.socket:
+    """A raw client that subscribes and then never reads: the slowest possible subscriber."""
+    parts = urlsplit(base_url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((parts.hostname, parts.port))
+    path = subscribe_path(transport, room)
+    request = [f"GET {path} HTTP/1.1", f"Host: {parts.netloc}"]
+    if transport == "ws":
+        key = base64.b64encode(os.urandom(16)).decode()
+        request += [
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+        ]
+    sock.sendall(("\r\n".join(request) + "\r\n\r\n").encode())
+    return sock

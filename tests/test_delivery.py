@@ -1,0 +1,61 @@
+"""Delivery on every transport: everything, once, in order, unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+
+from clients.aio import Publisher, subscribe
+from core import Event
+from servers.process import ServerProcess
+from tests.support import collect, ids
+
+PAYLOADS = [
+    "plain",
+    "ünïcødé ✓ 漢字 🚀",
+    "<script>alert('x')</script>",
+    '<img src=x onerror="alert(1)">',
+    {"nested": [1, 2.5, None, True, {"k": "v"}]},
+    "line\nbreak\r\nand\rcr",
+    "",
+    0,
+    None,
+]
+
+
+def payload(n: int) -> object:
+    return {"seq": n, "value": PAYLOADS[n % len(PAYLOADS)]}
+
+
+async def test_three_subscribers_get_1000_events_once_in_order(
+    transport: str, server: ServerProcess, room: str
+) -> None:
+    count = 1000
+    async with (
+        subscribe(transport, server.url, room) as a,
+        subscribe(transport, server.url, room) as b,
+        subscribe(transport, server.url, room) as c,
+        Publisher(server.url) as publisher,
+    ):
+        readers = [asyncio.create_task(collect(sub, count)) for sub in (a, b, c)]
+        published = [await publisher.publish(room, payload(n)) for n in range(count)]
+        results = await asyncio.gather(*readers)
+
+    assert published == list(range(1, count + 1))
+    for items in results:
+        assert all(isinstance(item, Event) for item in items)
+        assert ids(items) == published
+        assert [item.data for item in items] == [payload(n) for n in range(count)]  # type: ignore[union-attr]
+        assert {item.room for item in items} == {room}  # type: ignore[union-attr]
+
+
+async def test_without_after_only_later_events_arrive(
+    transport: str, server: ServerProcess, room: str
+) -> None:
+    async with Publisher(server.url) as publisher:
+        for n in range(5):
+            await publisher.publish(room, n)
+        async with subscribe(transport, server.url, room) as sub:
+            await publisher.publish(room, "after subscribing")
+            [item] = await collect(sub, 1)
+    assert isinstance(item, Event)
+    assert (item.id, item.data) == (6, "after subscribing")
