@@ -120,10 +120,9 @@ class MemoryBroker(Broker):
             backlog = buffer.since(after)
             items: list[Item] = [backlog.gap] if backlog.gap else []
             items.extend(backlog.events)
-            for item in items:
-                if not subscription.offer(item):
-                    self._detach_closed(subscription)
-                    return buffer.last_id
+            if not subscription.replay(items):
+                self._detach_closed(subscription)
+                return buffer.last_id
         target.subscriptions[subscription.id] = subscription
         subscription.rooms.add(room)
         return buffer.last_id

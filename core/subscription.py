@@ -34,6 +34,7 @@ class Subscription:
         "_on_close",
         "_queue",
         "_waiter",
+        "base_capacity",
         "capacity",
         "close_reason",
         "id",
@@ -51,6 +52,7 @@ class Subscription:
         if capacity < 1:
             raise ValueError(f"expected capacity >= 1, got {capacity}")
         self.id = next(_ids)
+        self.base_capacity = capacity
         self.capacity = capacity
         self.one_shot = one_shot
         self.rooms: set[str] = set()
@@ -80,12 +82,20 @@ class Subscription:
         self._wake()
         return True
 
+    def replay(self, items: list[Item]) -> bool:
+        """Queue a resume backlog. It is bounded by the resume buffer, not by the live queue,
+        so room is made for it: a resume longer than the queue must not drop the subscriber
+        it is resuming."""
+        self.capacity = max(self.capacity, len(self._queue) + len(items) + self.base_capacity)
+        return all(self.offer(item) for item in items)
+
     def take(self, limit: int | None = None) -> list[Item]:
         """Remove and return up to `limit` queued items without waiting."""
         queue = self._queue
         if limit is None or limit >= len(queue):
             items = list(queue)
             queue.clear()
+            self.capacity = self.base_capacity  # any replay allowance is used up
             return items
         return [queue.popleft() for _ in range(limit)]
 

@@ -28,21 +28,24 @@ ServerFactory = Callable[..., ServerProcess]
 
 @pytest.fixture(scope="session")
 def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
-    started: list[ServerProcess] = []
+    started: dict[tuple[str, str], ServerProcess] = {}
     counter = itertools.count()
 
     def start(transport: str, **limits: float) -> ServerProcess:
+        """A running server of `transport` with these limits (one per combination)."""
+        key = (transport, repr(sorted(limits.items())))
+        if key in started and started[key].proc and started[key].proc.poll() is None:
+            return started[key]
         config: Path | None = None
         if limits:
             config = tmp_path_factory.mktemp("config") / f"rtbench-{next(counter)}.toml"
             lines = ["[limits]", *(f"{k} = {v!r}" for k, v in limits.items())]
             config.write_text("\n".join(lines) + "\n")
-        server = ServerProcess(transport, config=config).start()
-        started.append(server)
+        server = started[key] = ServerProcess(transport, config=config).start()
         return server
 
     yield start
-    for server in started:
+    for server in started.values():
         server.stop()
 
 
@@ -59,6 +62,16 @@ def server(transport: str, server_factory: ServerFactory) -> ServerProcess:
 @pytest.fixture(scope="session")
 def tight_server(transport: str, server_factory: ServerFactory) -> ServerProcess:
     return server_factory(transport, **TIGHT)
+
+
+@pytest.fixture
+def sse_server(server_factory: ServerFactory) -> ServerProcess:
+    return server_factory("sse")
+
+
+@pytest.fixture
+def ws_server(server_factory: ServerFactory) -> ServerProcess:
+    return server_factory("ws")
 
 
 @pytest.fixture

@@ -1,0 +1,134 @@
+"""Nothing outlives its client: connections, subscriptions and tasks are released; a slow
+subscriber is dropped without costing the others anything; SIGTERM ends everything fast."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import httpx
+
+from clients.aio import Publisher, subscribe
+from servers.process import ServerProcess
+from tests.support import collect, eventually, open_stalled_subscriber
+
+
+async def test_status_returns_to_zero_after_clients_leave(
+    transport: str, server: ServerProcess, room: str
+) -> None:
+    async with Publisher(server.url) as publisher:
+        baseline = await publisher.status()
+        subscribers = [subscribe(transport, server.url, room) for _ in range(5)]
+        for sub in subscribers:
+            await sub.__aenter__()
+        # Long polling holds a request only while the client is polling.
+        readers = [asyncio.create_task(collect(sub, 1)) for sub in subscribers]
+
+        async def all_connected() -> bool:
+            status = await publisher.status()
+            return status["connections"]["by_room"].get(room) == 5  # type: ignore[index,union-attr]
+
+        await eventually(all_connected)
+        for reader in readers:
+            reader.cancel()
+        for sub in subscribers:
+            await sub.__aexit__(None, None, None)
+
+        async def released() -> dict[str, object] | None:
+            status = await publisher.status()
+            connections = status["connections"]
+            assert isinstance(connections, dict)
+            idle = (
+                connections["total"] == 0
+                and room not in connections["by_room"]
+                and status["tasks"] == baseline["tasks"]
+            )
+            return status if idle else None
+
+        status = await eventually(released)
+    closes = status["connections"]["closes_by_reason"]
+    assert closes.get("client_left", 0) >= 5
+
+
+async def test_slow_subscriber_is_dropped_fast_one_gets_everything(
+    transport: str, tight_server: ServerProcess, room: str
+) -> None:
+    url = tight_server.url  # queue_events = 64, max_message_bytes = 32 KiB
+    blob = "x" * (16 * 1024)
+    async with Publisher(url) as publisher, subscribe(transport, url, room) as fast:
+        dropped_before = (await publisher.status())["events"]["dropped_subscribers"]  # type: ignore[index]
+        stalled = open_stalled_subscriber(url, transport, room)
+        try:
+            await asyncio.sleep(0.2)
+            reader = asyncio.create_task(collect(fast, 10_000, patience=120))
+            published: list[int] = []
+            dropped = 0
+            # Publish until the stalled subscriber has been dropped (bounded: ~6 MiB at most).
+            while len(published) < 400:
+                published.append(await publisher.publish(room, {"n": len(published), "b": blob}))
+                if transport != "longpoll" and len(published) % 20 == 0:
+                    status = await publisher.status()
+                    dropped = status["events"]["dropped_subscribers"] - dropped_before  # type: ignore[index,operator]
+                    if dropped:
+                        break
+            last = await publisher.publish(room, "done")
+            published.append(last)
+
+            async def fast_caught_up() -> bool:
+                return fast.last_id == last
+
+            await eventually(fast_caught_up)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        finally:
+            stalled.close()
+    if transport == "longpoll":
+        # A poll is answered and forgotten: a client that stops reading holds nothing.
+        assert dropped == 0
+    else:
+        assert dropped == 1
+    assert fast.last_id == published[-1]
+
+
+async def _held_subscribers(transport: str, url: str, room: str) -> list[asyncio.Task[object]]:
+    async def run() -> object:
+        async with subscribe(transport, url, room) as sub:
+            items = [item async for item in sub]
+            return sub.closed_reason, items, getattr(sub, "close_code", None)
+
+    return [asyncio.create_task(run()) for _ in range(3)]
+
+
+async def test_sigterm_with_live_subscribers_exits_promptly(transport: str, room: str) -> None:
+    server = ServerProcess(transport).start()
+    try:
+        tasks = await _held_subscribers(transport, server.url, room)
+        async with Publisher(server.url) as publisher:
+
+            async def connected() -> bool:
+                status = await publisher.status()
+                return status["connections"]["by_room"].get(room) == 3  # type: ignore[index,union-attr]
+
+            await eventually(connected)
+        server.terminate()
+        # The contract (PROTOCOL.md): a server stops within 2 s of SIGTERM, subscribers attached.
+        code = await asyncio.to_thread(server.wait, 2.0)
+        assert code in (0, -signal.SIGTERM)
+        results = await asyncio.wait_for(
+            asyncio.gather(*tasks, return_exceptions=True), timeout=10
+        )
+    finally:
+        server.stop()
+    for result in results:
+        if transport == "longpoll":
+            # The held poll is answered; the next poll finds the server gone.
+            assert isinstance(result, httpx.ConnectError), repr(result)
+        else:
+            assert isinstance(result, tuple), result
+            reason, items, close_code = result
+            assert items == []
+            if transport == "ws":
+                assert close_code in (1001, 1012)
+    assert server.events("shutdown")
