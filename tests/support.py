@@ -16,7 +16,9 @@ from core import Delivery, Event
 PATIENCE = 30.0
 
 
-async def collect(source: AsyncIterable[Delivery], count: int, patience: float = PATIENCE) -> list[Delivery]:
+async def collect(
+    source: AsyncIterable[Delivery], count: int, patience: float = PATIENCE
+) -> list[Delivery]:
     """The first `count` deliveries from `source` (events and gap notices)."""
     items: list[Delivery] = []
 
@@ -48,7 +50,9 @@ async def eventually(check: Callable[[], Awaitable[Any]], patience: float = PATI
 
 def subscribe_path(transport: str, room: str, after: int | None = None) -> str:
     path = {"longpoll": "poll", "sse": "sse", "ws": "ws"}[transport]
-    query = f"?after={after}" if after is not None else ("?after=0" if transport == "longpoll" else "")
+    query = (
+        f"?after={after}" if after is not None else ("?after=0" if transport == "longpoll" else "")
+    )
     return f"/rooms/{room}/{path}{query}"
 
 

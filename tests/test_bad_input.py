@@ -85,13 +85,13 @@ async def test_bad_after_is_refused(
     assert "expected after as an integer >= 0" in response.json()["error"]
 
 
-@pytest.mark.parametrize("timeout", ["-1", "61", "soon", "nan"])
+@pytest.mark.parametrize("seconds", ["-1", "61", "soon", "nan"])
 async def test_bad_poll_timeout_is_refused(
-    server_factory: ServerFactory, room: str, timeout: str
+    server_factory: ServerFactory, room: str, seconds: str
 ) -> None:
     server = server_factory("longpoll")
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-        response = await client.get(f"/rooms/{room}/poll?after=0&timeout={timeout}")
+        response = await client.get(f"/rooms/{room}/poll?after=0&timeout={seconds}")
     assert response.status_code == 400
     assert "expected timeout in seconds from 0 to 60" in response.json()["error"]
 

@@ -1,0 +1,39 @@
+"""`python -m servers`: help, refusals with clear messages, a ready line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "servers", *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_help_lists_transports_and_options() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for word in ("longpoll", "sse", "ws", "--broker", "--config", "--port", "--host"):
+        assert word in result.stdout
+
+
+def test_unknown_transport_is_refused() -> None:
+    result = run("carrier-pigeon")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_bad_config_is_refused_with_what_was_expected(tmp_path: object) -> None:
+    from pathlib import Path
+
+    config = Path(str(tmp_path)) / "bad.toml"
+    config.write_text("[limits]\nqueue_events = 'many'\n")
+    result = run("sse", "--config", str(config))
+    assert result.returncode == 2
+    assert "expected int for limits.queue_events, got str 'many'" in result.stderr
+
+
+def test_unknown_broker_is_refused() -> None:
+    result = run("ws", "--broker", "kafka://x")
+    assert result.returncode == 2 and "expected --broker memory or redis://" in result.stderr

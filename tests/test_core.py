@@ -1,0 +1,156 @@
+"""The sans-I/O core on its own: buffer, subscriptions, broker, config, backoff."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from core import (
+    CloseReason,
+    ConfigError,
+    Event,
+    Gap,
+    InvalidRoom,
+    Limits,
+    MemoryBroker,
+    ResumeBuffer,
+    RoomLimitReached,
+    ServerConfig,
+    Subscription,
+    validate_room,
+)
+from core.backoff import Backoff
+from core.payload import parse_publish_body
+
+
+def event(n: int, room: str = "r", data: object = None) -> Event:
+    return Event(n, room, data if data is not None else n)
+
+
+def test_buffer_keeps_last_n_and_reports_gap() -> None:
+    buffer = ResumeBuffer("r", max_events=3, max_bytes=1 << 20)
+    for n in range(1, 8):
+        buffer.append(event(n))
+    assert [e.id for e in buffer.events] == [5, 6, 7]
+    backlog = buffer.since(2)
+    assert backlog.gap == Gap("r", 3, 4)
+    assert [e.id for e in backlog.events] == [5, 6, 7]
+    assert buffer.since(4).gap is None and [e.id for e in buffer.since(5).events] == [6, 7]
+    assert buffer.since(7).events == [] and buffer.since(7).gap is None
+    assert [e.id for e in buffer.since(0, limit=2).events] == [5, 6]
+
+
+def test_buffer_byte_bound_keeps_newest_event() -> None:
+    buffer = ResumeBuffer("r", max_events=100, max_bytes=10)
+    for n in range(1, 4):
+        buffer.append(event(n, data="x" * 50))
+    assert [e.id for e in buffer.events] == [3]
+
+
+def test_buffer_refuses_out_of_order_ids() -> None:
+    buffer = ResumeBuffer("r", 10, 1000)
+    with pytest.raises(ValueError, match="expected event id 1, got 2"):
+        buffer.append(event(2))
+
+
+def test_cursor_ahead_is_a_reset() -> None:
+    buffer = ResumeBuffer("r", 10, 1000)
+    buffer.append(event(1))
+    backlog = buffer.since(9)
+    assert backlog.gap == Gap("r", 1, 9, reset=True)
+    assert [e.id for e in backlog.events] == [1]
+
+
+def test_subscription_overflow_closes_as_slow() -> None:
+    sub = Subscription(2)
+    assert sub.offer(event(1)) and sub.offer(event(2))
+    assert not sub.offer(event(3))
+    assert sub.close_reason is CloseReason.SLOW
+    assert [e.id for e in sub.take()] == [1, 2]  # type: ignore[union-attr]
+
+
+def test_one_shot_subscription_fills_without_being_slow() -> None:
+    sub = Subscription(1, one_shot=True)
+    sub.offer(event(1))
+    sub.offer(event(2))
+    assert sub.close_reason is CloseReason.FULL
+
+
+def test_replay_longer_than_queue_is_accepted() -> None:
+    sub = Subscription(2)
+    assert sub.replay([event(n) for n in range(1, 11)])
+    assert len(sub.take()) == 10 and sub.capacity == 2
+
+
+async def test_broker_ids_are_gap_free_per_room_and_fan_out() -> None:
+    broker = MemoryBroker(Limits())
+    a, b = Subscription(10), Subscription(10)
+    await broker.subscribe(a, "one", None)
+    await broker.subscribe(b, "two", None)
+    e1 = await broker.publish("one", "x")
+    e2 = await broker.publish("one", "y", exclude=a)
+    e3 = await broker.publish("two", "z")
+    assert (e1.id, e2.id, e3.id) == (1, 2, 1)
+    assert a.take() == [e1] and b.take() == [e3]
+    assert broker.subscribers_by_room() == {"one": 1, "two": 1}
+    await broker.release(a)
+    assert broker.subscribers_by_room() == {"two": 1}
+
+
+async def test_broker_drops_slow_subscriber_and_counts_it() -> None:
+    broker = MemoryBroker(Limits(queue_events=2))
+    slow, fast = Subscription(2), Subscription(100)
+    await broker.subscribe(slow, "r", None)
+    await broker.subscribe(fast, "r", None)
+    for n in range(5):
+        await broker.publish("r", n)
+    assert slow.close_reason is CloseReason.SLOW
+    assert broker.stats.dropped_subscribers == 1
+    assert [e.id for e in fast.take()] == [1, 2, 3, 4, 5]  # type: ignore[union-attr]
+    assert broker.subscribers_by_room() == {"r": 1}
+
+
+async def test_broker_room_limit() -> None:
+    broker = MemoryBroker(Limits(max_rooms=1))
+    await broker.publish("a", 1)
+    with pytest.raises(RoomLimitReached, match="expected at most 1 rooms"):
+        await broker.publish("b", 1)
+
+
+@pytest.mark.parametrize("name", ["", "x" * 65, "a b", "é", "a/b", None, 3])
+def test_invalid_room_names(name: object) -> None:
+    with pytest.raises(InvalidRoom, match="expected a room name of 1-64 characters"):
+        validate_room(name)
+
+
+def test_valid_room_names() -> None:
+    for name in ["a", "A.b-c_9", "x" * 64]:
+        assert validate_room(name) == name
+
+
+def test_publish_body_errors_say_what_was_expected() -> None:
+    assert parse_publish_body(b'{"data": [1]}', 100) == [1]
+    with pytest.raises(Exception, match="expected a body of at most 5 bytes, got 13"):
+        parse_publish_body(b'{"data": [1]}', 5)
+
+
+def test_config_from_toml_mapping_and_errors() -> None:
+    config = ServerConfig.from_mapping({"port": 9000, "limits": {"queue_events": 8}})
+    assert config.port == 9000 and config.limits.queue_events == 8
+    with pytest.raises(ConfigError, match=r"unknown limits\.queue"):
+        ServerConfig.from_mapping({"limits": {"queue": 8}})
+    with pytest.raises(ConfigError, match="expected int for port, got str"):
+        ServerConfig.from_mapping({"port": "80"})
+    with pytest.raises(ConfigError, match=r"expected a positive number for limits\.buffer_events"):
+        Limits(buffer_events=0)
+
+
+def test_backoff_is_capped_exponential_with_full_jitter() -> None:
+    backoff = Backoff(initial=0.1, maximum=1.0)
+    assert [backoff.cap(n) for n in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    rng = random.Random(7)
+    delays = [backoff.delay(10, rng) for _ in range(200)]
+    assert all(0 <= d <= 1.0 for d in delays) and len(set(delays)) == 200
+    with pytest.raises(ConfigError):
+        Backoff(initial=2, maximum=1)

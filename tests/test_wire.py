@@ -1,0 +1,109 @@
+"""Wire codecs: the server's encoders and the clients' parsers agree, whatever the chunking."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core import Event, Gap
+from core.wire import longpoll, sse, ws
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> list[Event | Gap]:
+    count = draw(st.integers(0, 12))
+    items: list[Event | Gap] = []
+    next_id = draw(st.integers(1, 1000))
+    for _ in range(count):
+        if draw(st.booleans()) and draw(st.integers(0, 5)) == 0:
+            skip = draw(st.integers(1, 50))
+            items.append(Gap("room", next_id, next_id + skip - 1))
+            next_id += skip
+        items.append(Event(next_id, "room", draw(json_values)))
+        next_id += 1
+    return items
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    bounds = [0, *points, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=deliveries(), cuts=st.lists(st.integers(0, 10_000), max_size=30), crlf=st.booleans())
+def test_sse_stream_parses_the_same_under_any_chunking(
+    items: list[Event | Gap], cuts: list[int], crlf: bool
+) -> None:
+    stream = sse.encode_retry(1000) + sse.PING + b"".join(sse.encode(i) for i in items)
+    if crlf:
+        stream = stream.replace(b"\n", b"\r\n")
+    parser = sse.SSEParser()
+    messages = [m for chunk in split(stream, cuts) for m in parser.feed(chunk)]
+    assert [sse.decode(m) for m in messages] == items
+    assert parser.retry_ms == 1000 and parser.comments == 1
+    last_event = next((i for i in reversed(items) if isinstance(i, Event)), None)
+    assert parser.last_event_id == (str(last_event.id) if last_event else None)
+
+
+def test_sse_parser_follows_the_spec_edge_cases() -> None:
+    parser = sse.SSEParser()
+    stream = b"data: a\r\rdata:b\ndata:  c\n\nid: 7\n\n: comment\nevent: gap\ndata\n\nretry: x\n\n"
+    messages = parser.feed(stream)
+    assert [(m.event, m.data, m.id) for m in messages] == [
+        ("message", "a", None),
+        ("message", "b\n c", None),
+        ("gap", "", "7"),
+    ]
+    assert parser.retry_ms is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    items=deliveries(),
+    cuts=st.lists(st.integers(0, 10_000), max_size=30),
+)
+def test_poll_response_parses_the_same_under_any_chunking(
+    items: list[Event | Gap], cuts: list[int]
+) -> None:
+    events = [i for i in items if isinstance(i, Event)]
+    gap = next((i for i in items if isinstance(i, Gap)), None)
+    next_id = events[-1].id if events else 0
+    body = longpoll.encode_response(events, next_id, gap)
+    parser = longpoll.PollResponseParser(room="room")
+    for chunk in split(body, cuts):
+        parser.feed(chunk)
+    result = parser.finish()
+    assert result.events == events and result.next == next_id and result.gap == gap
+
+
+@given(items=deliveries())
+def test_ws_frames_round_trip(items: list[Event | Gap]) -> None:
+    assert [ws.parse_server_frame(ws.encode(i)) for i in items] == items
+
+
+@given(data=json_values, except_self=st.booleans(), ack=st.none() | st.integers(0, 99))
+def test_ws_client_ops_round_trip(data: object, except_self: bool, ack: int | None) -> None:
+    ops: list[ws.ClientOp] = [
+        ws.Publish(data, None, except_self, ack),
+        ws.Join("r.2", 5, ack),
+        ws.Leave("r.2", ack),
+    ]
+    for op in ops:
+        assert ws.parse_client_frame(ws.encode_client_op(op)) == op
+
+
+def test_event_json_is_encoded_once_and_unescaped() -> None:
+    event = Event(1, "r", "<script>é</script>")
+    assert event.json == '{"id":1,"room":"r","data":"<script>é</script>"}'.encode()
+    assert sse.encode_event(event) is sse.encode_event(event)
