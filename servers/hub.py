@@ -23,6 +23,7 @@ from core import (
 )
 
 log = logging.getLogger("rtbench.server")
+lifecycle = logging.getLogger("rtbench.lifecycle")
 
 
 def create_broker(url: str, config: ServerConfig, stats: Stats) -> Broker:
@@ -83,7 +84,7 @@ class Hub:
         if self.shutting_down:
             return
         self.shutting_down = True
-        log.info("shutdown", extra={"connections": len(self._live)})
+        lifecycle.info("shutdown", extra={"connections": len(self._live)})
         for subscription in list(self._live.values()):
             subscription.close(CloseReason.SHUTDOWN)
 

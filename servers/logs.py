@@ -40,5 +40,7 @@ def configure(log_format: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Readiness and shutdown are always logged: supervisors and the bench wait for them.
+    logging.getLogger("rtbench.lifecycle").setLevel(logging.INFO)
     # uvicorn's per-request access log would double the server's work under load.
     logging.getLogger("uvicorn.access").disabled = True

@@ -34,18 +34,28 @@ class ServerProcess:
         extra_args: list[str] | None = None,
         log_lines: int = 10_000,
         cpu: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.transport = transport
         self.args = [
-            sys.executable, "-m", "servers", transport,
-            "--host", host, "--port", str(port), "--log-format", "json",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "servers",
+            transport,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--log-format",
+            "json",
+        ]
         if config is not None:
             self.args += ["--config", str(config)]
         if broker is not None:
             self.args += ["--broker", broker]
         self.args += extra_args or []
         self.cpu = cpu
+        self.env = {**os.environ, **(env or {})}
         self.logs: deque[dict[str, Any]] = deque(maxlen=log_lines)
         """Parsed JSON log lines, newest last (bounded)."""
         self.url = ""
@@ -72,6 +82,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=preexec,
+            env=self.env,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from core import ServerConfig, __version__
 from servers.hub import Hub
 
-log = logging.getLogger("rtbench.server")
+log = logging.getLogger("rtbench.lifecycle")
 
 
 class Server(uvicorn.Server):

@@ -8,11 +8,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 FORBIDDEN = {
-    "core": {"servers", "clients", "scenarios", "report", "starlette", "uvicorn", "httpx",
-             "websockets", "socket", "selectors", "ssl"},
+    "core": {
+        "servers",
+        "clients",
+        "scenarios",
+        "report",
+        "starlette",
+        "uvicorn",
+        "httpx",
+        "websockets",
+        "socket",
+        "selectors",
+        "ssl",
+    },
     "servers": {"clients", "scenarios", "report"},
     "clients": {"servers", "scenarios", "report", "starlette", "uvicorn"},
-}  # fmt: skip
+}
 
 
 def imported_modules(path: Path) -> set[str]:

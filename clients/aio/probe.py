@@ -1,0 +1,265 @@
+"""Measuring subscribers: one raw asyncio protocol per transport, built for the lean driver.
+
+They speak the same wire contract as the other clients, through the core's sans-I/O codecs and
+the websockets library's sans-I/O protocol, directly on asyncio transports: no per-message
+task, no client library between the socket and the clock. Each timestamps a read once, as it
+arrives, and hands every event it carries to a `Recorder`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
+
+from core.wire import http, sse
+
+# struct tcp_info (linux/tcp.h): tcpi_bytes_acked and tcpi_bytes_received, two u64 at 120.
+_TCP_INFO_BYTES = struct.Struct("<QQ")
+_TCP_INFO_OFFSET = 120
+
+
+def tcp_bytes(sock: socket.socket) -> tuple[int, int] | None:
+    """(bytes sent and acknowledged, bytes received) by the kernel for this connection, or None
+    where TCP_INFO does not carry them. The SYN counts as one acknowledged byte; removed."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    except (OSError, AttributeError):
+        return None
+    if len(info) < _TCP_INFO_OFFSET + _TCP_INFO_BYTES.size:
+        return None
+    acked, received = _TCP_INFO_BYTES.unpack_from(info, _TCP_INFO_OFFSET)
+    return max(0, acked - 1), received
+
+
+@dataclass(slots=True)
+class Tally:
+    """What one subscriber received, judged against gap-free ids."""
+
+    last_id: int = 0
+    delivered: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+    gap_notices: int = 0
+    missing: set[int] = field(default_factory=set)
+
+    def see(self, event_id: int) -> bool:
+        """Count `event_id`; True when it is new to this subscriber."""
+        last = self.last_id
+        if event_id == last + 1:
+            self.last_id = event_id
+        elif event_id > last:
+            self.missing.update(range(last + 1, event_id))
+            self.last_id = event_id
+        elif event_id in self.missing:
+            self.missing.discard(event_id)
+            self.reordered += 1
+        else:
+            self.duplicated += 1
+            return False
+        self.delivered += 1
+        return True
+
+    def lost(self, last_published: int) -> int:
+        return len(self.missing) + max(0, last_published - self.last_id)
+
+
+class Recorder:
+    """Receives every event of every probe in a process (the driver's sink)."""
+
+    def record(self, tally: Tally, event_id: int, data: Any, received_ns: int) -> None:
+        tally.see(event_id)
+
+
+class Probe(asyncio.Protocol):
+    transport_name = ""
+
+    def __init__(self, url: str, room: str, recorder: Recorder, after: int = 0) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.netloc = parts.netloc
+        self.room = room
+        self.after = after
+        self.recorder = recorder
+        self.tally = Tally()
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.transport: asyncio.Transport | None = None
+        self.sock: socket.socket | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[BaseException | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.error: str | None = None
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: self, self.host, self.port)
+        await self.ready
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.sock = transport.get_extra_info("socket")
+        self.start()
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.bytes_out += len(data)
+        self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        received_ns = time.time_ns()
+        self.bytes_in += len(data)
+        try:
+            self.feed(data, received_ns)
+        except Exception as exc:  # a broken stream is a result, not a crash of the driver
+            self.fail(f"{type(exc).__name__}: {exc}")
+
+    def deliver(self, event: dict[str, Any], received_ns: int) -> None:
+        if "gap" in event:
+            self.tally.gap_notices += 1
+            return
+        self.recorder.record(self.tally, event["id"], event["data"], received_ns)
+
+    def fail(self, error: str) -> None:
+        self.error = self.error or error
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(error))
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(f"connection lost: {exc}"))
+        if not self.closed.done():
+            self.closed.set_result(exc)
+
+    def wire_bytes(self) -> tuple[int, int] | None:
+        return tcp_bytes(self.sock) if self.sock is not None else None
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- per transport --
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def feed(self, data: bytes, received_ns: int) -> None:
+        raise NotImplementedError
+
+
+class SSEProbe(Probe):
+    transport_name = "sse"
+
+    def start(self) -> None:
+        self.reader = http.ResponseReader()
+        self.parser = sse.SSEParser()
+        path = f"/rooms/{self.room}/sse"
+        headers = {"accept": "text/event-stream", "last-event-id": str(self.after)}
+        self.write(http.build_request("GET", path, self.netloc, headers))
+
+    def feed(self, data: bytes, received_ns: int) -> None:
+        for part in self.reader.feed(data):
+            if isinstance(part, http.Body):
+                for message in self.parser.feed(part.data):
+                    self.deliver(json.loads(message.data), received_ns)
+            elif isinstance(part, http.Head):
+                if part.status != 200:
+                    self.fail(f"expected 200 for the SSE stream, got {part.status}")
+                elif not self.ready.done():
+                    self.ready.set_result(None)
+            else:
+                self.fail("stream ended by server")
+
+
+class PollProbe(Probe):
+    transport_name = "longpoll"
+
+    def __init__(self, *args: Any, poll_timeout: float = 25.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.poll_timeout = poll_timeout
+        self.polls = 0
+
+    def start(self) -> None:
+        self.reader = http.ResponseReader()
+        self.cursor = self.after
+        self.status = 0
+        self.body: list[bytes] = []
+        self.poll()
+        self.ready.set_result(None)
+
+    def poll(self) -> None:
+        target = f"/rooms/{self.room}/poll?after={self.cursor}&timeout={self.poll_timeout:g}"
+        self.write(http.build_request("GET", target, self.netloc))
+        self.polls += 1
+
+    def feed(self, data: bytes, received_ns: int) -> None:
+        for part in self.reader.feed(data):
+            if isinstance(part, http.Body):
+                self.body.append(part.data)
+            elif isinstance(part, http.Head):
+                self.status, self.body = part.status, []
+            else:
+                if self.status != 200:
+                    self.fail(f"expected 200 for a poll, got {self.status}")
+                    return
+                response = json.loads(b"".join(self.body))
+                self.cursor = response["next"]
+                self.poll()  # ask again before counting: the server waits on us, not vice versa
+                if "gap" in response:
+                    self.tally.gap_notices += 1
+                for event in response["events"]:
+                    self.recorder.record(self.tally, event["id"], event["data"], received_ns)
+
+
+class WSProbe(Probe):
+    transport_name = "ws"
+
+    def __init__(self, *args: Any, compression: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.compression = compression
+
+    def start(self) -> None:
+        uri = parse_uri(f"ws://{self.netloc}/rooms/{self.room}/ws?after={self.after}")
+        extensions = [ClientPerMessageDeflateFactory()] if self.compression else None
+        self.protocol = ClientProtocol(uri, extensions=extensions, max_size=16 * 1024 * 1024)
+        self.protocol.send_request(self.protocol.connect())
+        self.flush()
+
+    def flush(self) -> None:
+        for chunk in self.protocol.data_to_send():
+            if chunk:
+                self.write(chunk)
+
+    def feed(self, data: bytes, received_ns: int) -> None:
+        protocol = self.protocol
+        protocol.receive_data(data)
+        for item in protocol.events_received():
+            if isinstance(item, Response):
+                if item.status_code != 101:
+                    self.fail(f"expected 101 for the WebSocket upgrade, got {item.status_code}")
+                elif not self.ready.done():
+                    self.ready.set_result(None)
+            elif not isinstance(item, Frame):
+                continue
+            elif item.opcode is Opcode.TEXT:
+                self.deliver(json.loads(bytes(item.data)), received_ns)
+            elif item.opcode is Opcode.CLOSE:
+                self.error = self.error or f"websocket closed {protocol.close_code}"
+        self.flush()  # pongs and close replies
+
+
+PROBES: dict[str, type[Probe]] = {"longpoll": PollProbe, "sse": SSEProbe, "ws": WSProbe}

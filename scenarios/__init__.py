@@ -1,0 +1,1 @@
+"""Scenarios: drive real servers under controlled load and record what happened."""

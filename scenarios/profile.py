@@ -1,0 +1,149 @@
+"""Benchmark profiles: TOML files that say which scenarios to run, with what load.
+
+A scenario lists values per parameter; its steps are every combination, repeated `repeat`
+times. Unknown keys are refused, so a typo cannot silently run the default.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from core import ConfigError
+
+TRANSPORTS = ("longpoll", "sse", "ws")
+
+# Per scenario kind: parameter -> default values. Lists expand into steps.
+SCENARIOS: dict[str, dict[str, list[Any]]] = {
+    "broadcast": {
+        "subscribers": [100],
+        "rate": [50.0],
+        "payload_bytes": [90],
+        "duration_seconds": [5.0],
+        "warmup_seconds": [1.0],
+        "compression": [False],
+    },
+    "idle": {
+        "connections": [1000],
+        "settle_seconds": [2.0],
+    },
+}
+
+
+ID_UNITS = {"subscribers": "sub", "connections": "conn", "rate": "hz", "payload_bytes": "B"}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    scenario: str
+    transport: str
+    params: dict[str, Any]
+    repeat: int
+
+    @property
+    def id(self) -> str:
+        """Short and file-name safe, e.g. `broadcast-sse-100sub-50hz-90B-r1`."""
+        parts = [self.scenario, self.transport]
+        for key, unit in ID_UNITS.items():
+            if key in self.params:
+                value = self.params[key]
+                parts.append(f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}")
+        if self.params.get("compression"):
+            parts.append("deflate")
+        return "-".join(parts) + f"-r{self.repeat}"
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    description: str
+    transports: tuple[str, ...]
+    scenarios: tuple[tuple[str, dict[str, list[Any]]], ...]
+    repeat: int = 1
+    drain_seconds: float = 5.0
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def steps(self, transport: str | None = None) -> list[Step]:
+        steps = []
+        for kind, values in self.scenarios:
+            names = list(values)
+            for combo in itertools.product(*(values[n] for n in names)):
+                for t in self.transports:
+                    if transport is not None and t != transport:
+                        continue
+                    for r in range(1, self.repeat + 1):
+                        steps.append(Step(kind, t, dict(zip(names, combo, strict=True)), r))
+        return steps
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def parse(raw: dict[str, Any], name: str) -> Profile:
+    known = {"name", "description", "transports", "repeat", "drain_seconds", "scenario"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"expected profile keys among {sorted(known)}, got {unknown}")
+    transports = tuple(raw.get("transports", TRANSPORTS))
+    bad = [t for t in transports if t not in TRANSPORTS]
+    if bad:
+        raise ConfigError(f"expected transports among {TRANSPORTS}, got {bad}")
+    scenarios = []
+    for entry in raw.get("scenario", []):
+        entry = dict(entry)
+        kind = entry.pop("kind", None)
+        if kind not in SCENARIOS:
+            raise ConfigError(f"expected scenario kind among {sorted(SCENARIOS)}, got {kind!r}")
+        defaults = SCENARIOS[kind]
+        unknown = sorted(set(entry) - set(defaults))
+        if unknown:
+            raise ConfigError(f"expected {kind} keys among {sorted(defaults)}, got {unknown}")
+        values = {k: _as_list(entry.get(k, v)) for k, v in defaults.items()}
+        scenarios.append((kind, values))
+    if not scenarios:
+        raise ConfigError(f"expected at least one [[scenario]] in profile {name!r}")
+    return Profile(
+        name=str(raw.get("name", name)),
+        description=str(raw.get("description", "")),
+        transports=transports,
+        scenarios=tuple(scenarios),
+        repeat=int(raw.get("repeat", 1)),
+        drain_seconds=float(raw.get("drain_seconds", 5.0)),
+        raw=raw,
+    )
+
+
+def builtin_profiles() -> list[str]:
+    folder = resources.files("scenarios") / "profiles"
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
+
+
+def load(name_or_path: str) -> Profile:
+    """A profile by built-in name (`quick`, `full`, …) or by path to a TOML file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise ConfigError(f"expected a profile file at {path}, got nothing there")
+        text = path.read_text()
+        name = path.stem
+    else:
+        resource = resources.files("scenarios") / "profiles" / f"{name_or_path}.toml"
+        if not resource.is_file():
+            raise ConfigError(
+                f"expected a profile among {', '.join(builtin_profiles())} or a .toml path, "
+                f"got {name_or_path!r}"
+            )
+        text = resource.read_text()
+        name = name_or_path
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"expected valid TOML in profile {name!r}, got {exc}") from exc
+    return parse(raw, name)

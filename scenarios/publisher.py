@@ -1,0 +1,182 @@
+"""The open-loop publisher: events at a fixed schedule, whatever the server does.
+
+    python -m scenarios.publisher --url http://127.0.0.1:8000 --room r --rate 50 \
+        --warmup 1 --duration 5 --payload-bytes 90
+
+Event `seq` is due at start + seq/rate. Its `data` carries that *scheduled* time (`t`, ns), so a
+server that makes the publisher wait cannot hide the wait from the latency it is measured by
+(no coordinated omission). Requests go over a few keep-alive connections; when all are busy the
+next event waits, and that lag behind schedule is recorded too. Reports `measuring` when the
+warmup ends and `result` at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections import deque
+from typing import cast
+from urllib.parse import urlsplit
+
+from core.events import dump_json
+from core.wire import http
+from scenarios import ipc
+from scenarios.measure import encode, new_histogram, record_us, summary
+
+
+def payload(seq: int, scheduled_ns: int, size: int) -> bytes:
+    """The publish body whose `data` JSON is `size` bytes long (or as short as it can be)."""
+    data = {"seq": seq, "t": scheduled_ns, "pad": ""}
+    bare = len(dump_json(data))
+    data["pad"] = "x" * max(0, size - bare)
+    return dump_json({"data": data})
+
+
+class PublishConnection(asyncio.Protocol):
+    """One keep-alive connection with at most one request in flight."""
+
+    def __init__(self) -> None:
+        self.reader = http.ResponseReader()
+        self.transport: asyncio.Transport | None = None
+        self.waiting: deque[asyncio.Future[tuple[int, bytes]]] = deque()
+        self.status = 0
+        self.body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        for part in self.reader.feed(data):
+            if isinstance(part, http.Head):
+                self.status, self.body = part.status, []
+            elif isinstance(part, http.Body):
+                self.body.append(part.data)
+            elif self.waiting:
+                self.waiting.popleft().set_result((self.status, b"".join(self.body)))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        while self.waiting:
+            self.waiting.popleft().set_exception(ConnectionError(f"connection lost: {exc}"))
+
+    async def request(self, data: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        self.waiting.append(future)
+        self.transport.write(data)
+        return await future
+
+
+SPIN_NS = 1_000_000
+
+
+async def until(due_ns: int) -> None:
+    """Wait for `due_ns`: sleep most of the way, then spin the last millisecond, because a
+    timer wakes up to a millisecond late and that lateness would count as latency."""
+    remaining = due_ns - time.time_ns()
+    if remaining > SPIN_NS:
+        await asyncio.sleep((remaining - SPIN_NS) / 1e9)
+    while time.time_ns() < due_ns:
+        pass
+
+
+async def main(args: argparse.Namespace) -> None:
+    parts = urlsplit(args.url)
+    loop = asyncio.get_running_loop()
+    idle: asyncio.Queue[PublishConnection] = asyncio.Queue()
+    for _ in range(args.connections):
+        _, conn = await loop.create_connection(PublishConnection, parts.hostname, parts.port or 80)
+        idle.put_nowait(conn)
+
+    interval_ns = int(1e9 / args.rate)
+    warmup_count = int(args.warmup * args.rate)
+    total = warmup_count + max(1, int(args.duration * args.rate))
+    lag = new_histogram()
+    ids: list[int] = []
+    errors: dict[str, int] = {}
+    target = f"/rooms/{args.room}/events"
+    headers = {"content-type": "application/json"}
+    in_flight: set[asyncio.Task[None]] = set()
+    measured_started_ns = measured_ended_ns = 0
+
+    async def send(seq: int, scheduled_ns: int) -> None:
+        nonlocal measured_ended_ns
+        conn = await idle.get()
+        sent_ns = time.time_ns()
+        if seq >= warmup_count:
+            record_us(lag, (sent_ns - scheduled_ns) / 1000)
+        body = payload(seq, scheduled_ns, args.payload_bytes)
+        try:
+            status, answer = await conn.request(
+                http.build_request("POST", target, parts.netloc, headers, body)
+            )
+        except ConnectionError as exc:
+            errors[str(exc)] = errors.get(str(exc), 0) + 1
+            return
+        idle.put_nowait(conn)
+        if status == 201:
+            ids.append(json.loads(answer)["id"])
+            if seq >= warmup_count:
+                measured_ended_ns = time.time_ns()
+        else:
+            key = f"HTTP {status}"
+            errors[key] = errors.get(key, 0) + 1
+
+    start_ns = time.time_ns() + 20_000_000
+    for seq in range(total):
+        scheduled_ns = start_ns + seq * interval_ns
+        await until(scheduled_ns)
+        if seq == warmup_count:
+            measured_started_ns = time.time_ns()
+            ipc.emit("measuring", seq=seq)
+        task = asyncio.create_task(send(seq, scheduled_ns))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    await asyncio.gather(*in_flight)
+
+    measured = sum(1 for _ in ids) - min(warmup_count, len(ids))
+    elapsed = max(1e-9, (measured_ended_ns - measured_started_ns) / 1e9)
+    ipc.emit(
+        "result",
+        published=len(ids),
+        first_id=min(ids) if ids else None,
+        last_id=max(ids) if ids else None,
+        warmup=warmup_count,
+        measured=measured,
+        # Events per second over the measured phase, from the first send to the last answer.
+        achieved_rate=round(measured / elapsed, 3) if measured > 1 else None,
+        lag=summary(lag),
+        lag_histogram=encode(lag),
+        errors=errors,
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m scenarios.publisher",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--url", required=True)
+    p.add_argument("--room", required=True)
+    p.add_argument("--rate", type=float, required=True, help="events per second")
+    p.add_argument("--warmup", type=float, default=1.0, help="seconds not measured")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds measured")
+    p.add_argument("--payload-bytes", type=int, default=90, help="size of each event's data")
+    p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--cpus", type=str, default="")
+    return p
+
+
+def run() -> None:
+    args = parser().parse_args()
+    if not 0 < args.rate <= 100_000:
+        raise SystemExit(f"expected --rate in (0, 100000] events/s, got {args.rate}")
+    ipc.pin({int(c) for c in args.cpus.split(",") if c})
+    ipc.use_fast_loop()
+    asyncio.run(main(args))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,461 @@
+"""Run a benchmark profile against real servers and write a results file.
+
+    python -m scenarios.run --profile quick          # what `make bench` runs
+    python -m scenarios.run --profile full --transports ws,sse
+
+Each transport's server runs as its own process, pinned to its own core; the driver and the
+publisher share the other core. Every step records raw latency samples (HdrHistogram), wire
+bytes (TCP_INFO), CPU and memory, and the load actually achieved. All child processes are
+stopped on exit, after a failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from core import ConfigError
+from scenarios import profile as profiles
+from scenarios import results as results_file
+from scenarios.measure import ProcessSample, decode, merge, sample_process, summary
+from scenarios.summary import print_summary
+from scenarios.workers import RUN_MARKER, Worker, WorkerFailed
+from servers.process import ServerFailed, ServerProcess
+
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+
+
+class Pinning:
+    """Server on its own core(s); driver and publisher on the rest, when there is a rest."""
+
+    def __init__(self, server: list[int] | None, driver: list[int] | None) -> None:
+        available = sorted(os.sched_getaffinity(0))
+        if server is None:
+            server = available[:1]
+        if driver is None:
+            driver = [c for c in available if c not in server] or available
+        self.server = server
+        self.driver = driver
+        self.shared = bool(set(server) & set(driver))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "server_cpus": self.server,
+            "driver_cpus": self.driver,
+            "shared": self.shared,
+            "publisher_cpus": self.driver,
+        }
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace, profile: profiles.Profile) -> None:
+        self.args = args
+        self.profile = profile
+        self.run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:4]
+        self.out = Path(args.out) / self.run_id
+        self.pinning = Pinning(args.server_cpus, args.driver_cpus)
+        self.workers: list[Worker] = []
+        self.servers: list[ServerProcess] = []
+
+    @property
+    def driver_cpus(self) -> str:
+        return ",".join(map(str, self.pinning.driver))
+
+    # -- children -------------------------------------------------------------------------
+
+    async def start_server(self, transport: str, compression: bool) -> ServerProcess:
+        extra = ["--log-level", "warning"] + (["--compression"] if compression else [])
+        server = ServerProcess(
+            transport,
+            broker=self.args.broker,
+            extra_args=extra,
+            cpu=None,
+            env={RUN_MARKER: self.run_id},
+        )
+        self.servers.append(server)
+        await asyncio.to_thread(server.start)
+        os.sched_setaffinity(server.pid, set(self.pinning.server))
+        return server
+
+    async def stop_server(self, server: ServerProcess) -> None:
+        await asyncio.to_thread(server.stop)
+        self.servers.remove(server)
+
+    async def worker(self, module: str, args: list[str], name: str) -> Worker:
+        worker = Worker(module, [*args, "--cpus", self.driver_cpus], self.run_id, name)
+        self.workers.append(worker)
+        await worker.start()
+        return worker
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
+        self.workers.clear()
+        for server in list(self.servers):
+            await asyncio.to_thread(server.stop)
+        self.servers.clear()
+
+    # -- scenarios ------------------------------------------------------------------------
+
+    async def broadcast(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
+        p = step.params
+        room = f"bench-{uuid.uuid4().hex[:10]}"
+        warmup_events = int(p["warmup_seconds"] * p["rate"])
+        driver_args = [
+            "--transport",
+            step.transport,
+            "--url",
+            server.url,
+            "--room",
+            room,
+            "--subscribers",
+            str(p["subscribers"]),
+            "--measure-from-seq",
+            str(warmup_events),
+        ] + (["--compression"] if p["compression"] else [])
+        driver = await self.worker("scenarios.driver", driver_args, "driver")
+        ready = await driver.event("ready", patience=120)
+        if ready["failed"]:
+            raise WorkerFailed(
+                f"{ready['failed']} subscribers could not connect: {ready['errors']}"
+            )
+        publisher = await self.worker(
+            "scenarios.publisher",
+            [
+                "--url",
+                server.url,
+                "--room",
+                room,
+                "--rate",
+                str(p["rate"]),
+                "--warmup",
+                str(p["warmup_seconds"]),
+                "--duration",
+                str(p["duration_seconds"]),
+                "--payload-bytes",
+                str(p["payload_bytes"]),
+            ],
+            "publisher",
+        )
+        patience = p["warmup_seconds"] + p["duration_seconds"] + 60
+        await publisher.event("measuring", patience)
+        before = self.sample(server, driver, publisher)
+        published = await publisher.event("result", patience)
+        publisher_after = sample_process(publisher.pid)
+        await driver.send(
+            cmd="drain", last_id=published["last_id"] or 0, seconds=self.profile.drain_seconds
+        )
+        received = await driver.event("result", self.profile.drain_seconds + 60)
+        after = self.sample(server, driver, None)
+        after["publisher"] = publisher_after
+        await asyncio.gather(driver.stop(), publisher.stop())
+        return self.broadcast_figures(step, published, received, before, after, server)
+
+    def sample(
+        self, server: ServerProcess, driver: Worker | None, publisher: Worker | None
+    ) -> dict[str, ProcessSample | None]:
+        return {
+            "server": sample_process(server.pid),
+            "driver": sample_process(driver.pid) if driver else None,
+            "publisher": sample_process(publisher.pid) if publisher else None,
+        }
+
+    def broadcast_figures(
+        self,
+        step: profiles.Step,
+        published: dict[str, Any],
+        received: dict[str, Any],
+        before: dict[str, ProcessSample | None],
+        after: dict[str, ProcessSample | None],
+        server: ServerProcess,
+    ) -> dict[str, Any]:
+        p = step.params
+        subscribers = p["subscribers"]
+        last_id = published["last_id"] or 0
+        measured = received["measured"]
+        delivered = received["delivered"]
+
+        def cpu_us_per(name: str, count: int) -> float | None:
+            b, a = before.get(name), after.get(name)
+            if b is None or a is None or count <= 0:
+                return None
+            return round((a.cpu_seconds - b.cpu_seconds) * 1e6 / count, 2)
+
+        histogram = merge([received["histogram"]])
+        hist_path = self.out / "histograms" / f"{step.id}.hdr"
+        hist_path.parent.mkdir(parents=True, exist_ok=True)
+        hist_path.write_text(received["histogram"] + "\n")
+        lag_path = self.out / "histograms" / f"{step.id}.publisher-lag.hdr"
+        lag_path.write_text(published["lag_histogram"] + "\n")
+        source = "tcp_info" if received["tcp_bytes_in"] is not None else "application"
+        down = received["tcp_bytes_in"] if source == "tcp_info" else received["app_bytes_in"]
+        up = received["tcp_bytes_out"] if source == "tcp_info" else received["app_bytes_out"]
+        expected = last_id * subscribers
+        clean = (
+            received["complete"]
+            and received["lost"] == 0
+            and received["duplicated"] == 0
+            and not received["error_count"]
+            and not published["errors"]
+        )
+        server_after = after["server"]
+        return {
+            "status": "ok" if clean else "degraded",
+            "nominal_rate": p["rate"],
+            "achieved_rate": published["achieved_rate"],
+            "published": published["published"],
+            "publish_errors": published["errors"],
+            "expected": expected,
+            "delivered": delivered,
+            "lost": received["lost"],
+            "duplicated": received["duplicated"],
+            "reordered": received["reordered"],
+            "gap_notices": received["gap_notices"],
+            "drained": received["complete"],
+            "subscriber_errors": received["errors"],
+            "latency_us": summary(histogram),
+            "publisher_lag_us": summary(decode(published["lag_histogram"])),
+            "bytes_per_message": {
+                "down": round(down / delivered, 1) if delivered else None,
+                "up": round(up / delivered, 1) if delivered else None,
+                "payload": p["payload_bytes"],
+                "source": source,
+                "total_down": down,
+                "total_up": up,
+                "app_down": received["app_bytes_in"],
+            },
+            "server_cpu_us_per_message": cpu_us_per("server", measured),
+            "driver_cpu_us_per_message": cpu_us_per("driver", measured),
+            "publisher_cpu_us_per_event": cpu_us_per(
+                "publisher", published["published"] - published["warmup"]
+            ),
+            "server_rss_bytes": server_after.rss_bytes if server_after else None,
+            "polls": received["polls"] or None,
+            "histogram_file": str(hist_path.relative_to(self.out)),
+        }
+
+    async def idle(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
+        p = step.params
+        room = f"idle-{uuid.uuid4().hex[:10]}"
+        await asyncio.sleep(0.5)
+        before = sample_process(server.pid)
+        driver = await self.worker(
+            "scenarios.driver",
+            [
+                "--transport",
+                step.transport,
+                "--url",
+                server.url,
+                "--room",
+                room,
+                "--subscribers",
+                str(p["connections"]),
+            ],
+            "driver",
+        )
+        ready = await driver.event("ready", patience=300)
+        await asyncio.sleep(p["settle_seconds"])
+        after = sample_process(server.pid)
+        driver_sample = sample_process(driver.pid)
+        async with httpx.AsyncClient(timeout=10) as client:
+            status = (await client.get(f"{server.url}/status")).json()
+        await driver.send(cmd="stop")
+        await driver.event("result", 60)
+        await driver.stop()
+        held = status["connections"]["by_room"].get(room, 0)
+        connected = ready["connected"]
+        per_connection = (
+            round((after.rss_bytes - before.rss_bytes) / connected)
+            if before and after and connected
+            else None
+        )
+        return {
+            "status": "ok" if connected == p["connections"] == held else "degraded",
+            "requested": p["connections"],
+            "connected": connected,
+            "held_by_server": held,
+            "connect_seconds": ready["seconds"],
+            "server_rss_before_bytes": before.rss_bytes if before else None,
+            "server_rss_after_bytes": after.rss_bytes if after else None,
+            "rss_per_connection_bytes": per_connection,
+            "driver_rss_bytes": driver_sample.rss_bytes if driver_sample else None,
+            "errors": ready["errors"],
+        }
+
+    # -- the run --------------------------------------------------------------------------
+
+    async def execute(self) -> dict[str, Any]:
+        steps = self.profile.steps()
+        if self.args.transports:
+            steps = [s for s in steps if s.transport in self.args.transports]
+        results: dict[str, Any] = {
+            "schema": results_file.SCHEMA,
+            "schema_version": results_file.SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+            "profile": {
+                "name": self.profile.name,
+                "description": self.profile.description,
+                "definition": self.profile.raw,
+            },
+            "machine": results_file.machine(),
+            "software": results_file.software(),
+            "pinning": self.pinning.describe(),
+            "settings": {
+                "broker": self.args.broker,
+                "tls": False,
+                "driver": "lean asyncio (clients.aio.probe)",
+            },
+            "steps": [],
+        }
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not console.is_terminal and not self.args.progress,
+        )
+        groups = group_steps(steps)
+        with progress:
+            overall = progress.add_task("steps", total=len(steps))
+            for (transport, kind, compression), group in groups:
+                server: ServerProcess | None = None
+                for step in group:
+                    progress.update(overall, description=step.id)
+                    started = time.monotonic()
+                    entry: dict[str, Any] = {
+                        "id": step.id,
+                        "scenario": step.scenario,
+                        "transport": step.transport,
+                        "repeat": step.repeat,
+                        "params": step.params,
+                    }
+                    try:
+                        if server is None or kind == "idle":
+                            if server is not None:
+                                await self.stop_server(server)
+                            server = await self.start_server(transport, compression)
+                        runner = self.broadcast if kind == "broadcast" else self.idle
+                        entry.update(await runner(step, server))
+                    except (WorkerFailed, ServerFailed, TimeoutError, OSError, KeyError) as exc:
+                        entry.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+                        console.print(f"[red]step {step.id} failed:[/] {exc}")
+                        await self.stop_all()
+                        server = None
+                    entry["wall_seconds"] = round(time.monotonic() - started, 2)
+                    results["steps"].append(entry)
+                    results_file.write(self.out / "results.json", results)
+                    progress.advance(overall)
+                if server is not None:
+                    await self.stop_server(server)
+        return results
+
+
+def group_steps(
+    steps: list[profiles.Step],
+) -> list[tuple[tuple[str, str, bool], list[profiles.Step]]]:
+    """Steps that can share one server: same transport, scenario kind and compression."""
+    groups: dict[tuple[str, str, bool], list[profiles.Step]] = {}
+    for step in steps:
+        key = (step.transport, step.scenario, bool(step.params.get("compression", False)))
+        groups.setdefault(key, []).append(step)
+    return list(groups.items())
+
+
+def cpu_list(text: str) -> list[int]:
+    try:
+        cpus = sorted({int(c) for c in text.split(",") if c.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected CPU numbers like 0 or 1,2, got {text!r}"
+        ) from None
+    available = os.sched_getaffinity(0)
+    if not cpus or not set(cpus) <= available:
+        raise argparse.ArgumentTypeError(f"expected CPUs among {sorted(available)}, got {text!r}")
+    return cpus
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m scenarios.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--profile",
+        default="quick",
+        help=f"built-in ({', '.join(profiles.builtin_profiles())}) or a .toml path",
+    )
+    p.add_argument(
+        "--transports",
+        type=lambda s: [t for t in s.split(",") if t],
+        help="subset to run, e.g. ws,sse (default: the profile's)",
+    )
+    p.add_argument("--out", default="results", help="folder for runs (default: results/)")
+    p.add_argument("--broker", default="memory", help="broker for the servers (default memory)")
+    p.add_argument("--server-cpus", type=cpu_list, help="CPUs for servers (default: the first)")
+    p.add_argument("--driver-cpus", type=cpu_list, help="CPUs for driver and publisher")
+    p.add_argument("--progress", action="store_true", help="progress bars even when not a tty")
+    p.add_argument("--list-profiles", action="store_true", help="list built-in profiles and exit")
+    return p
+
+
+async def amain(args: argparse.Namespace, profile: profiles.Profile) -> Path:
+    run = Run(args, profile)
+    console.print(
+        f"[bold]rtbench[/] profile [cyan]{profile.name}[/]: {profile.description}\n"
+        f"server on CPU {run.pinning.server}, driver and publisher on CPU {run.pinning.driver}"
+        + (" [yellow](shared: figures include contention)[/]" if run.pinning.shared else "")
+    )
+    try:
+        results = await run.execute()
+    finally:
+        await run.stop_all()
+    print_summary(results, console)
+    console.print(f"results: [bold]{run.out / 'results.json'}[/]")
+    return run.out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.list_profiles:
+        for name in profiles.builtin_profiles():
+            print(f"{name:8} {profiles.load(name).description}")
+        return 0
+    try:
+        profile = profiles.load(args.profile)
+        if args.transports:
+            bad = [t for t in args.transports if t not in profiles.TRANSPORTS]
+            if bad:
+                raise ConfigError(f"expected transports among {profiles.TRANSPORTS}, got {bad}")
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] {exc.message}")
+        return 2
+    try:
+        out = asyncio.run(amain(args, profile))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: every child process was stopped[/]")
+        return 130
+    latest = Path(args.out) / "latest"
+    latest.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        latest.symlink_to(out.name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

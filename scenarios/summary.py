@@ -1,0 +1,91 @@
+"""A terminal table of a run's headline figures (the full report is a separate program)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+STYLE = {"ok": "green", "degraded": "yellow", "failed": "red"}
+
+
+def _fmt(value: Any, scale: float = 1.0, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    return f"{value / scale:,.{digits}f}"
+
+
+def _load(step: dict[str, Any]) -> str:
+    p = step["params"]
+    if step["scenario"] == "broadcast":
+        text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
+        return text + (" deflate" if p.get("compression") else "")
+    return f"{p['connections']:,} idle"
+
+
+def print_summary(results: dict[str, Any], console: Console) -> None:
+    broadcast = Table(
+        title="Broadcast — latency = receive time − scheduled send time (open loop), ms",
+        title_justify="left",
+    )
+    columns = (
+        "transport",
+        "load",
+        "status",
+        "achieved/s",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "lost",
+        "B↓/msg",
+        "B↑/msg",
+        "server µs/msg",
+        "driver µs/msg",
+    )
+    for name in columns:
+        broadcast.add_column(name, justify="left" if name in ("transport", "load") else "right")
+    idle = Table(title="Idle connections — server memory", title_justify="left")
+    for name in (
+        "transport",
+        "load",
+        "status",
+        "connected",
+        "RSS before MiB",
+        "RSS after MiB",
+        "KiB/conn",
+    ):
+        idle.add_column(name, justify="left" if name in ("transport", "load") else "right")
+    for step in results["steps"]:
+        status = step.get("status", "failed")
+        mark = f"[{STYLE.get(status, 'red')}]{status}[/]"
+        table = broadcast if step["scenario"] == "broadcast" else idle
+        head = (step["transport"], _load(step), mark)
+        if status == "failed":
+            table.add_row(*head, f"[red]{step.get('error', '')[:70]}[/]")
+        elif step["scenario"] == "broadcast":
+            lat, b = step["latency_us"], step["bytes_per_message"]
+            broadcast.add_row(
+                *head,
+                _fmt(step["achieved_rate"], digits=1),
+                *(_fmt(lat[k], 1000, 2) for k in ("p50", "p99", "p99_9", "max")),
+                f"{step['lost']:,}",
+                _fmt(b["down"], digits=0),
+                _fmt(b["up"], digits=0),
+                _fmt(step["server_cpu_us_per_message"], digits=1),
+                _fmt(step["driver_cpu_us_per_message"], digits=1),
+            )
+        else:
+            mib = 1024 * 1024
+            idle.add_row(
+                *head,
+                f"{step['connected']:,}",
+                _fmt(step["server_rss_before_bytes"], mib, 1),
+                _fmt(step["server_rss_after_bytes"], mib, 1),
+                _fmt(step["rss_per_connection_bytes"], 1024, 1),
+            )
+    if broadcast.row_count:
+        console.print(broadcast)
+    if idle.row_count:
+        console.print(idle)
