@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := bench
-.PHONY: install test lint format serve clean
+.PHONY: install bench test lint format serve clean
+
+PROFILE ?= quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +16,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install rtbench with its dev tools
+
+bench: $(STAMP) ## run a benchmark profile (default quick; PROFILE=full for everything)
+	$(BIN)/python -m scenarios.run --profile $(PROFILE) $(if $(TRANSPORTS),--transports $(TRANSPORTS))
 
 lint: $(STAMP) ## ruff + mypy --strict
 	$(BIN)/ruff check .

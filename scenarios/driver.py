@@ -24,13 +24,18 @@ from scenarios.measure import encode, new_histogram, record_us
 
 
 class LatencyRecorder(Recorder):
-    def __init__(self, measure_from_seq: int) -> None:
+    def __init__(self, measure_from_seq: int, drop_every: int = 0) -> None:
         self.measure_from_seq = measure_from_seq
+        self.drop_every = drop_every
+        self.seen = 0
         self.histogram = new_histogram()
         self.measured = 0
         self.unmeasurable = 0
 
     def record(self, tally: Tally, event_id: int, data: Any, received_ns: int) -> None:
+        self.seen += 1
+        if self.drop_every and self.seen % self.drop_every == 0:
+            return  # fault injection: proves that loss is seen, never used in a benchmark
         if not tally.see(event_id):
             return
         try:
@@ -70,7 +75,7 @@ async def drain(probes: list[Probe], last_id: int, seconds: float) -> bool:
 
 
 async def main(args: argparse.Namespace) -> None:
-    recorder = LatencyRecorder(args.measure_from_seq)
+    recorder = LatencyRecorder(args.measure_from_seq, args.drop_every)
     cls = PROBES[args.transport]
     options: dict[str, Any] = {}
     if args.transport == "ws":
@@ -147,6 +152,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-concurrency", type=int, default=200)
     p.add_argument("--patience", type=float, default=30.0, help="seconds to connect one")
     p.add_argument("--compression", action="store_true", help="WebSocket permessage-deflate")
+    p.add_argument("--drop-every", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--cpus", type=str, default="", help="comma-separated CPUs to pin to")
     return p
 

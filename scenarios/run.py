@@ -63,7 +63,9 @@ class Run:
     def __init__(self, args: argparse.Namespace, profile: profiles.Profile) -> None:
         self.args = args
         self.profile = profile
-        self.run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:4]
+        self.run_id = args.run_id or (
+            dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:4]
+        )
         self.out = Path(args.out) / self.run_id
         self.pinning = Pinning(args.server_cpus, args.driver_cpus)
         self.workers: list[Worker] = []
@@ -410,11 +412,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--server-cpus", type=cpu_list, help="CPUs for servers (default: the first)")
     p.add_argument("--driver-cpus", type=cpu_list, help="CPUs for driver and publisher")
     p.add_argument("--progress", action="store_true", help="progress bars even when not a tty")
+    p.add_argument("--run-id", help="name of the run folder (default: timestamp)")
     p.add_argument("--list-profiles", action="store_true", help="list built-in profiles and exit")
     return p
 
 
-async def amain(args: argparse.Namespace, profile: profiles.Profile) -> Path:
+async def amain(args: argparse.Namespace, profile: profiles.Profile) -> tuple[Path, bool]:
     run = Run(args, profile)
     console.print(
         f"[bold]rtbench[/] profile [cyan]{profile.name}[/]: {profile.description}\n"
@@ -427,7 +430,10 @@ async def amain(args: argparse.Namespace, profile: profiles.Profile) -> Path:
         await run.stop_all()
     print_summary(results, console)
     console.print(f"results: [bold]{run.out / 'results.json'}[/]")
-    return run.out
+    failed = [step["id"] for step in results["steps"] if step["status"] == "failed"]
+    if failed:
+        console.print(f"[red]{len(failed)} step(s) could not run:[/] {', '.join(failed)}")
+    return run.out, not failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -446,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/] {exc.message}")
         return 2
     try:
-        out = asyncio.run(amain(args, profile))
+        out, complete = asyncio.run(amain(args, profile))
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every child process was stopped[/]")
         return 130
@@ -454,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     latest.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         latest.symlink_to(out.name)
-    return 0
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":

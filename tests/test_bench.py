@@ -1,0 +1,248 @@
+"""The measuring engine: a tiny profile end to end, the accounting that makes its figures
+honest, and no process left behind whatever happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from clients.aio.probe import Tally
+from scenarios import profile as profiles
+from scenarios.measure import decode, encode, merge, new_histogram, record_us, summary
+from scenarios.results import UnknownSchema, load, schema
+from scenarios.workers import Worker, processes_of_run
+from servers.process import ServerProcess
+from tests.conftest import TRANSPORTS
+
+
+def run_bench(
+    *args: str, out: Path, run_id: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scenarios.run", "--out", str(out), "--run-id", run_id, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, str]:
+    out = tmp_path_factory.mktemp("results")
+    run_id = f"tiny-{uuid.uuid4().hex[:6]}"
+    done = run_bench("--profile", "tiny", out=out, run_id=run_id)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return load(out / run_id), out / run_id, run_id
+
+
+def test_results_file_validates_against_its_schema(
+    tiny_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    results, _, _ = tiny_run
+    jsonschema.validate(results, schema())
+    assert results["pinning"]["server_cpus"] and results["machine"]["cores"] == os.cpu_count()
+    assert results["software"]["git"]["commit"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tiny_broadcast_runs_clean_on_each_transport(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, folder, _ = tiny_run
+    [step] = [
+        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "broadcast"
+    ]
+    assert step["status"] == "ok", step
+    assert step["delivered"] + step["lost"] == step["expected"] == step["published"] * 5
+    assert step["lost"] == step["duplicated"] == step["reordered"] == step["gap_notices"] == 0
+    histogram = decode((folder / step["histogram_file"]).read_text().strip())
+    assert histogram.get_total_count() == step["latency_us"]["count"] > 0
+    assert summary(histogram) == step["latency_us"]
+    wire = step["bytes_per_message"]
+    # The kernel's count and the application's count of received bytes must agree.
+    assert wire["source"] == "tcp_info" and wire["total_down"] == wire["app_down"]
+    assert wire["down"] > wire["payload"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tiny_idle_step_holds_every_connection(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, _, _ = tiny_run
+    [step] = [
+        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "idle"
+    ]
+    assert step["status"] == "ok", step
+    assert step["connected"] == step["held_by_server"] == step["requested"]
+    assert step["rss_per_connection_bytes"] is not None
+
+
+def test_success_leaves_no_process(tiny_run: tuple[dict[str, Any], Path, str]) -> None:
+    _, _, run_id = tiny_run
+    assert processes_of_run(run_id) == []
+
+
+def test_failure_is_reported_and_leaves_no_process(tmp_path: Path) -> None:
+    run_id = f"fail-{uuid.uuid4().hex[:6]}"
+    done = run_bench(
+        "--profile",
+        "tiny",
+        "--transports",
+        "ws",
+        "--broker",
+        "kafka://nowhere",
+        out=tmp_path,
+        run_id=run_id,
+    )
+    assert done.returncode == 1
+    results = load(tmp_path / run_id)
+    assert {s["status"] for s in results["steps"]} == {"failed"}
+    assert all("did not become ready" in s["error"] for s in results["steps"])
+    assert processes_of_run(run_id) == []
+
+
+def test_sigint_stops_every_child(tmp_path: Path) -> None:
+    run_id = f"sigint-{uuid.uuid4().hex[:6]}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scenarios.run",
+            "--profile",
+            "quick",
+            "--transports",
+            "sse",
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            run_id,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(processes_of_run(run_id)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # wait for the server and the driver to be up
+        assert processes_of_run(run_id), "the run never started its children"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while processes_of_run(run_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_of_run(run_id) == []
+
+
+async def test_lossy_subscriber_is_counted_as_lossy() -> None:
+    """A driver that throws away every 7th event it receives must report loss, not hide it."""
+    run_id = f"lossy-{uuid.uuid4().hex[:6]}"
+    room = f"lossy-{uuid.uuid4().hex[:6]}"
+    with ServerProcess("sse") as server:
+        driver = Worker(
+            "scenarios.driver",
+            [
+                "--transport",
+                "sse",
+                "--url",
+                server.url,
+                "--room",
+                room,
+                "--subscribers",
+                "3",
+                "--drop-every",
+                "7",
+            ],
+            run_id,
+            "driver",
+        )
+        publisher = Worker(
+            "scenarios.publisher",
+            [
+                "--url",
+                server.url,
+                "--room",
+                room,
+                "--rate",
+                "200",
+                "--warmup",
+                "0",
+                "--duration",
+                "0.5",
+            ],
+            run_id,
+            "publisher",
+        )
+        try:
+            await driver.start()
+            await driver.event("ready", 30)
+            await publisher.start()
+            published = await publisher.event("result", 30)
+            await driver.send(cmd="drain", last_id=published["last_id"], seconds=1)
+            received = await driver.event("result", 30)
+        finally:
+            await driver.stop()
+            await publisher.stop()
+    seen = published["last_id"] * 3
+    assert received["lost"] == seen // 7
+    assert received["delivered"] + received["lost"] == seen
+    assert received["complete"] is False
+
+
+def test_tally_counts_loss_duplicates_and_reordering() -> None:
+    tally = Tally()
+    for event_id in [1, 2, 4, 5, 3, 5, 8, 9]:
+        tally.see(event_id)
+    assert tally.delivered == 7
+    assert tally.duplicated == 1
+    assert tally.reordered == 1
+    assert tally.missing == {6, 7}
+    assert tally.lost(last_published=10) == 3
+
+
+def test_histogram_merge_equals_one_histogram_of_all_samples() -> None:
+    rng = random.Random(3)
+    parts = [new_histogram() for _ in range(4)]
+    whole = new_histogram()
+    for _ in range(20_000):
+        value = rng.lognormvariate(7, 1.5)
+        record_us(rng.choice(parts), value)
+        record_us(whole, value)
+    merged = merge([encode(h) for h in parts])
+    assert summary(merged) == summary(whole)
+    for p in (1, 25, 50, 75, 99, 99.99):
+        assert merged.get_value_at_percentile(p) == whole.get_value_at_percentile(p)
+
+
+def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema": "rtbench.results", "schema_version": 99}))
+    with pytest.raises(UnknownSchema, match=r"expected rtbench\.results version 1"):
+        load(path)
+
+
+def test_profiles_parse_and_refuse_typos() -> None:
+    for name in profiles.builtin_profiles():
+        assert profiles.load(name).steps()
+    with pytest.raises(Exception, match="expected broadcast keys"):
+        profiles.parse({"scenario": [{"kind": "broadcast", "subscriber": 5}]}, "typo")
+    with pytest.raises(Exception, match="expected scenario kind"):
+        profiles.parse({"scenario": [{"kind": "nap"}]}, "typo")
+
+
+def test_unknown_profile_is_refused_clearly(tmp_path: Path) -> None:
+    done = run_bench("--profile", "nope", out=tmp_path, run_id="x", timeout=30)
+    assert done.returncode == 2 and "expected a profile among" in done.stderr
