@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from core import jsonc
 from core.errors import ProtocolError
 
 JSON: TypeAlias = Any
@@ -13,8 +13,8 @@ JSON: TypeAlias = Any
 
 
 def dump_json(value: JSON) -> bytes:
-    # ensure_ascii=False keeps unicode as UTF-8 (fewer wire bytes); compact separators too.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON: unicode stays unescaped (fewer wire bytes)."""
+    return jsonc.dumps(value)
 
 
 @dataclass(slots=True, eq=False)

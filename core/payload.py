@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from core import jsonc
 from core.errors import InvalidPayload, PayloadTooLarge
 from core.events import JSON
 
@@ -17,7 +17,7 @@ def check_size(size: int, limit: int, what: str = "body") -> None:
 def loads_object(raw: bytes | str, what: str) -> dict[str, Any]:
     """Parse `raw` as a JSON object, or raise InvalidPayload naming what was wrong."""
     try:
-        value = json.loads(raw)
+        value = jsonc.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidPayload(f"expected {what} as a JSON object, got invalid JSON ({exc})") from exc
     if not isinstance(value, dict):

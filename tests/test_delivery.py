@@ -59,3 +59,16 @@ async def test_without_after_only_later_events_arrive(
             [item] = await collect(sub, 1)
     assert isinstance(item, Event)
     assert (item.id, item.data) == (6, "after subscribing")
+
+
+async def test_values_json_libraries_disagree_on_are_delivered_unchanged(
+    transport: str, server: ServerProcess, room: str
+) -> None:
+    """Integers beyond 64 bits and lone surrogates survive the trip exactly."""
+    body = b'{"data": {"big": 123456789012345678901234567890, "s": "\\ud800x", "f": 1.5}}'
+    async with Publisher(server.url) as publisher, subscribe(transport, server.url, room) as sub:
+        response = await publisher.post(room, body)
+        [item] = await collect(sub, 1)
+    assert response.status_code == 201
+    assert isinstance(item, Event)
+    assert item.data == {"big": 123456789012345678901234567890, "s": "\ud800x", "f": 1.5}

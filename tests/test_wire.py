@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import Event, Gap
-from core.wire import longpoll, sse, ws
+from core.wire import http, longpoll, sse, ws
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=40),
@@ -107,3 +107,39 @@ def test_event_json_is_encoded_once_and_unescaped() -> None:
     event = Event(1, "r", "<script>é</script>")
     assert event.json == '{"id":1,"room":"r","data":"<script>é</script>"}'.encode()
     assert sse.encode_event(event) is sse.encode_event(event)
+
+
+@st.composite
+def http_responses(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    """A keep-alive stream of responses, some chunked, some with Content-Length."""
+    stream, bodies = b"", []
+    for _ in range(draw(st.integers(1, 4))):
+        pieces = draw(st.lists(st.binary(min_size=1, max_size=40), max_size=5))
+        body = b"".join(pieces)
+        if draw(st.booleans()):
+            framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+            head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        else:
+            framed = body
+            head = b"HTTP/1.1 201 Created\r\ncontent-length: %d\r\n\r\n" % len(body)
+        stream += head + framed
+        bodies.append(body)
+    return stream, bodies
+
+
+@settings(max_examples=200, deadline=None)
+@given(responses=http_responses(), cuts=st.lists(st.integers(0, 10_000), max_size=30))
+def test_http_reader_reassembles_responses_under_any_chunking(
+    responses: tuple[bytes, list[bytes]], cuts: list[int]
+) -> None:
+    stream, bodies = responses
+    reader = http.ResponseReader()
+    parts = [part for chunk in split(stream, cuts) for part in reader.feed(chunk)]
+    got: list[bytes] = []
+    for part in parts:
+        if isinstance(part, http.Head):
+            got.append(b"")
+        elif isinstance(part, http.Body):
+            got[-1] += part.data
+    assert got == bodies
+    assert sum(isinstance(p, http.End) for p in parts) == len(bodies)

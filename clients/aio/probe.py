@@ -9,7 +9,6 @@ arrives, and hands every event it carries to a `Recorder`.
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import struct
 import time
@@ -23,6 +22,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
+from core import jsonc
 from core.wire import http, sse
 
 # struct tcp_info (linux/tcp.h): tcpi_bytes_acked and tcpi_bytes_received, two u64 at 120.
@@ -175,7 +175,7 @@ class SSEProbe(Probe):
         for part in self.reader.feed(data):
             if isinstance(part, http.Body):
                 for message in self.parser.feed(part.data):
-                    self.deliver(json.loads(message.data), received_ns)
+                    self.deliver(jsonc.loads_fast(message.data), received_ns)
             elif isinstance(part, http.Head):
                 if part.status != 200:
                     self.fail(f"expected 200 for the SSE stream, got {part.status}")
@@ -216,7 +216,7 @@ class PollProbe(Probe):
                 if self.status != 200:
                     self.fail(f"expected 200 for a poll, got {self.status}")
                     return
-                response = json.loads(b"".join(self.body))
+                response = jsonc.loads_fast(b"".join(self.body))
                 self.cursor = response["next"]
                 self.poll()  # ask again before counting: the server waits on us, not vice versa
                 if "gap" in response:
@@ -256,7 +256,7 @@ class WSProbe(Probe):
             elif not isinstance(item, Frame):
                 continue
             elif item.opcode is Opcode.TEXT:
-                self.deliver(json.loads(bytes(item.data)), received_ns)
+                self.deliver(jsonc.loads_fast(bytes(item.data)), received_ns)
             elif item.opcode is Opcode.CLOSE:
                 self.error = self.error or f"websocket closed {protocol.close_code}"
         self.flush()  # pongs and close replies

@@ -96,6 +96,12 @@ class ResponseReader:
                 except ValueError:
                     raise ProtocolError(f"expected a hex chunk size, got {text[:20]!r}") from None
                 pos = end + 2
+                chunk_end = pos + self._remaining
+                if self._remaining and buf[chunk_end : chunk_end + 2] == b"\r\n":
+                    # The whole chunk is here (the usual case for a stream of small events).
+                    out.append(Body(buf[pos:chunk_end]))
+                    pos = chunk_end + 2
+                    continue
                 self._state = "chunk-data" if self._remaining else "trailer"
             elif state == "chunk-data":
                 take = min(self._remaining, size - pos)

@@ -5,9 +5,9 @@ The server joins each event's pre-encoded JSON instead of re-serialising it per 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
+from core import jsonc
 from core.errors import ProtocolError
 from core.events import Event, Gap, delivery_from_json, dump_json
 
@@ -31,7 +31,7 @@ class PollResponse:
 
 def decode_response(body: bytes | str, room: str = "") -> PollResponse:
     try:
-        message = json.loads(body)
+        message = jsonc.loads(body)
     except ValueError as exc:
         raise ProtocolError(f"expected a JSON poll response, got {body!r:.200}") from exc
     if (

@@ -6,9 +6,9 @@ accepts any chunking of the stream.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from core import jsonc
 from core.errors import ProtocolError
 from core.events import Delivery, Event, Gap, Item, delivery_from_json, dump_json
 
@@ -50,72 +50,85 @@ class SSEMessage:
 class SSEParser:
     """Feed bytes, get dispatched messages. Follows the spec's line and field rules:
     CRLF, LF or CR end a line; `data` lines join with LF; a blank line dispatches; comments and
-    unknown fields are ignored; `retry` with only digits sets `retry_ms`."""
+    unknown fields are ignored; `retry` with only digits sets `retry_ms`. Works on bytes and
+    decodes once per message: the common LF-only stream takes a split-based fast path."""
 
     def __init__(self) -> None:
         self._pending = b""
-        self._data: list[str] = []
-        self._event = ""
+        self._data: list[bytes] = []
+        self._event = b""
         self.last_event_id: str | None = None
         self.retry_ms: int | None = None
         self.comments = 0
 
     def feed(self, chunk: bytes) -> list[SSEMessage]:
-        buf = self._pending + chunk
+        buf = self._pending + chunk if self._pending else chunk
+        if b"\r" in buf:
+            lines, self._pending = _split_any(buf)
+        else:
+            lines = buf.split(b"\n")
+            self._pending = lines.pop()
         messages: list[SSEMessage] = []
-        start = 0
-        size = len(buf)
-        while True:
-            lf = buf.find(b"\n", start)
-            cr = buf.find(b"\r", start)
-            if lf < 0 and cr < 0:
-                break
-            if cr >= 0 and (lf < 0 or cr < lf):
-                if cr + 1 == size:
-                    break  # a CR at the end may be the first half of CRLF: wait for more
-                end, next_start = cr, cr + 2 if buf[cr + 1 : cr + 2] == b"\n" else cr + 1
+        for line in lines:
+            if not line:
+                if self._data:
+                    messages.append(self._dispatch())
+                else:
+                    self._event = b""
+            elif line.startswith(b"data:"):
+                self._data.append(line[6:] if line[5:6] == b" " else line[5:])
             else:
-                end, next_start = lf, lf + 1
-            message = self._line(buf[start:end])
-            if message is not None:
-                messages.append(message)
-            start = next_start
-        self._pending = buf[start:]
+                self._field(line)
         return messages
 
-    def _line(self, raw: bytes) -> SSEMessage | None:
-        if not raw:
-            return self._dispatch()
-        line = raw.decode("utf-8", errors="replace")
-        if line.startswith(":"):
+    def _field(self, line: bytes) -> None:
+        if line.startswith(b":"):
             self.comments += 1
-            return None
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
+            return
+        name, sep, value = line.partition(b":")
+        if sep and value.startswith(b" "):
             value = value[1:]
-        if name == "data":
+        if name == b"data":
             self._data.append(value)
-        elif name == "event":
+        elif name == b"event":
             self._event = value
-        elif name == "id":
-            if "\0" not in value:
-                self.last_event_id = value
-        elif name == "retry" and value.isdigit():
+        elif name == b"id":
+            if b"\0" not in value:
+                self.last_event_id = value.decode("utf-8", errors="replace")
+        elif name == b"retry" and value.isdigit():
             self.retry_ms = int(value)
-        return None
 
-    def _dispatch(self) -> SSEMessage | None:
-        data, event = self._data, self._event
-        self._data, self._event = [], ""
-        if not data:
-            return None
-        return SSEMessage(event or "message", "\n".join(data), self.last_event_id)
+    def _dispatch(self) -> SSEMessage:
+        data = b"\n".join(self._data).decode("utf-8", errors="replace")
+        event = self._event.decode("utf-8", errors="replace") if self._event else "message"
+        self._data, self._event = [], b""
+        return SSEMessage(event, data, self.last_event_id)
+
+
+def _split_any(buf: bytes) -> tuple[list[bytes], bytes]:
+    """Split on CRLF, LF or CR; a trailing CR stays pending (it may start a CRLF)."""
+    lines: list[bytes] = []
+    start, size = 0, len(buf)
+    while True:
+        lf = buf.find(b"\n", start)
+        cr = buf.find(b"\r", start)
+        if lf < 0 and cr < 0:
+            break
+        if cr >= 0 and (lf < 0 or cr < lf):
+            if cr + 1 == size:
+                break
+            lines.append(buf[start:cr])
+            start = cr + 2 if buf[cr + 1 : cr + 2] == b"\n" else cr + 1
+        else:
+            lines.append(buf[start:lf])
+            start = lf + 1
+    return lines, buf[start:]
 
 
 def decode(message: SSEMessage) -> Delivery:
     """Turn an rtbench SSE message into the event or gap notice it carries."""
     try:
-        body = json.loads(message.data)
+        body = jsonc.loads(message.data)
     except ValueError as exc:
         raise ProtocolError(f"expected JSON in an SSE data field, got {message.data!r}") from exc
     if message.event not in ("message", "gap"):

@@ -6,10 +6,10 @@ Client → server: `{"op": "publish" | "join" | "leave", ...}` with an optional 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from core import jsonc
 from core.errors import InvalidPayload, ProtocolError, RtbenchError
 from core.events import JSON, Delivery, Event, Gap, delivery_from_json, dump_json
 from core.payload import loads_object
@@ -132,7 +132,7 @@ class ServerReply:
 
 def parse_server_frame(text: str | bytes) -> Delivery | ServerReply:
     try:
-        body = json.loads(text)
+        body = jsonc.loads(text)
     except ValueError as exc:
         raise ProtocolError(f"expected a JSON text frame, got {text!r:.200}") from exc
     if isinstance(body, dict) and isinstance(body.get("op"), str):
