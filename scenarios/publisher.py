@@ -17,7 +17,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from core.events import dump_json
@@ -60,20 +60,21 @@ class PublishConnection(asyncio.Protocol):
         while self.waiting:
             self.waiting.popleft().set_exception(ConnectionError(f"connection lost: {exc}"))
 
-    async def request(self, data: bytes) -> tuple[int, bytes]:
+    def request(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        """Write the request now; the future resolves with (status, body)."""
         assert self.transport is not None
         future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self.waiting.append(future)
         self.transport.write(data)
-        return await future
+        return future
 
 
-SPIN_NS = 1_000_000
+SPIN_NS = 500_000
 
 
 async def until(due_ns: int) -> None:
-    """Wait for `due_ns`: sleep most of the way, then spin the last millisecond, because a
-    timer wakes up to a millisecond late and that lateness would count as latency."""
+    """Wait for `due_ns`: sleep most of the way, then spin the last half millisecond, because
+    a timer wakes up to a millisecond late and that lateness would count as latency."""
     remaining = due_ns - time.time_ns()
     if remaining > SPIN_NS:
         await asyncio.sleep((remaining - SPIN_NS) / 1e9)
@@ -100,28 +101,31 @@ async def main(args: argparse.Namespace) -> None:
     in_flight: set[asyncio.Task[None]] = set()
     measured_started_ns = measured_ended_ns = 0
 
-    async def send(seq: int, scheduled_ns: int) -> None:
+    async def finish(conn: PublishConnection, seq: int, answer: asyncio.Future[Any]) -> None:
         nonlocal measured_ended_ns
-        conn = await idle.get()
-        sent_ns = time.time_ns()
-        if seq >= warmup_count:
-            record_us(lag, (sent_ns - scheduled_ns) / 1000)
-        body = payload(seq, scheduled_ns, args.payload_bytes)
         try:
-            status, answer = await conn.request(
-                http.build_request("POST", target, parts.netloc, headers, body)
-            )
+            status, body = await answer
         except ConnectionError as exc:
             errors[str(exc)] = errors.get(str(exc), 0) + 1
             return
         idle.put_nowait(conn)
         if status == 201:
-            ids.append(json.loads(answer)["id"])
+            ids.append(json.loads(body)["id"])
             if seq >= warmup_count:
                 measured_ended_ns = time.time_ns()
         else:
             key = f"HTTP {status}"
             errors[key] = errors.get(key, 0) + 1
+
+    async def send_when_free(seq: int, scheduled_ns: int) -> None:
+        conn = await idle.get()
+        await finish(conn, seq, send_now(conn, seq, scheduled_ns))
+
+    def send_now(conn: PublishConnection, seq: int, scheduled_ns: int) -> asyncio.Future[Any]:
+        if seq >= warmup_count:
+            record_us(lag, (time.time_ns() - scheduled_ns) / 1000)
+        body = payload(seq, scheduled_ns, args.payload_bytes)
+        return conn.request(http.build_request("POST", target, parts.netloc, headers, body))
 
     start_ns = time.time_ns() + 20_000_000
     for seq in range(total):
@@ -130,7 +134,11 @@ async def main(args: argparse.Namespace) -> None:
         if seq == warmup_count:
             measured_started_ns = time.time_ns()
             ipc.emit("measuring", seq=seq)
-        task = asyncio.create_task(send(seq, scheduled_ns))
+        if idle.empty():  # every connection is busy: this event waits, and the lag shows it
+            task = asyncio.create_task(send_when_free(seq, scheduled_ns))
+        else:
+            conn = idle.get_nowait()
+            task = asyncio.create_task(finish(conn, seq, send_now(conn, seq, scheduled_ns)))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
     await asyncio.gather(*in_flight)
