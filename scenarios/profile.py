@@ -16,10 +16,22 @@ from typing import Any
 from core import ConfigError
 
 TRANSPORTS = ("longpoll", "sse", "ws")
+BASELINE_TRANSPORTS = ("sse", "ws")
+"""What the null server speaks; long polling has no meaningful null form (every poll is a
+full HTTP exchange, which is the cost being measured)."""
 
 # Per scenario kind: parameter -> default values. Lists expand into steps.
 SCENARIOS: dict[str, dict[str, list[Any]]] = {
     "broadcast": {
+        "subscribers": [100],
+        "rate": [50.0],
+        "payload_bytes": [90],
+        "duration_seconds": [5.0],
+        "warmup_seconds": [1.0],
+        "compression": [False],
+    },
+    # The same measurement against scenarios.null_server: what the harness itself adds.
+    "baseline": {
         "subscribers": [100],
         "rate": [50.0],
         "payload_bytes": [90],
@@ -74,6 +86,8 @@ class Profile:
             for combo in itertools.product(*(values[n] for n in names)):
                 for t in self.transports:
                     if transport is not None and t != transport:
+                        continue
+                    if kind == "baseline" and t not in BASELINE_TRANSPORTS:
                         continue
                     for r in range(1, self.repeat + 1):
                         steps.append(Step(kind, t, dict(zip(names, combo, strict=True)), r))

@@ -77,15 +77,19 @@ class Run:
 
     # -- children -------------------------------------------------------------------------
 
-    async def start_server(self, transport: str, compression: bool) -> ServerProcess:
+    async def start_server(self, transport: str, kind: str, compression: bool) -> ServerProcess:
         extra = ["--log-level", "warning"] + (["--compression"] if compression else [])
-        server = ServerProcess(
-            transport,
-            broker=self.args.broker,
-            extra_args=extra,
-            cpu=None,
-            env={RUN_MARKER: self.run_id},
-        )
+        if kind == "baseline":
+            server = ServerProcess(
+                transport, module="scenarios.null_server", env={RUN_MARKER: self.run_id}
+            )
+        else:
+            server = ServerProcess(
+                transport,
+                broker=self.args.broker,
+                extra_args=extra,
+                env={RUN_MARKER: self.run_id},
+            )
         self.servers.append(server)
         await asyncio.to_thread(server.start)
         os.sched_setaffinity(server.pid, set(self.pinning.server))
@@ -350,8 +354,8 @@ class Run:
                         if server is None or kind == "idle":
                             if server is not None:
                                 await self.stop_server(server)
-                            server = await self.start_server(transport, compression)
-                        runner = self.broadcast if kind == "broadcast" else self.idle
+                            server = await self.start_server(transport, kind, compression)
+                        runner = self.idle if kind == "idle" else self.broadcast
                         entry.update(await runner(step, server))
                     except (WorkerFailed, ServerFailed, TimeoutError, OSError, KeyError) as exc:
                         entry.update(status="failed", error=f"{type(exc).__name__}: {exc}")

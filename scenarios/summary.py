@@ -18,7 +18,7 @@ def _fmt(value: Any, scale: float = 1.0, digits: int = 0) -> str:
 
 def _load(step: dict[str, Any]) -> str:
     p = step["params"]
-    if step["scenario"] == "broadcast":
+    if step["scenario"] in ("broadcast", "baseline"):
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
         return text + (" deflate" if p.get("compression") else "")
     return f"{p['connections']:,} idle"
@@ -60,11 +60,12 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
     for step in results["steps"]:
         status = step.get("status", "failed")
         mark = f"[{STYLE.get(status, 'red')}]{status}[/]"
-        table = broadcast if step["scenario"] == "broadcast" else idle
-        head = (step["transport"], _load(step), mark)
+        table = idle if step["scenario"] == "idle" else broadcast
+        name = step["transport"] + (" (null server)" if step["scenario"] == "baseline" else "")
+        head = (name, _load(step), mark)
         if status == "failed":
             table.add_row(*head, f"[red]{step.get('error', '')[:70]}[/]")
-        elif step["scenario"] == "broadcast":
+        elif table is broadcast:
             lat, b = step["latency_us"], step["bytes_per_message"]
             broadcast.add_row(
                 *head,

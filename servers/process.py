@@ -35,20 +35,11 @@ class ServerProcess:
         log_lines: int = 10_000,
         cpu: int | None = None,
         env: dict[str, str] | None = None,
+        module: str = "servers",
     ) -> None:
         self.transport = transport
-        self.args = [
-            sys.executable,
-            "-m",
-            "servers",
-            transport,
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--log-format",
-            "json",
-        ]
+        self.args = [sys.executable, "-m", module, transport, "--host", host, "--port", str(port)]
+        self.args += ["--log-format", "json"]
         if config is not None:
             self.args += ["--config", str(config)]
         if broker is not None:

@@ -75,6 +75,18 @@ def test_tiny_broadcast_runs_clean_on_each_transport(
     assert wire["down"] > wire["payload"]
 
 
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_tiny_baseline_measures_the_null_server(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, _, _ = tiny_run
+    [step] = [
+        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "baseline"
+    ]
+    assert step["status"] == "ok", step
+    assert step["delivered"] == step["expected"] > 0 and step["latency_us"]["count"] > 0
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_tiny_idle_step_holds_every_connection(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str

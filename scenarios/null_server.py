@@ -1,0 +1,198 @@
+"""The harness baseline: a null server that does the least a server can.
+
+    python -m scenarios.null_server sse --port 0
+
+It speaks just enough of the wire contract for the lean driver and the publisher (publish,
+SSE and WebSocket subscribe, `/status`), with no framework, no validation, no resume buffer and
+no queues: each publish is framed once and written straight to every socket. The same driver
+measured against it shows how much latency and CPU the harness and the kernel account for, so
+the report can subtract neither more nor less than that from the real servers' figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import time
+from typing import Any, cast
+
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from core import jsonc
+from core.events import Event
+from core.wire import sse, ws
+from scenarios import ipc
+
+log = logging.getLogger("rtbench.null")
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.sse: dict[str, set[asyncio.Transport]] = {}
+        self.ws: dict[str, dict[asyncio.Transport, ServerProtocol]] = {}
+        self.last_id: dict[str, int] = {}
+        self.published = 0
+
+    def publish(self, room: str, data: Any) -> int:
+        event_id = self.last_id.get(room, 0) + 1
+        self.last_id[room] = event_id
+        self.published += 1
+        event = Event(event_id, room, data, time.time_ns())
+        if self.sse.get(room):
+            frame = sse.encode_event(event)
+            chunk = b"%x\r\n%s\r\n" % (len(frame), frame)
+            for transport in self.sse[room]:
+                transport.write(chunk)
+        if self.ws.get(room):
+            text = ws.encode_event(event).encode()
+            wire = b""
+            for transport, protocol in self.ws[room].items():
+                if not wire:  # an unmasked server frame is the same bytes for everyone
+                    protocol.send_text(text)
+                    wire = b"".join(protocol.data_to_send())
+                transport.write(wire)
+        return event_id
+
+
+class NullProtocol(asyncio.Protocol):
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.room: str | None = None
+        self.ws: ServerProtocol | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.room is not None and self.transport is not None:
+            self.hub.sse.get(self.room, set()).discard(self.transport)
+            self.hub.ws.get(self.room, {}).pop(self.transport, None)
+
+    def data_received(self, data: bytes) -> None:
+        if self.ws is not None:
+            self.ws.receive_data(data)
+            for item in self.ws.events_received():
+                if isinstance(item, Frame) and item.opcode is Opcode.CLOSE:
+                    assert self.transport is not None
+                    self.transport.close()
+            self.flush()
+            return
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, _, rest = self.buffer.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers = {
+                k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
+            }
+            length = int(headers.get("content-length", "0"))
+            if len(rest) < length:
+                return
+            body, self.buffer = rest[:length], rest[length:]
+            self.request(method, target.split("?")[0], headers, body, head + b"\r\n\r\n")
+
+    def flush(self) -> None:
+        assert self.ws is not None and self.transport is not None
+        for chunk in self.ws.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+
+    def respond(self, status: str, body: bytes, content_type: str = "application/json") -> None:
+        assert self.transport is not None
+        self.transport.write(
+            f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\n"
+            f"content-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, raw_head: bytes
+    ) -> None:
+        assert self.transport is not None
+        parts = path.strip("/").split("/")
+        if method == "POST" and len(parts) == 3 and parts[2] == "events":
+            event_id = self.hub.publish(parts[1], jsonc.loads(body)["data"])
+            self.respond("201 Created", b'{"id":%d}' % event_id)
+        elif method == "GET" and len(parts) == 3 and parts[2] == "sse":
+            self.room = parts[1]
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\n\r\n"
+            )
+            self.hub.sse.setdefault(self.room, set()).add(self.transport)
+        elif method == "GET" and len(parts) == 3 and parts[2] == "ws":
+            self.room = parts[1]
+            self.ws = ServerProtocol()
+            self.ws.receive_data(raw_head)
+            [handshake] = self.ws.events_received()
+            assert isinstance(handshake, Request)
+            self.ws.send_response(self.ws.accept(handshake))
+            self.flush()
+            self.hub.ws.setdefault(self.room, {})[self.transport] = self.ws
+        elif method == "GET" and path == "/status":
+            connections = sum(map(len, self.hub.sse.values())) + sum(map(len, self.hub.ws.values()))
+            by_room = {
+                r: len(self.hub.sse.get(r, ())) + len(self.hub.ws.get(r, {}))
+                for r in set(self.hub.sse) | set(self.hub.ws)
+            }
+            status = {
+                "transport": "null",
+                "connections": {"total": connections, "by_room": by_room},
+                "events": {"published": self.hub.published},
+            }
+            self.respond("200 OK", json.dumps(status).encode())
+        elif method == "GET" and path == "/healthz":
+            self.respond("200 OK", b"ok", "text/plain")
+        else:
+            self.respond("404 Not Found", b'{"error": "the null server has no such route"}')
+
+
+async def serve(args: argparse.Namespace) -> None:
+    hub = Hub()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: NullProtocol(hub), args.host, args.port, backlog=4096)
+    host, port = server.sockets[0].getsockname()[:2]
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(
+        json.dumps(
+            {
+                "event": "ready",
+                "transport": f"null-{args.transport}",
+                "url": f"http://{host}:{port}",
+                "port": port,
+            }
+        ),
+        flush=True,
+    )
+    await stop.wait()
+    server.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        prog="python -m scenarios.null_server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("transport", choices=["sse", "ws"], help="what the driver will subscribe with")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--log-format", default="json", help="accepted for symmetry; unused")
+    p.add_argument("--log-level", default="warning", help="accepted for symmetry; unused")
+    args = p.parse_args()
+    ipc.raise_open_files_limit()
+    ipc.use_fast_loop()
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()
