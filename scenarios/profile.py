@@ -39,6 +39,17 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "warmup_seconds": [1.0],
         "compression": [False],
     },
+    # Step the offered rate up until p99 exceeds the bound, loss appears or the rate is not met.
+    "knee": {
+        "subscribers": [100],
+        "start_rate": [50.0],
+        "factor": [2.0],
+        "max_rate": [6400.0],
+        "p99_bound_ms": [50.0],
+        "payload_bytes": [90],
+        "duration_seconds": [3.0],
+        "warmup_seconds": [0.5],
+    },
     "idle": {
         "connections": [1000],
         "settle_seconds": [2.0],
@@ -46,7 +57,14 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
 }
 
 
-ID_UNITS = {"subscribers": "sub", "connections": "conn", "rate": "hz", "payload_bytes": "B"}
+ID_UNITS = {
+    "subscribers": "sub",
+    "connections": "conn",
+    "rate": "hz",
+    "start_rate": "hz0",
+    "p99_bound_ms": "ms",
+    "payload_bytes": "B",
+}
 
 
 @dataclass(frozen=True, slots=True)

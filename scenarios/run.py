@@ -251,6 +251,51 @@ class Run:
             "histogram_file": str(hist_path.relative_to(self.out)),
         }
 
+    async def knee(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
+        """Broadcast at rising rates until the server stops keeping up: the last rate whose
+        p99 stayed under the bound, with nothing lost and the rate achieved, is the knee."""
+        p = step.params
+        points: list[dict[str, Any]] = []
+        knee_rate: float | None = None
+        reason = f"reached max_rate {p['max_rate']:g}/s"
+        rate = float(p["start_rate"])
+        while rate <= p["max_rate"]:
+            params = {
+                "subscribers": p["subscribers"],
+                "rate": rate,
+                "payload_bytes": p["payload_bytes"],
+                "duration_seconds": p["duration_seconds"],
+                "warmup_seconds": p["warmup_seconds"],
+                "compression": False,
+            }
+            point_step = profiles.Step("knee", step.transport, params, step.repeat)
+            figures = {"rate": rate, **await self.broadcast(point_step, server)}
+            points.append(figures)
+            p99 = figures["latency_us"]["p99"]
+            achieved = figures["achieved_rate"] or 0.0
+            if figures["status"] != "ok" or figures["lost"]:
+                reason = f"loss or errors at {rate:g}/s"
+            elif p99 is None or p99 > p["p99_bound_ms"] * 1000:
+                reason = (
+                    f"p99 {p99 / 1000 if p99 else float('nan'):.1f} ms over the bound at {rate:g}/s"
+                )
+            elif achieved < 0.95 * rate:
+                reason = f"achieved only {achieved:.0f}/s of {rate:g}/s"
+            else:
+                knee_rate = rate
+                rate *= p["factor"]
+                continue
+            break
+        return {
+            "status": "ok" if points else "failed",
+            "max_sustainable_rate": knee_rate,
+            "max_sustainable_deliveries_per_second": knee_rate * p["subscribers"]
+            if knee_rate
+            else None,
+            "stopped_because": reason,
+            "points": points,
+        }
+
     async def idle(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
         p = step.params
         room = f"idle-{uuid.uuid4().hex[:10]}"
@@ -355,7 +400,7 @@ class Run:
                             if server is not None:
                                 await self.stop_server(server)
                             server = await self.start_server(transport, kind, compression)
-                        runner = self.idle if kind == "idle" else self.broadcast
+                        runner = {"idle": self.idle, "knee": self.knee}.get(kind, self.broadcast)
                         entry.update(await runner(step, server))
                     except (WorkerFailed, ServerFailed, TimeoutError, OSError, KeyError) as exc:
                         entry.update(status="failed", error=f"{type(exc).__name__}: {exc}")

@@ -21,6 +21,8 @@ def _load(step: dict[str, Any]) -> str:
     if step["scenario"] in ("broadcast", "baseline"):
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
         return text + (" deflate" if p.get("compression") else "")
+    if step["scenario"] == "knee":
+        return f"{p['subscribers']:,} sub, rising rate"
     return f"{p['connections']:,} idle"
 
 
@@ -60,6 +62,8 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
     for step in results["steps"]:
         status = step.get("status", "failed")
         mark = f"[{STYLE.get(status, 'red')}]{status}[/]"
+        if step["scenario"] == "knee" and status != "failed":
+            continue  # its own table below
         table = idle if step["scenario"] == "idle" else broadcast
         name = step["transport"] + (" (null server)" if step["scenario"] == "baseline" else "")
         head = (name, _load(step), mark)
@@ -86,7 +90,35 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
                 _fmt(step["server_rss_after_bytes"], mib, 1),
                 _fmt(step["rss_per_connection_bytes"], 1024, 1),
             )
+    knees = Table(
+        title="Knee — highest offered rate with p99 under the bound and no loss",
+        title_justify="left",
+    )
+    for name in (
+        "transport",
+        "subscribers",
+        "bound p99 ms",
+        "max rate/s",
+        "deliveries/s",
+        "stopped because",
+    ):
+        knees.add_column(
+            name, justify="left" if name in ("transport", "stopped because") else "right"
+        )
+    for step in results["steps"]:
+        if step["scenario"] == "knee" and step.get("status") != "failed":
+            p = step["params"]
+            knees.add_row(
+                step["transport"],
+                f"{p['subscribers']:,}",
+                f"{p['p99_bound_ms']:g}",
+                _fmt(step["max_sustainable_rate"]),
+                _fmt(step["max_sustainable_deliveries_per_second"]),
+                step["stopped_because"],
+            )
     if broadcast.row_count:
         console.print(broadcast)
+    if knees.row_count:
+        console.print(knees)
     if idle.row_count:
         console.print(idle)

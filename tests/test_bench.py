@@ -261,3 +261,19 @@ def test_profiles_parse_and_refuse_typos() -> None:
 def test_unknown_profile_is_refused_clearly(tmp_path: Path) -> None:
     done = run_bench("--profile", "nope", out=tmp_path, run_id="x", timeout=30)
     assert done.returncode == 2 and "expected a profile among" in done.stderr
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tiny_knee_steps_up_and_says_why_it_stopped(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, _, _ = tiny_run
+    [step] = [
+        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "knee"
+    ]
+    assert step["status"] == "ok", step
+    rates = [point["rate"] for point in step["points"]]
+    assert rates == sorted(rates) and rates[0] == 50
+    assert step["stopped_because"]
+    if step["max_sustainable_rate"] is not None:
+        assert step["max_sustainable_rate"] in rates
