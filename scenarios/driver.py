@@ -14,13 +14,50 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import json
+import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from clients.aio.probe import PROBES, Probe, Recorder, Tally
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us
+
+TIMELINE_BUCKET_NS = 100_000_000
+TIMELINE_BUCKETS = 6000
+
+
+class Timeline:
+    """Deliveries and reconnects per 100 ms, so a report can show a drop and its recovery."""
+
+    def __init__(self) -> None:
+        self.start_ns = time.time_ns()
+        self.delivered: list[int] = []
+        self.reconnects: list[int] = []
+
+    def _bucket(self, now_ns: int) -> int:
+        index = min((now_ns - self.start_ns) // TIMELINE_BUCKET_NS, TIMELINE_BUCKETS - 1)
+        while len(self.delivered) <= index:
+            self.delivered.append(0)
+            self.reconnects.append(0)
+        return int(index)
+
+    def deliver(self, now_ns: int) -> None:
+        self.delivered[self._bucket(now_ns)] += 1
+
+    def reconnect(self, now_ns: int) -> None:
+        self.reconnects[self._bucket(now_ns)] += 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "bucket_ms": TIMELINE_BUCKET_NS // 1_000_000,
+            "start_ns": self.start_ns,
+            "delivered": self.delivered,
+            "reconnects": self.reconnects,
+        }
 
 
 class LatencyRecorder(Recorder):
@@ -28,6 +65,7 @@ class LatencyRecorder(Recorder):
         self.measure_from_seq = measure_from_seq
         self.drop_every = drop_every
         self.seen = 0
+        self.timeline = Timeline()
         self.histogram = new_histogram()
         self.measured = 0
         self.unmeasurable = 0
@@ -38,6 +76,7 @@ class LatencyRecorder(Recorder):
             return  # fault injection: proves that loss is seen, never used in a benchmark
         if not tally.see(event_id):
             return
+        self.timeline.deliver(received_ns)
         try:
             seq, scheduled_ns = data["seq"], data["t"]
         except (TypeError, KeyError):
@@ -74,13 +113,69 @@ async def drain(probes: list[Probe], last_id: int, seconds: float) -> bool:
     return False
 
 
+class Churn:
+    """Drops a random subscriber's connection at a steady rate; it resumes on a new connection
+    from the last id it saw (as `after` / `Last-Event-ID`), keeping its tally, so any event the
+    drop cost shows up as lost."""
+
+    def __init__(
+        self,
+        probes: list[Probe],
+        make: Callable[..., Probe],
+        recorder: LatencyRecorder,
+        per_second: float,
+    ) -> None:
+        self.probes = probes
+        self.make = make
+        self.recorder = recorder
+        self.interval = 1 / per_second
+        self.reconnects = 0
+        self.failures: list[str] = []
+        self.retired_tcp = [0, 0]
+        self.retired_app = [0, 0]
+        self.rng = random.Random(1)
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            index = self.rng.randrange(len(self.probes))
+            old = self.probes[index]
+            counted = old.wire_bytes()
+            if counted is not None:
+                self.retired_tcp[0] += counted[0]
+                self.retired_tcp[1] += counted[1]
+            self.retired_app[0] += old.bytes_out
+            self.retired_app[1] += old.bytes_in
+            old.close()
+            new = self.make(after=old.tally.last_id, tally=old.tally)
+            self.probes[index] = new
+            self.reconnects += 1
+            self.recorder.timeline.reconnect(time.time_ns())
+            try:
+                await new.open()
+            except Exception as exc:
+                self.failures.append(f"{type(exc).__name__}: {exc}")
+
+
 async def main(args: argparse.Namespace) -> None:
     recorder = LatencyRecorder(args.measure_from_seq, args.drop_every)
     cls = PROBES[args.transport]
     options: dict[str, Any] = {}
     if args.transport == "ws":
         options["compression"] = args.compression
-    probes = [cls(args.url, args.room, recorder, **options) for _ in range(args.subscribers)]
+    make = functools.partial(cls, args.url, args.room, recorder, **options)
+    probes = [make() for _ in range(args.subscribers)]
+    churn = Churn(probes, make, recorder, args.churn_per_second) if args.churn_per_second else None
     started = time.monotonic()
     connected, errors = await connect_all(probes, args.connect_concurrency, args.patience)
     ipc.emit(
@@ -90,22 +185,33 @@ async def main(args: argparse.Namespace) -> None:
         errors=errors[:5],
         seconds=round(time.monotonic() - started, 3),
     )
+    if churn is not None:
+        churn.start()
     commands = await ipc.commands()
     while line := await commands.readline():
         command = json.loads(line)
+        if churn is not None:
+            await churn.stop()
         if command["cmd"] == "drain":
             complete = await drain(probes, command["last_id"], command["seconds"])
-            report(probes, recorder, command["last_id"], complete)
+            report(probes, recorder, command["last_id"], complete, churn)
             break
         if command["cmd"] == "stop":
-            report(probes, recorder, 0, True)
+            report(probes, recorder, 0, True, churn)
             break
     for probe in probes:
         probe.close()
 
 
-def report(probes: list[Probe], recorder: LatencyRecorder, last_id: int, complete: bool) -> None:
-    tcp_in = tcp_out = 0
+def report(
+    probes: list[Probe],
+    recorder: LatencyRecorder,
+    last_id: int,
+    complete: bool,
+    churn: Churn | None,
+) -> None:
+    tcp_out, tcp_in = churn.retired_tcp if churn else (0, 0)
+    app_out, app_in = churn.retired_app if churn else (0, 0)
     tcp_ok = True
     for probe in probes:
         counted = probe.wire_bytes()
@@ -128,13 +234,16 @@ def report(probes: list[Probe], recorder: LatencyRecorder, last_id: int, complet
         measured=recorder.measured,
         unmeasurable=recorder.unmeasurable,
         histogram=encode(recorder.histogram),
-        app_bytes_in=sum(p.bytes_in for p in probes),
-        app_bytes_out=sum(p.bytes_out for p in probes),
+        app_bytes_in=app_in + sum(p.bytes_in for p in probes),
+        app_bytes_out=app_out + sum(p.bytes_out for p in probes),
         tcp_bytes_in=tcp_in if tcp_ok else None,
         tcp_bytes_out=tcp_out if tcp_ok else None,
         polls=sum(getattr(p, "polls", 0) for p in probes),
         errors=errors[:5],
         error_count=len(errors),
+        reconnects=churn.reconnects if churn else 0,
+        reconnect_failures=churn.failures[:5] if churn else [],
+        timeline=recorder.timeline.as_json(),
     )
 
 
@@ -152,6 +261,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-concurrency", type=int, default=200)
     p.add_argument("--patience", type=float, default=30.0, help="seconds to connect one")
     p.add_argument("--compression", action="store_true", help="WebSocket permessage-deflate")
+    p.add_argument(
+        "--churn-per-second",
+        type=float,
+        default=0.0,
+        help="drop and resume this many subscriber connections per second",
+    )
     p.add_argument("--drop-every", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--cpus", type=str, default="", help="comma-separated CPUs to pin to")
     return p

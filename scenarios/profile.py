@@ -39,6 +39,16 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "warmup_seconds": [1.0],
         "compression": [False],
     },
+    # Broadcast while subscribers drop and resume: loss must stay 0.
+    "churn": {
+        "subscribers": [100],
+        "rate": [50.0],
+        "churn_per_second": [20.0],
+        "payload_bytes": [90],
+        "duration_seconds": [5.0],
+        "warmup_seconds": [1.0],
+        "compression": [False],
+    },
     # Step the offered rate up until p99 exceeds the bound, loss appears or the rate is not met.
     "knee": {
         "subscribers": [100],
@@ -61,6 +71,7 @@ ID_UNITS = {
     "subscribers": "sub",
     "connections": "conn",
     "rate": "hz",
+    "churn_per_second": "drops",
     "start_rate": "hz0",
     "p99_bound_ms": "ms",
     "payload_bytes": "B",

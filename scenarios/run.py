@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import sys
 import time
@@ -129,7 +130,9 @@ class Run:
             str(p["subscribers"]),
             "--measure-from-seq",
             str(warmup_events),
-        ] + (["--compression"] if p["compression"] else [])
+        ] + (["--compression"] if p.get("compression") else [])
+        if p.get("churn_per_second"):
+            driver_args += ["--churn-per-second", str(p["churn_per_second"])]
         driver = await self.worker("scenarios.driver", driver_args, "driver")
         ready = await driver.event("ready", patience=120)
         if ready["failed"]:
@@ -204,12 +207,16 @@ class Run:
         hist_path.write_text(received["histogram"] + "\n")
         lag_path = self.out / "histograms" / f"{step.id}.publisher-lag.hdr"
         lag_path.write_text(published["lag_histogram"] + "\n")
+        timeline_path = self.out / "timelines" / f"{step.id}.json"
+        timeline_path.parent.mkdir(parents=True, exist_ok=True)
+        timeline_path.write_text(json.dumps(received["timeline"]) + "\n")
         source = "tcp_info" if received["tcp_bytes_in"] is not None else "application"
         down = received["tcp_bytes_in"] if source == "tcp_info" else received["app_bytes_in"]
         up = received["tcp_bytes_out"] if source == "tcp_info" else received["app_bytes_out"]
         expected = last_id * subscribers
         clean = (
-            received["complete"]
+            not received["reconnect_failures"]
+            and received["complete"]
             and received["lost"] == 0
             and received["duplicated"] == 0
             and not received["error_count"]
@@ -248,6 +255,9 @@ class Run:
             ),
             "server_rss_bytes": server_after.rss_bytes if server_after else None,
             "polls": received["polls"] or None,
+            "reconnects": received["reconnects"],
+            "reconnect_failures": received["reconnect_failures"],
+            "timeline_file": str(timeline_path.relative_to(self.out)),
             "histogram_file": str(hist_path.relative_to(self.out)),
         }
 

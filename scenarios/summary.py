@@ -18,8 +18,10 @@ def _fmt(value: Any, scale: float = 1.0, digits: int = 0) -> str:
 
 def _load(step: dict[str, Any]) -> str:
     p = step["params"]
-    if step["scenario"] in ("broadcast", "baseline"):
+    if step["scenario"] in ("broadcast", "baseline", "churn"):
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
+        if step["scenario"] == "churn":
+            text += f", {p['churn_per_second']:g} drops/s"
         return text + (" deflate" if p.get("compression") else "")
     if step["scenario"] == "knee":
         return f"{p['subscribers']:,} sub, rising rate"

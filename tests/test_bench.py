@@ -277,3 +277,20 @@ def test_tiny_knee_steps_up_and_says_why_it_stopped(
     assert step["stopped_because"]
     if step["max_sustainable_rate"] is not None:
         assert step["max_sustainable_rate"] in rates
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tiny_churn_resumes_without_loss(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, folder, _ = tiny_run
+    [step] = [
+        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "churn"
+    ]
+    assert step["status"] == "ok", step
+    assert step["reconnects"] >= 5 and not step["reconnect_failures"]
+    assert step["lost"] == step["duplicated"] == 0
+    assert step["delivered"] == step["expected"]
+    timeline = json.loads((folder / step["timeline_file"]).read_text())
+    assert sum(timeline["reconnects"]) == step["reconnects"]
+    assert sum(timeline["delivered"]) == step["delivered"]

@@ -85,7 +85,9 @@ class Recorder:
 class Probe(asyncio.Protocol):
     transport_name = ""
 
-    def __init__(self, url: str, room: str, recorder: Recorder, after: int = 0) -> None:
+    def __init__(
+        self, url: str, room: str, recorder: Recorder, after: int = 0, tally: Tally | None = None
+    ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
@@ -93,7 +95,8 @@ class Probe(asyncio.Protocol):
         self.room = room
         self.after = after
         self.recorder = recorder
-        self.tally = Tally()
+        self.tally = tally if tally is not None else Tally()
+        """Carried over when a reconnecting subscriber resumes on a new connection."""
         self.bytes_in = 0
         self.bytes_out = 0
         self.transport: asyncio.Transport | None = None
