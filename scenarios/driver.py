@@ -22,9 +22,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from clients.aio.probe import PROBES, Probe, Recorder, Tally
+from clients.aio.probe import PROBES, Probe, Recorder, Tally, WSProbe
+from core import jsonc
+from core.wire import http
 from scenarios import ipc
-from scenarios.measure import encode, new_histogram, record_us
+from scenarios.measure import encode, new_histogram, record_us, summary
+from scenarios.publisher import PublishConnection, payload, until
 
 TIMELINE_BUCKET_NS = 100_000_000
 TIMELINE_BUCKETS = 6000
@@ -104,10 +107,21 @@ async def connect_all(
     return len(probes) - len(errors), errors
 
 
-async def drain(probes: list[Probe], last_id: int, seconds: float) -> bool:
+LastId = Callable[[Probe], int]
+"""The last id published in a probe's room (what it must have received)."""
+
+
+def same_everywhere(last_id: int) -> LastId:
+    """One room (broadcast): every probe must reach the same id."""
+    return lambda probe: last_id
+
+
+async def drain(probes: list[Probe], last_id: LastId, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if all(p.tally.last_id >= last_id and not p.tally.missing for p in probes if not p.error):
+        if all(
+            p.tally.last_id >= last_id(p) and not p.tally.missing for p in probes if not p.error
+        ):
             return True
         await asyncio.sleep(0.01)
     return False
@@ -175,6 +189,9 @@ async def main(args: argparse.Namespace) -> None:
         options["compression"] = args.compression
     make = functools.partial(cls, args.url, args.room, recorder, **options)
     probes = [make() for _ in range(args.subscribers)]
+    if args.rooms > 1:  # chat: members spread over rooms, each room its own conversation
+        for index, probe in enumerate(probes):
+            probe.room = f"{args.room}-{index % args.rooms}"
     churn = Churn(probes, make, recorder, args.churn_per_second) if args.churn_per_second else None
     started = time.monotonic()
     connected, errors = await connect_all(probes, args.connect_concurrency, args.patience)
@@ -193,11 +210,15 @@ async def main(args: argparse.Namespace) -> None:
         if churn is not None:
             await churn.stop()
         if command["cmd"] == "drain":
-            complete = await drain(probes, command["last_id"], command["seconds"])
-            report(probes, recorder, command["last_id"], complete, churn)
+            target = same_everywhere(command["last_id"])
+            complete = await drain(probes, target, command["seconds"])
+            report(probes, recorder, target, complete, churn)
+            break
+        if command["cmd"] == "chat":
+            await Chat(args, probes, recorder, command).run()
             break
         if command["cmd"] == "stop":
-            report(probes, recorder, 0, True, churn)
+            report(probes, recorder, None, True, churn)
             break
     for probe in probes:
         probe.close()
@@ -206,12 +227,17 @@ async def main(args: argparse.Namespace) -> None:
 def report(
     probes: list[Probe],
     recorder: LatencyRecorder,
-    last_id: int,
+    last_id: LastId | None,
     complete: bool,
     churn: Churn | None,
+    also_counted: tuple[list[int], list[int]] | None = None,
+    **extra: Any,
 ) -> None:
-    tcp_out, tcp_in = churn.retired_tcp if churn else (0, 0)
-    app_out, app_in = churn.retired_app if churn else (0, 0)
+    """`also_counted`: (tcp, app) [out, in] bytes of connections no longer in `probes` (churned)
+    or not subscribers at all (chat members' publish connections)."""
+    if also_counted is None and churn is not None:
+        also_counted = (churn.retired_tcp, churn.retired_app)
+    (tcp_out, tcp_in), (app_out, app_in) = also_counted or ([0, 0], [0, 0])
     tcp_ok = True
     for probe in probes:
         counted = probe.wire_bytes()
@@ -227,7 +253,8 @@ def report(
         subscribers=len(probes),
         complete=complete,
         delivered=sum(t.delivered for t in tallies),
-        lost=sum(t.lost(last_id) for t in tallies) if last_id else 0,
+        lost=sum(p.tally.lost(last_id(p)) for p in probes) if last_id else 0,
+        expected=sum(last_id(p) for p in probes) if last_id else 0,
         duplicated=sum(t.duplicated for t in tallies),
         reordered=sum(t.reordered for t in tallies),
         gap_notices=sum(t.gap_notices for t in tallies),
@@ -244,7 +271,135 @@ def report(
         reconnects=churn.reconnects if churn else 0,
         reconnect_failures=churn.failures[:5] if churn else [],
         timeline=recorder.timeline.as_json(),
+        **extra,
     )
+
+
+class Chat:
+    """Members publish into their own room through their own transport, open loop: over the
+    socket for WebSocket (`{"op": "publish"}`), over a POST on the member's own keep-alive
+    connection for SSE and long polling. Every member receives its room, its own messages
+    included, so the cost of client-to-server traffic shows in the same figures."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        probes: list[Probe],
+        recorder: LatencyRecorder,
+        command: dict[str, Any],
+    ) -> None:
+        self.args = args
+        self.probes = probes
+        self.recorder = recorder
+        self.member_rate = float(command["member_rate"])
+        self.warmup = float(command["warmup"])
+        self.duration = float(command["duration"])
+        self.size = int(command["payload_bytes"])
+        self.drain_seconds = float(command["drain_seconds"])
+        self.posts: dict[int, PublishConnection] = {}
+        self.room_last: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.published = 0
+        self.lag = new_histogram()
+
+    async def connect_posts(self) -> None:
+        if self.args.transport == "ws":
+            return
+        loop = asyncio.get_running_loop()
+        probe = self.probes[0]
+        for index in range(len(self.probes)):
+            _, conn = await loop.create_connection(PublishConnection, probe.host, probe.port)
+            self.posts[index] = conn
+
+    def send(self, index: int, seq: int, scheduled_ns: int, measured: bool) -> None:
+        probe = self.probes[index]
+        if measured:
+            record_us(self.lag, (time.time_ns() - scheduled_ns) / 1000)
+        body = payload(seq, scheduled_ns, self.size)
+        if isinstance(probe, WSProbe):
+            probe.publish(b'{"op":"publish",' + body[1:])  # body is {"data": ...}
+            return
+        request = http.build_request(
+            "POST",
+            f"/rooms/{probe.room}/events",
+            probe.netloc,
+            {"content-type": "application/json"},
+            body,
+        )
+        self.posts[index].request(request).add_done_callback(
+            functools.partial(self.answered, probe.room)
+        )
+
+    def answered(self, room: str, future: asyncio.Future[tuple[int, bytes]]) -> None:
+        try:
+            status, body = future.result()
+        except ConnectionError as exc:
+            self.errors[str(exc)] = self.errors.get(str(exc), 0) + 1
+            return
+        if status == 201:
+            self.published += 1
+            event_id = jsonc.loads_fast(body)["id"]
+            self.room_last[room] = max(self.room_last.get(room, 0), event_id)
+        else:
+            self.errors[f"HTTP {status}"] = self.errors.get(f"HTTP {status}", 0) + 1
+
+    def last_id(self, probe: Probe) -> int:
+        return self.room_last.get(probe.room, 0)
+
+    async def run(self) -> None:
+        await self.connect_posts()
+        members = len(self.probes)
+        interval_ns = int(1e9 / (members * self.member_rate))
+        warmup_count = int(self.warmup * members * self.member_rate)
+        total = warmup_count + max(1, int(self.duration * members * self.member_rate))
+        start_ns = time.time_ns() + 20_000_000
+        measured_started = time.time_ns()
+        for seq in range(total):
+            scheduled_ns = start_ns + seq * interval_ns
+            await until(scheduled_ns)
+            if seq == warmup_count:
+                measured_started = time.time_ns()
+                ipc.emit("measuring", seq=seq)
+            self.send(seq % members, seq, scheduled_ns, seq >= warmup_count)
+        measured_ended = time.time_ns()
+        await asyncio.sleep(0.5)  # the last answers and acks
+        for probe in self.probes:
+            if isinstance(probe, WSProbe):
+                self.published += probe.acks
+                self.room_last[probe.room] = max(self.room_last.get(probe.room, 0), probe.acked_id)
+        complete = await drain(self.probes, self.last_id, self.drain_seconds)
+        measured = total - warmup_count
+        refused = sum(p.replies_refused for p in self.probes)
+        if refused:
+            self.errors["refused over the socket"] = refused
+        tcp, app = [0, 0], [0, 0]
+        for conn in self.posts.values():
+            counted = conn.wire_bytes() or (0, 0)
+            tcp = [tcp[0] + counted[0], tcp[1] + counted[1]]
+            app = [app[0] + conn.bytes_out, app[1] + conn.bytes_in]
+        report(
+            self.probes,
+            self.recorder,
+            self.last_id,
+            complete,
+            None,
+            (tcp, app),
+            published={
+                "published": self.published,
+                "warmup": warmup_count,
+                "measured": measured,
+                "last_id": max(self.room_last.values(), default=0),
+                "achieved_rate": round(
+                    measured / max(1e-9, (measured_ended - measured_started) / 1e9), 3
+                ),
+                "lag": summary(self.lag),
+                "lag_histogram": encode(self.lag),
+                "errors": self.errors,
+            },
+        )
+        for conn in self.posts.values():
+            if conn.transport is not None:
+                conn.transport.close()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -261,6 +416,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-concurrency", type=int, default=200)
     p.add_argument("--patience", type=float, default=30.0, help="seconds to connect one")
     p.add_argument("--compression", action="store_true", help="WebSocket permessage-deflate")
+    p.add_argument("--rooms", type=int, default=1, help="spread subscribers over this many rooms")
     p.add_argument(
         "--churn-per-second",
         type=float,

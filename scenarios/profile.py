@@ -49,6 +49,15 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "warmup_seconds": [1.0],
         "compression": [False],
     },
+    # Many rooms; every member publishes into its room through its own transport.
+    "chat": {
+        "rooms": [20],
+        "members_per_room": [10],
+        "member_rate": [0.5],
+        "payload_bytes": [90],
+        "duration_seconds": [5.0],
+        "warmup_seconds": [1.0],
+    },
     # Step the offered rate up until p99 exceeds the bound, loss appears or the rate is not met.
     "knee": {
         "subscribers": [100],
@@ -70,6 +79,8 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
 ID_UNITS = {
     "subscribers": "sub",
     "connections": "conn",
+    "rooms": "rooms",
+    "members_per_room": "members",
     "rate": "hz",
     "churn_per_second": "drops",
     "start_rate": "hz0",

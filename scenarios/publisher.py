@@ -20,6 +20,7 @@ from collections import deque
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from clients.aio.probe import tcp_bytes
 from core.events import dump_json
 from core.wire import http
 from scenarios import ipc
@@ -43,11 +44,14 @@ class PublishConnection(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[tuple[int, bytes]]] = deque()
         self.status = 0
         self.body: list[bytes] = []
+        self.bytes_in = 0
+        self.bytes_out = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
         for part in self.reader.feed(data):
             if isinstance(part, http.Head):
                 self.status, self.body = part.status, []
@@ -65,8 +69,13 @@ class PublishConnection(asyncio.Protocol):
         assert self.transport is not None
         future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self.waiting.append(future)
+        self.bytes_out += len(data)
         self.transport.write(data)
         return future
+
+    def wire_bytes(self) -> tuple[int, int] | None:
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        return tcp_bytes(sock) if sock is not None else None
 
 
 SPIN_NS = 500_000

@@ -169,7 +169,7 @@ class Run:
         after = self.sample(server, driver, None)
         after["publisher"] = publisher_after
         await asyncio.gather(driver.stop(), publisher.stop())
-        return self.broadcast_figures(step, published, received, before, after, server)
+        return self.broadcast_figures(step, published, received, before, after)
 
     def sample(
         self, server: ServerProcess, driver: Worker | None, publisher: Worker | None
@@ -187,11 +187,9 @@ class Run:
         received: dict[str, Any],
         before: dict[str, ProcessSample | None],
         after: dict[str, ProcessSample | None],
-        server: ServerProcess,
+        nominal_rate: float | None = None,
     ) -> dict[str, Any]:
         p = step.params
-        subscribers = p["subscribers"]
-        last_id = published["last_id"] or 0
         measured = received["measured"]
         delivered = received["delivered"]
 
@@ -213,7 +211,7 @@ class Run:
         source = "tcp_info" if received["tcp_bytes_in"] is not None else "application"
         down = received["tcp_bytes_in"] if source == "tcp_info" else received["app_bytes_in"]
         up = received["tcp_bytes_out"] if source == "tcp_info" else received["app_bytes_out"]
-        expected = last_id * subscribers
+        expected = received["expected"]
         clean = (
             not received["reconnect_failures"]
             and received["complete"]
@@ -225,7 +223,7 @@ class Run:
         server_after = after["server"]
         return {
             "status": "ok" if clean else "degraded",
-            "nominal_rate": p["rate"],
+            "nominal_rate": nominal_rate if nominal_rate is not None else p["rate"],
             "achieved_rate": published["achieved_rate"],
             "published": published["published"],
             "publish_errors": published["errors"],
@@ -260,6 +258,50 @@ class Run:
             "timeline_file": str(timeline_path.relative_to(self.out)),
             "histogram_file": str(hist_path.relative_to(self.out)),
         }
+
+    async def chat(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
+        p = step.params
+        room = f"chat-{uuid.uuid4().hex[:8]}"
+        members = p["rooms"] * p["members_per_room"]
+        driver = await self.worker(
+            "scenarios.driver",
+            [
+                "--transport",
+                step.transport,
+                "--url",
+                server.url,
+                "--room",
+                room,
+                "--subscribers",
+                str(members),
+                "--rooms",
+                str(p["rooms"]),
+                "--measure-from-seq",
+                str(int(p["warmup_seconds"] * members * p["member_rate"])),
+            ],
+            "driver",
+        )
+        ready = await driver.event("ready", patience=120)
+        if ready["failed"]:
+            raise WorkerFailed(f"{ready['failed']} members could not connect: {ready['errors']}")
+        await driver.send(
+            cmd="chat",
+            member_rate=p["member_rate"],
+            warmup=p["warmup_seconds"],
+            duration=p["duration_seconds"],
+            payload_bytes=p["payload_bytes"],
+            drain_seconds=self.profile.drain_seconds,
+        )
+        patience = p["warmup_seconds"] + p["duration_seconds"] + self.profile.drain_seconds + 60
+        await driver.event("measuring", patience)
+        before = self.sample(server, driver, None)
+        received = await driver.event("result", patience)
+        after = self.sample(server, driver, None)
+        await driver.stop()
+        nominal = members * p["member_rate"]
+        return self.broadcast_figures(
+            step, received["published"], received, before, after, nominal_rate=nominal
+        )
 
     async def knee(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
         """Broadcast at rising rates until the server stops keeping up: the last rate whose
@@ -410,7 +452,8 @@ class Run:
                             if server is not None:
                                 await self.stop_server(server)
                             server = await self.start_server(transport, kind, compression)
-                        runner = {"idle": self.idle, "knee": self.knee}.get(kind, self.broadcast)
+                        runners = {"idle": self.idle, "knee": self.knee, "chat": self.chat}
+                        runner = runners.get(kind, self.broadcast)
                         entry.update(await runner(step, server))
                     except (WorkerFailed, ServerFailed, TimeoutError, OSError, KeyError) as exc:
                         entry.update(status="failed", error=f"{type(exc).__name__}: {exc}")

@@ -23,6 +23,8 @@ def _load(step: dict[str, Any]) -> str:
         if step["scenario"] == "churn":
             text += f", {p['churn_per_second']:g} drops/s"
         return text + (" deflate" if p.get("compression") else "")
+    if step["scenario"] == "chat":
+        return f"chat {p['rooms']} rooms × {p['members_per_room']}, {p['member_rate']:g}/s each"
     if step["scenario"] == "knee":
         return f"{p['subscribers']:,} sub, rising rate"
     return f"{p['connections']:,} idle"

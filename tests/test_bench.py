@@ -294,3 +294,25 @@ def test_tiny_churn_resumes_without_loss(
     timeline = json.loads((folder / step["timeline_file"]).read_text())
     assert sum(timeline["reconnects"]) == step["reconnects"]
     assert sum(timeline["delivered"]) == step["delivered"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tiny_chat_delivers_every_member_message_to_its_room(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, _, _ = tiny_run
+    [step] = [
+        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "chat"
+    ]
+    assert step["status"] == "ok", step
+    members = step["params"]["rooms"] * step["params"]["members_per_room"]
+    assert step["published"] > 0 and step["nominal_rate"] == members * step["params"]["member_rate"]
+    assert (
+        step["delivered"]
+        == step["expected"]
+        == step["published"] * step["params"]["members_per_room"]
+    )
+    wire = step["bytes_per_message"]
+    assert wire["total_down"] == wire["app_down"]
+    # Members publish too: what they send up is counted, however they send it.
+    assert wire["up"] > step["params"]["payload_bytes"] / step["params"]["members_per_room"]

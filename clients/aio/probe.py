@@ -106,6 +106,10 @@ class Probe(asyncio.Protocol):
             asyncio.get_running_loop().create_future()
         )
         self.error: str | None = None
+        self.acked_id = 0
+        """Newest id the server acknowledged for this client's own publishes (WebSocket)."""
+        self.replies_refused = 0
+        self.acks = 0
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -131,6 +135,13 @@ class Probe(asyncio.Protocol):
             self.fail(f"{type(exc).__name__}: {exc}")
 
     def deliver(self, event: dict[str, Any], received_ns: int) -> None:
+        if "op" in event:  # a reply to this client's own operation
+            if event["op"] == "ack":
+                self.acked_id = max(self.acked_id, event["id"])
+                self.acks += 1
+            else:
+                self.replies_refused += 1
+            return
         if "gap" in event:
             self.tally.gap_notices += 1
             return
@@ -240,6 +251,11 @@ class WSProbe(Probe):
         extensions = [ClientPerMessageDeflateFactory()] if self.compression else None
         self.protocol = ClientProtocol(uri, extensions=extensions, max_size=16 * 1024 * 1024)
         self.protocol.send_request(self.protocol.connect())
+        self.flush()
+
+    def publish(self, body: bytes) -> None:
+        """Publish over this socket: `body` is the frame `{"op": "publish", "data": ...}`."""
+        self.protocol.send_text(body)
         self.flush()
 
     def flush(self) -> None:
