@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := bench
-.PHONY: install bench test lint format serve clean
+.PHONY: install bench test lint format serve locust clean
 
 PROFILE ?= quick
 
@@ -36,6 +36,16 @@ TRANSPORT ?= ws
 PORT ?= 8000
 serve: $(STAMP) ## run one server: make serve TRANSPORT=sse PORT=8000
 	$(BIN)/python -m servers $(TRANSPORT) --port $(PORT) --log-format text
+
+USERS ?= 50
+locust: $(STAMP) ## Locust web UI against a local server: make locust TRANSPORT=sse (port 8089)
+	@echo "server: http://127.0.0.1:$(PORT)  Locust UI: http://127.0.0.1:8089"
+	@$(BIN)/python -m servers $(TRANSPORT) --port $(PORT) --log-level warning & server=$$!; \
+	trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT INT TERM; \
+	sleep 1; \
+	$(BIN)/locust -f scenarios/locustfiles/chat.py --host http://127.0.0.1:$(PORT) \
+	    --users $(USERS) --spawn-rate $(USERS) --web-host 127.0.0.1 \
+	    $(if $(filter sse,$(TRANSPORT)),SSEChatUser,$(if $(filter longpoll,$(TRANSPORT)),LongPollChatUser,WebSocketChatUser))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

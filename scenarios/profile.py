@@ -58,6 +58,15 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "duration_seconds": [5.0],
         "warmup_seconds": [1.0],
     },
+    # The chat scenario with Locust users (gevent): realistic clients, in their own costs.
+    "locust_chat": {
+        "users": [100],
+        "spawn_rate": [100],
+        "rooms": [10],
+        "member_interval": [2.0],
+        "run_seconds": [10],
+        "quiet_seconds": [2],
+    },
     # Step the offered rate up until p99 exceeds the bound, loss appears or the rate is not met.
     "knee": {
         "subscribers": [100],
@@ -80,6 +89,7 @@ ID_UNITS = {
     "subscribers": "sub",
     "connections": "conn",
     "rooms": "rooms",
+    "users": "users",
     "members_per_room": "members",
     "rate": "hz",
     "churn_per_second": "drops",

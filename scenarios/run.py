@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import resource
 import sys
 import time
 import uuid
@@ -35,6 +36,7 @@ from scenarios.summary import print_summary
 from scenarios.workers import RUN_MARKER, Worker, WorkerFailed
 from servers.process import ServerFailed, ServerProcess
 
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfiles" / "chat.py"
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
@@ -303,6 +305,92 @@ class Run:
             step, received["published"], received, before, after, nominal_rate=nominal
         )
 
+    async def locust_chat(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
+        """The chat scenario driven by Locust users: realistic clients, heavier per message."""
+        p = step.params
+        user_class = {
+            "longpoll": "LongPollChatUser",
+            "sse": "SSEChatUser",
+            "ws": "WebSocketChatUser",
+        }[step.transport]
+        results_path = self.out / "locust" / f"{step.id}.json"
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        run_seconds = p["run_seconds"]
+        args = [
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "-u",
+            str(p["users"]),
+            "-r",
+            str(p["spawn_rate"]),
+            "--run-time",
+            f"{run_seconds}s",
+            "--host",
+            server.url,
+            "--rooms",
+            str(p["rooms"]),
+            "--member-interval",
+            str(p["member_interval"]),
+            "--publish-seconds",
+            str(run_seconds - p["quiet_seconds"]),
+            "--drain-seconds",
+            "1",
+            "--results-file",
+            str(results_path),
+            "--csv",
+            str(results_path.with_suffix("")),
+            user_class,
+        ]
+        locust = Worker("locust", args, self.run_id, "locust", pin=set(self.pinning.driver))
+        self.workers.append(locust)
+        before = self.sample(server, None, None)
+        # Locust exits before it can be sampled; its CPU shows in the reaped children's usage.
+        children_before = children_cpu_seconds()
+        await locust.start()
+        code = await locust.finish(run_seconds + 120)
+        locust_cpu_seconds = children_cpu_seconds() - children_before
+        after = self.sample(server, None, None)
+        if not results_path.exists():
+            tail = "\n".join(locust.stderr_tail[-8:])
+            raise WorkerFailed(f"locust exited ({code}) without results:\n{tail}")
+        measured = json.loads(results_path.read_text())
+        histogram = decode(measured["histogram"])
+        delivered = measured["delivered"]
+        b, a = before["server"], after["server"]
+        server_us = (
+            round((a.cpu_seconds - b.cpu_seconds) * 1e6 / delivered, 2)
+            if a and b and delivered
+            else None
+        )
+        clean = measured["lost"] == 0 and not measured["publish_errors"] and code == 0
+        publish_seconds = run_seconds - p["quiet_seconds"]
+        return {
+            "status": "ok" if clean else "degraded",
+            "driver": "locust",
+            "nominal_rate": round(p["users"] / p["member_interval"], 3),
+            "achieved_rate": round(measured["published"] / publish_seconds, 3),
+            "published": measured["published"],
+            "publish_errors": measured["publish_errors"],
+            "expected": measured["expected"],
+            "delivered": delivered,
+            "lost": measured["lost"],
+            "duplicated": measured["duplicated"],
+            "reordered": measured["reordered"],
+            "gap_notices": measured["gap_notices"],
+            "reconnects": measured["reconnects"],
+            "latency_us": summary(histogram),
+            "server_cpu_us_per_message": server_us,
+            "driver_cpu_us_per_message": (
+                round(locust_cpu_seconds * 1e6 / delivered, 2) if delivered else None
+            ),
+            "locust_exit_code": code,
+            "locust_results_file": str(results_path.relative_to(self.out)),
+        }
+
     async def knee(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
         """Broadcast at rising rates until the server stops keeping up: the last rate whose
         p99 stayed under the bound, with nothing lost and the rate achieved, is the knee."""
@@ -452,7 +540,12 @@ class Run:
                             if server is not None:
                                 await self.stop_server(server)
                             server = await self.start_server(transport, kind, compression)
-                        runners = {"idle": self.idle, "knee": self.knee, "chat": self.chat}
+                        runners = {
+                            "idle": self.idle,
+                            "knee": self.knee,
+                            "chat": self.chat,
+                            "locust_chat": self.locust_chat,
+                        }
                         runner = runners.get(kind, self.broadcast)
                         entry.update(await runner(step, server))
                     except (WorkerFailed, ServerFailed, TimeoutError, OSError, KeyError) as exc:
@@ -467,6 +560,11 @@ class Run:
                 if server is not None:
                     await self.stop_server(server)
         return results
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def group_steps(

@@ -23,6 +23,11 @@ def _load(step: dict[str, Any]) -> str:
         if step["scenario"] == "churn":
             text += f", {p['churn_per_second']:g} drops/s"
         return text + (" deflate" if p.get("compression") else "")
+    if step["scenario"] == "locust_chat":
+        return (
+            f"Locust chat {p['users']} users, {p['rooms']} rooms, "
+            f"1 msg/{p['member_interval']:g}s each"
+        )
     if step["scenario"] == "chat":
         return f"chat {p['rooms']} rooms × {p['members_per_room']}, {p['member_rate']:g}/s each"
     if step["scenario"] == "knee":
@@ -74,7 +79,8 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
         if status == "failed":
             table.add_row(*head, f"[red]{step.get('error', '')[:70]}[/]")
         elif table is broadcast:
-            lat, b = step["latency_us"], step["bytes_per_message"]
+            lat = step["latency_us"]
+            b = step.get("bytes_per_message") or {"down": None, "up": None}
             broadcast.add_row(
                 *head,
                 _fmt(step["achieved_rate"], digits=1),

@@ -20,8 +20,11 @@ class WorkerFailed(RuntimeError):
 class Worker:
     """A `python -m <module>` child speaking JSON lines (see scenarios.ipc)."""
 
-    def __init__(self, module: str, args: list[str], run_id: str, name: str) -> None:
+    def __init__(
+        self, module: str, args: list[str], run_id: str, name: str, pin: set[int] | None = None
+    ) -> None:
         self.module = module
+        self.pin = pin
         self.args = args
         self.run_id = run_id
         self.name = name
@@ -46,8 +49,13 @@ class Worker:
             stderr=asyncio.subprocess.PIPE,
             env=env,
             limit=1 << 24,
+            preexec_fn=self._pin_child if self.pin else None,
         )
         self._stderr_reader = asyncio.create_task(self._drain_stderr())
+
+    def _pin_child(self) -> None:
+        if self.pin:
+            os.sched_setaffinity(0, self.pin)
 
     async def _drain_stderr(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
@@ -72,6 +80,14 @@ class Worker:
                     continue
                 if isinstance(message, dict) and message.get("event") == name:
                     return message
+
+    async def finish(self, patience: float) -> int:
+        """Wait for the process to exit on its own; its exit code."""
+        assert self.proc is not None and self.proc.stdout is not None
+        async with asyncio.timeout(patience):
+            async for _ in self.proc.stdout:
+                pass
+            return await self.proc.wait()
 
     async def send(self, **command: Any) -> None:
         assert self.proc is not None and self.proc.stdin is not None

@@ -316,3 +316,20 @@ def test_tiny_chat_delivers_every_member_message_to_its_room(
     assert wire["total_down"] == wire["app_down"]
     # Members publish too: what they send up is counted, however they send it.
     assert wire["up"] > step["params"]["payload_bytes"] / step["params"]["members_per_room"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tiny_locust_chat_records_raw_latency_and_counts(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, _, _ = tiny_run
+    [step] = [
+        s
+        for s in results["steps"]
+        if s["transport"] == transport and s["scenario"] == "locust_chat"
+    ]
+    assert step["status"] == "ok", step
+    assert step["driver"] == "locust" and step["locust_exit_code"] == 0
+    assert step["published"] > 0 and step["delivered"] == step["expected"] > 0
+    assert step["lost"] == step["duplicated"] == 0
+    assert step["latency_us"]["count"] > 0

@@ -1,0 +1,98 @@
+"""Locust chat: users in rooms, each subscribing through its transport and publishing into its
+room at a steady pace (WebSocket users over their socket, the others with a POST).
+
+    locust -f scenarios/locustfiles/chat.py --host http://127.0.0.1:8000 SSEChatUser
+    locust -f scenarios/locustfiles/chat.py --headless -u 200 -r 100 --run-time 20s \
+        --host http://127.0.0.1:8000 --rooms 20 --publish-seconds 17 WebSocketChatUser
+
+Raw delivery latencies go to an HdrHistogram per process; with --results-file each process
+writes them (and its delivery counts) there at test stop, for `scenarios.run` to merge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from typing import Any
+
+import gevent
+from locust import constant_pacing, events
+from locust.env import Environment
+
+from clients.locust import MEASUREMENTS, LongPollUser, RealtimeUser, SSEUser, WebSocketUser
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser: Any) -> None:
+    parser.add_argument("--rooms", type=int, default=10, help="rooms the users spread over")
+    parser.add_argument(
+        "--member-interval", type=float, default=2.0, help="seconds between one user's messages"
+    )
+    parser.add_argument(
+        "--publish-seconds",
+        type=float,
+        default=0.0,
+        help="stop publishing this long after the test starts (0: never)",
+    )
+    parser.add_argument("--payload-bytes", type=int, default=90)
+    parser.add_argument("--results-file", default="", help="write raw measurements here at stop")
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=1.0,
+        help="wait this long at stop for the last deliveries",
+    )
+
+
+@events.test_start.add_listener
+def configure(environment: Environment, **kwargs: Any) -> None:
+    options = environment.parsed_options
+    if options is None:
+        return
+    RealtimeUser.rooms = options.rooms
+    RealtimeUser.payload_bytes = options.payload_bytes
+    if options.publish_seconds:
+        RealtimeUser.publish_until = time.time() + options.publish_seconds
+
+
+@events.test_stopping.add_listener
+def drain(environment: Environment, **kwargs: Any) -> None:
+    options = environment.parsed_options
+    if options is not None and options.drain_seconds:
+        gevent.sleep(options.drain_seconds)
+
+
+@events.test_stop.add_listener
+def write_results(environment: Environment, **kwargs: Any) -> None:
+    options = environment.parsed_options
+    if options is None or not options.results_file:
+        return
+    last_ids = {}
+    for room in sorted({room for room, _ in MEASUREMENTS.tallies}):
+        with urllib.request.urlopen(f"{environment.host}/rooms/{room}", timeout=10) as response:
+            last_ids[room] = json.load(response)["last_id"]
+    path = options.results_file
+    if environment.runner is not None and type(environment.runner).__name__ == "WorkerRunner":
+        path = f"{path}.{os.getpid()}"
+    with open(path, "w") as f:
+        json.dump({"pid": os.getpid(), **MEASUREMENTS.as_json(last_ids)}, f)
+
+
+def _pacing(user: RealtimeUser) -> float:
+    options = user.environment.parsed_options
+    interval = options.member_interval if options is not None else 2.0
+    return float(constant_pacing(interval)(user))
+
+
+class SSEChatUser(SSEUser):
+    wait_time = _pacing
+
+
+class LongPollChatUser(LongPollUser):
+    wait_time = _pacing
+
+
+class WebSocketChatUser(WebSocketUser):
+    wait_time = _pacing
