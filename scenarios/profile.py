@@ -66,6 +66,7 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "member_interval": [2.0],
         "run_seconds": [10],
         "quiet_seconds": [2],
+        "warmup_seconds": [2.0],
     },
     # Step the offered rate up until p99 exceeds the bound, loss appears or the rate is not met.
     "knee": {

@@ -339,6 +339,8 @@ class Run:
             str(run_seconds - p["quiet_seconds"]),
             "--drain-seconds",
             "1",
+            "--warmup-seconds",
+            str(p["warmup_seconds"]),
             "--results-file",
             str(results_path),
             "--csv",

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
+import gevent.event
 from hdrh.histogram import HdrHistogram
 from locust import FastHttpUser, task
 from websockets.sync.client import connect as ws_connect
@@ -77,6 +78,8 @@ class RealtimeUser(FastHttpUser):
     publish_until = float("inf")
     """Wall-clock time after which users stop publishing (so the run can drain)."""
     payload_bytes = 90
+    record_after = 0.0
+    """Wall-clock time before which latencies are not recorded (users still spawning)."""
 
     def on_start(self) -> None:
         parts = urlsplit(str(self.host))
@@ -118,7 +121,7 @@ class RealtimeUser(FastHttpUser):
         if "op" in body or not self.tally.see(body["id"]):
             return
         data = body.get("data")
-        if isinstance(data, dict) and "t" in data:
+        if isinstance(data, dict) and "t" in data and now_ns >= self.record_after * 1e9:
             latency_us = min(max((now_ns - data["t"]) / 1000, LOWEST_US), HIGHEST_US)
             MEASUREMENTS.histogram.record_value(int(latency_us))
             self.environment.events.request.fire(
@@ -210,17 +213,23 @@ class WebSocketUser(RealtimeUser):
 
     def on_start(self) -> None:
         self.socket: Any = None
+        self.connected = gevent.event.Event()
         super().on_start()
 
     def subscribe(self, after: int) -> None:
         url = f"ws://{self.netloc}/rooms/{self.room}/ws?after={after}"
         with ws_connect(url, compression=None, open_timeout=10) as websocket:
             self.socket = websocket
-            for frame in websocket:
-                self.received(jsonc.loads_fast(frame), len(frame))
+            self.connected.set()
+            try:
+                for frame in websocket:
+                    self.received(jsonc.loads_fast(frame), len(frame))
+            finally:
+                self.connected.clear()
 
     def publish(self) -> None:
-        if self.socket is None:
+        if not self.connected.wait(timeout=10):  # the socket is (re)connecting
+            MEASUREMENTS.publish_errors += 1
             return
         started = time.perf_counter()
         try:

@@ -37,6 +37,12 @@ def add_options(parser: Any) -> None:
         help="stop publishing this long after the test starts (0: never)",
     )
     parser.add_argument("--payload-bytes", type=int, default=90)
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=0.0,
+        help="record no latency for this long after the start (users spawning)",
+    )
     parser.add_argument("--results-file", default="", help="write raw measurements here at stop")
     parser.add_argument(
         "--drain-seconds",
@@ -53,6 +59,7 @@ def configure(environment: Environment, **kwargs: Any) -> None:
         return
     RealtimeUser.rooms = options.rooms
     RealtimeUser.payload_bytes = options.payload_bytes
+    RealtimeUser.record_after = time.time() + options.warmup_seconds
     if options.publish_seconds:
         RealtimeUser.publish_until = time.time() + options.publish_seconds
 
