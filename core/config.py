@@ -61,6 +61,9 @@ class ServerConfig:
     port: int = 8000
     broker: str = "memory"
     compression: bool = False
+    ssl_certfile: str = ""
+    """PEM certificate chain: with `ssl_keyfile`, serve HTTPS and WSS."""
+    ssl_keyfile: str = ""
     """permessage-deflate on WebSocket; off by default to compare like with like."""
     log_format: str = "json"
     log_level: str = "info"
@@ -69,6 +72,11 @@ class ServerConfig:
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
 
     def __post_init__(self) -> None:
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ConfigError(
+                "expected both ssl_certfile and ssl_keyfile (or neither), "
+                f"got certfile={self.ssl_certfile!r} keyfile={self.ssl_keyfile!r}"
+            )
         if self.log_format not in ("json", "text"):
             raise ConfigError(f"expected log_format 'json' or 'text', got {self.log_format!r}")
 

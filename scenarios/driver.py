@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from clients.aio.probe import PROBES, Probe, Recorder, Tally, WSProbe
+from clients.aio.probe import PROBES, Probe, Recorder, Tally, WSProbe, client_tls
 from core import jsonc
 from core.wire import http
 from scenarios import ipc
@@ -184,7 +184,7 @@ class Churn:
 async def main(args: argparse.Namespace) -> None:
     recorder = LatencyRecorder(args.measure_from_seq, args.drop_every)
     cls = PROBES[args.transport]
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"tls": client_tls(args.tls_ca)}
     if args.transport == "ws":
         options["compression"] = args.compression
     make = functools.partial(cls, args.url, args.room, recorder, **options)
@@ -308,7 +308,13 @@ class Chat:
         loop = asyncio.get_running_loop()
         probe = self.probes[0]
         for index in range(len(self.probes)):
-            _, conn = await loop.create_connection(PublishConnection, probe.host, probe.port)
+            _, conn = await loop.create_connection(
+                PublishConnection,
+                probe.host,
+                probe.port,
+                ssl=probe.tls,
+                server_hostname=probe.host if probe.tls else None,
+            )
             self.posts[index] = conn
 
     def send(self, index: int, seq: int, scheduled_ns: int, measured: bool) -> None:
@@ -416,6 +422,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-concurrency", type=int, default=200)
     p.add_argument("--patience", type=float, default=30.0, help="seconds to connect one")
     p.add_argument("--compression", action="store_true", help="WebSocket permessage-deflate")
+    p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")
     p.add_argument("--rooms", type=int, default=1, help="spread subscribers over this many rooms")
     p.add_argument(
         "--churn-per-second",

@@ -29,6 +29,7 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "duration_seconds": [5.0],
         "warmup_seconds": [1.0],
         "compression": [False],
+        "tls": [False],
     },
     # The same measurement against scenarios.null_server: what the harness itself adds.
     "baseline": {
@@ -117,6 +118,8 @@ class Step:
                 parts.append(f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}")
         if self.params.get("compression"):
             parts.append("deflate")
+        if self.params.get("tls"):
+            parts.append("tls")
         return "-".join(parts) + f"-r{self.repeat}"
 
 

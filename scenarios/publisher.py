@@ -20,7 +20,7 @@ from collections import deque
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from clients.aio.probe import tcp_bytes
+from clients.aio.probe import client_tls, tcp_bytes
 from core.events import dump_json
 from core.wire import http
 from scenarios import ipc
@@ -95,8 +95,15 @@ async def main(args: argparse.Namespace) -> None:
     parts = urlsplit(args.url)
     loop = asyncio.get_running_loop()
     idle: asyncio.Queue[PublishConnection] = asyncio.Queue()
+    tls = client_tls(args.tls_ca) if parts.scheme == "https" else None
     for _ in range(args.connections):
-        _, conn = await loop.create_connection(PublishConnection, parts.hostname, parts.port or 80)
+        _, conn = await loop.create_connection(
+            PublishConnection,
+            parts.hostname,
+            parts.port or (443 if tls else 80),
+            ssl=tls,
+            server_hostname=parts.hostname if tls else None,
+        )
         idle.put_nowait(conn)
 
     interval_ns = int(1e9 / args.rate)
@@ -182,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured")
     p.add_argument("--payload-bytes", type=int, default=90, help="size of each event's data")
     p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")
     p.add_argument("--cpus", type=str, default="")
     return p
 

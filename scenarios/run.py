@@ -80,8 +80,30 @@ class Run:
 
     # -- children -------------------------------------------------------------------------
 
-    async def start_server(self, transport: str, kind: str, compression: bool) -> ServerProcess:
+    def tls_files(self) -> tuple[str, str, str]:
+        """(CA, certificate chain, key) for 127.0.0.1, made once per run with trustme."""
+        folder = self.out / "tls"
+        if not folder.exists():
+            import trustme
+
+            folder.mkdir(parents=True)
+            ca = trustme.CA()
+            cert = ca.issue_cert("127.0.0.1", "localhost")
+            ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+            cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+            cert.private_key_and_cert_chain_pem.write_to_path(str(folder / "chain.pem"))
+        return str(folder / "ca.pem"), str(folder / "chain.pem"), str(folder / "key.pem")
+
+    def tls_args(self, step: profiles.Step) -> list[str]:
+        return ["--tls-ca", self.tls_files()[0]] if step.params.get("tls") else []
+
+    async def start_server(
+        self, transport: str, kind: str, compression: bool, tls: bool = False
+    ) -> ServerProcess:
         extra = ["--log-level", "warning"] + (["--compression"] if compression else [])
+        if tls:
+            _, chain, key = self.tls_files()
+            extra += ["--ssl-certfile", chain, "--ssl-keyfile", key]
         if kind == "baseline":
             server = ServerProcess(
                 transport, module="scenarios.null_server", env={RUN_MARKER: self.run_id}
@@ -135,6 +157,7 @@ class Run:
         ] + (["--compression"] if p.get("compression") else [])
         if p.get("churn_per_second"):
             driver_args += ["--churn-per-second", str(p["churn_per_second"])]
+        driver_args += self.tls_args(step)
         driver = await self.worker("scenarios.driver", driver_args, "driver")
         ready = await driver.event("ready", patience=120)
         if ready["failed"]:
@@ -156,6 +179,7 @@ class Run:
                 str(p["duration_seconds"]),
                 "--payload-bytes",
                 str(p["payload_bytes"]),
+                *self.tls_args(step),
             ],
             "publisher",
         )
@@ -508,7 +532,7 @@ class Run:
             "pinning": self.pinning.describe(),
             "settings": {
                 "broker": self.args.broker,
-                "tls": False,
+                "tls": any(step.params.get("tls") for step in steps),
                 "driver": "lean asyncio (clients.aio.probe)",
             },
             "steps": [],
@@ -525,7 +549,7 @@ class Run:
         groups = group_steps(steps)
         with progress:
             overall = progress.add_task("steps", total=len(steps))
-            for (transport, kind, compression), group in groups:
+            for (transport, kind, compression, tls), group in groups:
                 server: ServerProcess | None = None
                 for step in group:
                     progress.update(overall, description=step.id)
@@ -541,7 +565,7 @@ class Run:
                         if server is None or kind == "idle":
                             if server is not None:
                                 await self.stop_server(server)
-                            server = await self.start_server(transport, kind, compression)
+                            server = await self.start_server(transport, kind, compression, tls)
                         runners = {
                             "idle": self.idle,
                             "knee": self.knee,
@@ -569,13 +593,20 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def group_steps(
-    steps: list[profiles.Step],
-) -> list[tuple[tuple[str, str, bool], list[profiles.Step]]]:
-    """Steps that can share one server: same transport, scenario kind and compression."""
-    groups: dict[tuple[str, str, bool], list[profiles.Step]] = {}
+GroupKey = tuple[str, str, bool, bool]
+
+
+def group_steps(steps: list[profiles.Step]) -> list[tuple[GroupKey, list[profiles.Step]]]:
+    """Steps that can share one server: same transport, scenario kind, compression and TLS."""
+    groups: dict[GroupKey, list[profiles.Step]] = {}
     for step in steps:
-        key = (step.transport, step.scenario, bool(step.params.get("compression", False)))
+        options = step.params
+        key = (
+            step.transport,
+            step.scenario,
+            bool(options.get("compression")),
+            bool(options.get("tls")),
+        )
         groups.setdefault(key, []).append(step)
     return list(groups.items())
 

@@ -22,7 +22,9 @@ def _load(step: dict[str, Any]) -> str:
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
         if step["scenario"] == "churn":
             text += f", {p['churn_per_second']:g} drops/s"
-        return text + (" deflate" if p.get("compression") else "")
+        return (
+            text + (" deflate" if p.get("compression") else "") + (" TLS" if p.get("tls") else "")
+        )
     if step["scenario"] == "locust_chat":
         return (
             f"Locust chat {p['users']} users, {p['rooms']} rooms, "

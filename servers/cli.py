@@ -35,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML file: server keys, [limits], [heartbeat]")
     p.add_argument("--log-format", choices=["json", "text"], help="log line format (default json)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--ssl-certfile", metavar="PEM", help="certificate chain: serve HTTPS/WSS")
+    p.add_argument("--ssl-keyfile", metavar="PEM", help="private key for --ssl-certfile")
     p.add_argument(
         "--compression",
         action=argparse.BooleanOptionalAction,
@@ -48,7 +50,16 @@ def load_config(args: argparse.Namespace) -> ServerConfig:
     config = ServerConfig.load(args.config) if args.config else ServerConfig()
     overrides = {
         key: value
-        for key in ("host", "port", "broker", "log_format", "log_level", "compression")
+        for key in (
+            "host",
+            "port",
+            "broker",
+            "log_format",
+            "log_level",
+            "compression",
+            "ssl_certfile",
+            "ssl_keyfile",
+        )
         if (value := getattr(args, key)) is not None
     }
     return config.replace(**overrides)

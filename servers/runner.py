@@ -62,6 +62,8 @@ def uvicorn_config(app: Starlette, config: ServerConfig) -> uvicorn.Config:
         ws="websockets-sansio",
         ws_max_size=config.limits.max_message_bytes,
         ws_per_message_deflate=config.compression,
+        ssl_certfile=config.ssl_certfile or None,
+        ssl_keyfile=config.ssl_keyfile or None,
         lifespan="on",
         log_config=None,
         access_log=False,

@@ -61,7 +61,9 @@ def test_tiny_broadcast_runs_clean_on_each_transport(
 ) -> None:
     results, folder, _ = tiny_run
     [step] = [
-        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "broadcast"
+        s
+        for s in results["steps"]
+        if s["transport"] == transport and s["scenario"] == "broadcast" and not s["params"]["tls"]
     ]
     assert step["status"] == "ok", step
     assert step["delivered"] + step["lost"] == step["expected"] == step["published"] * 5
@@ -333,3 +335,18 @@ def test_tiny_locust_chat_records_raw_latency_and_counts(
     assert step["published"] > 0 and step["delivered"] == step["expected"] > 0
     assert step["lost"] == step["duplicated"] == 0
     assert step["latency_us"]["count"] > 0
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tiny_tls_step_runs_over_https_and_counts_tls_bytes(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, folder, _ = tiny_run
+    [step] = [s for s in results["steps"] if s["transport"] == transport and s["params"].get("tls")]
+    assert step["status"] == "ok", step
+    assert step["delivered"] == step["expected"] > 0
+    wire = step["bytes_per_message"]
+    # On the wire the kernel sees TLS records, more than the plaintext the client reads.
+    assert wire["total_down"] > wire["app_down"]
+    assert (folder / "tls" / "ca.pem").exists()
+    assert results["settings"]["tls"] is True

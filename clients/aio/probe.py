@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ from core.wire import http, sse
 # struct tcp_info (linux/tcp.h): tcpi_bytes_acked and tcpi_bytes_received, two u64 at 120.
 _TCP_INFO_BYTES = struct.Struct("<QQ")
 _TCP_INFO_OFFSET = 120
+
+
+def client_tls(ca_file: str | None) -> ssl.SSLContext | None:
+    """A client context trusting `ca_file` (the bench's own test CA), or None without one."""
+    return ssl.create_default_context(cafile=ca_file) if ca_file else None
 
 
 def tcp_bytes(sock: socket.socket) -> tuple[int, int] | None:
@@ -86,11 +92,18 @@ class Probe(asyncio.Protocol):
     transport_name = ""
 
     def __init__(
-        self, url: str, room: str, recorder: Recorder, after: int = 0, tally: Tally | None = None
+        self,
+        url: str,
+        room: str,
+        recorder: Recorder,
+        after: int = 0,
+        tally: Tally | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(url)
+        self.tls = tls if parts.scheme == "https" else None
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
+        self.port = parts.port or (443 if self.tls else 80)
         self.netloc = parts.netloc
         self.room = room
         self.after = after
@@ -113,7 +126,13 @@ class Probe(asyncio.Protocol):
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
-        await loop.create_connection(lambda: self, self.host, self.port)
+        await loop.create_connection(
+            lambda: self,
+            self.host,
+            self.port,
+            ssl=self.tls,
+            server_hostname=self.host if self.tls else None,
+        )
         await self.ready
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -247,7 +266,8 @@ class WSProbe(Probe):
         self.compression = compression
 
     def start(self) -> None:
-        uri = parse_uri(f"ws://{self.netloc}/rooms/{self.room}/ws?after={self.after}")
+        scheme = "wss" if self.tls else "ws"
+        uri = parse_uri(f"{scheme}://{self.netloc}/rooms/{self.room}/ws?after={self.after}")
         extensions = [ClientPerMessageDeflateFactory()] if self.compression else None
         self.protocol = ClientProtocol(uri, extensions=extensions, max_size=16 * 1024 * 1024)
         self.protocol.send_request(self.protocol.connect())
