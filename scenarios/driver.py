@@ -34,10 +34,11 @@ TIMELINE_BUCKETS = 6000
 
 
 class Timeline:
-    """Deliveries and reconnects per 100 ms, so a report can show a drop and its recovery."""
+    """Deliveries and reconnects per 100 ms, so a report can show a drop and its recovery.
+    Several driver processes given one origin produce timelines that add up bucket by bucket."""
 
-    def __init__(self) -> None:
-        self.start_ns = time.time_ns()
+    def __init__(self, origin_ns: int = 0) -> None:
+        self.start_ns = origin_ns or time.time_ns()
         self.delivered: list[int] = []
         self.reconnects: list[int] = []
 
@@ -64,11 +65,11 @@ class Timeline:
 
 
 class LatencyRecorder(Recorder):
-    def __init__(self, measure_from_seq: int, drop_every: int = 0) -> None:
+    def __init__(self, measure_from_seq: int, drop_every: int = 0, origin_ns: int = 0) -> None:
         self.measure_from_seq = measure_from_seq
         self.drop_every = drop_every
         self.seen = 0
-        self.timeline = Timeline()
+        self.timeline = Timeline(origin_ns)
         self.histogram = new_histogram()
         self.measured = 0
         self.unmeasurable = 0
@@ -182,7 +183,7 @@ class Churn:
 
 
 async def main(args: argparse.Namespace) -> None:
-    recorder = LatencyRecorder(args.measure_from_seq, args.drop_every)
+    recorder = LatencyRecorder(args.measure_from_seq, args.drop_every, args.timeline_origin_ns)
     cls = PROBES[args.transport]
     options: dict[str, Any] = {"tls": client_tls(args.tls_ca)}
     if args.transport == "ws":
@@ -423,6 +424,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=float, default=30.0, help="seconds to connect one")
     p.add_argument("--compression", action="store_true", help="WebSocket permessage-deflate")
     p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")
+    p.add_argument(
+        "--timeline-origin-ns",
+        type=int,
+        default=0,
+        help="time zero of the delivery timeline (default: start of this process)",
+    )
     p.add_argument("--rooms", type=int, default=1, help="spread subscribers over this many rooms")
     p.add_argument(
         "--churn-per-second",

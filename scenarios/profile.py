@@ -30,6 +30,7 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "warmup_seconds": [1.0],
         "compression": [False],
         "tls": [False],
+        "driver_processes": [1],
     },
     # The same measurement against scenarios.null_server: what the harness itself adds.
     "baseline": {

@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from core import ConfigError
 from scenarios import profile as profiles
 from scenarios import results as results_file
-from scenarios.measure import ProcessSample, decode, merge, sample_process, summary
+from scenarios.measure import ProcessSample, decode, encode, merge, sample_process, summary
 from scenarios.summary import print_summary
 from scenarios.workers import RUN_MARKER, Worker, WorkerFailed
 from servers.process import ServerFailed, ServerProcess
@@ -150,20 +150,22 @@ class Run:
             server.url,
             "--room",
             room,
-            "--subscribers",
-            str(p["subscribers"]),
             "--measure-from-seq",
             str(warmup_events),
         ] + (["--compression"] if p.get("compression") else [])
         if p.get("churn_per_second"):
             driver_args += ["--churn-per-second", str(p["churn_per_second"])]
         driver_args += self.tls_args(step)
-        driver = await self.worker("scenarios.driver", driver_args, "driver")
-        ready = await driver.event("ready", patience=120)
-        if ready["failed"]:
-            raise WorkerFailed(
-                f"{ready['failed']} subscribers could not connect: {ready['errors']}"
-            )
+        driver_args += ["--timeline-origin-ns", str(time.time_ns())]
+        drivers = []
+        for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
+            args = [*driver_args, "--subscribers", str(share)]
+            drivers.append(await self.worker("scenarios.driver", args, f"driver {index}"))
+        readies = await asyncio.gather(*(d.event("ready", patience=120) for d in drivers))
+        failed = sum(ready["failed"] for ready in readies)
+        if failed:
+            errors = [e for ready in readies for e in ready["errors"]][:5]
+            raise WorkerFailed(f"{failed} subscribers could not connect: {errors}")
         publisher = await self.worker(
             "scenarios.publisher",
             [
@@ -185,24 +187,44 @@ class Run:
         )
         patience = p["warmup_seconds"] + p["duration_seconds"] + 60
         await publisher.event("measuring", patience)
-        before = self.sample(server, driver, publisher)
+        before = self.sample(server, drivers, publisher)
         published = await publisher.event("result", patience)
         publisher_after = sample_process(publisher.pid)
-        await driver.send(
-            cmd="drain", last_id=published["last_id"] or 0, seconds=self.profile.drain_seconds
+        for driver in drivers:
+            await driver.send(
+                cmd="drain", last_id=published["last_id"] or 0, seconds=self.profile.drain_seconds
+            )
+        received = merge_driver_results(
+            await asyncio.gather(
+                *(d.event("result", self.profile.drain_seconds + 60) for d in drivers)
+            )
         )
-        received = await driver.event("result", self.profile.drain_seconds + 60)
-        after = self.sample(server, driver, None)
+        after = self.sample(server, drivers, None)
         after["publisher"] = publisher_after
-        await asyncio.gather(driver.stop(), publisher.stop())
-        return self.broadcast_figures(step, published, received, before, after)
+        await asyncio.gather(publisher.stop(), *(d.stop() for d in drivers))
+        figures = self.broadcast_figures(step, published, received, before, after)
+        figures["driver_processes"] = len(drivers)
+        return figures
 
     def sample(
-        self, server: ServerProcess, driver: Worker | None, publisher: Worker | None
+        self,
+        server: ServerProcess,
+        drivers: Worker | list[Worker] | None,
+        publisher: Worker | None,
     ) -> dict[str, ProcessSample | None]:
+        if isinstance(drivers, Worker):
+            drivers = [drivers]
+        samples = [sample_process(d.pid) for d in drivers or []]
+        driver = (
+            ProcessSample(
+                sum(s.cpu_seconds for s in samples if s), sum(s.rss_bytes for s in samples if s)
+            )
+            if samples and all(samples)
+            else None
+        )
         return {
             "server": sample_process(server.pid),
-            "driver": sample_process(driver.pid) if driver else None,
+            "driver": driver,
             "publisher": sample_process(publisher.pid) if publisher else None,
         }
 
@@ -591,6 +613,44 @@ class Run:
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def split(total: int, parts: int) -> list[int]:
+    """`total` subscribers over `parts` driver processes, as evenly as possible."""
+    parts = max(1, min(parts, total))
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def merge_driver_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One driver result from several processes: counts add up, histograms merge (raw samples,
+    not percentiles), timelines add bucket by bucket."""
+    if len(results) == 1:
+        return results[0]
+    merged: dict[str, Any] = {}
+    for key, value in results[0].items():
+        values = [r[key] for r in results]
+        if key == "histogram":
+            merged[key] = encode(merge(values))
+        elif key == "timeline":
+            merged[key] = {
+                **value,
+                "delivered": add_series([v["delivered"] for v in values]),
+                "reconnects": add_series([v["reconnects"] for v in values]),
+            }
+        elif key == "complete":
+            merged[key] = all(values)
+        elif key.startswith("tcp_") or isinstance(value, int | float):
+            merged[key] = None if any(v is None for v in values) else sum(values)
+        elif isinstance(value, list):
+            merged[key] = [item for v in values for item in v][:5]
+        else:
+            merged[key] = value
+    return merged
+
+
+def add_series(series: list[list[int]]) -> list[int]:
+    length = max(map(len, series), default=0)
+    return [sum(s[i] for s in series if i < len(s)) for i in range(length)]
 
 
 GroupKey = tuple[str, str, bool, bool]

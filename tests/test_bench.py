@@ -67,6 +67,7 @@ def test_tiny_broadcast_runs_clean_on_each_transport(
     ]
     assert step["status"] == "ok", step
     assert step["delivered"] + step["lost"] == step["expected"] == step["published"] * 5
+    assert step["driver_processes"] == 2  # 3 + 2 subscribers, results merged
     assert step["lost"] == step["duplicated"] == step["reordered"] == step["gap_notices"] == 0
     histogram = decode((folder / step["histogram_file"]).read_text().strip())
     assert histogram.get_total_count() == step["latency_us"]["count"] > 0
@@ -350,3 +351,34 @@ def test_tiny_tls_step_runs_over_https_and_counts_tls_bytes(
     assert wire["total_down"] > wire["app_down"]
     assert (folder / "tls" / "ca.pem").exists()
     assert results["settings"]["tls"] is True
+
+
+def test_driver_results_from_several_processes_merge_exactly() -> None:
+    from scenarios.run import merge_driver_results, split
+
+    assert split(5, 2) == [3, 2] and split(2, 4) == [1, 1] and sum(split(1001, 3)) == 1001
+    parts = []
+    for n in range(3):
+        h = new_histogram()
+        for v in range(1, 100 * (n + 1)):
+            record_us(h, v)
+        parts.append(
+            {
+                "delivered": 10 * (n + 1),
+                "complete": n != 1,
+                "histogram": encode(h),
+                "tcp_bytes_in": 100,
+                "errors": [f"e{n}"],
+                "timeline": {
+                    "bucket_ms": 100,
+                    "start_ns": 0,
+                    "delivered": [1] * (n + 1),
+                    "reconnects": [0] * (n + 1),
+                },
+            }
+        )
+    merged = merge_driver_results(parts)
+    assert merged["delivered"] == 60 and merged["complete"] is False
+    assert merged["tcp_bytes_in"] == 300 and merged["errors"] == ["e0", "e1", "e2"]
+    assert merged["timeline"]["delivered"] == [3, 2, 1]
+    assert decode(merged["histogram"]).get_total_count() == 99 + 199 + 299
