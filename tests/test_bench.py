@@ -26,6 +26,10 @@ from servers.process import ServerProcess
 from tests.conftest import TRANSPORTS
 
 
+# The tiny profile runs every scenario on every transport: about a minute, more on a busy CI.
+pytestmark = pytest.mark.timeout(300)
+
+
 def run_bench(
     *args: str, out: Path, run_id: str, timeout: float = 240
 ) -> subprocess.CompletedProcess[str]:
