@@ -23,11 +23,12 @@ from collections.abc import Callable
 from typing import Any
 
 from clients.aio.probe import PROBES, Probe, Recorder, Tally, WSProbe, client_tls
+from clients.payload import payload
 from core import jsonc
 from core.wire import http
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, summary
-from scenarios.publisher import PublishConnection, payload, until
+from scenarios.publisher import PublishConnection, until
 
 TIMELINE_BUCKET_NS = 100_000_000
 TIMELINE_BUCKETS = 6000

@@ -21,18 +21,10 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from clients.aio.probe import client_tls, tcp_bytes
-from core.events import dump_json
+from clients.payload import payload
 from core.wire import http
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, summary
-
-
-def payload(seq: int, scheduled_ns: int, size: int) -> bytes:
-    """The publish body whose `data` JSON is `size` bytes long (or as short as it can be)."""
-    data = {"seq": seq, "t": scheduled_ns, "pad": ""}
-    bare = len(dump_json(data))
-    data["pad"] = "x" * max(0, size - bare)
-    return dump_json({"data": data})
 
 
 class PublishConnection(asyncio.Protocol):

@@ -25,7 +25,6 @@ from scenarios.workers import Worker, processes_of_run
 from servers.process import ServerProcess
 from tests.conftest import TRANSPORTS
 
-
 # The tiny profile runs every scenario on every transport: about a minute, more on a busy CI.
 pytestmark = pytest.mark.timeout(300)
 

@@ -26,6 +26,7 @@ from locust import FastHttpUser, task
 from websockets.sync.client import connect as ws_connect
 
 from clients.aio.probe import Tally
+from clients.payload import padding
 from core import jsonc
 from core.backoff import Backoff
 from core.wire import http, sse
@@ -135,7 +136,7 @@ class RealtimeUser(FastHttpUser):
 
     def data(self) -> dict[str, Any]:
         data = {"from": id(self), "t": time.time_ns(), "pad": ""}
-        data["pad"] = "x" * max(0, self.payload_bytes - len(json.dumps(data)))
+        data["pad"] = padding(self.payload_bytes - len(json.dumps(data)))
         return data
 
     @task
