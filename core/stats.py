@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 
@@ -33,6 +33,33 @@ class RateWindow:
 
 
 @dataclass(slots=True)
+class LatencySample:
+    """Delivery latency inside the server (write time − publish time), sampled: one delivery
+    in `every` is kept, the newest `size` of them, so the cost stays flat at any load."""
+
+    every: int = 8
+    size: int = 4096
+    _seen: int = 0
+    _values: deque[float] = field(default_factory=deque)
+
+    def offer(self, publish_ns: int, now_ns: int) -> None:
+        self._seen += 1
+        if self._seen % self.every == 0:
+            if len(self._values) >= self.size:
+                self._values.popleft()
+            self._values.append((now_ns - publish_ns) / 1e6)
+
+    def percentiles_ms(self) -> dict[str, float | int | None]:
+        values = sorted(self._values)
+        if not values:
+            return {"p50": None, "p99": None, "samples": 0}
+        def pick(q: float) -> float:
+            return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+
+        return {"p50": pick(0.50), "p99": pick(0.99), "samples": len(values)}
+
+
+@dataclass(slots=True)
 class Stats:
     published: int = 0
     delivered: int = 0
@@ -42,6 +69,7 @@ class Stats:
     errors: Counter[str] = field(default_factory=Counter)
     closes: Counter[str] = field(default_factory=Counter)
     published_window: RateWindow = field(default_factory=RateWindow)
+    delivery_latency: LatencySample = field(default_factory=LatencySample)
 
     @property
     def connections(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -12,6 +13,7 @@ from starlette.routing import Route
 
 from core import PayloadTooLarge, RtbenchError, ServerConfig, validate_room
 from core.payload import check_size, parse_publish_body
+from servers import metrics
 from servers.hub import Hub
 from servers.transport import Transport
 
@@ -52,11 +54,17 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
             headers={"cache-control": "no-store"},
         )
 
+    registry = metrics.registry_for(hub)
+
+    async def prometheus(request: Request) -> Response:
+        return Response(metrics.render(registry), media_type=CONTENT_TYPE_LATEST)
+
     routes = [
         Route("/rooms/{room}/events", publish, methods=["POST"]),
         Route("/rooms/{room}", room_info, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
         *transport.routes(hub),
     ]
     app = Starlette(routes=routes, lifespan=hub.lifespan)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Sequence
 
 from starlette.routing import BaseRoute
@@ -33,5 +34,9 @@ class Endpoint:
 
     def count_delivered(self, items: Sequence[Item]) -> None:
         """Count the events written and the server's own delivery latency for `/status`."""
-        delivered = sum(1 for item in items if isinstance(item, Event))
-        self.hub.stats.delivered += delivered
+        stats = self.hub.stats
+        now = time.time_ns()
+        for item in items:
+            if isinstance(item, Event):
+                stats.delivered += 1
+                stats.delivery_latency.offer(item.ts_ns, now)

@@ -1,0 +1,73 @@
+"""`/metrics` in the Prometheus text format, names prefixed `rtbench_`.
+
+A collector reads the hub's counters at scrape time, so serving events costs nothing extra;
+each app has its own registry, so several servers can live in one process (tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from servers.hub import Hub
+
+
+class HubCollector(Collector):
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        hub, stats = self.hub, self.hub.stats
+        labels = ["transport"]
+        connections = GaugeMetricFamily(
+            "rtbench_connections", "Open subscriber connections", labels=labels
+        )
+        connections.add_metric([hub.transport], stats.connections)
+        yield connections
+        for name, help_text, value in (
+            ("rtbench_events_published", "Events accepted by the broker", stats.published),
+            ("rtbench_events_delivered", "Events written to subscribers", stats.delivered),
+            ("rtbench_subscribers_dropped", "Subscribers dropped as too slow",
+             stats.dropped_subscribers),
+            ("rtbench_connections_opened", "Subscriber connections opened",
+             stats.connections_opened),
+        ):  # fmt: skip
+            counter = CounterMetricFamily(name, help_text, labels=labels)
+            counter.add_metric([hub.transport], value)
+            yield counter
+        errors = CounterMetricFamily(
+            "rtbench_errors", "Refused requests and frames, by kind", labels=["transport", "kind"]
+        )
+        for kind, count in sorted(stats.errors.items()):
+            errors.add_metric([hub.transport, kind], count)
+        yield errors
+        closes = CounterMetricFamily(
+            "rtbench_disconnects", "Closed connections, by reason", labels=["transport", "reason"]
+        )
+        for reason, count in sorted(stats.closes.items()):
+            closes.add_metric([hub.transport, reason], count)
+        yield closes
+        latency = stats.delivery_latency.percentiles_ms()
+        quantiles = GaugeMetricFamily(
+            "rtbench_delivery_latency_seconds",
+            "Delivery latency inside the server (sampled), by quantile",
+            labels=["transport", "quantile"],
+        )
+        for key, quantile in (("p50", "0.5"), ("p99", "0.99")):
+            milliseconds = latency[key]
+            if milliseconds is not None:
+                quantiles.add_metric([hub.transport, quantile], milliseconds / 1000)
+        yield quantiles
+
+
+def registry_for(hub: Hub) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HubCollector(hub))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return bytes(generate_latest(registry))

@@ -1,0 +1,41 @@
+"""Admin endpoints on every server: /healthz, /status, /metrics."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from clients.aio import Publisher, subscribe
+from servers.process import ServerProcess
+from tests.support import collect
+
+
+async def test_healthz_status_and_metrics(transport: str, server: ServerProcess, room: str) -> None:
+    async with Publisher(server.url) as publisher, subscribe(transport, server.url, room) as sub:
+        for n in range(20):
+            await publisher.publish(room, n)
+        await collect(sub, 20)
+        status = await publisher.status()
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            health = await client.get("/healthz")
+            metrics = await client.get("/metrics")
+    assert health.status_code == 200 and health.text == "ok"
+    assert status["transport"] == transport and status["version"]
+    # A long-poll client holds a request only while it polls; the others hold a stream.
+    held = 0 if transport == "longpoll" else 1
+    assert status["connections"]["by_room"].get(room, 0) == held  # type: ignore[union-attr]
+    assert status["events"]["published"] >= 20 and status["events"]["delivered"] >= 20  # type: ignore[index,operator]
+    assert status["events"]["per_minute"] >= 20  # type: ignore[index,operator]
+    latency = status["delivery_latency_ms"]
+    assert latency["samples"] > 0 and 0 <= latency["p50"] <= latency["p99"]  # type: ignore[index,operator]
+    assert status["broker"] == {"kind": "memory", "ok": True, "rooms": status["broker"]["rooms"]}  # type: ignore[index]
+    assert metrics.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
+    assert {
+        "rtbench_connections",
+        "rtbench_events_published",
+        "rtbench_events_delivered",
+        "rtbench_delivery_latency_seconds",
+    } <= set(families)
+    [published] = families["rtbench_events_published"].samples
+    assert published.labels == {"transport": transport} and published.value >= 20
