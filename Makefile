@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := bench
-.PHONY: install bench test lint format serve locust clean
+.PHONY: install bench report test lint format serve locust clean
 
 PROFILE ?= quick
 
@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install rtbench with its dev tools
 
-bench: $(STAMP) ## run a benchmark profile (default quick; PROFILE=full for everything)
-	$(BIN)/python -m scenarios.run --profile $(PROFILE) $(if $(TRANSPORTS),--transports $(TRANSPORTS))
+bench: $(STAMP) ## run a benchmark profile (default quick; PROFILE=full for everything), then the report
+	$(BIN)/python -m scenarios.run --profile $(PROFILE) $(if $(TRANSPORTS),--transports $(TRANSPORTS)); \
+	status=$$?; $(BIN)/python -m report results; exit $$status
+
+RUN ?= results
+report: $(STAMP) ## charts + report.md + report.html for a run (default: the latest)
+	$(BIN)/python -m report $(RUN)
 
 lint: $(STAMP) ## ruff + mypy --strict
 	$(BIN)/ruff check .

@@ -1,0 +1,378 @@
+"""Charts from a run, one consistent style: a colour per transport, units on every axis, the
+run's machine and commit in every caption."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from report.results import Run
+
+COLORS = {"longpoll": "#c8553d", "sse": "#e2a03f", "ws": "#2a7f8f", "null": "#7a7a7a"}
+NAMES = {"longpoll": "Long polling", "sse": "Server-Sent Events", "ws": "WebSocket"}
+TRANSPORTS = ("longpoll", "sse", "ws")
+
+plt.rcParams.update(
+    {
+        "figure.dpi": 110,
+        "font.size": 9.5,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.25,
+        "axes.titleweight": "bold",
+        "legend.frameon": False,
+    }
+)
+
+
+def caption(run: Run) -> str:
+    m, s = run.data["machine"], run.data["software"]
+    pin = run.data["pinning"]
+    commit = (s["git"].get("commit") or "unknown")[:10]
+    return (
+        f"{run.data['profile']['name']} run {run.data['run_id']} · {m['cpu_model']}, "
+        f"{m['cores']} cores · server CPU {pin['server_cpus']}, driver CPU {pin['driver_cpus']}"
+        f"{' (shared)' if pin['shared'] else ''} · Python {s['python']} · commit {commit}"
+    )
+
+
+def _finish(fig: Figure, run: Run, path: Path) -> Path:
+    fig.text(0.01, 0.005, caption(run), fontsize=7, color="#666666", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.035, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def smallest_load(run: Run, scenario: str = "broadcast") -> int | None:
+    counts = sorted({s["params"]["subscribers"] for s in run.of(scenario) if not _variant(s)})
+    return counts[0] if counts else None
+
+
+def _variant(step: dict[str, Any]) -> bool:
+    """TLS, compression or odd payload steps are not the plain comparison."""
+    p = step["params"]
+    return bool(p.get("tls") or p.get("compression") or p.get("payload_bytes", 90) != 90)
+
+
+def plain(
+    run: Run, scenario: str, transport: str, subscribers: int | None
+) -> dict[str, Any] | None:
+    steps = [
+        s
+        for s in run.of(scenario, transport)
+        if not _variant(s) and s["params"]["subscribers"] == subscribers
+    ]
+    return steps[0] if steps else None
+
+
+def latency_cdf(run: Run, path: Path) -> Path | None:
+    subscribers = smallest_load(run)
+    if subscribers is None:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    drawn = False
+    for transport in TRANSPORTS:
+        for scenario, style, label in (
+            ("broadcast", "-", NAMES[transport]),
+            ("baseline", ":", f"null server ({transport})"),
+        ):
+            step = plain(run, scenario, transport, subscribers)
+            histogram = run.histogram(step) if step else None
+            if not histogram or not histogram.get_total_count():
+                continue
+            xs, ys, total, seen = [], [], histogram.get_total_count(), 0
+            for item in histogram.get_recorded_iterator():
+                seen += item.count_added_in_this_iter_step
+                xs.append(item.value_iterated_to / 1000)
+                ys.append(seen / total)
+            color = COLORS["null"] if scenario == "baseline" else COLORS[transport]
+            ax.plot(xs, ys, style, color=color, label=label, linewidth=1.8)
+            if scenario == "broadcast":
+                for q, marker in ((50, "o"), (99, "^")):
+                    ax.plot(
+                        histogram.get_value_at_percentile(q) / 1000,
+                        q / 100,
+                        marker,
+                        color=color,
+                        markersize=6,
+                    )
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_xlabel("delivery latency (ms, log scale): receive time − scheduled send time")
+    ax.set_ylabel("fraction of deliveries")
+    ax.set_title(
+        f"Latency distribution, broadcast to {subscribers} subscribers "
+        "(● p50, ▲ p99; dotted: harness baseline)"
+    )
+    ax.legend(loc="lower right")
+    return _finish(fig, run, path)
+
+
+def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    drawn = False
+    for transport in TRANSPORTS:
+        steps = sorted(
+            (s for s in run.of("broadcast", transport) if not _variant(s)),
+            key=lambda s: s["params"]["subscribers"],
+        )
+        if not steps:
+            continue
+        xs = [s["params"]["subscribers"] for s in steps]
+        for key, style in (("p50", "-o"), ("p99", "--^")):
+            ys = [(s["latency_us"][key] or 0) / 1000 for s in steps]
+            ax.plot(xs, ys, style, color=COLORS[transport], label=f"{NAMES[transport]} {key}")
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("subscribers in the room (log scale)")
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.set_title("p50 and p99 latency vs fan-out (same publish rate)")
+    ax.legend(ncol=3, fontsize=8)
+    return _finish(fig, run, path)
+
+
+def _bars(
+    run: Run,
+    path: Path,
+    title: str,
+    ylabel: str,
+    value: Callable[[dict[str, Any]], float | None],
+    scenario: str = "broadcast",
+    group_key: str = "subscribers",
+    baseline: bool = False,
+) -> Path | None:
+    groups = sorted({s["params"][group_key] for s in run.of(scenario) if not _variant(s)})
+    if not groups:
+        return None
+    series = list(TRANSPORTS) + (["null-sse", "null-ws"] if baseline else [])
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    width = 0.8 / len(series)
+    drawn = False
+    for i, name in enumerate(series):
+        is_null = name.startswith("null-")
+        transport = name.removeprefix("null-")
+        for j, group in enumerate(groups):
+            steps = [
+                s
+                for s in run.of("baseline" if is_null else scenario, transport)
+                if not _variant(s) and s["params"][group_key] == group
+            ]
+            figure = value(steps[0]) if steps else None
+            if figure is None:
+                continue
+            bar = ax.bar(
+                j + (i - (len(series) - 1) / 2) * width,
+                figure,
+                width * 0.95,
+                color=COLORS["null"] if is_null else COLORS[transport],
+                hatch="//" if is_null else None,
+                edgecolor="white",
+                label=(f"null server ({transport})" if is_null else NAMES[transport])
+                if j == 0
+                else None,
+            )
+            ax.bar_label(bar, fmt="%.0f" if figure >= 10 else "%.1f", fontsize=7, padding=1)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xticks(range(len(groups)), [f"{g:,} {group_key}" for g in groups])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _finish(fig, run, path)
+
+
+def server_cpu(run: Run, path: Path) -> Path | None:
+    return _bars(
+        run,
+        path,
+        "Server CPU per delivered message (user + system)",
+        "µs of server CPU per delivered message",
+        lambda s: s["server_cpu_us_per_message"],
+        baseline=True,
+    )
+
+
+def driver_cpu(run: Run, path: Path) -> Path | None:
+    return _bars(
+        run,
+        path,
+        "Measuring driver CPU per delivered message (what the harness costs)",
+        "µs of driver CPU per delivered message",
+        lambda s: s["driver_cpu_us_per_message"],
+        baseline=True,
+    )
+
+
+def rss_per_connection(run: Run, path: Path) -> Path | None:
+    return _bars(
+        run,
+        path,
+        "Server memory per idle connection",
+        "KiB of server RSS per connection",
+        lambda s: (s["rss_per_connection_bytes"] or 0) / 1024,
+        scenario="idle",
+        group_key="connections",
+    )
+
+
+def wire_bytes(run: Run, path: Path) -> Path | None:
+    subscribers = smallest_load(run)
+    rows: list[tuple[str, dict[str, Any]]] = [
+        (t, step)
+        for t in TRANSPORTS
+        if (step := plain(run, "broadcast", t, subscribers)) is not None
+        and step["bytes_per_message"]["down"]
+    ]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    for i, (transport, step) in enumerate(rows):
+        b = step["bytes_per_message"]
+        payload = b["payload"]
+        overhead = max(0.0, b["down"] - payload)
+        ax.barh(
+            i,
+            payload,
+            color=COLORS[transport],
+            alpha=0.45,
+            label="payload (data)" if i == 0 else None,
+        )
+        ax.barh(
+            i,
+            overhead,
+            left=payload,
+            color=COLORS[transport],
+            label="protocol overhead down" if i == 0 else None,
+        )
+        ax.barh(
+            i,
+            b["up"],
+            left=payload + overhead,
+            color="#555555",
+            label="client → server" if i == 0 else None,
+        )
+        ax.text(
+            payload + overhead + b["up"] + 3,
+            i,
+            f"{b['down']:.0f} B down + {b['up']:.0f} B up",
+            va="center",
+            fontsize=8,
+        )
+    ax.set_yticks(range(len(rows)), [NAMES[t] for t, _ in rows])
+    ax.set_xlabel(
+        "bytes on the wire per delivered message (TCP payload, headers and framing included)"
+    )
+    ax.set_title(
+        f"Wire bytes per delivered message, broadcast to {subscribers}, "
+        f"{rows[0][1]['bytes_per_message']['payload']} B payload"
+    )
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlim(
+        0,
+        max(s["bytes_per_message"]["down"] + s["bytes_per_message"]["up"] for _, s in rows) * 1.35,
+    )
+    return _finish(fig, run, path)
+
+
+def knee(run: Run, path: Path) -> Path | None:
+    steps = run.of("knee")
+    if not steps:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for step in steps:
+        transport = step["transport"]
+        points = step["points"]
+        xs = [p["rate"] * step["params"]["subscribers"] for p in points]
+        ys = [(p["latency_us"]["p99"] or 0) / 1000 for p in points]
+        ax.plot(
+            xs,
+            ys,
+            "-o",
+            color=COLORS[transport],
+            label=f"{NAMES[transport]}, {step['params']['subscribers']} subscribers",
+        )
+        if step["max_sustainable_rate"]:
+            knee_x = step["max_sustainable_rate"] * step["params"]["subscribers"]
+            knee_y = next((y for x, y in zip(xs, ys, strict=True) if x == knee_x), None)
+            if knee_y is not None:
+                ax.plot(knee_x, knee_y, "*", color=COLORS[transport], markersize=15)
+    bound = steps[0]["params"]["p99_bound_ms"]
+    ax.axhline(bound, color="#999999", linestyle=":", label=f"p99 bound {bound:g} ms")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered deliveries per second (publish rate × subscribers, log scale)")
+    ax.set_ylabel("p99 latency (ms, log scale)")
+    ax.set_title("p99 vs offered load; ★ = highest load with p99 under the bound and no loss")
+    ax.legend(fontsize=8)
+    return _finish(fig, run, path)
+
+
+def churn_timeline(run: Run, path: Path) -> Path | None:
+    steps = run.of("churn")
+    timelines: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        (step, timeline)
+        for step in steps
+        if (timeline := run.timeline(step)) is not None and timeline["delivered"]
+    ]
+    if not timelines:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    for step, timeline in timelines:
+        bucket = timeline["bucket_ms"] / 1000
+        xs = [i * bucket for i in range(len(timeline["delivered"]))]
+        ys = [n / bucket for n in timeline["delivered"]]
+        ax.plot(
+            xs,
+            ys,
+            color=COLORS[step["transport"]],
+            linewidth=1.2,
+            label=f"{NAMES[step['transport']]}: {step['reconnects']} reconnects, "
+            f"{step['lost']} lost",
+        )
+        drops = [x for x, n in zip(xs, timeline["reconnects"], strict=True) if n]
+        ax.plot(drops, [0] * len(drops), "|", color=COLORS[step["transport"]], markersize=8)
+    ax.set_xlabel("time since the driver started (s); ticks on the axis: a subscriber dropped")
+    ax.set_ylabel("deliveries per second")
+    ax.set_title("Delivery through reconnect churn (every drop resumes by id)")
+    ax.legend(fontsize=8)
+    return _finish(fig, run, path)
+
+
+CHARTS: dict[str, Callable[[Run, Path], Path | None]] = {
+    "latency-cdf": latency_cdf,
+    "latency-vs-subscribers": latency_vs_subscribers,
+    "wire-bytes": wire_bytes,
+    "server-cpu": server_cpu,
+    "driver-cpu": driver_cpu,
+    "rss-per-connection": rss_per_connection,
+    "knee": knee,
+    "churn-timeline": churn_timeline,
+}
+
+
+def draw_all(run: Run, folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn = {}
+    for name, draw in CHARTS.items():
+        path = draw(run, folder / f"{name}.png")
+        if path is not None:
+            drawn[name] = path
+    return drawn

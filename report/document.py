@@ -1,0 +1,433 @@
+"""The report's content, built once and rendered twice: Markdown and self-contained HTML."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from report.charts import NAMES, TRANSPORTS, plain, smallest_load
+from report.results import Run
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Image:
+    path: Path
+    caption: str
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[str | Table | Image] = field(default_factory=list)
+
+
+def ms(us: float | None) -> str:
+    return "–" if us is None else f"{us / 1000:.2f} ms"
+
+
+def num(value: float | None, unit: str = "", digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def us(value: float | None) -> str:
+    return num(value, " µs", 1)
+
+
+# -- the comparison ---------------------------------------------------------------------------
+
+
+def headline(run: Run) -> Table | None:
+    subscribers = smallest_load(run)
+    if subscribers is None:
+        return None
+    rows = []
+    for t in TRANSPORTS:
+        step = plain(run, "broadcast", t, subscribers)
+        if step is None:
+            continue
+        idle = max(run.of("idle", t), key=lambda s: s["connected"], default=None)
+        knee = next(
+            (k for k in run.of("knee", t) if k["params"]["subscribers"] == subscribers), None
+        )
+        b = step["bytes_per_message"]
+        rows.append(
+            [
+                NAMES[t],
+                ms(step["latency_us"]["p50"]),
+                ms(step["latency_us"]["p99"]),
+                f"{num(b['down'])} + {num(b['up'])}",
+                num(step["server_cpu_us_per_message"], " µs", 1),
+                num((idle["rss_per_connection_bytes"] or 0) / 1024, " KiB", 1) if idle else "–",
+                num(knee["max_sustainable_rate"], "/s") if knee else "not run",
+                f"{step['lost']} of {step['expected']:,}",
+            ]
+        )
+    return Table(
+        [
+            f"transport ({subscribers} subscribers)",
+            "p50",
+            "p99",
+            "bytes/msg (down + up)",
+            "server CPU/msg",
+            "RSS/idle conn",
+            "knee (msg/s)",
+            "lost",
+        ],
+        rows,
+    )
+
+
+@dataclass
+class Claim:
+    transport: str
+    claim: str
+    figure: str
+    verdict: str
+
+
+def _cmp(a: float | None, b: float | None, tolerance: float = 0.10) -> str | None:
+    """'higher', 'lower' or 'same' (within tolerance), None when a figure is missing."""
+    if a is None or b is None or b == 0:
+        return None
+    if a > b * (1 + tolerance):
+        return "higher"
+    if a < b * (1 - tolerance):
+        return "lower"
+    return "same"
+
+
+def claims(run: Run) -> list[Claim]:
+    subscribers = smallest_load(run)
+    # Any-valued: figures come from JSON; a missing step is None and is checked before use.
+    at: dict[str, Any] = {t: plain(run, "broadcast", t, subscribers) for t in TRANSPORTS}
+    chat: dict[str, Any] = {t: next(iter(run.of("chat", t)), None) for t in TRANSPORTS}
+    churn: dict[str, Any] = {t: next(iter(run.of("churn", t)), None) for t in TRANSPORTS}
+    out: list[Claim] = []
+
+    def fig(t: str, key: str) -> float | None:
+        step = at.get(t)
+        if step is None:
+            return None
+        if key in ("p50", "p99"):
+            return step["latency_us"][key]  # type: ignore[no-any-return]
+        if key == "bytes":
+            b = step["bytes_per_message"]
+            return None if b["down"] is None else b["down"] + b["up"]
+        return step[key]  # type: ignore[no-any-return]
+
+    def versus(t: str, key: str, fmt: Any) -> str:
+        return ", ".join(
+            f"{NAMES[o]} {fmt(fig(o, key))}" for o in TRANSPORTS if o != t and at.get(o)
+        )
+
+    def judge(t: str, key: str, expect: str) -> str:
+        others = [fig(o, key) for o in TRANSPORTS if o != t and at.get(o)]
+        results = {_cmp(fig(t, key), o) for o in others}
+        if None in results or not others:
+            return "not measured in this run"
+        if results == {expect}:
+            return "supported"
+        if expect not in results:
+            return "contradicted" if results != {"same"} else "no clear difference (within 10 %)"
+        return "partly supported"
+
+    where = f"broadcast to {subscribers} subscribers"
+    if at.get("longpoll"):
+        out += [
+            Claim(
+                "longpoll",
+                "HTTP overhead on every message",
+                f"{num(fig('longpoll', 'bytes'))} B/msg on the wire vs "
+                f"{versus('longpoll', 'bytes', num)} ({where})",
+                judge("longpoll", "bytes", "higher"),
+            ),
+            Claim(
+                "longpoll",
+                "higher latency",
+                f"p99 {ms(fig('longpoll', 'p99'))} vs {versus('longpoll', 'p99', ms)}",
+                judge("longpoll", "p99", "higher"),
+            ),
+            Claim(
+                "longpoll",
+                "higher server load",
+                f"{us(fig('longpoll', 'server_cpu_us_per_message'))} server CPU/msg vs "
+                f"{versus('longpoll', 'server_cpu_us_per_message', us)}",
+                judge("longpoll", "server_cpu_us_per_message", "higher"),
+            ),
+            Claim(
+                "longpoll",
+                "universal support (any client, any proxy)",
+                "a property of clients and intermediaries, not of this loopback run",
+                "not measurable here",
+            ),
+        ]
+    if at.get("sse"):
+        up_sse = at["sse"]["bytes_per_message"]["up"] if at.get("sse") else None
+        up_lp = at["longpoll"]["bytes_per_message"]["up"] if at.get("longpoll") else None
+        native = (
+            "supported"
+            if up_sse is not None and up_lp and up_sse < 0.05 * up_lp
+            else "not measured in this run"
+            if up_lp is None
+            else "contradicted"
+        )
+        c = churn.get("sse")
+        out += [
+            Claim(
+                "sse",
+                "native server push (no request per message)",
+                f"{num(up_sse, digits=1)} B/msg client → server vs long polling "
+                f"{num(up_lp, digits=1)}",
+                native,
+            ),
+            Claim(
+                "sse",
+                "automatic reconnection",
+                f"{c['reconnects']} forced drops resumed with Last-Event-ID: {c['lost']} lost, "
+                f"{c['duplicated']} duplicated"
+                if c
+                else "no churn step in this run",
+                (
+                    "supported (resume by Last-Event-ID; the browser's own EventSource retry "
+                    "is shown by the demo)"
+                    if c and not c["lost"]
+                    else "contradicted"
+                    if c
+                    else "not measured in this run"
+                ),
+            ),
+            Claim(
+                "sse",
+                "server → client only",
+                (
+                    f"in the chat, members publish by separate POSTs: "
+                    f"{num(chat['sse']['bytes_per_message']['up'], ' B', 0)}/msg up vs WebSocket "
+                    f"{num(chat['ws']['bytes_per_message']['up'], ' B', 0)}/msg over its socket"
+                    if chat.get("sse") and chat.get("ws")
+                    else "no chat step in this run"
+                ),
+                "by design; its cost is measured"
+                if chat.get("sse")
+                else "not measured in this run",
+            ),
+            Claim(
+                "sse",
+                "text only",
+                "a format property: events are UTF-8 text (binary needs base64, +33 %)",
+                "not measurable here",
+            ),
+        ]
+    if at.get("ws"):
+        chat_ws, chat_sse = chat.get("ws"), chat.get("sse")
+        out += [
+            Claim(
+                "ws",
+                "bidirectional",
+                (
+                    f"chat members publish over the same socket: "
+                    f"{num(chat_ws['bytes_per_message']['up'], ' B', 0)}/msg up, p50 "
+                    f"{ms(chat_ws['latency_us']['p50'])} (SSE + POST: p50 "
+                    f"{ms(chat_sse['latency_us']['p50']) if chat_sse else '–'})"
+                    if chat_ws
+                    else "no chat step in this run"
+                ),
+                "supported" if chat_ws and chat_ws["lost"] == 0 else "not measured in this run",
+            ),
+            Claim(
+                "ws",
+                "lowest latency",
+                f"p50 {ms(fig('ws', 'p50'))} vs {versus('ws', 'p50', ms)}; "
+                f"p99 {ms(fig('ws', 'p99'))} vs {versus('ws', 'p99', ms)}",
+                judge("ws", "p50", "lower"),
+            ),
+            Claim(
+                "ws",
+                "binary and text frames",
+                "this run sends text frames only",
+                "not measured in this run",
+            ),
+            Claim(
+                "ws",
+                "needs a load balancer that supports upgrades",
+                "a single server on loopback; the cluster run (nginx) shows it",
+                "not measurable here",
+            ),
+        ]
+    return out
+
+
+# -- assembling -------------------------------------------------------------------------------
+
+
+def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
+    d = run.data
+    m, s = d["machine"], d["software"]
+    title = f"rtbench — {d['profile']['name']} run {d['run_id']}"
+    sections: list[Section] = []
+
+    intro = Section("The run")
+    intro.blocks.append(
+        f"{d['profile']['description']} Measured on {m['cpu_model']} ({m['cores']} cores, "
+        f"{m['memory_bytes'] / 2**30:.0f} GiB, Linux {m['kernel']}), {d['created']}. "
+        f"Servers ran on CPU {d['pinning']['server_cpus']}, the measuring driver and publisher on "
+        f"CPU {d['pinning']['driver_cpus']}"
+        + (" — **shared**: figures include contention." if d["pinning"]["shared"] else ".")
+    )
+    failed = [st for st in d["steps"] if st.get("status") == "failed"]
+    degraded = [st for st in d["steps"] if st.get("status") == "degraded"]
+    if failed or degraded:
+        intro.blocks.append(
+            f"**{len(failed)} step(s) could not run** ("
+            + ", ".join(f"`{st['id']}`: {st.get('error', '')[:80]}" for st in failed[:5])
+            + f") and {len(degraded)} ran degraded (loss, errors or an undrained queue); "
+            "their figures are shown as measured."
+        )
+    table = headline(run)
+    if table:
+        intro.blocks.append(table)
+    sections.append(intro)
+
+    q1 = Section("Question 1, measured")
+    q1.blocks.append(
+        "Each claim of the course text next to the figure from this run that bears on it. "
+        "A difference within 10 % is treated as no difference (one run is one sample)."
+    )
+    q1.blocks.append(
+        Table(
+            ["transport", "claim", "this run", "verdict"],
+            [[NAMES[c.transport], c.claim, c.figure, f"**{c.verdict}**"] for c in claims(run)],
+        )
+    )
+    sections.append(q1)
+
+    captions = {
+        "latency-cdf": "Latency distribution at the smallest fan-out, with the null-server "
+        "baseline: the gap between a transport and its dotted line is the server's own share.",
+        "latency-vs-subscribers": "How latency grows with fan-out at a fixed publish rate.",
+        "wire-bytes": "Bytes on the wire per delivered message, from the kernel's TCP counters.",
+        "server-cpu": "Server CPU per delivered message; hatched: the null server (kernel floor).",
+        "driver-cpu": "What the measuring driver spends per message: when it approaches the "
+        "server's, the harness is part of what is measured.",
+        "rss-per-connection": "Server memory per idle subscriber connection.",
+        "knee": "p99 as the offered load doubles until it leaves the bound or loses events.",
+        "churn-timeline": "Deliveries through forced drops: every subscriber resumes by id.",
+    }
+    figures = Section("Charts")
+    for name, path in charts.items():
+        figures.blocks.append(Image(path, captions.get(name, name)))
+    sections.append(figures)
+
+    read = Section("How to read this")
+    read.blocks += [
+        "**Latency** is the time from the publisher's *scheduled* send time to the subscriber "
+        "reading the event (open loop: a slow server cannot hide its delay by slowing the "
+        "publisher). Percentiles come from every raw sample (HdrHistogram, 3 digits).",
+        "**Bytes per message** count everything on the client sockets (HTTP headers, chunk and "
+        "frame overhead, polls, handshakes) divided by delivered messages.",
+        "**CPU per message** is user + system time of the process over the measured phase "
+        "(10 ms clock ticks), divided by measured deliveries. **The harness baseline** (null "
+        "server) shows what the driver, publisher and kernel account for by themselves.",
+        "**Status**: *ok* means nothing lost, duplicated or left undelivered; *degraded* means "
+        "the step ran but something was lost or the server could not keep up.",
+    ]
+    sections.append(read)
+
+    again = Section("How to reproduce")
+    packages = ", ".join(f"{k} {v}" for k, v in s["packages"].items() if v)
+    again.blocks += [
+        f"Command: `{d.get('command', 'python -m scenarios.run')}` (or `make bench "
+        f"PROFILE={d['profile']['name']}`), git commit `{s['git'].get('commit')}`"
+        + (" (with uncommitted changes)" if s["git"].get("dirty") else "")
+        + ".",
+        f"Python {s['python']}; {packages}. Broker: {d['settings']['broker']}; driver: "
+        f"{d['settings']['driver']}.",
+    ]
+    sections.append(again)
+    return title, sections
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def to_markdown(title: str, sections: list[Section], base: Path) -> str:
+    lines = [f"# {title}", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        for block in section.blocks:
+            if isinstance(block, Table):
+                lines.append("| " + " | ".join(block.headers) + " |")
+                lines.append("|" + "---|" * len(block.headers))
+                lines += [
+                    "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+                    for row in block.rows
+                ]
+            elif isinstance(block, Image):
+                lines.append(f"![{block.caption}]({block.path.relative_to(base)})")
+                lines.append(f"*{block.caption}*")
+            else:
+                lines.append(block)
+            lines.append("")
+    return "\n".join(lines)
+
+
+STYLE = """
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
+       max-width: 980px; margin: 2em auto; padding: 0 1em; }
+h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; width: 100%; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } tr:nth-child(even) td { background: #fafafa; }
+figure { margin: 1.5em 0; } img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; } code { background: #f3f3f3; padding: 0 3px; }
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then the two Markdown marks the report uses: **bold** and `code`."""
+    out, parts = [], html.escape(text).split("`")
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(f"<code>{part}</code>")
+        else:
+            bold = part.split("**")
+            out.append("".join(f"<strong>{b}</strong>" if j % 2 else b for j, b in enumerate(bold)))
+    return "".join(out)
+
+
+def to_html(title: str, sections: list[Section]) -> str:
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for section in sections:
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        for block in section.blocks:
+            if isinstance(block, Table):
+                head = "".join(f"<th>{_inline(h)}</th>" for h in block.headers)
+                rows = "".join(
+                    "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>"
+                    for row in block.rows
+                )
+                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            elif isinstance(block, Image):
+                data = base64.b64encode(block.path.read_bytes()).decode()
+                body.append(
+                    f'<figure><img alt="{html.escape(block.caption)}" '
+                    f'src="data:image/png;base64,{data}">'
+                    f"<figcaption>{_inline(block.caption)}</figcaption></figure>"
+                )
+            else:
+                body.append(f"<p>{_inline(block)}</p>")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
