@@ -53,6 +53,7 @@ class LatencySample:
         values = sorted(self._values)
         if not values:
             return {"p50": None, "p99": None, "samples": 0}
+
         def pick(q: float) -> float:
             return round(values[min(len(values) - 1, int(q * len(values)))], 3)
 

@@ -130,15 +130,18 @@ def claims(run: Run) -> list[Claim]:
         )
 
     def judge(t: str, key: str, expect: str) -> str:
-        others = [fig(o, key) for o in TRANSPORTS if o != t and at.get(o)]
-        results = {_cmp(fig(t, key), o) for o in others}
+        others = {o: _cmp(fig(t, key), fig(o, key)) for o in TRANSPORTS if o != t and at.get(o)}
+        results = set(others.values())
         if None in results or not others:
             return "not measured in this run"
         if results == {expect}:
             return "supported"
+        if results == {"same"}:
+            return "no clear difference (within 10 %)"
         if expect not in results:
-            return "contradicted" if results != {"same"} else "no clear difference (within 10 %)"
-        return "partly supported"
+            return "contradicted"
+        words = {"higher": "higher than", "lower": "lower than", "same": "no different from"}
+        return "partly: " + "; ".join(f"{words[r]} {NAMES[o]}" for o, r in others.items() if r)
 
     where = f"broadcast to {subscribers} subscribers"
     if at.get("longpoll"):

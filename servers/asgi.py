@@ -43,8 +43,14 @@ async def wait_disconnect(receive: Receive) -> None:
 
 
 def query(scope: Scope) -> dict[str, str]:
-    raw = scope.get("query_string", b"").decode("latin-1")
-    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    raw: bytes = scope.get("query_string", b"")
+    if not raw:
+        return {}
+    if b"%" not in raw and b"+" not in raw:  # the common case: nothing to unquote
+        pairs = (item.partition(b"=") for item in raw.split(b"&") if item)
+        return {k.decode("latin-1"): v.decode("latin-1") for k, _, v in pairs}
+    text = raw.decode("latin-1")
+    return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
 
 def header(scope: Scope, name: bytes) -> str | None:

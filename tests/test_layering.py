@@ -23,6 +23,8 @@ FORBIDDEN = {
     },
     "servers": {"clients", "scenarios", "report"},
     "clients": {"servers", "scenarios", "report", "starlette", "uvicorn"},
+    # The report reads results files only: it never runs servers or load.
+    "report": {"servers", "clients", "scenarios", "core", "uvicorn", "starlette", "httpx"},
 }
 
 

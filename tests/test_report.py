@@ -1,0 +1,85 @@
+"""The report reads a results folder only: charts, tables and verdicts come from the file."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from report.__main__ import write
+from report.results import UnknownResults, load
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run-tiny"
+
+
+@pytest.fixture
+def run_copy(tmp_path: Path) -> Path:
+    """A real (tiny) run, copied: the report writes its output into the run folder."""
+    return Path(shutil.copytree(FIXTURE, tmp_path / "run"))
+
+
+def test_report_renders_every_chart_and_section(run_copy: Path) -> None:
+    md, page = write(str(run_copy))
+    charts = sorted(p.stem for p in (run_copy / "charts").glob("*.png"))
+    assert charts == sorted(
+        [
+            "latency-cdf",
+            "latency-vs-subscribers",
+            "wire-bytes",
+            "server-cpu",
+            "driver-cpu",
+            "rss-per-connection",
+            "knee",
+            "churn-timeline",
+        ]
+    )
+    text = md.read_text()
+    for heading in (
+        "## The run",
+        "## Question 1, measured",
+        "## Charts",
+        "## How to read this",
+        "## How to reproduce",
+    ):
+        assert heading in text
+    for chart in charts:
+        assert f"charts/{chart}.png" in text
+    html = page.read_text()
+    assert html.count("data:image/png;base64,") == len(charts)
+    # Self-contained: nothing to fetch.
+    assert not re.search(r'(src|href)="(?!data:)', html)
+
+
+def test_every_figure_comes_from_the_results_file(run_copy: Path) -> None:
+    results = json.loads((run_copy / "results.json").read_text())
+    step = next(s for s in results["steps"] if s["id"].startswith("broadcast-ws-5sub"))
+    step["latency_us"]["p50"] = 123_456  # 123.46 ms: a value no run here would produce
+    step["server_cpu_us_per_message"] = 987.6
+    (run_copy / "results.json").write_text(json.dumps(results))
+    md, _ = write(str(run_copy))
+    text = md.read_text()
+    assert "123.46 ms" in text and "987.6 µs" in text
+    run = load(run_copy)
+    assert run.data["run_id"] in text and run.data["software"]["git"]["commit"] in text
+
+
+def test_unknown_schema_version_is_refused_clearly(run_copy: Path) -> None:
+    results = json.loads((run_copy / "results.json").read_text())
+    results["schema_version"] = 99
+    (run_copy / "results.json").write_text(json.dumps(results))
+    with pytest.raises(UnknownResults, match="version 99: this report cannot read it"):
+        load(run_copy)
+    done = subprocess.run(
+        [sys.executable, "-m", "report", str(run_copy)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "expected rtbench.results version 1" in done.stderr
+
+
+def test_missing_run_is_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(UnknownResults, match=r"expected a run folder with results\.json"):
+        load(tmp_path)
