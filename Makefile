@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := bench
-.PHONY: install bench report test lint format serve locust clean
+.PHONY: install bench report compare test lint format serve locust clean
 
 PROFILE ?= quick
 
@@ -20,6 +20,10 @@ install: $(STAMP) ## create .venv and install rtbench with its dev tools
 bench: $(STAMP) ## run a benchmark profile (default quick; PROFILE=full for everything), then the report
 	$(BIN)/python -m scenarios.run --profile $(PROFILE) $(if $(TRANSPORTS),--transports $(TRANSPORTS)); \
 	status=$$?; $(BIN)/python -m report results; exit $$status
+
+compare: $(STAMP) ## every figure of two runs side by side: make compare A=results/x B=results/y
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<run folder> B=<run folder>"; exit 2; }
+	$(BIN)/python -m report.compare $(A) $(B)
 
 RUN ?= results
 report: $(STAMP) ## charts + report.md + report.html for a run (default: the latest)

@@ -83,3 +83,45 @@ def test_unknown_schema_version_is_refused_clearly(run_copy: Path) -> None:
 def test_missing_run_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(UnknownResults, match=r"expected a run folder with results\.json"):
         load(tmp_path)
+
+
+def _with_repeats(folder: Path, scale: float, spread_: float) -> None:
+    """Three repeats of every step, latencies scaled by `scale` and spread by ±`spread_`."""
+    results = json.loads((folder / "results.json").read_text())
+    steps = []
+    for step in results["steps"]:
+        for repeat, factor in ((1, 1 - spread_), (2, 1.0), (3, 1 + spread_)):
+            copy = json.loads(json.dumps(step))
+            copy["id"] = step["id"].rsplit("-r", 1)[0] + f"-r{repeat}"
+            if "latency_us" in copy and copy["latency_us"]["p50"] is not None:
+                copy["latency_us"]["p50"] = step["latency_us"]["p50"] * scale * factor
+            steps.append(copy)
+    results["steps"] = steps
+    results["run_id"] += f"-x{scale}"
+    (folder / "results.json").write_text(json.dumps(results))
+
+
+def test_compare_shows_ratio_median_spread_and_noise(tmp_path: Path) -> None:
+    from report.compare import compare
+
+    a = Path(shutil.copytree(FIXTURE, tmp_path / "a"))
+    b = Path(shutil.copytree(FIXTURE, tmp_path / "b"))
+    c = Path(shutil.copytree(FIXTURE, tmp_path / "c"))
+    _with_repeats(a, 1.0, 0.05)
+    _with_repeats(b, 2.0, 0.05)
+    _with_repeats(c, 1.02, 0.05)
+    rows = {(r[0], r[1]): r for r in compare(load(a), load(b))}
+    row = rows[("broadcast-ws-5sub-50hz-90B", "p50 ms")]
+    assert row[4] == "2.00×" and row[5] == "**differs**"
+    assert "–" in row[2]  # median (min–max)
+    close = {(r[0], r[1]): r for r in compare(load(a), load(c))}
+    assert close[("broadcast-ws-5sub-50hz-90B", "p50 ms")][5] == "within noise"
+    single = {(r[0], r[1]): r for r in compare(load(FIXTURE), load(FIXTURE))}
+    assert single[("broadcast-ws-5sub-50hz-90B", "p50 ms")][5] == "single sample"
+    done = subprocess.run(
+        [sys.executable, "-m", "report.compare", str(a), str(b)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "2.00×" in done.stdout

@@ -1,0 +1,138 @@
+"""`python -m report.compare A B`: every figure of two runs side by side, with B/A.
+
+Steps match by id (scenario, transport and load); repeats of a step give a median and a
+spread (min–max), as pyperf does. A difference whose spreads overlap is flagged as within
+noise; with a single repeat on either side nothing can be said about noise, and the table
+says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from report.results import Run, UnknownResults, load
+
+FIGURES: dict[str, Callable[[dict[str, Any]], float | None]] = {
+    "p50 ms": lambda s: _ms(s.get("latency_us", {}).get("p50")),
+    "p99 ms": lambda s: _ms(s.get("latency_us", {}).get("p99")),
+    "p99.9 ms": lambda s: _ms(s.get("latency_us", {}).get("p99_9")),
+    "achieved msg/s": lambda s: s.get("achieved_rate"),
+    "bytes down/msg": lambda s: (s.get("bytes_per_message") or {}).get("down"),
+    "bytes up/msg": lambda s: (s.get("bytes_per_message") or {}).get("up"),
+    "server µs/msg": lambda s: s.get("server_cpu_us_per_message"),
+    "driver µs/msg": lambda s: s.get("driver_cpu_us_per_message"),
+    "lost": lambda s: s.get("lost"),
+    "RSS KiB/conn": lambda s: _kib(s.get("rss_per_connection_bytes")),
+    "knee msg/s": lambda s: s.get("max_sustainable_rate"),
+}
+
+
+def _ms(us: float | None) -> float | None:
+    return None if us is None else us / 1000
+
+
+def _kib(size: float | None) -> float | None:
+    return None if size is None else size / 1024
+
+
+def grouped(run: Run) -> dict[str, list[dict[str, Any]]]:
+    """Steps by id without the repeat suffix."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for step in run.steps:
+        groups.setdefault(step["id"].rsplit("-r", 1)[0], []).append(step)
+    return groups
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(value: float) -> str:
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def compare(a: Run, b: Run) -> list[list[str]]:
+    rows = []
+    ga, gb = grouped(a), grouped(b)
+    for step_id in [k for k in ga if k in gb]:
+        for name, figure in FIGURES.items():
+            va = [v for s in ga[step_id] if (v := figure(s)) is not None]
+            vb = [v for s in gb[step_id] if (v := figure(s)) is not None]
+            if not va or not vb:
+                continue
+            (ma, lo_a, hi_a), (mb, lo_b, hi_b) = spread(va), spread(vb)
+            ratio = f"{mb / ma:.2f}×" if ma else "–"
+            if len(va) < 2 or len(vb) < 2:
+                noise = "single sample"
+            elif lo_b <= hi_a and lo_a <= hi_b:
+                noise = "within noise"
+            else:
+                noise = "**differs**"
+            rows.append(
+                [
+                    step_id,
+                    name,
+                    cell(ma, lo_a, hi_a, len(va)),
+                    cell(mb, lo_b, hi_b, len(vb)),
+                    ratio,
+                    noise,
+                ]
+            )
+    return rows
+
+
+def cell(median: float, low: float, high: float, count: int) -> str:
+    return fmt(median) + (f" ({fmt(low)}–{fmt(high)})" if count > 1 else "")
+
+
+def markdown(a: Run, b: Run) -> str:
+    lines = [
+        f"# rtbench — {a.data['run_id']} (A) vs {b.data['run_id']} (B)",
+        "",
+        f"A: {a.data['profile']['name']} on {a.data['machine']['cpu_model']}, commit "
+        f"`{(a.data['software']['git'].get('commit') or '?')[:10]}`. "
+        f"B: {b.data['profile']['name']} on {b.data['machine']['cpu_model']}, commit "
+        f"`{(b.data['software']['git'].get('commit') or '?')[:10]}`.",
+        "",
+        "Median of the repeats, (min–max) when there are several; within noise: the spreads "
+        "overlap.",
+        "",
+        "| step | figure | A | B | B/A | |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows = compare(a, b)
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if not rows:
+        lines.append("| (no step in common) | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m report.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("a", help="run folder (or results.json) A, the reference")
+    parser.add_argument("b", help="run folder (or results.json) B")
+    args = parser.parse_args(argv)
+    try:
+        a, b = load(args.a), load(args.b)
+    except UnknownResults as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = markdown(a, b)
+    out = b.folder / f"compare-{a.data['run_id']}.md"
+    Path(out).write_text(text)
+    print(text)
+    print(f"written: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
