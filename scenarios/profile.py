@@ -1,7 +1,7 @@
 """Benchmark profiles: TOML files that say which scenarios to run, with what load.
 
 A scenario lists values per parameter; its steps are every combination, repeated `repeat`
-times. Unknown keys are refused, so a typo cannot silently run the default.
+times (the profile's, or the scenario's own). Unknown keys are refused, so a typo cannot silently run the default.
 """
 
 from __future__ import annotations
@@ -129,14 +129,15 @@ class Profile:
     name: str
     description: str
     transports: tuple[str, ...]
-    scenarios: tuple[tuple[str, dict[str, list[Any]]], ...]
+    scenarios: tuple[tuple[str, dict[str, list[Any]], int], ...]
+    """(kind, parameter values, repeats) per [[scenario]]."""
     repeat: int = 1
     drain_seconds: float = 5.0
     raw: dict[str, Any] = field(default_factory=dict)
 
     def steps(self, transport: str | None = None) -> list[Step]:
         steps = []
-        for kind, values in self.scenarios:
+        for kind, values, repeat in self.scenarios:
             names = list(values)
             for combo in itertools.product(*(values[n] for n in names)):
                 for t in self.transports:
@@ -144,7 +145,7 @@ class Profile:
                         continue
                     if kind == "baseline" and t not in BASELINE_TRANSPORTS:
                         continue
-                    for r in range(1, self.repeat + 1):
+                    for r in range(1, repeat + 1):
                         steps.append(Step(kind, t, dict(zip(names, combo, strict=True)), r))
         return steps
 
@@ -166,6 +167,7 @@ def parse(raw: dict[str, Any], name: str) -> Profile:
     for entry in raw.get("scenario", []):
         entry = dict(entry)
         kind = entry.pop("kind", None)
+        repeat = int(entry.pop("repeat", raw.get("repeat", 1)))
         if kind not in SCENARIOS:
             raise ConfigError(f"expected scenario kind among {sorted(SCENARIOS)}, got {kind!r}")
         defaults = SCENARIOS[kind]
@@ -173,7 +175,7 @@ def parse(raw: dict[str, Any], name: str) -> Profile:
         if unknown:
             raise ConfigError(f"expected {kind} keys among {sorted(defaults)}, got {unknown}")
         values = {k: _as_list(entry.get(k, v)) for k, v in defaults.items()}
-        scenarios.append((kind, values))
+        scenarios.append((kind, values, repeat))
     if not scenarios:
         raise ConfigError(f"expected at least one [[scenario]] in profile {name!r}")
     return Profile(
