@@ -52,8 +52,16 @@ def _finish(fig: Figure, run: Run, path: Path) -> Path:
     return path
 
 
-def smallest_load(run: Run, scenario: str = "broadcast") -> int | None:
+REFERENCE_SUBSCRIBERS = 100
+"""The fan-out DESIGN.md's reference figures use; the report compares there when it can."""
+
+
+def comparison_load(run: Run, scenario: str = "broadcast") -> int | None:
+    """The fan-out to compare transports at: the reference one if the run has it, else the
+    smallest."""
     counts = sorted({s["params"]["subscribers"] for s in run.of(scenario) if not _variant(s)})
+    if REFERENCE_SUBSCRIBERS in counts:
+        return REFERENCE_SUBSCRIBERS
     return counts[0] if counts else None
 
 
@@ -66,16 +74,18 @@ def _variant(step: dict[str, Any]) -> bool:
 def plain(
     run: Run, scenario: str, transport: str, subscribers: int | None
 ) -> dict[str, Any] | None:
+    """The plain step at this load; with repeats, the one whose p50 is the median."""
     steps = [
         s
         for s in run.of(scenario, transport)
         if not _variant(s) and s["params"]["subscribers"] == subscribers
     ]
-    return steps[0] if steps else None
+    steps.sort(key=lambda s: s["latency_us"]["p50"] or 0)
+    return steps[(len(steps) - 1) // 2] if steps else None
 
 
 def latency_cdf(run: Run, path: Path) -> Path | None:
-    subscribers = smallest_load(run)
+    subscribers = comparison_load(run)
     if subscribers is None:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -240,7 +250,7 @@ def rss_per_connection(run: Run, path: Path) -> Path | None:
 
 
 def wire_bytes(run: Run, path: Path) -> Path | None:
-    subscribers = smallest_load(run)
+    subscribers = comparison_load(run)
     rows: list[tuple[str, dict[str, Any]]] = [
         (t, step)
         for t in TRANSPORTS

@@ -28,7 +28,7 @@ from core import jsonc
 from core.wire import http
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, summary
-from scenarios.publisher import PublishConnection, until
+from scenarios.publisher import PublishConnection, Schedule
 
 TIMELINE_BUCKET_NS = 100_000_000
 TIMELINE_BUCKETS = 6000
@@ -357,19 +357,12 @@ class Chat:
     async def run(self) -> None:
         await self.connect_posts()
         members = len(self.probes)
-        interval_ns = int(1e9 / (members * self.member_rate))
-        warmup_count = int(self.warmup * members * self.member_rate)
-        total = warmup_count + max(1, int(self.duration * members * self.member_rate))
-        start_ns = time.time_ns() + 20_000_000
-        measured_started = time.time_ns()
-        for seq in range(total):
-            scheduled_ns = start_ns + seq * interval_ns
-            await until(scheduled_ns)
-            if seq == warmup_count:
-                measured_started = time.time_ns()
-                ipc.emit("measuring", seq=seq)
+        schedule = Schedule(members * self.member_rate, self.warmup, self.duration)
+        warmup_count, total = schedule.warmup_count, schedule.total
+        async for seq, scheduled_ns in schedule:
             self.send(seq % members, seq, scheduled_ns, seq >= warmup_count)
         measured_ended = time.time_ns()
+        measured_started = schedule.measured_started_ns
         await asyncio.sleep(0.5)  # the last answers and acks
         for probe in self.probes:
             if isinstance(probe, WSProbe):

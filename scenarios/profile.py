@@ -1,7 +1,8 @@
 """Benchmark profiles: TOML files that say which scenarios to run, with what load.
 
 A scenario lists values per parameter; its steps are every combination, repeated `repeat`
-times (the profile's, or the scenario's own). Unknown keys are refused, so a typo cannot silently run the default.
+times (the profile's, or the scenario's own). Unknown keys are refused, so a typo cannot
+silently run the default.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -83,6 +85,38 @@ async def until(due_ns: int) -> None:
         pass
 
 
+@dataclass
+class Schedule:
+    """An open-loop schedule: event `seq` is due at start + seq/rate, whatever happens. The
+    first `warmup_count` events are not measured; `measuring` is announced when the rest
+    begin."""
+
+    rate: float
+    warmup_seconds: float
+    duration_seconds: float
+    measured_started_ns: int = 0
+
+    @property
+    def warmup_count(self) -> int:
+        return int(self.warmup_seconds * self.rate)
+
+    @property
+    def total(self) -> int:
+        return self.warmup_count + max(1, int(self.duration_seconds * self.rate))
+
+    async def __aiter__(self) -> AsyncIterator[tuple[int, int]]:
+        """(seq, scheduled time in ns), each yielded at its scheduled time."""
+        interval_ns = int(1e9 / self.rate)
+        start_ns = time.time_ns() + 20_000_000
+        for seq in range(self.total):
+            scheduled_ns = start_ns + seq * interval_ns
+            await until(scheduled_ns)
+            if seq == self.warmup_count:
+                self.measured_started_ns = time.time_ns()
+                ipc.emit("measuring", seq=seq)
+            yield seq, scheduled_ns
+
+
 async def main(args: argparse.Namespace) -> None:
     parts = urlsplit(args.url)
     loop = asyncio.get_running_loop()
@@ -98,16 +132,15 @@ async def main(args: argparse.Namespace) -> None:
         )
         idle.put_nowait(conn)
 
-    interval_ns = int(1e9 / args.rate)
-    warmup_count = int(args.warmup * args.rate)
-    total = warmup_count + max(1, int(args.duration * args.rate))
+    schedule = Schedule(args.rate, args.warmup, args.duration)
+    warmup_count = schedule.warmup_count
     lag = new_histogram()
     ids: list[int] = []
     errors: dict[str, int] = {}
     target = f"/rooms/{args.room}/events"
     headers = {"content-type": "application/json"}
     in_flight: set[asyncio.Task[None]] = set()
-    measured_started_ns = measured_ended_ns = 0
+    measured_ended_ns = 0
 
     async def finish(conn: PublishConnection, seq: int, answer: asyncio.Future[Any]) -> None:
         nonlocal measured_ended_ns
@@ -135,13 +168,7 @@ async def main(args: argparse.Namespace) -> None:
         body = payload(seq, scheduled_ns, args.payload_bytes)
         return conn.request(http.build_request("POST", target, parts.netloc, headers, body))
 
-    start_ns = time.time_ns() + 20_000_000
-    for seq in range(total):
-        scheduled_ns = start_ns + seq * interval_ns
-        await until(scheduled_ns)
-        if seq == warmup_count:
-            measured_started_ns = time.time_ns()
-            ipc.emit("measuring", seq=seq)
+    async for seq, scheduled_ns in schedule:
         if idle.empty():  # every connection is busy: this event waits, and the lag shows it
             task = asyncio.create_task(send_when_free(seq, scheduled_ns))
         else:
@@ -152,7 +179,7 @@ async def main(args: argparse.Namespace) -> None:
     await asyncio.gather(*in_flight)
 
     measured = sum(1 for _ in ids) - min(warmup_count, len(ids))
-    elapsed = max(1e-9, (measured_ended_ns - measured_started_ns) / 1e9)
+    elapsed = max(1e-9, (measured_ended_ns - schedule.measured_started_ns) / 1e9)
     ipc.emit(
         "result",
         published=len(ids),

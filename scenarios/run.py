@@ -124,6 +124,20 @@ class Run:
         await asyncio.to_thread(server.stop)
         self.servers.remove(server)
 
+    @staticmethod
+    def driver_args(step: profiles.Step, server: ServerProcess, room: str, count: int) -> list[str]:
+        """What every driver is told: transport, server, room, how many subscribers."""
+        return [
+            "--transport",
+            step.transport,
+            "--url",
+            server.url,
+            "--room",
+            room,
+            "--subscribers",
+            str(count),
+        ]
+
     async def worker(self, module: str, args: list[str], name: str) -> Worker:
         worker = Worker(module, [*args, "--cpus", self.driver_cpus], self.run_id, name)
         self.workers.append(worker)
@@ -143,23 +157,15 @@ class Run:
         p = step.params
         room = f"bench-{uuid.uuid4().hex[:10]}"
         warmup_events = int(p["warmup_seconds"] * p["rate"])
-        driver_args = [
-            "--transport",
-            step.transport,
-            "--url",
-            server.url,
-            "--room",
-            room,
-            "--measure-from-seq",
-            str(warmup_events),
-        ] + (["--compression"] if p.get("compression") else [])
+        options = ["--measure-from-seq", str(warmup_events)]
+        options += ["--compression"] if p.get("compression") else []
         if p.get("churn_per_second"):
-            driver_args += ["--churn-per-second", str(p["churn_per_second"])]
-        driver_args += self.tls_args(step)
-        driver_args += ["--timeline-origin-ns", str(time.time_ns())]
+            options += ["--churn-per-second", str(p["churn_per_second"])]
+        options += self.tls_args(step)
+        options += ["--timeline-origin-ns", str(time.time_ns())]
         drivers = []
         for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
-            args = [*driver_args, "--subscribers", str(share)]
+            args = [*self.driver_args(step, server, room, share), *options]
             drivers.append(await self.worker("scenarios.driver", args, f"driver {index}"))
         readies = await asyncio.gather(*(d.event("ready", patience=120) for d in drivers))
         failed = sum(ready["failed"] for ready in readies)
@@ -311,21 +317,12 @@ class Run:
         p = step.params
         room = f"chat-{uuid.uuid4().hex[:8]}"
         members = p["rooms"] * p["members_per_room"]
+        warmup_events = int(p["warmup_seconds"] * members * p["member_rate"])
         driver = await self.worker(
             "scenarios.driver",
             [
-                "--transport",
-                step.transport,
-                "--url",
-                server.url,
-                "--room",
-                room,
-                "--subscribers",
-                str(members),
-                "--rooms",
-                str(p["rooms"]),
-                "--measure-from-seq",
-                str(int(p["warmup_seconds"] * members * p["member_rate"])),
+                *self.driver_args(step, server, room, members),
+                *("--rooms", str(p["rooms"]), "--measure-from-seq", str(warmup_events)),
             ],
             "driver",
         )
@@ -490,18 +487,7 @@ class Run:
         await asyncio.sleep(0.5)
         before = sample_process(server.pid)
         driver = await self.worker(
-            "scenarios.driver",
-            [
-                "--transport",
-                step.transport,
-                "--url",
-                server.url,
-                "--room",
-                room,
-                "--subscribers",
-                str(p["connections"]),
-            ],
-            "driver",
+            "scenarios.driver", self.driver_args(step, server, room, p["connections"]), "driver"
         )
         ready = await driver.event("ready", patience=300)
         await asyncio.sleep(p["settle_seconds"])
