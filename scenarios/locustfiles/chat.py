@@ -11,17 +11,20 @@ writes them (and its delivery counts) there at test stop, for `scenarios.run` to
 
 from __future__ import annotations
 
-import json
-import os
 import time
-import urllib.request
 from typing import Any
 
 import gevent
 from locust import constant_pacing, events
 from locust.env import Environment
 
-from clients.locust import MEASUREMENTS, LongPollUser, RealtimeUser, SSEUser, WebSocketUser
+from clients.locust import (
+    LongPollUser,
+    RealtimeUser,
+    SSEUser,
+    WebSocketUser,
+    measurements_file,
+)
 
 
 @events.init_command_line_parser.add_listener
@@ -74,17 +77,8 @@ def drain(environment: Environment, **kwargs: Any) -> None:
 @events.test_stop.add_listener
 def write_results(environment: Environment, **kwargs: Any) -> None:
     options = environment.parsed_options
-    if options is None or not options.results_file:
-        return
-    last_ids = {}
-    for room in sorted({room for room, _ in MEASUREMENTS.tallies}):
-        with urllib.request.urlopen(f"{environment.host}/rooms/{room}", timeout=10) as response:
-            last_ids[room] = json.load(response)["last_id"]
-    path = options.results_file
-    if environment.runner is not None and type(environment.runner).__name__ == "WorkerRunner":
-        path = f"{path}.{os.getpid()}"
-    with open(path, "w") as f:
-        json.dump({"pid": os.getpid(), **MEASUREMENTS.as_json(last_ids)}, f)
+    if options is not None and options.results_file:
+        measurements_file(environment, options.results_file)
 
 
 def _pacing(user: RealtimeUser) -> float:
