@@ -341,8 +341,10 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
         "**CPU per message** is user + system time of the process over the measured phase "
         "(10 ms clock ticks), divided by measured deliveries. **The harness baseline** (null "
         "server) shows what the driver, publisher and kernel account for by themselves.",
-        "**Status**: *ok* means nothing lost, duplicated or left undelivered; *degraded* means "
-        "the step ran but something was lost or the server could not keep up.",
+        "**Status**: *ok* means nothing lost, duplicated or left undelivered, and the publisher "
+        "achieved at least 95 % of its nominal rate; *degraded* means the step ran but "
+        "something was lost or the server could not keep up (then its latency is that of an "
+        "overloaded server).",
     ]
     sections.append(read)
 

@@ -266,8 +266,11 @@ class Run:
         down = received["tcp_bytes_in"] if source == "tcp_info" else received["app_bytes_in"]
         up = received["tcp_bytes_out"] if source == "tcp_info" else received["app_bytes_out"]
         expected = received["expected"]
+        nominal = nominal_rate if nominal_rate is not None else p["rate"]
+        kept_up = (published["achieved_rate"] or 0) >= 0.95 * nominal
         clean = (
-            not received["reconnect_failures"]
+            kept_up
+            and not received["reconnect_failures"]
             and received["complete"]
             and received["lost"] == 0
             and received["duplicated"] == 0
@@ -277,7 +280,8 @@ class Run:
         server_after = after["server"]
         return {
             "status": "ok" if clean else "degraded",
-            "nominal_rate": nominal_rate if nominal_rate is not None else p["rate"],
+            "nominal_rate": nominal,
+            "kept_up": kept_up,
             "achieved_rate": published["achieved_rate"],
             "published": published["published"],
             "publish_errors": published["errors"],
