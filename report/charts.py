@@ -3,6 +3,7 @@ run's machine and commit in every caption."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -137,19 +138,33 @@ def latency_cdf(run: Run, path: Path) -> Path | None:
 
 
 def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
+    """Median over repeats, with the repeats' range as an error bar."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
     for transport in TRANSPORTS:
-        steps = sorted(
-            (s for s in run.of("broadcast", transport) if not _variant(s)),
-            key=lambda s: s["params"]["subscribers"],
-        )
-        if not steps:
+        by_load: dict[int, list[dict[str, Any]]] = {}
+        for step in run.of("broadcast", transport):
+            if not _variant(step):
+                by_load.setdefault(step["params"]["subscribers"], []).append(step)
+        if not by_load:
             continue
-        xs = [s["params"]["subscribers"] for s in steps]
+        xs = sorted(by_load)
         for key, style in (("p50", "-o"), ("p99", "--^")):
-            ys = [(s["latency_us"][key] or 0) / 1000 for s in steps]
-            ax.plot(xs, ys, style, color=COLORS[transport], label=f"{NAMES[transport]} {key}")
+            values = [[(s["latency_us"][key] or 0) / 1000 for s in by_load[x]] for x in xs]
+            medians = [statistics.median(v) for v in values]
+            errors = [
+                [m - min(v) for m, v in zip(medians, values, strict=True)],
+                [max(v) - m for m, v in zip(medians, values, strict=True)],
+            ]
+            ax.errorbar(
+                xs,
+                medians,
+                yerr=errors,
+                fmt=style,
+                color=COLORS[transport],
+                capsize=3,
+                label=f"{NAMES[transport]} {key}",
+            )
         drawn = True
     if not drawn:
         plt.close(fig)
@@ -158,7 +173,7 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
     ax.set_yscale("log")
     ax.set_xlabel("subscribers in the room (log scale)")
     ax.set_ylabel("latency (ms, log scale)")
-    ax.set_title("p50 and p99 latency vs fan-out (same publish rate)")
+    ax.set_title("p50 and p99 latency vs fan-out (same publish rate; bars: range of repeats)")
     ax.legend(ncol=3, fontsize=8)
     return _finish(fig, run, path)
 
@@ -313,15 +328,17 @@ def knee(run: Run, path: Path) -> Path | None:
     if not steps:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    loads = sorted({step["params"]["subscribers"] for step in steps})
     for step in steps:
         transport = step["transport"]
         points = step["points"]
+        dashed = loads.index(step["params"]["subscribers"]) % 2 == 1
         xs = [p["rate"] * step["params"]["subscribers"] for p in points]
         ys = [(p["latency_us"]["p99"] or 0) / 1000 for p in points]
         ax.plot(
             xs,
             ys,
-            "-o",
+            "--s" if dashed else "-o",
             color=COLORS[transport],
             label=f"{NAMES[transport]}, {step['params']['subscribers']} subscribers",
         )
