@@ -40,6 +40,21 @@ def run_bench(
     )
 
 
+def only_ok_step(
+    results: dict[str, Any], transport: str, scenario: str, **params: object
+) -> dict[str, Any]:
+    """The one step of this transport and scenario (with these params), checked to be ok."""
+    [step] = [
+        s
+        for s in results["steps"]
+        if s["transport"] == transport
+        and s["scenario"] == scenario
+        and all(s["params"].get(k, False) == v for k, v in params.items())
+    ]
+    assert step["status"] == "ok", step
+    return step
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, str]:
     out = tmp_path_factory.mktemp("results")
@@ -63,12 +78,7 @@ def test_tiny_broadcast_runs_clean_on_each_transport(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
     results, folder, _ = tiny_run
-    [step] = [
-        s
-        for s in results["steps"]
-        if s["transport"] == transport and s["scenario"] == "broadcast" and not s["params"]["tls"]
-    ]
-    assert step["status"] == "ok", step
+    step = only_ok_step(results, transport, "broadcast", tls=False)
     assert step["delivered"] + step["lost"] == step["expected"] == step["published"] * 5
     assert step["driver_processes"] == 2  # 3 + 2 subscribers, results merged
     assert step["lost"] == step["duplicated"] == step["reordered"] == step["gap_notices"] == 0
@@ -86,10 +96,7 @@ def test_tiny_baseline_measures_the_null_server(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
     results, _, _ = tiny_run
-    [step] = [
-        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "baseline"
-    ]
-    assert step["status"] == "ok", step
+    step = only_ok_step(results, transport, "baseline")
     assert step["delivered"] == step["expected"] > 0 and step["latency_us"]["count"] > 0
 
 
@@ -98,10 +105,7 @@ def test_tiny_idle_step_holds_every_connection(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
     results, _, _ = tiny_run
-    [step] = [
-        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "idle"
-    ]
-    assert step["status"] == "ok", step
+    step = only_ok_step(results, transport, "idle")
     assert step["connected"] == step["held_by_server"] == step["requested"]
     assert step["rss_per_connection_bytes"] is not None
 
@@ -274,10 +278,7 @@ def test_tiny_knee_steps_up_and_says_why_it_stopped(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
     results, _, _ = tiny_run
-    [step] = [
-        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "knee"
-    ]
-    assert step["status"] == "ok", step
+    step = only_ok_step(results, transport, "knee")
     rates = [point["rate"] for point in step["points"]]
     assert rates == sorted(rates) and rates[0] == 50
     assert step["stopped_because"]
@@ -290,10 +291,7 @@ def test_tiny_churn_resumes_without_loss(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
     results, folder, _ = tiny_run
-    [step] = [
-        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "churn"
-    ]
-    assert step["status"] == "ok", step
+    step = only_ok_step(results, transport, "churn")
     assert step["reconnects"] >= 5 and not step["reconnect_failures"]
     assert step["lost"] == step["duplicated"] == 0
     assert step["delivered"] == step["expected"]
@@ -307,10 +305,7 @@ def test_tiny_chat_delivers_every_member_message_to_its_room(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
     results, _, _ = tiny_run
-    [step] = [
-        s for s in results["steps"] if s["transport"] == transport and s["scenario"] == "chat"
-    ]
-    assert step["status"] == "ok", step
+    step = only_ok_step(results, transport, "chat")
     members = step["params"]["rooms"] * step["params"]["members_per_room"]
     assert step["published"] > 0 and step["nominal_rate"] == members * step["params"]["member_rate"]
     assert (
@@ -329,12 +324,7 @@ def test_tiny_locust_chat_records_raw_latency_and_counts(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
     results, _, _ = tiny_run
-    [step] = [
-        s
-        for s in results["steps"]
-        if s["transport"] == transport and s["scenario"] == "locust_chat"
-    ]
-    assert step["status"] == "ok", step
+    step = only_ok_step(results, transport, "locust_chat")
     assert step["driver"] == "locust" and step["locust_exit_code"] == 0
     assert step["published"] > 0 and step["delivered"] == step["expected"] > 0
     assert step["lost"] == step["duplicated"] == 0
@@ -346,8 +336,7 @@ def test_tiny_tls_step_runs_over_https_and_counts_tls_bytes(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
     results, folder, _ = tiny_run
-    [step] = [s for s in results["steps"] if s["transport"] == transport and s["params"].get("tls")]
-    assert step["status"] == "ok", step
+    step = only_ok_step(results, transport, "broadcast", tls=True)
     assert step["delivered"] == step["expected"] > 0
     wire = step["bytes_per_message"]
     # On the wire the kernel sees TLS records, more than the plaintext the client reads.
