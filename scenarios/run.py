@@ -462,14 +462,16 @@ class Run:
             points.append(figures)
             p99 = figures["latency_us"]["p99"]
             achieved = figures["achieved_rate"] or 0.0
-            if figures["status"] != "ok" or figures["lost"]:
-                reason = f"loss or errors at {rate:g}/s"
+            if figures["lost"] or figures["duplicated"]:
+                reason = f"{figures['lost']} lost, {figures['duplicated']} duplicated at {rate:g}/s"
+            elif achieved < 0.95 * rate:
+                reason = f"achieved only {achieved:.0f}/s of {rate:g}/s"
+            elif figures["status"] != "ok":
+                reason = f"errors or an undrained queue at {rate:g}/s"
             elif p99 is None or p99 > p["p99_bound_ms"] * 1000:
                 reason = (
                     f"p99 {p99 / 1000 if p99 else float('nan'):.1f} ms over the bound at {rate:g}/s"
                 )
-            elif achieved < 0.95 * rate:
-                reason = f"achieved only {achieved:.0f}/s of {rate:g}/s"
             else:
                 knee_rate = rate
                 rate *= p["factor"]
