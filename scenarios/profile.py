@@ -21,37 +21,23 @@ BASELINE_TRANSPORTS = ("sse", "ws")
 """What the null server speaks; long polling has no meaningful null form (every poll is a
 full HTTP exchange, which is the cost being measured)."""
 
+# One room, N subscribers, an open-loop publisher: the load every broadcast-like scenario shares.
+BROADCAST_LOAD: dict[str, list[Any]] = {
+    "subscribers": [100],
+    "rate": [50.0],
+    "payload_bytes": [90],
+    "duration_seconds": [5.0],
+    "warmup_seconds": [1.0],
+    "compression": [False],
+}
+
 # Per scenario kind: parameter -> default values. Lists expand into steps.
 SCENARIOS: dict[str, dict[str, list[Any]]] = {
-    "broadcast": {
-        "subscribers": [100],
-        "rate": [50.0],
-        "payload_bytes": [90],
-        "duration_seconds": [5.0],
-        "warmup_seconds": [1.0],
-        "compression": [False],
-        "tls": [False],
-        "driver_processes": [1],
-    },
+    "broadcast": {**BROADCAST_LOAD, "tls": [False], "driver_processes": [1]},
     # The same measurement against scenarios.null_server: what the harness itself adds.
-    "baseline": {
-        "subscribers": [100],
-        "rate": [50.0],
-        "payload_bytes": [90],
-        "duration_seconds": [5.0],
-        "warmup_seconds": [1.0],
-        "compression": [False],
-    },
+    "baseline": BROADCAST_LOAD,
     # Broadcast while subscribers drop and resume: loss must stay 0.
-    "churn": {
-        "subscribers": [100],
-        "rate": [50.0],
-        "churn_per_second": [20.0],
-        "payload_bytes": [90],
-        "duration_seconds": [5.0],
-        "warmup_seconds": [1.0],
-        "compression": [False],
-    },
+    "churn": {**BROADCAST_LOAD, "churn_per_second": [20.0]},
     # Many rooms; every member publishes into its room through its own transport.
     "chat": {
         "rooms": [20],

@@ -114,7 +114,6 @@ class Hub:
                 "published": stats.published,
                 "delivered": stats.delivered,
                 "dropped_subscribers": stats.dropped_subscribers,
-                "published_last_minute": stats.published_window.total(now),
                 "per_minute": stats.published_window.total(now),
             },
             "delivery_latency_ms": stats.delivery_latency.percentiles_ms(),
