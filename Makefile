@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := bench
-.PHONY: install bench report compare test lint format serve locust clean
+.PHONY: install bench report compare test lint format serve demo locust clean
 
 PROFILE ?= quick
 
@@ -45,6 +45,10 @@ TRANSPORT ?= ws
 PORT ?= 8000
 serve: $(STAMP) ## run one server: make serve TRANSPORT=sse PORT=8000
 	$(BIN)/python -m servers $(TRANSPORT) --port $(PORT) --log-format text
+
+demo: $(STAMP) ## live browser demo: one server, all three transports side by side (PORT=8000)
+	@echo "rtbench demo: open http://127.0.0.1:$(PORT)/demo/ in a browser (Ctrl-C stops)"
+	$(BIN)/python -m servers all --port $(PORT) --config examples/demo.toml --log-format text
 
 USERS ?= 50
 locust: $(STAMP) ## Locust web UI against a local server: make locust TRANSPORT=sse (port 8089)

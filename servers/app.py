@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from core import PayloadTooLarge, RtbenchError, ServerConfig, validate_room
 from core.payload import check_size, parse_publish_body
-from servers import metrics
+from servers import demo, metrics
 from servers.hub import Hub
 from servers.transport import Transport
 
@@ -66,6 +66,7 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
         Route("/status", status, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
         *transport.routes(hub),
+        *demo.routes(),
     ]
     app = Starlette(routes=routes, lifespan=hub.lifespan)
     app.state.hub = hub

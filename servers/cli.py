@@ -17,6 +17,8 @@ Endpoints (all transports): POST /rooms/{room}/events  {"data": ...} -> 201 {"id
   longpoll  GET /rooms/{room}/poll?after=<id>&timeout=<s>
   sse       GET /rooms/{room}/sse          (Last-Event-ID or ?after=<id> to resume)
   ws        GET /rooms/{room}/ws?after=<id>
+  all       the three above on one hub: what the browser demo at /demo/ uses
+Every server also serves the demo page at /demo/ (panels of other transports show "unavailable").
 Example:  python -m servers sse --port 8000 &  curl -N localhost:8000/rooms/lobby/sse
 """
 
@@ -24,7 +26,7 @@ Example:  python -m servers sse --port 8000 &  curl -N localhost:8000/rooms/lobb
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m servers",
-        description="Run one rtbench real-time server (long polling, SSE or WebSocket).",
+        description="Run one rtbench real-time server: long polling, SSE, WebSocket or all three.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

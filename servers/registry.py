@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core import ConfigError
+from servers.combined import CombinedTransport
 from servers.longpoll import LongPollTransport
 from servers.sse import SSETransport
 from servers.transport import Transport
@@ -12,6 +13,7 @@ TRANSPORTS: dict[str, type[Transport]] = {
     "longpoll": LongPollTransport,
     "sse": SSETransport,
     "ws": WebSocketTransport,
+    "all": CombinedTransport,
 }
 
 

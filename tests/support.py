@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
 import socket
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
+
+import pytest
 
 from core import Delivery, Event
 
@@ -74,3 +77,24 @@ def open_stalled_subscriber(base_url: str, transport: str, room: str) -> socket.
         ]
     sock.sendall(("\r\n".join(request) + "\r\n\r\n").encode())
     return sock
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def chromium_or_skip() -> str:
+    """Debian's chromium for Playwright; CI must have it, a workstation may skip."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("no chromium on this machine: apt-get install chromium")
+    return found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 
 from report.__main__ import write
 from report.results import UnknownResults, load
+from tests.support import CHROMIUM_ARGS, chromium_or_skip
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-tiny"
 
@@ -128,29 +128,14 @@ def test_compare_shows_ratio_median_spread_and_noise(tmp_path: Path) -> None:
     assert done.returncode == 0 and "2.00×" in done.stdout
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
 def test_html_report_opens_in_headless_chromium(run_copy: Path) -> None:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run)")
-        pytest.skip("no chromium on this machine: apt-get install chromium")
+    chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     _, page_path = write(str(run_copy))
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
