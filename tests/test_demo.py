@@ -245,3 +245,15 @@ def test_a_restarted_server_is_announced_and_followed(
     finally:
         demo.page.close()
         server.stop()
+
+
+def test_publishing_as_you_type_is_debounced_to_one_event_per_pause(demo: Demo) -> None:
+    demo.page.check("#as-you-type")
+    demo.page.type("#text", "debounced", delay=40)  # one key every 40 ms, well inside 400 ms
+    demo.until_every_panel_has(1)
+    demo.page.wait_for_timeout(800)  # room for a second (wrong) publish to show up
+    for transport in TRANSPORTS:
+        assert demo.ids(transport) == [1]
+        text = demo.page.text_content(f".panel[data-transport={transport}] li.event .text")
+        assert text == "debounced"
+    assert demo.errors == []
