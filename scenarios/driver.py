@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from clients.aio import socketio_probe
 from clients.aio.probe import PROBES, Probe, Recorder, Tally, WSProbe, client_tls
 from clients.payload import payload
 from core import jsonc
@@ -29,6 +30,8 @@ from core.wire import http
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, summary
 from scenarios.publisher import PublishConnection, Schedule
+
+ALL_PROBES: dict[str, type[Probe]] = {**PROBES, **socketio_probe.PROBES}
 
 TIMELINE_BUCKET_NS = 100_000_000
 TIMELINE_BUCKETS = 6000
@@ -185,7 +188,7 @@ class Churn:
 
 async def main(args: argparse.Namespace) -> None:
     recorder = LatencyRecorder(args.measure_from_seq, args.drop_every, args.timeline_origin_ns)
-    cls = PROBES[args.transport]
+    cls = ALL_PROBES[args.transport]
     options: dict[str, Any] = {"tls": client_tls(args.tls_ca)}
     if args.transport == "ws":
         options["compression"] = args.compression
@@ -409,7 +412,7 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--transport", choices=list(PROBES), required=True)
+    p.add_argument("--transport", choices=list(ALL_PROBES), required=True)
     p.add_argument("--url", required=True, help="server base URL (loopback)")
     p.add_argument("--room", required=True)
     p.add_argument("--subscribers", type=int, required=True)

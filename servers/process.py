@@ -50,6 +50,8 @@ class ServerProcess:
         self.logs: deque[dict[str, Any]] = deque(maxlen=log_lines)
         """Parsed JSON log lines, newest last (bounded)."""
         self.url = ""
+        self.publish_url = ""
+        """Where `POST /rooms/{room}/events` is served: `url`, unless the server says otherwise."""
         self.proc: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
@@ -95,6 +97,7 @@ class ServerProcess:
             self.logs.append(line)
             if line.get("event") == "ready":
                 self.url = str(line["url"])
+                self.publish_url = str(line.get("publish_url") or self.url)
                 self._ready.set()
         self._ready.set()
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from core import ServerConfig, __version__
 from servers.hub import Hub
@@ -21,9 +24,18 @@ log = logging.getLogger("rtbench.lifecycle")
 
 
 class Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+    """uvicorn, plus: `on_stop` runs in the loop as soon as a stop signal arrives, and one
+    `ready` log line once bound: the URL, and `ready_fields(url)`, which may override it."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_stop: Callable[[], None],
+        ready_fields: Callable[[str], dict[str, Any]],
+    ) -> None:
         super().__init__(config)
-        self.hub = hub
+        self.on_stop = on_stop
+        self.ready_fields = ready_fields
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
@@ -33,7 +45,7 @@ class Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.hub.begin_shutdown)
+            self._loop.call_soon_threadsafe(self.on_stop)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -41,20 +53,12 @@ class Server(uvicorn.Server):
             return
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         scheme = "https" if self.config.is_ssl else "http"
-        log.info(
-            "ready",
-            extra={
-                "transport": self.hub.transport,
-                "url": f"{scheme}://{host}:{port}",
-                "host": host,
-                "port": port,
-                "broker": self.hub.broker.kind,
-                "version": __version__,
-            },
-        )
+        url = f"{scheme}://{host}:{port}"
+        fields = {"url": url, "host": host, "port": port, "version": __version__}
+        log.info("ready", extra={**fields, **self.ready_fields(url)})
 
 
-def uvicorn_config(app: Starlette, config: ServerConfig) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, config: ServerConfig) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=config.host,
@@ -74,4 +78,5 @@ def uvicorn_config(app: Starlette, config: ServerConfig) -> uvicorn.Config:
 
 def run(app: Starlette, config: ServerConfig) -> None:
     hub: Hub = app.state.hub
-    Server(uvicorn_config(app, config), hub).run()
+    ready = {"transport": hub.transport, "broker": hub.broker.kind}
+    Server(uvicorn_config(app, config), hub.begin_shutdown, lambda url: ready).run()

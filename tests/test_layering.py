@@ -21,7 +21,9 @@ FORBIDDEN = {
         "selectors",
         "ssl",
     },
-    "servers": {"clients", "scenarios", "report"},
+    "servers": {"clients", "scenarios", "report", "peers"},
+    # Peers are other people's servers: they share our publish API and runner, nothing else.
+    "peers": {"clients", "scenarios", "report"},
     "clients": {"servers", "scenarios", "report", "starlette", "uvicorn"},
     # The report reads results files only: it never runs servers or load.
     "report": {"servers", "clients", "scenarios", "core", "uvicorn", "starlette", "httpx"},

@@ -265,9 +265,12 @@ class WSProbe(Probe):
         super().__init__(*args, **kwargs)
         self.compression = compression
 
+    def target(self) -> str:
+        return f"/rooms/{self.room}/ws?after={self.after}"
+
     def start(self) -> None:
         scheme = "wss" if self.tls else "ws"
-        uri = parse_uri(f"{scheme}://{self.netloc}/rooms/{self.room}/ws?after={self.after}")
+        uri = parse_uri(f"{scheme}://{self.netloc}{self.target()}")
         extensions = [ClientPerMessageDeflateFactory()] if self.compression else None
         self.protocol = ClientProtocol(uri, extensions=extensions, max_size=16 * 1024 * 1024)
         self.protocol.send_request(self.protocol.connect())
@@ -290,15 +293,27 @@ class WSProbe(Probe):
             if isinstance(item, Response):
                 if item.status_code != 101:
                     self.fail(f"expected 101 for the WebSocket upgrade, got {item.status_code}")
-                elif not self.ready.done():
-                    self.ready.set_result(None)
+                else:
+                    self.upgraded()
             elif not isinstance(item, Frame):
                 continue
             elif item.opcode is Opcode.TEXT:
-                self.deliver(jsonc.loads_fast(bytes(item.data)), received_ns)
+                self.text(bytes(item.data), received_ns)
             elif item.opcode is Opcode.CLOSE:
                 self.error = self.error or f"websocket closed {protocol.close_code}"
         self.flush()  # pongs and close replies
 
+    def upgraded(self) -> None:
+        if not self.ready.done():
+            self.ready.set_result(None)
 
-PROBES: dict[str, type[Probe]] = {"longpoll": PollProbe, "sse": SSEProbe, "ws": WSProbe}
+    def text(self, data: bytes, received_ns: int) -> None:
+        self.deliver(jsonc.loads_fast(data), received_ns)
+
+
+PROBES: dict[str, type[Probe]] = {
+    "longpoll": PollProbe,
+    "sse": SSEProbe,
+    "ws": WSProbe,
+    "bare-ws": WSProbe,  # the bare websockets peer speaks the same WebSocket contract
+}

@@ -1,0 +1,89 @@
+"""The bare `websockets` peer: the library's own asyncio server and `websockets.broadcast`.
+
+No ASGI, no Starlette, no queues, no resume buffer, no validation of client frames: the lower
+bound of what Python does for WebSocket fan-out. Subscribers connect to
+`/rooms/{room}/ws` on the main port; publishing is the shared publish API, served by uvicorn on a
+second port of the same process and event loop, announced as `publish_url` in the ready line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import websockets
+from starlette.applications import Starlette
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from core import JSON, Limits, RtbenchError, jsonc, validate_room
+from peers.publish import Rooms, publish_app
+
+PREFIX, SUFFIX = "/rooms/", "/ws"
+
+
+class BareWebSocketPeer:
+    def __init__(self, host: str, port: int, limits: Limits) -> None:
+        self.host, self.port = host, port
+        self.subscribers: dict[str, set[ServerConnection]] = {}
+        self.rooms = Rooms("bare-ws", self.connections)
+        self.url = ""
+        self.server: Server | None = None
+        self.app = publish_app(self.rooms, self.deliver, limits, lifespan=self.lifespan)
+        self.max_size = limits.max_message_bytes
+
+    def connections(self) -> dict[str, int]:
+        return {room: len(members) for room, members in self.subscribers.items() if members}
+
+    async def deliver(self, room: str, event: dict[str, JSON]) -> None:
+        members = self.subscribers.get(room)
+        if members:
+            websockets.broadcast(members, jsonc.dumps(event).decode())
+
+    def room_of(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.partition("?")[0]
+        room = path[len(PREFIX) : -len(SUFFIX)]
+        try:
+            if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
+                raise RtbenchError(f"expected /rooms/{{room}}/ws, got {path[:80]!r}")
+            validate_room(room)
+        except RtbenchError as exc:
+            return connection.respond(404, exc.message + "\n")
+        return None
+
+    async def handler(self, connection: ServerConnection) -> None:
+        assert connection.request is not None
+        room = connection.request.path.partition("?")[0][len(PREFIX) : -len(SUFFIX)]
+        members = self.subscribers.setdefault(room, set())
+        members.add(connection)
+        try:
+            await connection.wait_closed()
+        finally:
+            members.discard(connection)
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.server = await serve(
+            self.handler,
+            self.host,
+            self.port,
+            process_request=self.room_of,
+            compression=None,
+            max_size=self.max_size,
+        )
+        host, port = next(iter(self.server.sockets)).getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        try:
+            yield
+        finally:
+            self.stop()
+            await self.server.wait_closed()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.close(close_connections=True)
+
+    def ready_fields(self, publish_url: str) -> dict[str, Any]:
+        port = int(self.url.rsplit(":", 1)[1])
+        return {"transport": "bare-ws", "url": self.url, "port": port, "publish_url": publish_url}

@@ -1,0 +1,94 @@
+"""The publish API every peer shares with rtbench's servers: `POST /rooms/{room}/events`,
+`GET /rooms/{room}`, `/healthz` and a small `/status`, as one Starlette app.
+
+Per-room ids are assigned here, gap-free, so the driver judges peers exactly as it judges our
+servers (every event once, in order). Publishing pays the same Starlette path as ours; only the
+fan-out differs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Lifespan
+
+from core import JSON, Limits, RtbenchError, __version__, validate_room
+from core.payload import parse_publish_body
+from servers.app import read_body
+
+Deliver = Callable[[str, dict[str, JSON]], Awaitable[None]]
+"""Fan one event object `{"id", "room", "data"}` out to the subscribers of a room."""
+
+
+class Rooms:
+    """Per-room gap-free ids and what `/status` reports."""
+
+    def __init__(self, transport: str, connections: Callable[[], dict[str, int]]) -> None:
+        self.transport = transport
+        self.connections = connections
+        self.last_ids: dict[str, int] = {}
+        self.published = 0
+        self.started = time.monotonic()
+
+    def next_event(self, room: str, data: JSON) -> dict[str, JSON]:
+        event_id = self.last_ids[room] = self.last_ids.get(room, 0) + 1
+        self.published += 1
+        return {"id": event_id, "room": room, "data": data}
+
+    def status(self) -> dict[str, Any]:
+        by_room = self.connections()
+        return {
+            "transport": self.transport,
+            "version": __version__,
+            "peer": True,
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "connections": {"total": sum(by_room.values()), "by_room": by_room},
+            "events": {"published": self.published},
+        }
+
+
+def publish_app(
+    rooms: Rooms, deliver: Deliver, limits: Limits, lifespan: Lifespan[Starlette] | None = None
+) -> Starlette:
+    async def publish(request: Request) -> Response:
+        try:
+            room = validate_room(request.path_params["room"])
+            body = await read_body(request, limits.max_message_bytes)
+            data = parse_publish_body(body, limits.max_message_bytes)
+        except RtbenchError as exc:
+            return JSONResponse({"error": exc.message, "kind": exc.kind}, exc.status_code)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        event = rooms.next_event(room, data)
+        await deliver(room, event)
+        return Response(b'{"id":%d}' % event["id"], 201, media_type="application/json")
+
+    async def room_info(request: Request) -> Response:
+        try:
+            room = validate_room(request.path_params["room"])
+        except RtbenchError as exc:
+            return JSONResponse({"error": exc.message, "kind": exc.kind}, exc.status_code)
+        subscribers = rooms.connections().get(room, 0)
+        last_id = rooms.last_ids.get(room, 0)
+        return JSONResponse({"room": room, "last_id": last_id, "subscribers": subscribers})
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def status(request: Request) -> Response:
+        return Response(json.dumps(rooms.status(), indent=2), media_type="application/json")
+
+    routes = [
+        Route("/rooms/{room}/events", publish, methods=["POST"]),
+        Route("/rooms/{room}", room_info, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/status", status, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
