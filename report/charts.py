@@ -16,9 +16,27 @@ from matplotlib.figure import Figure
 
 from report.results import Run
 
-COLORS = {"longpoll": "#c8553d", "sse": "#e2a03f", "ws": "#2a7f8f", "null": "#7a7a7a"}
-NAMES = {"longpoll": "Long polling", "sse": "Server-Sent Events", "ws": "WebSocket"}
+COLORS = {
+    "longpoll": "#c8553d",
+    "sse": "#e2a03f",
+    "ws": "#2a7f8f",
+    "null": "#7a7a7a",
+    "bare-ws": "#3b4cc0",
+    "socketio-ws": "#8e44ad",
+    "socketio-polling": "#c39bd3",
+}
+NAMES = {
+    "longpoll": "Long polling",
+    "sse": "Server-Sent Events",
+    "ws": "WebSocket",
+    "bare-ws": "bare websockets (peer)",
+    "socketio-ws": "Socket.IO, WebSocket (peer)",
+    "socketio-polling": "Socket.IO, polling (peer)",
+}
 TRANSPORTS = ("longpoll", "sse", "ws")
+PEERS = ("bare-ws", "socketio-ws", "socketio-polling")
+"""Reference peers (the `peers` package): shown next to ours, styled apart (dash-dot)."""
+SERIES = TRANSPORTS + PEERS
 
 plt.rcParams.update(
     {
@@ -91,9 +109,9 @@ def latency_cdf(run: Run, path: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
-    for transport in TRANSPORTS:
+    for transport in SERIES:
         for scenario, style, label in (
-            ("broadcast", "-", NAMES[transport]),
+            ("broadcast", "-." if transport in PEERS else "-", NAMES[transport]),
             ("baseline", ":", f"null server ({transport})"),
         ):
             step = plain(run, scenario, transport, subscribers)
@@ -141,7 +159,7 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
     """Median over repeats, with the repeats' range as an error bar."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
-    for transport in TRANSPORTS:
+    for transport in SERIES:
         by_load: dict[int, list[dict[str, Any]]] = {}
         for step in run.of("broadcast", transport):
             if not _variant(step):
@@ -149,7 +167,8 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
         if not by_load:
             continue
         xs = sorted(by_load)
-        for key, style in (("p50", "-o"), ("p99", "--^")):
+        peer = transport in PEERS
+        for key, style in (("p50", "-.o" if peer else "-o"), ("p99", ":^" if peer else "--^")):
             values = [[(s["latency_us"][key] or 0) / 1000 for s in by_load[x]] for x in xs]
             medians = [statistics.median(v) for v in values]
             errors = [
@@ -191,7 +210,8 @@ def _bars(
     groups = sorted({s["params"][group_key] for s in run.of(scenario) if not _variant(s)})
     if not groups:
         return None
-    series = list(TRANSPORTS) + (["null-sse", "null-ws"] if baseline else [])
+    present = {s["transport"] for s in run.of(scenario) if not _variant(s)}
+    series = [t for t in SERIES if t in present] + (["null-sse", "null-ws"] if baseline else [])
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
     width = 0.8 / len(series)
     drawn = False
@@ -212,7 +232,7 @@ def _bars(
                 figure,
                 width * 0.95,
                 color=COLORS["null"] if is_null else COLORS[transport],
-                hatch="//" if is_null else None,
+                hatch="//" if is_null else ".." if transport in PEERS else None,
                 edgecolor="white",
                 label=(f"null server ({transport})" if is_null else NAMES[transport])
                 if j == 0
@@ -226,7 +246,7 @@ def _bars(
     ax.set_xticks(range(len(groups)), [f"{g:,} {group_key}" for g in groups])
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2 if len(series) > 4 else 1)
     return _finish(fig, run, path)
 
 
@@ -268,7 +288,7 @@ def wire_bytes(run: Run, path: Path) -> Path | None:
     subscribers = comparison_load(run)
     rows: list[tuple[str, dict[str, Any]]] = [
         (t, step)
-        for t in TRANSPORTS
+        for t in SERIES
         if (step := plain(run, "broadcast", t, subscribers)) is not None
         and step["bytes_per_message"]["down"]
     ]

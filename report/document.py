@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from report.charts import NAMES, TRANSPORTS, comparison_load, plain
+from report.charts import NAMES, PEERS, SERIES, TRANSPORTS, comparison_load, plain
 from report.results import Run
 
 
@@ -50,7 +50,7 @@ def headline(run: Run) -> Table | None:
     if subscribers is None:
         return None
     rows = []
-    for t in TRANSPORTS:
+    for t in SERIES:
         step = plain(run, "broadcast", t, subscribers)
         if step is None:
             continue
@@ -268,6 +268,69 @@ def claims(run: Run) -> list[Claim]:
     return out
 
 
+# -- reference peers --------------------------------------------------------------------------
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "–" if a is None or b is None or b == 0 else f"{a / b:.2f}×"
+
+
+def peers_section(run: Run) -> Section | None:
+    """Our WebSocket server next to the bare websockets server and python-socketio, same load."""
+    loads = sorted({s["params"]["subscribers"] for t in PEERS for s in run.of("broadcast", t)})
+    if not loads:
+        return None
+    section = Section("Reference peers")
+    section.blocks.append(
+        "The same broadcast, the same driver and publisher, against servers people would choose "
+        "instead: `websockets`' own asyncio server with `websockets.broadcast` (no ASGI, no "
+        "framework: the floor for WebSocket fan-out in Python) and python-socketio under "
+        "uvicorn, reached over its WebSocket transport and over Engine.IO long polling. Peers "
+        "keep no resume buffer and no per-connection queue; our servers do (see "
+        "docs/socketio.md). CPU ratios divide our WebSocket server's CPU per delivered "
+        "message by the peer's."
+    )
+    for subscribers in loads:
+        rows = []
+        ours = plain(run, "broadcast", "ws", subscribers)
+        for t in ("ws", *PEERS):
+            step = plain(run, "broadcast", t, subscribers)
+            if step is None:
+                continue
+            cpu = step["server_cpu_us_per_message"]
+            rows.append(
+                [
+                    NAMES[t],
+                    step["status"],
+                    f"{num(step['achieved_rate'], '/s', 1)} of {num(step['nominal_rate'], '/s')}",
+                    ms(step["latency_us"]["p50"]),
+                    ms(step["latency_us"]["p99"]),
+                    f"{num(step['bytes_per_message']['down'])} + "
+                    f"{num(step['bytes_per_message']['up'])}",
+                    us(cpu),
+                    "–"
+                    if t == "ws"
+                    else ratio(ours["server_cpu_us_per_message"] if ours else None, cpu),
+                ]
+            )
+        section.blocks.append(
+            Table(
+                [
+                    f"server ({subscribers:,} subscribers)",
+                    "status",
+                    "publish rate achieved",
+                    "p50",
+                    "p99",
+                    "bytes/msg (down + up)",
+                    "server CPU/msg",
+                    "our WS CPU ÷ this",
+                ],
+                rows,
+            )
+        )
+    return section
+
+
 # -- assembling -------------------------------------------------------------------------------
 
 
@@ -312,6 +375,9 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
         )
     )
     sections.append(q1)
+    peers = peers_section(run)
+    if peers is not None:
+        sections.append(peers)
 
     captions = {
         "latency-cdf": "Latency distribution at the comparison fan-out (100 subscribers when "

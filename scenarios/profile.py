@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from core import ConfigError
+from peers import PEERS
 
 TRANSPORTS = ("longpoll", "sse", "ws")
 BASELINE_TRANSPORTS = ("sse", "ws")
 """What the null server speaks; long polling has no meaningful null form (every poll is a
 full HTTP exchange, which is the cost being measured)."""
+PEER_SCENARIOS = ("broadcast", "knee", "idle")
+"""What reference peers run: they have no resume (churn) and no member publishing (chat)."""
 
 # One room, N subscribers, an open-loop publisher: the load every broadcast-like scenario shares.
 BROADCAST_LOAD: dict[str, list[Any]] = {
@@ -116,25 +119,35 @@ class Profile:
     name: str
     description: str
     transports: tuple[str, ...]
-    scenarios: tuple[tuple[str, dict[str, list[Any]], int], ...]
-    """(kind, parameter values, repeats) per [[scenario]]."""
+    scenarios: tuple[tuple[str, dict[str, list[Any]], int, tuple[str, ...] | None], ...]
+    """(kind, parameter values, repeats, transports or None for all) per [[scenario]]."""
     repeat: int = 1
     drain_seconds: float = 5.0
     raw: dict[str, Any] = field(default_factory=dict)
+    peers: tuple[str, ...] = ()
+    """Reference peers (`peers.PEERS`) that run the scenarios they can next to ours."""
 
     def steps(self, transport: str | None = None) -> list[Step]:
         steps = []
-        for kind, values, repeat in self.scenarios:
+        for kind, values, repeat, only in self.scenarios:
             names = list(values)
             for combo in itertools.product(*(values[n] for n in names)):
-                for t in self.transports:
-                    if transport is not None and t != transport:
+                params = dict(zip(names, combo, strict=True))
+                for t in self.transports + self.peers:
+                    if (transport is not None and t != transport) or (only and t not in only):
                         continue
                     if kind == "baseline" and t not in BASELINE_TRANSPORTS:
                         continue
+                    if t in self.peers and not peer_can_run(kind, params):
+                        continue
                     for r in range(1, repeat + 1):
-                        steps.append(Step(kind, t, dict(zip(names, combo, strict=True)), r))
+                        steps.append(Step(kind, t, params, r))
         return steps
+
+
+def peer_can_run(kind: str, params: dict[str, Any]) -> bool:
+    """Peers run plain broadcast, knee and idle: no TLS, compression or churn knobs."""
+    return kind in PEER_SCENARIOS and not (params.get("tls") or params.get("compression"))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -142,7 +155,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def parse(raw: dict[str, Any], name: str) -> Profile:
-    known = {"name", "description", "transports", "repeat", "drain_seconds", "scenario"}
+    known = {"name", "description", "transports", "peers", "repeat", "drain_seconds", "scenario"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"expected profile keys among {sorted(known)}, got {unknown}")
@@ -150,11 +163,23 @@ def parse(raw: dict[str, Any], name: str) -> Profile:
     bad = [t for t in transports if t not in TRANSPORTS]
     if bad:
         raise ConfigError(f"expected transports among {TRANSPORTS}, got {bad}")
+    peers = tuple(raw.get("peers", ()))
+    bad = [t for t in peers if t not in PEERS]
+    if bad:
+        raise ConfigError(f"expected peers among {PEERS}, got {bad}")
     scenarios = []
     for entry in raw.get("scenario", []):
         entry = dict(entry)
         kind = entry.pop("kind", None)
         repeat = int(entry.pop("repeat", raw.get("repeat", 1)))
+        only = entry.pop("transports", None)
+        if only is not None:
+            bad = [t for t in only if t not in transports + peers]
+            if bad:
+                raise ConfigError(
+                    f"expected {kind} transports among {transports + peers}, got {bad}"
+                )
+            only = tuple(only)
         if kind not in SCENARIOS:
             raise ConfigError(f"expected scenario kind among {sorted(SCENARIOS)}, got {kind!r}")
         defaults = SCENARIOS[kind]
@@ -162,7 +187,7 @@ def parse(raw: dict[str, Any], name: str) -> Profile:
         if unknown:
             raise ConfigError(f"expected {kind} keys among {sorted(defaults)}, got {unknown}")
         values = {k: _as_list(entry.get(k, v)) for k, v in defaults.items()}
-        scenarios.append((kind, values, repeat))
+        scenarios.append((kind, values, repeat, only))
     if not scenarios:
         raise ConfigError(f"expected at least one [[scenario]] in profile {name!r}")
     return Profile(
@@ -173,6 +198,7 @@ def parse(raw: dict[str, Any], name: str) -> Profile:
         repeat=int(raw.get("repeat", 1)),
         drain_seconds=float(raw.get("drain_seconds", 5.0)),
         raw=raw,
+        peers=peers,
     )
 
 

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core import ConfigError
+from peers import PEERS
 from scenarios import profile as profiles
 from scenarios import results as results_file
 from scenarios.measure import ProcessSample, decode, encode, merge, sample_process, summary
@@ -108,6 +109,13 @@ class Run:
             server = ServerProcess(
                 transport, module="scenarios.null_server", env={RUN_MARKER: self.run_id}
             )
+        elif transport in PEERS:
+            server = ServerProcess(
+                transport,
+                module="peers",
+                extra_args=["--log-level", "warning"],
+                env={RUN_MARKER: self.run_id},
+            )
         else:
             server = ServerProcess(
                 transport,
@@ -176,7 +184,7 @@ class Run:
             "scenarios.publisher",
             [
                 "--url",
-                server.url,
+                server.publish_url,
                 "--room",
                 room,
                 "--rate",
@@ -500,7 +508,7 @@ class Run:
         after = sample_process(server.pid)
         driver_sample = sample_process(driver.pid)
         async with httpx.AsyncClient(timeout=10) as client:
-            status = (await client.get(f"{server.url}/status")).json()
+            status = (await client.get(f"{server.publish_url}/status")).json()
         await driver.send(cmd="stop")
         await driver.event("result", 60)
         await driver.stop()
@@ -730,9 +738,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         profile = profiles.load(args.profile)
         if args.transports:
-            bad = [t for t in args.transports if t not in profiles.TRANSPORTS]
+            known = profiles.TRANSPORTS + PEERS
+            bad = [t for t in args.transports if t not in known]
             if bad:
-                raise ConfigError(f"expected transports among {profiles.TRANSPORTS}, got {bad}")
+                raise ConfigError(f"expected transports among {known}, got {bad}")
     except ConfigError as exc:
         console.print(f"[red]error:[/] {exc.message}")
         return 2

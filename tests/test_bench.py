@@ -23,9 +23,11 @@ from scenarios.measure import decode, encode, merge, new_histogram, record_us, s
 from scenarios.results import UnknownSchema, load, schema
 from scenarios.workers import Worker, processes_of_run
 from servers.process import ServerProcess
+from peers import PEERS
 from tests.conftest import TRANSPORTS
 
-# The tiny profile runs every scenario on every transport: about a minute, more on a busy CI.
+# The tiny profile runs every scenario on every transport and the reference peers: about a
+# minute and a half, more on a busy CI.
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -73,7 +75,7 @@ def test_results_file_validates_against_its_schema(
     assert results["software"]["git"]["commit"]
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", [*TRANSPORTS, *PEERS])
 def test_tiny_broadcast_runs_clean_on_each_transport(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
@@ -100,7 +102,7 @@ def test_tiny_baseline_measures_the_null_server(
     assert step["delivered"] == step["expected"] > 0 and step["latency_us"]["count"] > 0
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", [*TRANSPORTS, *PEERS])
 def test_tiny_idle_step_holds_every_connection(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
@@ -273,7 +275,7 @@ def test_unknown_profile_is_refused_clearly(tmp_path: Path) -> None:
     assert done.returncode == 2 and "expected a profile among" in done.stderr
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", [*TRANSPORTS, *PEERS])
 def test_tiny_knee_steps_up_and_says_why_it_stopped(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
