@@ -33,6 +33,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-format", choices=["json", "text"], default="json")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     p.add_argument("--admin-token", default="", help="Socket.IO /admin namespace token")
+    p.add_argument(
+        "--ping-interval", type=float, default=25.0, help="Engine.IO ping period, s (default 25)"
+    )
     return p
 
 
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from peers.socketio import SocketIOPeer
 
-        peer = SocketIOPeer(args.peer, args.admin_token, config.limits)
+        peer = SocketIOPeer(args.peer, args.admin_token, config.limits, args.ping_interval)
         fields = {"transport": args.peer, "peer": "python-socketio"}
         server = Server(uvicorn_config(peer.app, config), peer.stop, lambda url: fields)
     server.run()

@@ -24,8 +24,11 @@ from peers.publish import Rooms, publish_app
 
 
 class SocketIOPeer:
-    def __init__(self, transport: str, admin_token: str, limits: Limits) -> None:
+    def __init__(
+        self, transport: str, admin_token: str, limits: Limits, ping_interval: float = 25.0
+    ) -> None:
         self.sio = socketio.AsyncServer(
+            ping_interval=ping_interval,
             async_mode="asgi",
             transports=["polling", "websocket"],
             cors_allowed_origins=[],

@@ -18,12 +18,12 @@ import jsonschema
 import pytest
 
 from clients.aio.probe import Tally
+from peers import PEERS
 from scenarios import profile as profiles
 from scenarios.measure import decode, encode, merge, new_histogram, record_us, summary
 from scenarios.results import UnknownSchema, load, schema
 from scenarios.workers import Worker, processes_of_run
 from servers.process import ServerProcess
-from peers import PEERS
 from tests.conftest import TRANSPORTS
 
 # The tiny profile runs every scenario on every transport and the reference peers: about a

@@ -6,6 +6,10 @@ python-socketio's own client."""
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -107,3 +111,36 @@ async def test_socketio_rooms_namespaces_and_broadcast_except_sender(
         assert status["transport"] == "socketio-ws" and status["events"]["published"] >= 3
     finally:
         await admin.disconnect()
+
+
+OVERHEAD_OF = ["--transports", "ws,socketio-ws"]
+
+
+def test_overhead_tool_counts_handshake_event_and_ping_bytes() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "scenarios.overhead", "--events", "3", "--json", *OVERHEAD_OF],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {row["transport"]: row for row in json.loads(done.stdout)}
+    assert rows["ws"]["delivered"] == rows["socketio-ws"]["delivered"] == 3
+    # Socket.IO wraps each event in 42["event", ...]: more bytes than the bare event frame.
+    assert rows["socketio-ws"]["per_event_down"] > rows["ws"]["per_event_down"] > 90
+    assert rows["socketio-ws"]["handshake_down"] > rows["ws"]["handshake_down"] > 0
+    assert rows["socketio-ws"]["per_ping_up"] > 0
+
+
+@pytest.mark.parametrize("peer", PEERS)
+async def test_peers_stop_on_sigterm_with_subscribers_attached(peer: str, room: str) -> None:
+    server = ServerProcess(peer, module="peers").start()
+    try:
+        probes = [ALL_PROBES[peer](server.url, room, Recorder()) for _ in range(3)]
+        await asyncio.wait_for(asyncio.gather(*(p.open() for p in probes)), PATIENCE)
+        server.terminate()
+        # The same contract as rtbench's servers: gone within 2 s of SIGTERM.
+        code = await asyncio.to_thread(server.wait, 2.0)
+        assert code in (0, -signal.SIGTERM)
+    finally:
+        server.stop()

@@ -17,6 +17,8 @@ from core.wire import http
 class SocketIOMixin(Probe):
     """What both Socket.IO transports do with one Engine.IO packet."""
 
+    pings = 0
+
     def send_packet(self, packet: bytes) -> None:
         raise NotImplementedError
 
@@ -27,6 +29,7 @@ class SocketIOMixin(Probe):
             if name == "event" and args:
                 self.deliver(args[0], received_ns)
         elif packet.kind == "ping":
+            self.pings += 1
             self.send_packet(engineio.PONG)
         elif packet.kind == "open":
             self.send_packet(engineio.CONNECT)
