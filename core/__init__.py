@@ -6,16 +6,21 @@ limits, counters and the wire codecs of each transport.
 
 from core.broker import Broker, MemoryBroker
 from core.buffer import Backlog, ResumeBuffer
-from core.config import Heartbeat, Limits, ServerConfig
+from core.config import DEFAULT_NAMESPACE, Auth, Heartbeat, Limits, Namespace, ServerConfig
 from core.errors import (
     ConfigError,
+    Forbidden,
     InvalidParameter,
     InvalidPayload,
     InvalidRoom,
     PayloadTooLarge,
     ProtocolError,
+    RateLimited,
     RoomLimitReached,
     RtbenchError,
+    TooManyConnections,
+    Unauthorized,
+    UnknownNamespace,
 )
 from core.events import JSON, Delivery, Event, Gap, Item, Reply
 from core.rooms import validate_room
@@ -25,13 +30,16 @@ from core.subscription import CloseReason, Subscription
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_NAMESPACE",
     "JSON",
+    "Auth",
     "Backlog",
     "Broker",
     "CloseReason",
     "ConfigError",
     "Delivery",
     "Event",
+    "Forbidden",
     "Gap",
     "Heartbeat",
     "InvalidParameter",
@@ -40,8 +48,10 @@ __all__ = [
     "Item",
     "Limits",
     "MemoryBroker",
+    "Namespace",
     "PayloadTooLarge",
     "ProtocolError",
+    "RateLimited",
     "Reply",
     "ResumeBuffer",
     "RoomLimitReached",
@@ -49,6 +59,9 @@ __all__ = [
     "ServerConfig",
     "Stats",
     "Subscription",
+    "TooManyConnections",
+    "Unauthorized",
+    "UnknownNamespace",
     "__version__",
     "validate_room",
 ]

@@ -34,6 +34,8 @@ class Limits:
     poll_timeout_max: float = 60.0
     ws_max_errors: int = 10
     """Malformed frames one WebSocket may send before it is closed with 1008."""
+    max_json_depth: int = 32
+    """Deepest nesting of arrays and objects accepted in published data."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -55,21 +57,107 @@ class Heartbeat:
     """Reconnection delay the server suggests to EventSource."""
 
 
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """How tokens are verified; namespaces with `auth = true` require one."""
+
+    algorithm: str = "HS256"
+    secret: str = ""
+    """HS*: the shared secret (at least 32 bytes)."""
+    public_key_file: str = ""
+    """RS*/ES*/PS*: PEM file of the public key that verifies tokens."""
+    audience: str = "rtbench"
+    """Required `aud` claim; empty accepts tokens without one."""
+    issuer: str = ""
+    """Required `iss` claim, if set."""
+    leeway_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in HMAC_ALGORITHMS + KEY_ALGORITHMS:
+            raise ConfigError(
+                f"expected auth.algorithm among {', '.join(HMAC_ALGORITHMS + KEY_ALGORITHMS)}, "
+                f"got {self.algorithm!r}"
+            )
+
+    def check_usable(self) -> None:
+        if self.algorithm in HMAC_ALGORITHMS and len(self.secret.encode()) < 32:
+            raise ConfigError(
+                f"expected auth.secret of at least 32 bytes for {self.algorithm}, "
+                f"got {len(self.secret.encode())}"
+            )
+        if self.algorithm in KEY_ALGORITHMS and not self.public_key_file:
+            raise ConfigError(f"expected auth.public_key_file for {self.algorithm}, got none")
+
+
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """A logical segment (the Socket.IO idea): its own rooms and ids, auth and quotas.
+
+    The default namespace is served at `/rooms/...`; any other at `/ns/{name}/rooms/...`.
+    """
+
+    name: str = DEFAULT_NAMESPACE
+    auth: bool = False
+    """Require a token (see [auth]) to subscribe and publish here."""
+    max_connections: int = 100_000
+    max_message_bytes: int = 0
+    """Largest published data here; 0 means limits.max_message_bytes."""
+    publish_per_second: float = 0.0
+    """Per client address, HTTP publishes and WebSocket publish frames; 0: no limit."""
+    publish_burst: int = 20
+    ws_messages_per_second: float = 0.0
+    """Per WebSocket connection, any client frame; 0: no limit."""
+    ws_burst: int = 20
+    data_keys: tuple[str, ...] = ()
+    """If set, published data must be an object whose keys are among these."""
+    extra_keys: str = "reject"
+    """What to do with other keys: 'reject' (422) or 'strip' them before broadcast."""
+
+    def __post_init__(self) -> None:
+        from core.rooms import validate_room
+
+        validate_room(self.name)
+        object.__setattr__(self, "data_keys", tuple(self.data_keys))
+        if self.extra_keys not in ("reject", "strip"):
+            raise ConfigError(
+                f"expected namespaces.{self.name}.extra_keys 'reject' or 'strip', "
+                f"got {self.extra_keys!r}"
+            )
+        for key in ("max_connections", "publish_burst", "ws_burst"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(
+                    f"expected a positive namespaces.{self.name}.{key}, got {getattr(self, key)}"
+                )
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     broker: str = "memory"
     compression: bool = False
+    """permessage-deflate on WebSocket; off by default to compare like with like."""
     ssl_certfile: str = ""
     """PEM certificate chain: with `ssl_keyfile`, serve HTTPS and WSS."""
     ssl_keyfile: str = ""
-    """permessage-deflate on WebSocket; off by default to compare like with like."""
     log_format: str = "json"
     log_level: str = "info"
     shutdown_grace_seconds: float = 1.0
     limits: Limits = field(default_factory=Limits)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    auth: Auth = field(default_factory=Auth)
+    allowed_origins: tuple[str, ...] = ()
+    """Origins allowed to open SSE streams and WebSockets (browsers send `Origin`); empty: any."""
+    namespaces: dict[str, Namespace] = field(
+        default_factory=lambda: {DEFAULT_NAMESPACE: Namespace()}
+    )
 
     def __post_init__(self) -> None:
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
@@ -77,16 +165,31 @@ class ServerConfig:
                 "expected both ssl_certfile and ssl_keyfile (or neither), "
                 f"got certfile={self.ssl_certfile!r} keyfile={self.ssl_keyfile!r}"
             )
+        object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
+        if DEFAULT_NAMESPACE not in self.namespaces:
+            self.namespaces[DEFAULT_NAMESPACE] = Namespace()
+        if any(ns.auth for ns in self.namespaces.values()):
+            self.auth.check_usable()
         if self.log_format not in ("json", "text"):
             raise ConfigError(f"expected log_format 'json' or 'text', got {self.log_format!r}")
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any]) -> Self:
-        """Build from a parsed TOML document: top-level server keys, [limits], [heartbeat]."""
-        sections = {"limits": Limits, "heartbeat": Heartbeat}
+        """Build from a parsed TOML document: top-level server keys, [limits], [heartbeat],
+        [auth] and one [namespaces.NAME] table per namespace."""
+        sections = {"limits": Limits, "heartbeat": Heartbeat, "auth": Auth}
         kwargs: dict[str, Any] = {}
         for key, value in raw.items():
-            if key in sections:
+            if key == "namespaces":
+                if not isinstance(value, dict) or not all(
+                    isinstance(v, dict) for v in value.values()
+                ):
+                    raise ConfigError("expected [namespaces.NAME] tables, got something else")
+                kwargs[key] = {
+                    name: _build(Namespace, {"name": name, **table}, prefix=f"namespaces.{name}.")
+                    for name, table in value.items()
+                }
+            elif key in sections:
                 if not isinstance(value, dict):
                     raise ConfigError(f"expected a table [{key}], got {type(value).__name__}")
                 kwargs[key] = _build(sections[key], value, prefix=f"{key}.")
@@ -119,7 +222,8 @@ def _build(cls: Any, values: dict[str, Any], prefix: str) -> Any:
             f"got unknown {', '.join(prefix + n for n in unknown)}"
         )
     for name, value in values.items():
-        default = getattr(cls(), name) if name not in ("limits", "heartbeat") else None
+        nested = ("limits", "heartbeat", "auth", "namespaces")
+        default = getattr(cls(), name) if name not in nested else None
         if default is not None and not _same_kind(default, value):
             raise ConfigError(
                 f"expected {type(default).__name__} for {prefix}{name}, "
@@ -133,4 +237,6 @@ def _same_kind(default: object, value: object) -> bool:
         return isinstance(default, bool) and isinstance(value, bool)
     if isinstance(default, float):
         return isinstance(value, int | float)
+    if isinstance(default, tuple):
+        return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
     return isinstance(value, type(default))

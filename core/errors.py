@@ -50,3 +50,47 @@ class RoomLimitReached(RtbenchError):
 
 class ConfigError(RtbenchError):
     kind = "config_error"
+
+
+class UnknownNamespace(RtbenchError):
+    status_code = 404
+    kind = "unknown_namespace"
+
+
+class Unauthorized(RtbenchError):
+    """No valid token: missing, malformed, forged, expired or for another audience."""
+
+    status_code = 401
+    kind = "unauthorized"
+
+    def __init__(self, message: str, *, reason: str, ack: object = None) -> None:
+        super().__init__(message, ack=ack)
+        self.reason = reason
+        """Short label for metrics and logs: missing, expired, bad_signature, wrong_audience…"""
+
+
+class Forbidden(RtbenchError):
+    """A valid token without the right for this namespace or room, or a refused Origin."""
+
+    status_code = 403
+    kind = "forbidden"
+
+    def __init__(self, message: str, *, reason: str = "no_right", ack: object = None) -> None:
+        super().__init__(message, ack=ack)
+        self.reason = reason
+
+
+class RateLimited(RtbenchError):
+    status_code = 429
+    kind = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, ack: object = None) -> None:
+        super().__init__(message, ack=ack)
+        self.retry_after = retry_after
+        """Seconds until the bucket holds a token again (the `Retry-After` header, rounded up)."""
+
+
+class TooManyConnections(RtbenchError):
+    status_code = 503
+    close_code = 1013
+    kind = "too_many_connections"

@@ -20,6 +20,10 @@ def loads_object(raw: bytes | str, what: str) -> dict[str, Any]:
         value = jsonc.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidPayload(f"expected {what} as a JSON object, got invalid JSON ({exc})") from exc
+    except RecursionError:
+        raise InvalidPayload(
+            f"expected {what} as a JSON object, got JSON nested too deep"
+        ) from None
     if not isinstance(value, dict):
         raise InvalidPayload(f"expected {what} as a JSON object, got {type(value).__name__}")
     return value
@@ -33,3 +37,36 @@ def parse_publish_body(body: bytes, limit: int) -> JSON:
         keys = ", ".join(sorted(message)) or "no keys"
         raise InvalidPayload(f'expected the body {{"data": <json>}}, got an object with {keys}')
     return message["data"]
+
+
+def check_depth(value: JSON, limit: int) -> None:
+    """Refuse data nested deeper than `limit` arrays/objects (walked without recursion)."""
+    stack: list[tuple[JSON, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            raise InvalidPayload(f"expected data nested at most {limit} deep, got deeper")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def filter_keys(data: JSON, allowed: tuple[str, ...], extra: str) -> JSON:
+    """A namespace's schema hook: data must be an object with keys among `allowed`; other keys
+    are refused (`extra="reject"`) or removed before broadcast (`extra="strip"`)."""
+    if not allowed:
+        return data
+    if not isinstance(data, dict):
+        raise InvalidPayload(
+            f"expected data as an object with keys among {list(allowed)}, got {type(data).__name__}"
+        )
+    unknown = [key for key in data if key not in allowed]
+    if not unknown:
+        return data
+    if extra == "strip":
+        return {key: value for key, value in data.items() if key in allowed}
+    raise InvalidPayload(f"expected data keys among {list(allowed)}, got also {unknown[:5]}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -60,6 +61,37 @@ class LatencySample:
         return {"p50": pick(0.50), "p99": pick(0.99), "samples": len(values)}
 
 
+LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                     0.25, 0.5, 1.0, 2.5)  # fmt: skip
+"""Upper bounds of the in-server delivery latency histogram (seconds), Prometheus style."""
+
+
+@dataclass(slots=True)
+class LatencyHistogram:
+    """Every delivery counted into fixed buckets: what a Prometheus histogram exports."""
+
+    bounds: tuple[float, ...] = LATENCY_BUCKETS_S
+    counts: list[int] = field(default_factory=list)
+    total_s: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.total_s += seconds
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """(upper bound, cumulative count) pairs ending with +Inf, as Prometheus wants them."""
+        running, out = 0, []
+        for bound, n in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+            running += n
+            out.append((bound, running))
+        return out
+
+
 @dataclass(slots=True)
 class Stats:
     published: int = 0
@@ -70,7 +102,13 @@ class Stats:
     errors: Counter[str] = field(default_factory=Counter)
     closes: Counter[str] = field(default_factory=Counter)
     published_window: RateWindow = field(default_factory=RateWindow)
+    errors_window: RateWindow = field(default_factory=RateWindow)
     delivery_latency: LatencySample = field(default_factory=LatencySample)
+    latency_histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    auth_failures: Counter[str] = field(default_factory=Counter)
+    """By reason: missing, expired, bad_signature, wrong_audience, no_right, origin…"""
+    rate_limited: Counter[str] = field(default_factory=Counter)
+    """By what was limited: publish, ws_message."""
 
     @property
     def connections(self) -> int:

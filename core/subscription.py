@@ -23,6 +23,8 @@ class CloseReason(enum.Enum):
     SHUTDOWN = "shutdown"
     TIMEOUT = "timeout"
     POLICY = "policy_violation"
+    EXPIRED = "token_expired"
+    RATE_LIMITED = "rate_limited"
     FULL = "batch_full"
     """A one-shot (long-poll) subscription has a full batch; nothing is lost, it resumes by id."""
 

@@ -4,6 +4,7 @@ subscribe route."""
 from __future__ import annotations
 
 import json
+import math
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
@@ -11,25 +12,39 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from core import PayloadTooLarge, RtbenchError, ServerConfig, validate_room
+from core import PayloadTooLarge, RateLimited, RtbenchError, ServerConfig, validate_room
 from core.payload import check_size, parse_publish_body
 from servers import demo, metrics
 from servers.hub import Hub
-from servers.transport import Transport
+from servers.transport import Transport, client_address, room_paths, token_of
 
 
 def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = None) -> Starlette:
     hub = hub if hub is not None else Hub(transport.name, config)
 
+    def refuse(request: Request, exc: RtbenchError) -> Response:
+        limited = "publish" if isinstance(exc, RateLimited) else None
+        hub.refused(exc, transport="http", path=request.url.path, limited=limited)
+        headers = (
+            {"retry-after": str(max(1, math.ceil(exc.retry_after)))}
+            if isinstance(exc, RateLimited)
+            else None
+        )
+        return JSONResponse(
+            {"error": exc.message, "kind": exc.kind}, exc.status_code, headers=headers
+        )
+
     async def publish(request: Request) -> Response:
         try:
-            room = request.path_params["room"]
-            body = await read_body(request, hub.limits.max_message_bytes)
-            data = parse_publish_body(body, hub.limits.max_message_bytes)
-            event = await hub.publish(room, data)
+            room = validate_room(request.path_params["room"])
+            space = hub.space(request.path_params.get("namespace"))
+            space.grant(token_of(request.scope)).check("publish", space.name, room)
+            space.check_publish_rate(client_address(request.scope))
+            body = await read_body(request, space.max_message_bytes)
+            data = parse_publish_body(body, space.max_message_bytes)
+            event = await space.publish(room, data)
         except RtbenchError as exc:
-            hub.error(exc.kind, exc.message, transport="http", path=request.url.path)
-            return JSONResponse({"error": exc.message, "kind": exc.kind}, exc.status_code)
+            return refuse(request, exc)
         except ClientDisconnect:
             return Response(status_code=400)
         return Response(b'{"id":%d}' % event.id, 201, media_type="application/json")
@@ -37,11 +52,12 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
     async def room_info(request: Request) -> Response:
         try:
             room = validate_room(request.path_params["room"])
-            last_id = await hub.broker.last_id(room)
+            space = hub.space(request.path_params.get("namespace"))
+            space.grant(token_of(request.scope)).check("subscribe", space.name, room)
+            last_id = await space.broker.last_id(room)
         except RtbenchError as exc:
-            hub.error(exc.kind, exc.message, transport="http", path=request.url.path)
-            return JSONResponse({"error": exc.message, "kind": exc.kind}, exc.status_code)
-        subscribers = hub.broker.subscribers_by_room().get(room, 0)
+            return refuse(request, exc)
+        subscribers = space.broker.subscribers_by_room().get(room, 0)
         return JSONResponse({"room": room, "last_id": last_id, "subscribers": subscribers})
 
     async def healthz(request: Request) -> Response:
@@ -60,8 +76,9 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
         return Response(metrics.render(registry), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
-        Route("/rooms/{room}/events", publish, methods=["POST"]),
+        *(Route(path, publish, methods=["POST"]) for path in room_paths("events")),
         Route("/rooms/{room}", room_info, methods=["GET"]),
+        Route("/ns/{namespace}/rooms/{room}", room_info, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from core import CloseReason, Item, Subscription
 from servers.asgi import Message, Send
-from servers.hub import Hub
+from servers.hub import Hub, Space
 
 TaskFn = Callable[[], Coroutine[Any, Any, None]]
 """A coroutine function run as one side of a connection."""
@@ -24,9 +25,22 @@ TaskFn = Callable[[], Coroutine[Any, Any, None]]
 
 class Connection:
     def __init__(
-        self, hub: Hub, send: Send, *, capacity: int, one_shot: bool = False, **log_fields: Any
+        self,
+        hub: Hub,
+        space: Space,
+        send: Send,
+        *,
+        capacity: int,
+        one_shot: bool = False,
+        expires_at: float | None = None,
+        **log_fields: Any,
     ) -> None:
         self.hub = hub
+        self.space = space
+        self.expires_at = expires_at
+        """Wall-clock time its token expires: the connection is closed then (1008 on WS)."""
+        self.farewell: str | None = None
+        """A last text frame to send before closing (the error that caused the close)."""
         self.subscription = Subscription(capacity, one_shot=one_shot, on_close=self._on_close)
         self._send = send
         self._sending = False
@@ -56,7 +70,12 @@ class Connection:
     ) -> CloseReason:
         """Run `pump` until the subscription closes or the client leaves; always release."""
         subscription = self.subscription
-        self.hub.opened(subscription, **self._log_fields)
+        self.hub.opened(subscription, self.space, **self._log_fields)
+        expiry = None
+        if self.expires_at is not None:
+            expiry = asyncio.get_running_loop().call_later(
+                max(0.0, self.expires_at - time.time()), subscription.close, CloseReason.EXPIRED
+            )
         self._writer = writer = asyncio.create_task(pump())
         watcher = asyncio.create_task(self._watch(watch))
         try:
@@ -68,10 +87,12 @@ class Connection:
                 raise error
             return subscription.close_reason or CloseReason.CLIENT_LEFT
         finally:
+            if expiry is not None:
+                expiry.cancel()
             for task in (writer, watcher):
                 task.cancel()
             await asyncio.gather(writer, watcher, return_exceptions=True)
-            await self.hub.broker.release(subscription)
+            await self.space.broker.release(subscription)
             self.hub.closed(subscription, **self._log_fields)
 
     async def pump(

@@ -10,17 +10,28 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from core import (
+    DEFAULT_NAMESPACE,
     JSON,
     Broker,
     CloseReason,
     ConfigError,
     Event,
+    Forbidden,
     MemoryBroker,
+    Namespace,
+    RateLimited,
+    RtbenchError,
     ServerConfig,
     Stats,
     Subscription,
+    TooManyConnections,
+    Unauthorized,
+    UnknownNamespace,
     __version__,
 )
+from core.auth import ANONYMOUS, Grant, TokenVerifier
+from core.payload import check_depth, filter_keys
+from core.ratelimit import BucketTable
 
 log = logging.getLogger("rtbench.server")
 lifecycle = logging.getLogger("rtbench.lifecycle")
@@ -34,6 +45,52 @@ def create_broker(url: str, config: ServerConfig, stats: Stats) -> Broker:
     raise ConfigError(f"expected --broker memory or redis://HOST:PORT/DB, got {url!r}")
 
 
+class Space:
+    """One namespace at run time: its own broker (rooms and ids), auth, quotas and buckets."""
+
+    def __init__(
+        self, policy: Namespace, broker: Broker, config: ServerConfig, stats: Stats
+    ) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.broker = broker
+        self.stats = stats
+        self.limits = config.limits
+        self.verifier = TokenVerifier(config.auth) if policy.auth else None
+        self.max_message_bytes = policy.max_message_bytes or config.limits.max_message_bytes
+        self.connections = 0
+        self.publish_buckets = (
+            BucketTable(policy.publish_per_second, policy.publish_burst)
+            if policy.publish_per_second
+            else None
+        )
+
+    def grant(self, token: str | None) -> Grant:
+        """Who the client is here: anyone in an open namespace, else what its token says."""
+        return ANONYMOUS if self.verifier is None else self.verifier.verify(token)
+
+    def admit(self, grant: Grant, action: str, room: str) -> None:
+        """Before a subscription or publish: rights for this room, and room for one more."""
+        grant.check(action, self.name, room)
+        if action == "subscribe" and self.connections >= self.policy.max_connections:
+            raise TooManyConnections(
+                f"expected at most {self.policy.max_connections} connections in namespace "
+                f"{self.name!r}, got one more"
+            )
+
+    def check_publish_rate(self, client: str) -> None:
+        if self.publish_buckets is not None:
+            self.publish_buckets.check(client, time.monotonic(), "publishes")
+
+    def accept(self, data: JSON) -> JSON:
+        """Validation before broadcast: nesting depth, then the namespace's key filter."""
+        check_depth(data, self.limits.max_json_depth)
+        return filter_keys(data, self.policy.data_keys, self.policy.extra_keys)
+
+    async def publish(self, room: str, data: JSON, exclude: Subscription | None = None) -> Event:
+        return await self.broker.publish(room, self.accept(data), exclude=exclude)
+
+
 class Hub:
     """Everything the routes of one server share."""
 
@@ -42,26 +99,62 @@ class Hub:
         self.config = config
         self.limits = config.limits
         self.stats = Stats()
-        self.broker = (
-            broker if broker is not None else create_broker(config.broker, config, self.stats)
-        )
+        self.spaces: dict[str, Space] = {}
+        for name, policy in config.namespaces.items():
+            own = broker if broker is not None and name == DEFAULT_NAMESPACE else None
+            self.spaces[name] = Space(
+                policy, own or create_broker(config.broker, config, self.stats), config, self.stats
+            )
+        self.default = self.spaces[DEFAULT_NAMESPACE]
+        self.broker = self.default.broker
+        self.origins = frozenset(config.allowed_origins)
         self.started_at = time.monotonic()
         self.shutting_down = False
-        self._live: dict[int, Subscription] = {}
+        self._live: dict[int, tuple[Subscription, Space]] = {}
+
+    def space(self, name: str | None) -> Space:
+        if name is None:
+            return self.default
+        found = self.spaces.get(name)
+        if found is None:
+            raise UnknownNamespace(
+                f"expected a namespace among {', '.join(sorted(self.spaces))}, got {name[:64]!r}"
+            )
+        return found
+
+    def check_origin(self, origin: str | None) -> None:
+        """Browsers say where a page came from; an allowlist refuses other sites' pages."""
+        if self.origins and origin is not None and origin not in self.origins:
+            raise Forbidden(
+                f"expected an Origin among {sorted(self.origins)}, got {origin[:100]!r}",
+                reason="origin",
+            )
 
     async def publish(self, room: str, data: JSON, exclude: Subscription | None = None) -> Event:
-        return await self.broker.publish(room, data, exclude=exclude)
+        return await self.default.publish(room, data, exclude)
 
-    def opened(self, subscription: Subscription, **fields: Any) -> None:
-        self._live[subscription.id] = subscription
+    def opened(self, subscription: Subscription, space: Space, **fields: Any) -> None:
+        self._live[subscription.id] = (subscription, space)
+        space.connections += 1
         self.stats.connections_opened += 1
-        log.info("connect", extra={"conn": subscription.id, "transport": self.transport, **fields})
+        log.info(
+            "connect",
+            extra={
+                "conn": subscription.id,
+                "transport": self.transport,
+                "namespace": space.name,
+                **fields,
+            },
+        )
         if self.shutting_down:
             subscription.close(CloseReason.SHUTDOWN)
 
     def closed(self, subscription: Subscription, **fields: Any) -> None:
-        if self._live.pop(subscription.id, None) is None:
+        entry = self._live.pop(subscription.id, None)
+        if entry is None:
             return
+        space = entry[1]
+        space.connections -= 1
         reason = subscription.close_reason or CloseReason.CLIENT_LEFT
         self.stats.connections_closed += 1
         self.stats.closes[reason.value] += 1
@@ -70,14 +163,23 @@ class Hub:
             extra={
                 "conn": subscription.id,
                 "transport": self.transport,
+                "namespace": space.name,
                 "reason": reason.value,
                 **fields,
             },
         )
 
-    def error(self, kind: str, message: str, **fields: Any) -> None:
-        self.stats.errors[kind] += 1
-        log.warning("refused", extra={"kind": kind, "error": message, **fields})
+    def refused(self, exc: RtbenchError, **fields: Any) -> None:
+        """Count and log one refused request, frame or connection."""
+        self.stats.errors[exc.kind] += 1
+        self.stats.errors_window.add(time.time())
+        extra: dict[str, Any] = {"kind": exc.kind, "error": exc.message, "status": exc.status_code}
+        if isinstance(exc, Unauthorized | Forbidden):
+            self.stats.auth_failures[exc.reason] += 1
+            extra["reason"] = exc.reason
+        elif isinstance(exc, RateLimited):
+            self.stats.rate_limited[str(fields.get("limited", "publish"))] += 1
+        log.warning("refused", extra={**extra, **fields})
 
     def begin_shutdown(self) -> None:
         """Close every live subscription so streams end and held polls answer now."""
@@ -85,7 +187,7 @@ class Hub:
             return
         self.shutting_down = True
         lifecycle.info("shutdown", extra={"connections": len(self._live)})
-        for subscription in list(self._live.values()):
+        for subscription, _ in list(self._live.values()):
             subscription.close(CloseReason.SHUTDOWN)
 
     @asynccontextmanager
@@ -94,7 +196,8 @@ class Hub:
             yield
         finally:
             self.begin_shutdown()
-            await self.broker.close()
+            for space in self.spaces.values():
+                await space.broker.close()
 
     def status(self) -> dict[str, JSON]:
         stats = self.stats
@@ -106,6 +209,7 @@ class Hub:
             "connections": {
                 "total": len(self._live),
                 "by_room": self.broker.subscribers_by_room(),
+                "by_namespace": {name: space.connections for name, space in self.spaces.items()},
                 "opened": stats.connections_opened,
                 "closed": stats.connections_closed,
                 "closes_by_reason": dict(stats.closes),
@@ -118,6 +222,20 @@ class Hub:
             },
             "delivery_latency_ms": stats.delivery_latency.percentiles_ms(),
             "errors": dict(stats.errors),
+            "errors_per_minute": stats.errors_window.total(now),
+            "auth_failures": dict(stats.auth_failures),
+            "rate_limited": dict(stats.rate_limited),
+            "namespaces": {
+                name: {
+                    "auth": space.policy.auth,
+                    "connections": space.connections,
+                    "max_connections": space.policy.max_connections,
+                    "rooms": space.broker.subscribers_by_room()
+                    if name != DEFAULT_NAMESPACE
+                    else {},
+                }
+                for name, space in self.spaces.items()
+            },
             "broker": self.broker.health(),
             "tasks": len(asyncio.all_tasks()),
             "shutting_down": self.shutting_down,

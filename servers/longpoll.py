@@ -26,7 +26,7 @@ from servers.asgi import (
 )
 from servers.connection import Connection
 from servers.hub import Hub
-from servers.transport import Endpoint, Transport
+from servers.transport import Endpoint, Transport, room_paths
 
 
 class PollEndpoint(Endpoint):
@@ -36,6 +36,8 @@ class PollEndpoint(Endpoint):
         hub, limits = self.hub, self.hub.limits
         try:
             room = room_of(scope)
+            space, _ = self.admit(scope, room, browser_stream=False)
+            broker = space.broker
             params = query(scope)
             after = parse_after(params.get("after"))
             timeout = parse_seconds(
@@ -45,10 +47,10 @@ class PollEndpoint(Endpoint):
                 "timeout",
             )
             if after is None:
-                body = longpoll.encode_response([], await hub.broker.last_id(room))
+                body = longpoll.encode_response([], await broker.last_id(room))
                 await send_json(send, 200, body)
                 return
-            backlog = await hub.broker.backlog(room, after, limits.poll_batch)
+            backlog = await broker.backlog(room, after, limits.poll_batch)
         except RtbenchError as exc:
             await self.refuse(send, scope, exc)
             return
@@ -56,9 +58,11 @@ class PollEndpoint(Endpoint):
             await self.respond(send, backlog.events, backlog.gap, after)
             return
 
-        connection = Connection(hub, send, capacity=limits.poll_batch, one_shot=True, room=room)
+        connection = Connection(
+            hub, space, send, capacity=limits.poll_batch, one_shot=True, room=room
+        )
         subscription = connection.subscription
-        await hub.broker.subscribe(subscription, room, after)
+        await broker.subscribe(subscription, room, after)
         expiry = asyncio.get_running_loop().call_later(
             timeout, subscription.close, CloseReason.TIMEOUT
         )
@@ -87,4 +91,5 @@ class LongPollTransport(Transport):
     name = "longpoll"
 
     def routes(self, hub: Hub) -> list[BaseRoute]:
-        return [Route("/rooms/{room}/poll", PollEndpoint(hub), methods=["GET"])]
+        endpoint = PollEndpoint(hub)
+        return [Route(path, endpoint, methods=["GET"]) for path in room_paths("poll")]

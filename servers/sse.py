@@ -9,7 +9,7 @@ from core.wire import sse
 from servers.asgi import Receive, Scope, Send, header, parse_after, query, room_of, wait_disconnect
 from servers.connection import Connection
 from servers.hub import Hub
-from servers.transport import Endpoint, Transport
+from servers.transport import Endpoint, Transport, room_paths
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -32,8 +32,17 @@ class SSEEndpoint(Endpoint):
                 after = parse_after(last_event_id.strip(), "Last-Event-ID")
             else:
                 after = parse_after(query(scope).get("after"))
-            connection = Connection(hub, send, capacity=hub.limits.queue_events, room=room)
-            await hub.broker.subscribe(connection.subscription, room, after)
+            space, grant = self.admit(scope, room)
+            connection = Connection(
+                hub,
+                space,
+                send,
+                capacity=hub.limits.queue_events,
+                expires_at=grant.expires_at,
+                room=room,
+                subject=grant.subject,
+            )
+            await space.broker.subscribe(connection.subscription, room, after)
         except RtbenchError as exc:
             await self.refuse(send, scope, exc)
             return
@@ -69,4 +78,5 @@ class SSETransport(Transport):
     name = "sse"
 
     def routes(self, hub: Hub) -> list[BaseRoute]:
-        return [Route("/rooms/{room}/sse", SSEEndpoint(hub), methods=["GET"])]
+        endpoint = SSEEndpoint(hub)
+        return [Route(path, endpoint, methods=["GET"]) for path in room_paths("sse")]

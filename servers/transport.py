@@ -9,8 +9,29 @@ from collections.abc import Sequence
 from starlette.routing import BaseRoute
 
 from core import Event, Item, RtbenchError
-from servers.asgi import Scope, Send, error_body, send_json
-from servers.hub import Hub
+from core.auth import Grant
+from servers.asgi import Scope, Send, error_body, header, query, send_json
+from servers.hub import Hub, Space
+
+
+def room_paths(suffix: str) -> list[str]:
+    """The default namespace at `/rooms/...`, any other at `/ns/{namespace}/rooms/...`."""
+    return [f"/rooms/{{room}}/{suffix}", f"/ns/{{namespace}}/rooms/{{room}}/{suffix}"]
+
+
+def token_of(scope: Scope) -> str | None:
+    """`Authorization: Bearer <jwt>`, or `?token=` for clients that cannot set headers."""
+    authorization = header(scope, b"authorization")
+    if authorization is not None:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    return query(scope).get("token") or None
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 class Transport(abc.ABC):
@@ -29,8 +50,19 @@ class Endpoint:
         self.hub = hub
 
     async def refuse(self, send: Send, scope: Scope, exc: RtbenchError) -> None:
-        self.hub.error(exc.kind, exc.message, transport=self.transport, path=scope.get("path"))
+        self.hub.refused(exc, transport=self.transport, path=scope.get("path"))
         await send_json(send, exc.status_code, error_body(exc))
+
+    def admit(self, scope: Scope, room: str, browser_stream: bool = True) -> tuple[Space, Grant]:
+        """The handshake gate, before a stream starts, a poll is held or an upgrade completes:
+        namespace, Origin, token, rights for the room, connection quota."""
+        hub = self.hub
+        space = hub.space(scope["path_params"].get("namespace"))
+        if browser_stream:
+            hub.check_origin(header(scope, b"origin"))
+        grant = space.grant(token_of(scope))
+        space.admit(grant, "subscribe", room)
+        return space, grant
 
     def count_delivered(self, items: Sequence[Item]) -> None:
         """Count the events written and the server's own delivery latency for `/status`."""

@@ -8,15 +8,19 @@ floods without reading is dropped like any slow subscriber.
 from __future__ import annotations
 
 import logging
+import time
 
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from core import CloseReason, Item, Reply, RtbenchError
+from core import CloseReason, Item, RateLimited, Reply, RtbenchError, Unauthorized
+from core.auth import Grant
+from core.payload import check_size
+from core.ratelimit import TokenBucket
 from core.wire import ws
 from servers.asgi import Receive, Scope, Send, error_body, parse_after, query, room_of
 from servers.connection import Connection
-from servers.hub import Hub
-from servers.transport import Endpoint, Transport
+from servers.hub import Hub, Space
+from servers.transport import Endpoint, Transport, client_address, room_paths
 
 log = logging.getLogger("rtbench.server")
 
@@ -24,6 +28,8 @@ CLOSE_CODES = {
     CloseReason.SHUTDOWN: (1001, "server shutting down"),
     CloseReason.SLOW: (1013, "subscriber too slow; resume with after=<last id>"),
     CloseReason.POLICY: (1008, "too many malformed frames"),
+    CloseReason.EXPIRED: (1008, "token expired"),
+    CloseReason.RATE_LIMITED: (1008, "message rate limit exceeded"),
 }
 
 
@@ -37,16 +43,26 @@ class WebSocketEndpoint(Endpoint):
         try:
             room = room_of(scope)
             after = parse_after(query(scope).get("after"))
+            space, grant = self.admit(scope, room)
         except RtbenchError as exc:
             await self.refuse_handshake(scope, send, exc)
             return
-        connection = Connection(hub, send, capacity=hub.limits.queue_events, room=room)
+        connection = Connection(
+            hub,
+            space,
+            send,
+            capacity=hub.limits.queue_events,
+            expires_at=grant.expires_at,
+            room=room,
+            subject=grant.subject,
+        )
         subscription = connection.subscription
         try:
-            await hub.broker.subscribe(subscription, room, after)
+            await space.broker.subscribe(subscription, room, after)
         except RtbenchError as exc:
             await self.refuse_handshake(scope, send, exc)
             return
+        session = Session(space, grant, client_address(scope), room)
 
         async def write(items: list[Item]) -> None:
             for item in items:
@@ -58,14 +74,16 @@ class WebSocketEndpoint(Endpoint):
             await connection.send({"type": "websocket.accept"})
             await connection.pump(write)
 
-        reason = await connection.run(pump, lambda: self.read(connection, room, receive))
+        reason = await connection.run(pump, lambda: self.read(connection, session, receive))
+        if connection.farewell is not None:
+            await connection.send_final({"type": "websocket.send", "text": connection.farewell})
         if reason in CLOSE_CODES:
             code, text = CLOSE_CODES[reason]
             await connection.send_final({"type": "websocket.close", "code": code, "reason": text})
 
     async def refuse_handshake(self, scope: Scope, send: Send, exc: RtbenchError) -> None:
         """Refuse before the upgrade: an HTTP error when the server supports it, else 403."""
-        self.hub.error(exc.kind, exc.message, transport=self.transport, path=scope.get("path"))
+        self.hub.refused(exc, transport=self.transport, path=scope.get("path"))
         if "websocket.http.response" in scope.get("extensions", {}):
             body = error_body(exc)
             await send(
@@ -79,8 +97,9 @@ class WebSocketEndpoint(Endpoint):
         else:
             await send({"type": "websocket.close", "code": 1008})
 
-    async def read(self, connection: Connection, room: str, receive: Receive) -> None:
-        """Handle client frames until the client leaves or abuses the protocol."""
+    async def read(self, connection: Connection, session: Session, receive: Receive) -> None:
+        """Handle client frames until the client leaves, abuses the protocol, floods or its
+        token expires."""
         subscription = connection.subscription
         errors = 0
         while True:
@@ -92,35 +111,78 @@ class WebSocketEndpoint(Endpoint):
                 continue
             text = message.get("text")
             try:
+                session.check_message_rate()
                 if text is None:
                     raise RtbenchError("expected a JSON text frame, got a binary frame")
-                reply = await self.handle(ws.parse_client_frame(text), connection, room)
+                check_size(len(text), session.space.max_message_bytes, "frame")
+                reply = await self.handle(ws.parse_client_frame(text), connection, session)
+            except (Unauthorized, RateLimited) as exc:
+                # An expired token or a flood ends the connection, after saying why.
+                limited = "ws_message" if isinstance(exc, RateLimited) else None
+                self.hub.refused(exc, transport=self.transport, conn=subscription.id,
+                                 limited=limited)  # fmt: skip
+                connection.farewell = ws.encode_reply("error", exc.ack, error=exc.message,
+                                                      kind=exc.kind)  # fmt: skip
+                subscription.close(CloseReason.RATE_LIMITED if limited else CloseReason.EXPIRED)
+                return
             except RtbenchError as exc:
                 errors += 1
-                self.hub.error(
-                    exc.kind, exc.message, transport=self.transport, conn=subscription.id
-                )
+                self.hub.refused(exc, transport=self.transport, conn=subscription.id)
                 reply = ws.encode_reply("error", exc.ack, error=exc.message, kind=exc.kind)
                 if errors > self.hub.limits.ws_max_errors:
                     subscription.close(CloseReason.POLICY)
                     return
             subscription.offer(Reply(reply))
 
-    async def handle(self, op: ws.ClientOp, connection: Connection, room: str) -> str:
-        subscription, broker = connection.subscription, self.hub.broker
+    async def handle(self, op: ws.ClientOp, connection: Connection, session: Session) -> str:
+        subscription, space = connection.subscription, session.space
         if isinstance(op, ws.Publish):
+            room = op.room or session.room
+            session.check("publish", room, op.ack)
+            space.check_publish_rate(session.client)
             exclude = subscription if op.except_self else None
-            event = await self.hub.publish(op.room or room, op.data, exclude)
+            event = await space.publish(room, op.data, exclude)
             return ws.encode_reply("ack", op.ack, id=event.id)
         if isinstance(op, ws.Join):
-            last_id = await broker.subscribe(subscription, op.room, op.after)
+            session.check("subscribe", op.room, op.ack)
+            last_id = await space.broker.subscribe(subscription, op.room, op.after)
             return ws.encode_reply("joined", op.ack, room=op.room, last_id=last_id)
-        await broker.unsubscribe(subscription, op.room)
+        await space.broker.unsubscribe(subscription, op.room)
         return ws.encode_reply("left", op.ack, room=op.room)
+
+
+class Session:
+    """What one WebSocket carries between frames: its namespace, token and message bucket."""
+
+    def __init__(self, space: Space, grant: Grant, client: str, room: str) -> None:
+        self.space = space
+        self.grant = grant
+        self.client = client
+        self.room = room
+        policy = space.policy
+        self.bucket = (
+            TokenBucket(policy.ws_messages_per_second, policy.ws_burst, time.monotonic())
+            if policy.ws_messages_per_second
+            else None
+        )
+
+    def check_message_rate(self) -> None:
+        if self.bucket is not None:
+            self.bucket.check(time.monotonic(), "messages")
+
+    def check(self, action: str, room: str, ack: object) -> None:
+        """Seed Q5: the token is verified again on every action, rights and expiry."""
+        try:
+            self.grant.check_alive()
+            self.grant.check(action, self.space.name, room)
+        except RtbenchError as exc:
+            exc.ack = ack
+            raise
 
 
 class WebSocketTransport(Transport):
     name = "ws"
 
     def routes(self, hub: Hub) -> list[BaseRoute]:
-        return [WebSocketRoute("/rooms/{room}/ws", WebSocketEndpoint(hub))]
+        endpoint = WebSocketEndpoint(hub)
+        return [WebSocketRoute(path, endpoint) for path in room_paths("ws")]

@@ -41,7 +41,7 @@ def tcp_bytes(sock: socket.socket) -> tuple[int, int] | None:
     where TCP_INFO does not carry them. The SYN counts as one acknowledged byte; removed."""
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, ValueError):  # uvloop: ValueError once the fd is closed
         return None
     if len(info) < _TCP_INFO_OFFSET + _TCP_INFO_BYTES.size:
         return None
