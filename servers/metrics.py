@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from servers.hub import Hub
@@ -23,9 +28,12 @@ class HubCollector(Collector):
         hub, stats = self.hub, self.hub.stats
         labels = ["transport"]
         connections = GaugeMetricFamily(
-            "rtbench_connections", "Open subscriber connections", labels=labels
+            "rtbench_connections",
+            "Open subscriber connections",
+            labels=["transport", "namespace"],
         )
-        connections.add_metric([hub.transport], stats.connections)
+        for name, space in sorted(hub.spaces.items()):
+            connections.add_metric([hub.transport, name], space.connections)
         yield connections
         for name, help_text, value in (
             ("rtbench_events_published", "Events accepted by the broker", stats.published),
@@ -50,10 +58,29 @@ class HubCollector(Collector):
         for reason, count in sorted(stats.closes.items()):
             closes.add_metric([hub.transport, reason], count)
         yield closes
+        for name, help_text, counts in (
+            ("rtbench_auth_failures", "Refused tokens, rights and origins, by reason",
+             stats.auth_failures),
+            ("rtbench_rate_limited", "Requests and frames over a rate limit, by what",
+             stats.rate_limited),
+        ):  # fmt: skip
+            label = "reason" if name == "rtbench_auth_failures" else "limited"
+            family = CounterMetricFamily(name, help_text, labels=["transport", label])
+            for key, count in sorted(counts.items()):
+                family.add_metric([hub.transport, key], count)
+            yield family
+        histogram = stats.latency_histogram
+        delivery = HistogramMetricFamily(
+            "rtbench_delivery_latency_seconds",
+            "Time from the broker accepting an event to its write to a subscriber",
+            labels=["transport"],
+        )
+        delivery.add_metric([hub.transport], histogram.cumulative(), histogram.total_s)
+        yield delivery
         latency = stats.delivery_latency.percentiles_ms()
         quantiles = GaugeMetricFamily(
-            "rtbench_delivery_latency_seconds",
-            "Delivery latency inside the server (sampled), by quantile",
+            "rtbench_delivery_latency_quantile_seconds",
+            "Delivery latency inside the server (sampled window), by quantile",
             labels=["transport", "quantile"],
         )
         for key, quantile in (("p50", "0.5"), ("p99", "0.99")):

@@ -68,7 +68,9 @@ class Endpoint:
         """Count the events written and the server's own delivery latency for `/status`."""
         stats = self.hub.stats
         now = time.time_ns()
+        histogram = stats.latency_histogram
         for item in items:
             if isinstance(item, Event):
                 stats.delivered += 1
                 stats.delivery_latency.offer(item.ts_ns, now)
+                histogram.observe((now - item.ts_ns) / 1e9)

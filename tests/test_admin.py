@@ -39,3 +39,10 @@ async def test_healthz_status_and_metrics(transport: str, server: ServerProcess,
     } <= set(families)
     [published] = families["rtbench_events_published"].samples
     assert published.labels == {"transport": transport} and published.value >= 20
+    latency_family = families["rtbench_delivery_latency_seconds"]
+    assert latency_family.type == "histogram"
+    count = next(s for s in latency_family.samples if s.name.endswith("_count"))
+    infinite = next(s for s in latency_family.samples if s.labels.get("le") == "+Inf")
+    assert count.value == infinite.value >= 20
+    connections = families["rtbench_connections"].samples
+    assert {s.labels["namespace"] for s in connections} == {"default"}

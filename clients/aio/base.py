@@ -28,8 +28,13 @@ class Subscriber(abc.ABC):
 
     transport: str
 
-    def __init__(self, base_url: str, room: str, after: int | None = None) -> None:
+    def __init__(
+        self, base_url: str, room: str, after: int | None = None, *, token: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        """The server, or a namespace of it: `http://host:port/ns/admin`."""
+        self.headers = {"authorization": f"Bearer {token}"} if token else {}
+        """Sent with every request: the token, when the namespace requires one."""
         self.room = room
         self.after = after
         self.last_id: int | None = after

@@ -14,12 +14,20 @@ class PollSubscriber(Subscriber):
     transport = "longpoll"
 
     def __init__(
-        self, base_url: str, room: str, after: int | None = None, *, poll_timeout: float = 25.0
+        self,
+        base_url: str,
+        room: str,
+        after: int | None = None,
+        *,
+        poll_timeout: float = 25.0,
+        token: str | None = None,
     ) -> None:
-        super().__init__(base_url, room, after)
+        super().__init__(base_url, room, after, token=token)
         self.poll_timeout = poll_timeout
         self.polls = 0
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=poll_timeout + 10.0))
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, read=poll_timeout + 10.0), headers=self.headers
+        )
         self._next = after
 
     async def _poll(self, after: int | None) -> longpoll.PollResponse:

@@ -13,10 +13,11 @@ from core.events import dump_json
 
 
 class Publisher:
-    def __init__(self, base_url: str, *, connections: int = 10) -> None:
+    def __init__(self, base_url: str, *, connections: int = 10, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        headers = {"authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(
-            timeout=10.0, limits=httpx.Limits(max_connections=connections)
+            timeout=10.0, limits=httpx.Limits(max_connections=connections), headers=headers
         )
 
     async def publish(self, room: str, data: JSON) -> int:

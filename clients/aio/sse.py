@@ -24,8 +24,9 @@ class SSESubscriber(Subscriber):
         after: int | None = None,
         *,
         use_last_event_id: bool = True,
+        token: str | None = None,
     ) -> None:
-        super().__init__(base_url, room, after)
+        super().__init__(base_url, room, after, token=token)
         self.use_last_event_id = use_last_event_id
         self.parser = sse.SSEParser()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
@@ -33,7 +34,7 @@ class SSESubscriber(Subscriber):
         self._chunks: AsyncIterator[bytes] | None = None
 
     async def connect(self) -> None:
-        headers = {"accept": "text/event-stream"}
+        headers = {"accept": "text/event-stream", **self.headers}
         params = {}
         if self.after is not None:
             if self.use_last_event_id:

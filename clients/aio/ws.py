@@ -40,8 +40,9 @@ class WSSubscriber(Subscriber):
         compression: bool = False,
         max_size: int = 16 * 1024 * 1024,
         queue_size: int = 100_000,
+        token: str | None = None,
     ) -> None:
-        super().__init__(base_url, room, after)
+        super().__init__(base_url, room, after, token=token)
         self.compression = compression
         self.max_size = max_size
         self.socket: ClientConnection | None = None
@@ -61,6 +62,7 @@ class WSSubscriber(Subscriber):
                 compression="deflate" if self.compression else None,
                 max_size=self.max_size,
                 open_timeout=10,
+                additional_headers=self.headers,
             )
         except InvalidStatus as exc:  # the handshake was refused with an HTTP status
             body = exc.response.body.decode(errors="replace")

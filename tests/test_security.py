@@ -1,0 +1,423 @@
+"""Security on every transport, against a real server configured from one file: namespaces,
+tokens at the handshake and on every WebSocket action, Origin allowlist, validation, rate limits
+and connection caps. Every refusal has its exact code, is logged and counted in /metrics, and a
+legitimate subscriber in the same room misses nothing.
+
+The flooding client connects from 127.0.0.2 (all of 127/8 is loopback), so the per-address
+buckets it empties are not the legitimate publisher's (127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from clients.aio import subscribe
+from core import Auth
+from core.auth import mint
+from servers.process import ServerFailed, ServerProcess
+from tests.conftest import TRANSPORTS
+from tests.support import PATIENCE, collect, eventually, ids, subscribe_path
+
+SECRET = "s3cret-for-tests-only-" + "x" * 20
+OTHER_SECRET = "another-secret-entirely-" + "y" * 20
+AUTH = Auth(secret=SECRET)
+ALLOWED_ORIGIN = "http://allowed.example"
+CONFIG = f"""
+allowed_origins = ["{ALLOWED_ORIGIN}"]
+
+[auth]
+secret = "{SECRET}"
+
+[limits]
+max_json_depth = 8
+
+[namespaces.default]
+auth = true
+publish_per_second = 5
+publish_burst = 5
+ws_messages_per_second = 5
+ws_burst = 8
+
+[namespaces.public]
+max_connections = 2
+max_message_bytes = 512
+data_keys = ["text"]
+extra_keys = "strip"
+
+[namespaces.strict]
+data_keys = ["text"]
+"""
+
+
+Rooms = tuple[str, ...]
+
+
+def token(*, subscribe: Rooms = ("*",), publish: Rooms = ("*",), ttl: float = 600,
+          auth: Auth = AUTH, namespaces: Rooms = ("*",)) -> str:  # fmt: skip
+    return mint(auth, "tester", subscribe=subscribe, publish=publish, ttl_seconds=ttl,
+                namespaces=namespaces)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
+    config = tmp_path_factory.mktemp("secure") / "rtbench.toml"
+    config.write_text(CONFIG)
+    servers: dict[str, ServerProcess] = {}
+    try:
+        for transport in TRANSPORTS:
+            servers[transport] = ServerProcess(transport, config=config).start()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def bearer(value: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {value}"} if value else {}
+
+
+async def handshake(
+    transport: str,
+    base: str,
+    room: str,
+    *,
+    headers: dict[str, str] | None = None,
+    namespace: str | None = None,
+    query: str = "",
+) -> int:
+    """The status a subscribe handshake gets: 200 (stream or poll), 101 (upgrade) or an error."""
+    path = subscribe_path(transport, room, after=0)
+    if namespace:
+        path = f"/ns/{namespace}{path}"
+    if query:
+        path += ("&" if "?" in path else "?") + query
+    if transport == "ws":
+        url = base.replace("http", "ws", 1) + path
+        try:
+            async with connect(url, additional_headers=headers or {}, open_timeout=10):
+                return 101
+        except InvalidStatus as exc:
+            return int(exc.response.status_code)
+    if transport == "longpoll":
+        path += "&timeout=0"
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        client.stream("GET", path, headers=headers) as response,
+    ):
+        return response.status_code
+
+
+async def metrics(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        text = (await client.get("/metrics")).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def counted(values: dict[Any, float], name: str, **labels: str) -> float:
+    return sum(
+        value
+        for (sample, pairs), value in values.items()
+        if sample == name and labels.items() <= dict(pairs).items()
+    )
+
+
+# -- the matrix at the handshake, on every transport --------------------------------------------
+
+DENIALS = [
+    # (case, headers or query maker, expected status, auth failure reason or None)
+    ("no token", {}, 401, "missing"),
+    ("expired", {"token": token(ttl=-30)}, 401, "expired"),
+    ("forged signature", {"token": token(auth=Auth(secret=OTHER_SECRET))}, 401, "bad_signature"),
+    ("wrong audience", {"token": token(auth=Auth(secret=SECRET, audience="other"))}, 401,
+     "wrong_audience"),
+    ("wrong room right", {"token": token(subscribe=("elsewhere-*",))}, 403, "no_right"),
+    ("wrong namespace", {"token": token(namespaces=("public",))}, 403, "no_right"),
+    ("not a JWT", {"token": "not.a.jwt"}, 401, "malformed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(
+    ("case", "given", "status", "reason"), DENIALS, ids=[d[0] for d in DENIALS]
+)
+async def test_handshake_refusals(
+    secure: dict[str, ServerProcess],
+    transport: str,
+    room: str,
+    case: str,
+    given: dict[str, str],
+    status: int,
+    reason: str,
+) -> None:
+    server = secure[transport]
+    before = await metrics(server.url)
+    got = await handshake(transport, server.url, room, headers=bearer(given.get("token")))
+    assert got == status, case
+    after = await metrics(server.url)
+    assert counted(after, "rtbench_auth_failures_total", reason=reason) == (
+        counted(before, "rtbench_auth_failures_total", reason=reason) + 1
+    )
+    kind = "unauthorized" if status == 401 else "forbidden"
+    assert any(
+        line.get("event") == "refused" and line.get("kind") == kind and line.get("status") == status
+        for line in server.events("refused")
+    )
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_valid_token_opens_every_transport_by_header_or_query(
+    secure: dict[str, ServerProcess], transport: str, room: str
+) -> None:
+    server = secure[transport]
+    ok = 101 if transport == "ws" else 200
+    valid = token(subscribe=(room,))
+    assert await handshake(transport, server.url, room, headers=bearer(valid)) == ok
+    # EventSource cannot set headers: ?token= works the same way.
+    assert await handshake(transport, server.url, room, query=f"token={valid}") == ok
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_a_foreign_origin_is_refused_before_the_stream_or_upgrade(
+    secure: dict[str, ServerProcess], transport: str, room: str
+) -> None:
+    server = secure[transport]
+    valid = bearer(token())
+    foreign = {**valid, "origin": "http://evil.example"}
+    allowed = {**valid, "origin": ALLOWED_ORIGIN}
+    assert await handshake(transport, server.url, room, headers=foreign) == 403
+    ok = 101 if transport == "ws" else 200
+    assert await handshake(transport, server.url, room, headers=allowed) == ok
+    values = await metrics(server.url)
+    assert counted(values, "rtbench_auth_failures_total", reason="origin") >= 1
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_invalid_room_and_unknown_namespace(
+    secure: dict[str, ServerProcess], transport: str
+) -> None:
+    server = secure[transport]
+    assert await handshake(transport, server.url, "bad%20room", headers=bearer(token())) in (
+        400,
+        404,
+    )
+    assert (
+        await handshake(transport, server.url, "lobby", namespace="nope", headers=bearer(token()))
+        == 404
+    )
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_connection_cap_per_namespace(
+    secure: dict[str, ServerProcess], transport: str, room: str
+) -> None:
+    """`public` holds at most 2 connections: the third is refused with 503 until one leaves."""
+    server = secure[transport]
+    async with (
+        subscribe(transport, f"{server.url}/ns/public", room),
+        subscribe(transport, f"{server.url}/ns/public", room),
+    ):
+        assert await handshake(transport, server.url, room, namespace="public") == 503
+    values = await metrics(server.url)
+    assert counted(values, "rtbench_errors_total", kind="too_many_connections") >= 1
+
+    async def freed() -> bool:
+        return await handshake(transport, server.url, room, namespace="public") in (101, 200)
+
+    await eventually(freed)
+
+
+# -- publishing ---------------------------------------------------------------------------------
+
+
+async def test_publish_refusals_each_with_its_code(
+    secure: dict[str, ServerProcess], room: str
+) -> None:
+    server = secure["sse"]
+    url = f"/rooms/{room}/events"
+    good = bearer(token(publish=(room,)))
+    deep: Any = "leaf"
+    for _ in range(20):
+        deep = [deep]
+    cases = [
+        ("no token", {}, {"data": 1}, 401),
+        ("forged", bearer(token(auth=Auth(secret=OTHER_SECRET))), {"data": 1}, 401),
+        ("wrong room", bearer(token(publish=("other",))), {"data": 1}, 403),
+        ("deep JSON", good, {"data": deep}, 422),
+    ]
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        for case, headers, body, status in cases:
+            answer = await client.post(url, json=body, headers=headers)
+            assert answer.status_code == status, (case, answer.text)
+            assert "expected" in answer.json()["error"]
+        oversize = await client.post(
+            f"/ns/public/rooms/{room}/events", json={"data": {"text": "x" * 600}}
+        )
+        assert oversize.status_code == 413
+        bad_json = await client.post(url, content=b"{nope", headers=good)
+        assert bad_json.status_code == 422
+        very_deep = await client.post(url, content=b"[" * 50_000, headers=good)
+        assert very_deep.status_code in (413, 422)
+
+
+async def test_namespace_key_filter_strips_or_rejects(
+    secure: dict[str, ServerProcess], room: str
+) -> None:
+    server = secure["ws"]
+    async with subscribe("ws", f"{server.url}/ns/public", room) as sub:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            stripped = await client.post(
+                f"/ns/public/rooms/{room}/events",
+                json={"data": {"text": "hi", "admin": True, "html": "<b>x</b>"}},
+            )
+            assert stripped.status_code == 201
+            rejected = await client.post(
+                f"/ns/strict/rooms/{room}/events", json={"data": {"text": "hi", "admin": True}}
+            )
+            assert rejected.status_code == 422 and "admin" in rejected.json()["error"]
+        [event] = await collect(sub, 1)
+    assert event.data == {"text": "hi"}  # type: ignore[union-attr]
+
+
+async def test_publish_flood_gets_429_with_retry_after(
+    secure: dict[str, ServerProcess], room: str
+) -> None:
+    server = secure["longpoll"]
+    flood = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    headers = bearer(token(publish=(room,)))
+    async with httpx.AsyncClient(base_url=server.url, transport=flood, timeout=10) as client:
+        codes = [
+            (await client.post(f"/rooms/{room}/events", json={"data": n}, headers=headers))
+            for n in range(12)
+        ]
+    assert [c.status_code for c in codes[:5]] == [201] * 5  # the burst
+    limited = [c for c in codes if c.status_code == 429]
+    assert limited and all(int(c.headers["retry-after"]) >= 1 for c in limited)
+    values = await metrics(server.url)
+    assert counted(values, "rtbench_rate_limited_total", limited="publish") >= len(limited)
+
+
+# -- the WebSocket: every action checked again ---------------------------------------------------
+
+
+def ws_url(server: ServerProcess, room: str, value: str) -> str:
+    return server.url.replace("http", "ws", 1) + f"/rooms/{room}/ws?token={value}"
+
+
+async def test_websocket_rechecks_rights_on_publish_and_join(
+    secure: dict[str, ServerProcess], room: str
+) -> None:
+    server = secure["ws"]
+    value = token(subscribe=(room,), publish=(room,))
+    async with connect(ws_url(server, room, value)) as socket:
+        await socket.send(json.dumps({"op": "publish", "room": "other", "data": 1, "ack": 1}))
+        refused = json.loads(await socket.recv())
+        assert refused["op"] == "error" and refused["kind"] == "forbidden" and refused["ack"] == 1
+        await socket.send(json.dumps({"op": "join", "room": "secret-room", "ack": 2}))
+        refused = json.loads(await socket.recv())
+        assert refused["kind"] == "forbidden" and refused["ack"] == 2
+        await socket.send(json.dumps({"op": "publish", "data": "fine", "ack": 3}))
+        replies = [json.loads(await socket.recv()) for _ in range(2)]
+        assert {r.get("op", "event") for r in replies} == {"ack", "event"}
+
+
+async def test_token_expiry_closes_an_open_websocket_with_1008(
+    secure: dict[str, ServerProcess], room: str
+) -> None:
+    server = secure["ws"]
+    value = token(subscribe=(room,), ttl=2)  # the claim has whole seconds
+    async with connect(ws_url(server, room, value)) as socket:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), PATIENCE)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert "expired" in closed.value.rcvd.reason
+    values = await metrics(server.url)
+    assert counted(values, "rtbench_disconnects_total", reason="token_expired") >= 1
+
+
+async def test_websocket_message_flood_gets_an_error_then_1008(
+    secure: dict[str, ServerProcess], room: str
+) -> None:
+    server = secure["ws"]
+    async with connect(ws_url(server, room, token())) as socket:
+        for n in range(30):
+            try:
+                await socket.send(json.dumps({"op": "leave", "room": "nowhere", "ack": n}))
+            except ConnectionClosed:
+                break
+        frames: list[dict[str, Any]] = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                frames.append(json.loads(await asyncio.wait_for(socket.recv(), PATIENCE)))
+    assert frames[-1]["op"] == "error" and frames[-1]["kind"] == "rate_limited"
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    values = await metrics(server.url)
+    assert counted(values, "rtbench_rate_limited_total", limited="ws_message") >= 1
+
+
+async def test_oversized_websocket_frame_closes_with_1009(
+    secure: dict[str, ServerProcess], room: str
+) -> None:
+    server = secure["ws"]
+    async with connect(ws_url(server, room, token()), max_size=None) as socket:
+        await socket.send(json.dumps({"op": "publish", "data": "x" * 70_000}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), PATIENCE)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+# -- nothing legitimate is lost while all of the above happens ---------------------------------
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_legitimate_subscriber_misses_nothing_amid_abuse(
+    secure: dict[str, ServerProcess], transport: str, room: str
+) -> None:
+    server = secure[transport]
+    reader = token(subscribe=(room,))
+    writer = bearer(token(publish=(room,)))
+    flood = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    legit_ids: list[int] = []
+    async with subscribe(transport, server.url, room, token=reader) as sub:
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=10) as legit,
+            httpx.AsyncClient(base_url=server.url, transport=flood, timeout=10) as abuser,
+        ):
+            for n in range(10):
+                assert await handshake(transport, server.url, room) == 401
+                forged = bearer(token(auth=Auth(secret=OTHER_SECRET)))
+                assert await handshake(transport, server.url, room, headers=forged) == 401
+                await abuser.post(f"/rooms/{room}/events", json={"data": "flood"}, headers=writer)
+                await abuser.post(f"/rooms/{room}/events", content=b"{bad", headers=writer)
+                answer = await legit.post(
+                    f"/rooms/{room}/events", json={"data": {"n": n}}, headers=writer
+                )
+                assert answer.status_code == 201
+                legit_ids.append(answer.json()["id"])
+                await asyncio.sleep(0.2)  # the legitimate publisher stays under 5/s
+        events = await collect(sub, legit_ids[-1])  # the floods that got in are events too
+    legit = [e for e in events if getattr(e, "data", None) != "flood"]
+    assert [e.data for e in legit] == [{"n": n} for n in range(10)]  # type: ignore[union-attr]
+    assert ids(events) == list(range(1, legit_ids[-1] + 1))  # every event once, in order
+
+
+def test_config_file_errors_say_what_was_expected(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[namespaces.admin]\nauth = true\n[auth]\nsecret = "short"\n')
+    server = ServerProcess("sse", config=bad)
+    with pytest.raises(ServerFailed, match="did not become ready"):
+        server.start(timeout=10)
+    assert any("expected auth.secret of at least 32 bytes" in str(line) for line in server.logs)
