@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from clients.aio import subscribe
+from clients.aio.probe import Recorder, client_tls
 from core import Auth
 from core.auth import mint
+from scenarios.driver import ALL_PROBES
 from servers.process import ServerFailed, ServerProcess
 from tests.conftest import TRANSPORTS
 from tests.support import PATIENCE, collect, eventually, ids, subscribe_path
@@ -421,3 +424,48 @@ def test_config_file_errors_say_what_was_expected(tmp_path: Path) -> None:
     with pytest.raises(ServerFailed, match="did not become ready"):
         server.start(timeout=10)
     assert any("expected auth.secret of at least 32 bytes" in str(line) for line in server.logs)
+
+
+# -- TLS ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    import trustme
+
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+    cert.private_key_and_cert_chain_pem.write_to_path(str(folder / "chain.pem"))
+    return str(folder / "ca.pem"), str(folder / "chain.pem"), str(folder / "key.pem")
+
+
+def ssl_context(ca: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_tls_round_trip(transport: str, tls_files: tuple[str, str, str], room: str) -> None:
+    ca, chain, key = tls_files
+    extra = ["--ssl-certfile", chain, "--ssl-keyfile", key]
+    with ServerProcess(transport, extra_args=extra) as server:
+        assert server.url.startswith("https://")
+        probe = ALL_PROBES[transport](server.url, room, Recorder(), tls=client_tls(ca))
+        await asyncio.wait_for(probe.open(), PATIENCE)
+        async with httpx.AsyncClient(base_url=server.url, verify=ssl_context(ca)) as client:
+            for n in range(5):
+                answer = await client.post(f"/rooms/{room}/events", json={"data": n})
+                assert answer.status_code == 201
+            # A client that does not trust the test CA is refused by its own TLS check.
+            async with httpx.AsyncClient(base_url=server.url) as untrusting:
+                with pytest.raises(httpx.ConnectError):
+                    await untrusting.get("/healthz")
+
+        async def received() -> bool:
+            return probe.tally.last_id == 5
+
+        await eventually(received)
+        probe.close()
+    assert probe.tally.delivered == 5 and probe.error is None
