@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from clients.aio import Publisher, subscribe
 from servers.process import ServerProcess
 from tests.support import collect
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_healthz_status_and_metrics(transport: str, server: ServerProcess, room: str) -> None:
@@ -46,3 +52,21 @@ async def test_healthz_status_and_metrics(transport: str, server: ServerProcess,
     assert count.value == infinite.value >= 20
     connections = families["rtbench_connections"].samples
     assert {s.labels["namespace"] for s in connections} == {"default"}
+
+
+def test_grafana_dashboard_uses_only_metrics_the_servers_export(server: ServerProcess) -> None:
+    """docs/grafana-dashboard.json must not drift from /metrics."""
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(rtbench_[a-z_]+)", target["expr"])
+    }
+    exported = set()
+    for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text):
+        exported |= {sample.name for sample in family.samples} | {family.name}
+        if family.type == "counter":  # a counter with no sample yet still has its _total name
+            exported.add(f"{family.name}_total")
+    exported |= {f"{name}_bucket" for name in exported}
+    assert used and used <= exported, used - exported
