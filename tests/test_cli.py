@@ -37,3 +37,43 @@ def test_bad_config_is_refused_with_what_was_expected(tmp_path: object) -> None:
 def test_unknown_broker_is_refused() -> None:
     result = run("ws", "--broker", "kafka://x")
     assert result.returncode == 2 and "expected --broker memory or redis://" in result.stderr
+
+
+RIGHTS = ["--subscribe", "lobby", "--publish", "chat-*", "--ttl", "60"]
+
+
+def test_token_cli_mints_what_the_example_config_accepts() -> None:
+    from core import ServerConfig
+    from core.auth import TokenVerifier
+
+    example = "examples/secure.toml"
+    minted = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "servers.token",
+            "--config",
+            example,
+            "--sub",
+            "alice",
+            "--subscribe",
+            "lobby",
+            "--publish",
+            "chat-*",
+            "--ttl",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert minted.returncode == 0, minted.stderr
+    grant = TokenVerifier(ServerConfig.load(example).auth).verify(minted.stdout.strip())
+    assert (grant.subject, grant.subscribe, grant.publish) == ("alice", ("lobby",), ("chat-*",))
+    refused = subprocess.run(
+        [sys.executable, "-m", "servers.token", "--config", "missing.toml", "--sub", "x"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert refused.returncode == 2 and "expected a readable TOML file" in refused.stderr
