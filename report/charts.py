@@ -85,9 +85,10 @@ def comparison_load(run: Run, scenario: str = "broadcast") -> int | None:
 
 
 def _variant(step: dict[str, Any]) -> bool:
-    """TLS, compression or odd payload steps are not the plain comparison."""
+    """TLS, compression, auth, rate-limit or odd payload steps are not the plain comparison."""
     p = step["params"]
-    return bool(p.get("tls") or p.get("compression") or p.get("payload_bytes", 90) != 90)
+    knobs = ("tls", "compression", "auth", "ratelimit")
+    return any(p.get(knob) for knob in knobs) or p.get("payload_bytes", 90) != 90
 
 
 def plain(

@@ -190,6 +190,8 @@ async def main(args: argparse.Namespace) -> None:
     recorder = LatencyRecorder(args.measure_from_seq, args.drop_every, args.timeline_origin_ns)
     cls = ALL_PROBES[args.transport]
     options: dict[str, Any] = {"tls": client_tls(args.tls_ca)}
+    if args.token:
+        options["token"] = args.token
     if args.transport == "ws":
         options["compression"] = args.compression
     make = functools.partial(cls, args.url, args.room, recorder, **options)
@@ -421,6 +423,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=float, default=30.0, help="seconds to connect one")
     p.add_argument("--compression", action="store_true", help="WebSocket permessage-deflate")
     p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")
+    p.add_argument("--token", help="JWT sent with every subscribe (servers with auth on)")
     p.add_argument(
         "--timeline-origin-ns",
         type=int,

@@ -36,7 +36,15 @@ BROADCAST_LOAD: dict[str, list[Any]] = {
 
 # Per scenario kind: parameter -> default values. Lists expand into steps.
 SCENARIOS: dict[str, dict[str, list[Any]]] = {
-    "broadcast": {**BROADCAST_LOAD, "tls": [False], "driver_processes": [1]},
+    # tls, auth (a JWT checked at each handshake) and ratelimit (buckets that never trigger):
+    # knobs whose cost the report shows against the same step without them.
+    "broadcast": {
+        **BROADCAST_LOAD,
+        "tls": [False],
+        "auth": [False],
+        "ratelimit": [False],
+        "driver_processes": [1],
+    },
     # The same measurement against scenarios.null_server: what the harness itself adds.
     "baseline": BROADCAST_LOAD,
     # Broadcast while subscribers drop and resume: loss must stay 0.
@@ -74,6 +82,7 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
     "idle": {
         "connections": [1000],
         "settle_seconds": [2.0],
+        "auth": [False],
     },
 }
 
@@ -109,8 +118,9 @@ class Step:
                 parts.append(f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}")
         if self.params.get("compression"):
             parts.append("deflate")
-        if self.params.get("tls"):
-            parts.append("tls")
+        for flag in ("tls", "auth", "ratelimit"):
+            if self.params.get(flag):
+                parts.append(flag)
         return "-".join(parts) + f"-r{self.repeat}"
 
 
@@ -147,7 +157,8 @@ class Profile:
 
 def peer_can_run(kind: str, params: dict[str, Any]) -> bool:
     """Peers run plain broadcast, knee and idle: no TLS, compression or churn knobs."""
-    return kind in PEER_SCENARIOS and not (params.get("tls") or params.get("compression"))
+    knobs = ("tls", "compression", "auth", "ratelimit")
+    return kind in PEER_SCENARIOS and not any(params.get(knob) for knob in knobs)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -139,6 +139,8 @@ async def main(args: argparse.Namespace) -> None:
     errors: dict[str, int] = {}
     target = f"/rooms/{args.room}/events"
     headers = {"content-type": "application/json"}
+    if args.token:
+        headers["authorization"] = f"Bearer {args.token}"
     in_flight: set[asyncio.Task[None]] = set()
     measured_ended_ns = 0
 
@@ -209,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--payload-bytes", type=int, default=90, help="size of each event's data")
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")
+    p.add_argument("--token", help="JWT sent with every publish (servers with auth on)")
     p.add_argument("--cpus", type=str, default="")
     return p
 

@@ -98,14 +98,51 @@ class Run:
     def tls_args(self, step: profiles.Step) -> list[str]:
         return ["--tls-ca", self.tls_files()[0]] if step.params.get("tls") else []
 
-    async def start_server(
-        self, transport: str, kind: str, compression: bool, tls: bool = False
-    ) -> ServerProcess:
-        extra = ["--log-level", "warning"] + (["--compression"] if compression else [])
-        if tls:
+    @property
+    def secret(self) -> str:
+        """This run's JWT secret (random: nothing outside the run can mint its tokens)."""
+        if not hasattr(self, "_secret"):
+            self._secret = uuid.uuid4().hex + uuid.uuid4().hex
+        return self._secret
+
+    def security_config(self, step: profiles.Step) -> Path | None:
+        """A server config for the auth and ratelimit knobs, or None without them. The rate
+        limits are set far above the load: the step measures what checking them costs."""
+        auth, limited = bool(step.params.get("auth")), bool(step.params.get("ratelimit"))
+        if not (auth or limited):
+            return None
+        lines = [f'[auth]\nsecret = "{self.secret}"\n', "[namespaces.default]"]
+        lines.append(f"auth = {'true' if auth else 'false'}")
+        if limited:
+            lines += [
+                "publish_per_second = 1e9",
+                "publish_burst = 1000000000",
+                "ws_messages_per_second = 1e9",
+                "ws_burst = 1000000000",
+            ]
+        path = self.out / "config" / f"auth-{auth}-ratelimit-{limited}.toml".lower()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def token_args(self, step: profiles.Step) -> list[str]:
+        """A token granting every room, for drivers and publishers of an auth step."""
+        if not step.params.get("auth"):
+            return []
+        from core import Auth
+        from core.auth import mint
+
+        token = mint(Auth(secret=self.secret), "rtbench-bench", subscribe=["*"], publish=["*"],
+                     ttl_seconds=24 * 3600)  # fmt: skip
+        return ["--token", token]
+
+    async def start_server(self, step: profiles.Step) -> ServerProcess:
+        transport, p = step.transport, step.params
+        extra = ["--log-level", "warning"] + (["--compression"] if p.get("compression") else [])
+        if p.get("tls"):
             _, chain, key = self.tls_files()
             extra += ["--ssl-certfile", chain, "--ssl-keyfile", key]
-        if kind == "baseline":
+        if step.scenario == "baseline":
             server = ServerProcess(
                 transport, module="scenarios.null_server", env={RUN_MARKER: self.run_id}
             )
@@ -120,6 +157,7 @@ class Run:
             server = ServerProcess(
                 transport,
                 broker=self.args.broker,
+                config=self.security_config(step),
                 extra_args=extra,
                 env={RUN_MARKER: self.run_id},
             )
@@ -169,7 +207,7 @@ class Run:
         options += ["--compression"] if p.get("compression") else []
         if p.get("churn_per_second"):
             options += ["--churn-per-second", str(p["churn_per_second"])]
-        options += self.tls_args(step)
+        options += self.tls_args(step) + self.token_args(step)
         options += ["--timeline-origin-ns", str(time.time_ns())]
         drivers = []
         for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
@@ -196,6 +234,7 @@ class Run:
                 "--payload-bytes",
                 str(p["payload_bytes"]),
                 *self.tls_args(step),
+                *self.token_args(step),
             ],
             "publisher",
         )
@@ -500,9 +539,8 @@ class Run:
         room = f"idle-{uuid.uuid4().hex[:10]}"
         await asyncio.sleep(0.5)
         before = sample_process(server.pid)
-        driver = await self.worker(
-            "scenarios.driver", self.driver_args(step, server, room, p["connections"]), "driver"
-        )
+        args = [*self.driver_args(step, server, room, p["connections"]), *self.token_args(step)]
+        driver = await self.worker("scenarios.driver", args, "driver")
         ready = await driver.event("ready", patience=300)
         await asyncio.sleep(p["settle_seconds"])
         after = sample_process(server.pid)
@@ -528,6 +566,12 @@ class Run:
             "server_rss_before_bytes": before.rss_bytes if before else None,
             "server_rss_after_bytes": after.rss_bytes if after else None,
             "rss_per_connection_bytes": per_connection,
+            # Server CPU to accept, check (TLS, token) and hold each connection, settle included.
+            "server_cpu_us_per_connection": round(
+                (after.cpu_seconds - before.cpu_seconds) * 1e6 / connected, 1
+            )
+            if before and after and connected
+            else None,
             "driver_rss_bytes": driver_sample.rss_bytes if driver_sample else None,
             "errors": ready["errors"],
         }
@@ -571,7 +615,7 @@ class Run:
         groups = group_steps(steps)
         with progress:
             overall = progress.add_task("steps", total=len(steps))
-            for (transport, kind, compression, tls), group in groups:
+            for (_, kind, *_), group in groups:
                 server: ServerProcess | None = None
                 for step in group:
                     progress.update(overall, description=step.id)
@@ -587,7 +631,7 @@ class Run:
                         if server is None or kind == "idle":
                             if server is not None:
                                 await self.stop_server(server)
-                            server = await self.start_server(transport, kind, compression, tls)
+                            server = await self.start_server(step)
                         runners = {
                             "idle": self.idle,
                             "knee": self.knee,
@@ -653,11 +697,11 @@ def add_series(series: list[list[int]]) -> list[int]:
     return [sum(s[i] for s in series if i < len(s)) for i in range(length)]
 
 
-GroupKey = tuple[str, str, bool, bool]
+GroupKey = tuple[str, str, bool, bool, bool, bool]
 
 
 def group_steps(steps: list[profiles.Step]) -> list[tuple[GroupKey, list[profiles.Step]]]:
-    """Steps that can share one server: same transport, scenario kind, compression and TLS."""
+    """Steps that can share one server: same transport, scenario kind and server knobs."""
     groups: dict[GroupKey, list[profiles.Step]] = {}
     for step in steps:
         options = step.params
@@ -666,6 +710,8 @@ def group_steps(steps: list[profiles.Step]) -> list[tuple[GroupKey, list[profile
             step.scenario,
             bool(options.get("compression")),
             bool(options.get("tls")),
+            bool(options.get("auth")),
+            bool(options.get("ratelimit")),
         )
         groups.setdefault(key, []).append(step)
     return list(groups.items())

@@ -22,9 +22,7 @@ def _load(step: dict[str, Any]) -> str:
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
         if step["scenario"] == "churn":
             text += f", {p['churn_per_second']:g} drops/s"
-        return (
-            text + (" deflate" if p.get("compression") else "") + (" TLS" if p.get("tls") else "")
-        )
+        return text + _knobs(p)
     if step["scenario"] == "locust_chat":
         return (
             f"Locust chat {p['users']} users, {p['rooms']} rooms, "
@@ -34,7 +32,12 @@ def _load(step: dict[str, Any]) -> str:
         return f"chat {p['rooms']} rooms × {p['members_per_room']}, {p['member_rate']:g}/s each"
     if step["scenario"] == "knee":
         return f"{p['subscribers']:,} sub, rising rate"
-    return f"{p['connections']:,} idle"
+    return f"{p['connections']:,} idle" + _knobs(p)
+
+
+def _knobs(p: dict[str, Any]) -> str:
+    names = {"compression": "deflate", "tls": "TLS", "auth": "JWT", "ratelimit": "rate limits"}
+    return "".join(f", {label}" for key, label in names.items() if p.get(key))
 
 
 def print_summary(results: dict[str, Any], console: Console) -> None:
@@ -68,6 +71,7 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
         "RSS before MiB",
         "RSS after MiB",
         "KiB/conn",
+        "server µs/conn",
     ):
         idle.add_column(name, justify="left" if name in ("transport", "load") else "right")
     for step in results["steps"]:
@@ -101,6 +105,7 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
                 _fmt(step["server_rss_before_bytes"], mib, 1),
                 _fmt(step["server_rss_after_bytes"], mib, 1),
                 _fmt(step["rss_per_connection_bytes"], 1024, 1),
+                _fmt(step.get("server_cpu_us_per_connection"), digits=0),
             )
     knees = Table(
         title="Knee — highest offered rate with p99 under the bound and no loss",

@@ -45,7 +45,9 @@ def run_bench(
 def only_ok_step(
     results: dict[str, Any], transport: str, scenario: str, **params: object
 ) -> dict[str, Any]:
-    """The one step of this transport and scenario (with these params), checked to be ok."""
+    """The one step of this transport and scenario (with these params, and server knobs off
+    unless named), checked to be ok."""
+    params = {"tls": False, "auth": False, "ratelimit": False, "compression": False, **params}
     [step] = [
         s
         for s in results["steps"]
@@ -376,3 +378,19 @@ def test_driver_results_from_several_processes_merge_exactly() -> None:
     assert merged["tcp_bytes_in"] == 300 and merged["errors"] == ["e0", "e1", "e2"]
     assert merged["timeline"]["delivered"] == [3, 2, 1]
     assert decode(merged["histogram"]).get_total_count() == 99 + 199 + 299
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tiny_auth_and_ratelimit_knobs_run_with_tokens(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    """The server of a knob step requires a JWT: every subscriber and the publisher had one."""
+    results, folder, _ = tiny_run
+    step = only_ok_step(results, transport, "broadcast", auth=True, ratelimit=True)
+    assert step["delivered"] == step["expected"] > 0 and not step["publish_errors"]
+    assert "auth" in step["id"] and "ratelimit" in step["id"]
+    config = (folder / "config" / "auth-true-ratelimit-true.toml").read_text()
+    assert "auth = true" in config and "publish_per_second" in config
+    idle = only_ok_step(results, transport, "idle", auth=True)
+    assert idle["connected"] == idle["held_by_server"] == idle["requested"]
+    assert idle["server_cpu_us_per_connection"] is not None

@@ -99,8 +99,11 @@ class Probe(asyncio.Protocol):
         after: int = 0,
         tally: Tally | None = None,
         tls: ssl.SSLContext | None = None,
+        token: str | None = None,
     ) -> None:
         parts = urlsplit(url)
+        self.token = token
+        self.headers = {"authorization": f"Bearer {token}"} if token else {}
         self.tls = tls if parts.scheme == "https" else None
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (443 if self.tls else 80)
@@ -201,7 +204,7 @@ class SSEProbe(Probe):
         self.reader = http.ResponseReader()
         self.parser = sse.SSEParser()
         path = f"/rooms/{self.room}/sse"
-        headers = {"accept": "text/event-stream", "last-event-id": str(self.after)}
+        headers = {"accept": "text/event-stream", "last-event-id": str(self.after), **self.headers}
         self.write(http.build_request("GET", path, self.netloc, headers))
 
     def feed(self, data: bytes, received_ns: int) -> None:
@@ -236,7 +239,7 @@ class PollProbe(Probe):
 
     def poll(self) -> None:
         target = f"/rooms/{self.room}/poll?after={self.cursor}&timeout={self.poll_timeout:g}"
-        self.write(http.build_request("GET", target, self.netloc))
+        self.write(http.build_request("GET", target, self.netloc, self.headers))
         self.polls += 1
 
     def feed(self, data: bytes, received_ns: int) -> None:
@@ -273,7 +276,10 @@ class WSProbe(Probe):
         uri = parse_uri(f"{scheme}://{self.netloc}{self.target()}")
         extensions = [ClientPerMessageDeflateFactory()] if self.compression else None
         self.protocol = ClientProtocol(uri, extensions=extensions, max_size=16 * 1024 * 1024)
-        self.protocol.send_request(self.protocol.connect())
+        request = self.protocol.connect()
+        for name, value in self.headers.items():
+            request.headers[name] = value
+        self.protocol.send_request(request)
         self.flush()
 
     def publish(self, body: bytes) -> None:
