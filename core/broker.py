@@ -23,6 +23,10 @@ from core.subscription import CloseReason, Subscription
 class Broker(abc.ABC):
     kind: str
 
+    async def start(self) -> None:
+        """Connect before serving (a backplane broker); the memory broker has nothing to do."""
+        return None
+
     @abc.abstractmethod
     async def publish(self, room: str, data: JSON, *, exclude: Subscription | None = None) -> Event:
         """Assign the next id of `room`, buffer the event and offer it to every subscription."""

@@ -37,11 +37,15 @@ log = logging.getLogger("rtbench.server")
 lifecycle = logging.getLogger("rtbench.lifecycle")
 
 
-def create_broker(url: str, config: ServerConfig, stats: Stats) -> Broker:
+def create_broker(
+    url: str, config: ServerConfig, stats: Stats, namespace: str = DEFAULT_NAMESPACE
+) -> Broker:
     if url == "memory":
         return MemoryBroker(config.limits, stats)
-    if url.startswith("redis://"):
-        raise ConfigError("expected --broker memory, got a redis:// URL: cluster mode comes later")
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from servers.redis_broker import RedisBroker
+
+        return RedisBroker(url, config.limits, stats, namespace)
     raise ConfigError(f"expected --broker memory or redis://HOST:PORT/DB, got {url!r}")
 
 
@@ -102,9 +106,8 @@ class Hub:
         self.spaces: dict[str, Space] = {}
         for name, policy in config.namespaces.items():
             own = broker if broker is not None and name == DEFAULT_NAMESPACE else None
-            self.spaces[name] = Space(
-                policy, own or create_broker(config.broker, config, self.stats), config, self.stats
-            )
+            made = own or create_broker(config.broker, config, self.stats, name)
+            self.spaces[name] = Space(policy, made, config, self.stats)
         self.default = self.spaces[DEFAULT_NAMESPACE]
         self.broker = self.default.broker
         self.origins = frozenset(config.allowed_origins)
@@ -192,6 +195,8 @@ class Hub:
 
     @asynccontextmanager
     async def lifespan(self, app: object) -> AsyncIterator[None]:
+        for space in self.spaces.values():
+            await space.broker.start()  # cluster mode: listen to the backplane before serving
         try:
             yield
         finally:

@@ -98,3 +98,15 @@ def chromium_or_skip() -> str:
             pytest.fail("CI must install Debian's chromium (see .ci/run)")
         pytest.skip("no chromium on this machine: apt-get install chromium")
     return found
+
+
+def binary_or_skip(name: str, package: str) -> str:
+    """A real service binary (redis-server, nginx); CI must have it, a workstation may skip."""
+    from scenarios.cluster import find_binary
+
+    found = find_binary(name)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must install Debian's {package} (see .ci/run)")
+        pytest.skip(f"no {name} on this machine: apt-get install {package}")
+    return found

@@ -1,0 +1,362 @@
+"""The Redis broker: what lets several server nodes behind a load balancer act as one.
+
+- Ids: `INCR` per room, so they stay gap-free across nodes.
+- Resume buffer: a capped Redis stream per room (entry id `<event id>-0`), read with `XRANGE`.
+- Fan-out: one Lua script assigns the id, appends to the stream and `PUBLISH`es the event, so
+  Pub/Sub order is id order. Each node holds one pattern subscription (not one per client) and
+  offers every event to its own local subscribers: the Socket.IO Redis-adapter idea.
+- Failure: if the Pub/Sub connection drops, the node reconnects with capped exponential
+  backoff and full jitter, then re-reads each local room's stream after the last id it
+  delivered: what is still buffered is recovered, what is not is announced as a gap; a Redis
+  that came back empty (ids started again) is announced as a reset gap. Never silent loss.
+
+Keys carry the room in a hash tag (`rtbench:{ns:room}:id`), so a Redis Cluster keeps a room's
+keys on one shard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from core import JSON, Event, Gap, Item, Limits, RtbenchError, Stats, Subscription, jsonc
+from core.backoff import Backoff
+from core.broker import Broker
+from core.buffer import Backlog
+from core.events import dump_json
+from core.rooms import validate_room
+from core.subscription import CloseReason
+
+log = logging.getLogger("rtbench.redis")
+
+T = TypeVar("T")
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+
+PUBLISH = """
+local id = redis.call('INCR', KEYS[1])
+local event = '{"id":' .. id .. ',"room":"' .. ARGV[1] .. '","data":' .. ARGV[2] .. '}'
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id .. '-0', 'e', event, 't', ARGV[4])
+redis.call('PUBLISH', KEYS[3], ARGV[4] .. ' ' .. event)
+return id
+"""
+
+
+class BrokerUnavailable(RtbenchError):
+    status_code = 503
+    close_code = 1011
+    kind = "broker_unavailable"
+
+
+@dataclass(slots=True, eq=False)
+class _LocalRoom:
+    subscriptions: dict[int, Subscription] = field(default_factory=dict)
+    delivered_id: int = 0
+    """Newest id offered to this node's subscribers (what a recovery resumes after)."""
+    catching_up: dict[int, list[Event]] = field(default_factory=dict)
+    """Live events held for subscriptions still reading their backlog, by subscription id."""
+    floors: dict[int, int] = field(default_factory=dict)
+    """Per subscription: the newest id its backlog carried; live copies up to it are skipped."""
+
+
+class RedisBroker(Broker):
+    kind = "redis"
+
+    def __init__(
+        self, url: str, limits: Limits, stats: Stats | None = None, namespace: str = "default"
+    ) -> None:
+        self.url = url
+        self.limits = limits
+        self.stats = stats if stats is not None else Stats()
+        self.prefix = f"rtbench:{namespace}"
+        self.redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._publish = self.redis.register_script(PUBLISH)
+        self._rooms: dict[str, _LocalRoom] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._excluded: OrderedDict[tuple[str, int], int] = OrderedDict()
+        """(room, id) -> subscription that published it with except_self (bounded)."""
+        self.connected = False
+        self.reconnects = 0
+        self.recovered = 0
+        self.gaps = 0
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def _keys(self, room: str) -> tuple[str, str, str]:
+        tag = f"{{{self.prefix.partition(':')[2]}:{room}}}"
+        return (
+            f"rtbench:{tag}:id",
+            f"rtbench:{tag}:buf",
+            f"{self.prefix}:ch:{room}",
+        )
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await operation()
+        except (RedisError, OSError) as exc:
+            raise BrokerUnavailable(
+                f"expected Redis at {self.url} to answer, got {type(exc).__name__}: {exc}"
+            ) from None
+
+    # -- the Broker interface ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the node's one Pub/Sub listener and wait until it listens (or give up)."""
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), 5)
+
+    async def publish(self, room: str, data: JSON, *, exclude: Subscription | None = None) -> Event:
+        validate_room(room)
+        await self.start()
+        id_key, buf_key, channel = self._keys(room)
+        now = time.time_ns()
+        data_json = dump_json(data)
+        event_id = await self._call(
+            lambda: self._publish(
+                keys=[id_key, buf_key, channel],
+                args=[room, data_json, self.limits.buffer_events, now],
+            )
+        )
+        self.stats.published += 1
+        self.stats.published_window.add(now / 1e9)
+        event = Event(int(event_id), room, data, now)
+        if exclude is not None:
+            # Pub/Sub brings the event back to this node too; remember whom to skip.
+            self._excluded[(room, event.id)] = exclude.id
+            while len(self._excluded) > 10_000:
+                self._excluded.popitem(last=False)
+        return event
+
+    async def subscribe(self, subscription: Subscription, room: str, after: int | None) -> int:
+        validate_room(room)
+        await self.start()
+        local = self._rooms.get(room)
+        fresh = local is None
+        if local is None:
+            local = self._rooms[room] = _LocalRoom()
+        if after is None:
+            # Attach first: what is published while the id is read is delivered, not missed.
+            local.subscriptions[subscription.id] = subscription
+            subscription.rooms.add(room)
+            try:
+                last_id = await self._call(lambda: self._last_id(room))
+            except BaseException:
+                await self.unsubscribe(subscription, room)
+                raise
+            if fresh:
+                local.delivered_id = max(local.delivered_id, last_id)
+            return last_id
+        # Hold live events for this subscription while its backlog is read, so the backlog
+        # is delivered first and nothing is delivered twice.
+        local.catching_up[subscription.id] = []
+        try:
+            backlog = await self._call(lambda: self._backlog(room, after, None))
+        finally:
+            held = local.catching_up.pop(subscription.id, [])
+        items: list[Item] = [backlog.gap] if backlog.gap else []
+        items.extend(backlog.events)
+        items.extend(event for event in held if event.id > backlog.last_id)
+        if fresh:
+            local.delivered_id = max(local.delivered_id, backlog.last_id)
+        if not subscription.replay(items):
+            if not local.subscriptions:
+                self._rooms.pop(room, None)
+            return backlog.last_id
+        local.subscriptions[subscription.id] = subscription
+        local.floors[subscription.id] = max(backlog.last_id, held[-1].id if held else 0)
+        subscription.rooms.add(room)
+        return backlog.last_id
+
+    async def unsubscribe(self, subscription: Subscription, room: str) -> None:
+        local = self._rooms.get(room)
+        if local is not None:
+            local.subscriptions.pop(subscription.id, None)
+            local.catching_up.pop(subscription.id, None)
+            local.floors.pop(subscription.id, None)
+            if not local.subscriptions and not local.catching_up:
+                del self._rooms[room]
+        subscription.rooms.discard(room)
+
+    async def release(self, subscription: Subscription) -> None:
+        for room in list(subscription.rooms):
+            await self.unsubscribe(subscription, room)
+
+    async def backlog(self, room: str, after: int, limit: int) -> Backlog:
+        validate_room(room)
+        return await self._call(lambda: self._backlog(room, after, limit))
+
+    async def last_id(self, room: str) -> int:
+        validate_room(room)
+        return await self._call(lambda: self._last_id(room))
+
+    def subscribers_by_room(self) -> dict[str, int]:
+        return {name: len(r.subscriptions) for name, r in self._rooms.items() if r.subscriptions}
+
+    def health(self) -> dict[str, JSON]:
+        return {
+            "kind": self.kind,
+            "ok": self.connected,
+            "url": self.url,
+            "rooms": len(self._rooms),
+            "reconnects": self.reconnects,
+            "recovered_events": self.recovered,
+            "gap_notices": self.gaps,
+        }
+
+    async def close(self) -> None:
+        for local in self._rooms.values():
+            for sub in list(local.subscriptions.values()):
+                sub.close(CloseReason.SHUTDOWN)
+            local.subscriptions.clear()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+    # -- reading Redis ----------------------------------------------------------------------
+
+    async def _last_id(self, room: str) -> int:
+        value = await self.redis.get(self._keys(room)[0])
+        return int(value) if value is not None else 0
+
+    async def _backlog(self, room: str, after: int, limit: int | None) -> Backlog:
+        id_key, buf_key, _ = self._keys(room)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(id_key)
+            pipe.xrange(buf_key, min="-", max="+", count=1)
+            pipe.xrange(buf_key, min=f"{after + 1}-0", max="+", count=limit)
+            raw_last, first_entry, entries = await pipe.execute()
+        last_id = int(raw_last) if raw_last is not None else 0
+        events = [self._event_of(room, fields) for _, fields in entries]
+        if after > last_id:
+            # The room started again (Redis lost its data): the cursor is from an earlier life.
+            everything = cast(
+                Entries, await self.redis.xrange(buf_key, min="-", max="+", count=limit)
+            )
+            events = [self._event_of(room, fields) for _, fields in everything]
+            return Backlog(Gap(room, 1, after, reset=True), events, last_id)
+        first = int(first_entry[0][0].split(b"-")[0]) if first_entry else last_id + 1
+        gap = Gap(room, after + 1, first - 1) if after + 1 < first else None
+        return Backlog(gap, events, last_id)
+
+    @staticmethod
+    def _event_of(room: str, fields: dict[bytes, bytes]) -> Event:
+        return RedisBroker._decode(room, fields[b"e"], int(fields[b"t"]))
+
+    @staticmethod
+    def _decode(room: str, raw: bytes, ts_ns: int) -> Event:
+        body: dict[str, Any] = jsonc.loads_fast(raw)
+        event = Event(int(body["id"]), room, body["data"], ts_ns)
+        event.frames["json"] = raw  # encoded once, by the publishing node's script
+        return event
+
+    # -- the node's Pub/Sub listener --------------------------------------------------------
+
+    async def _listen(self) -> None:
+        backoff = Backoff(initial=0.1, maximum=5.0)
+        attempt = 0
+        first = True
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(f"{self.prefix}:ch:*")
+                if not first:
+                    self.reconnects += 1
+                    await self._recover()
+                first = False
+                self.connected = True
+                self._listening.set()
+                attempt = 0
+                log.info("redis listening", extra={"url": self.url, "prefix": self.prefix})
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None and message["type"] == "pmessage":
+                        self._dispatch(message["channel"], message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self.connected = False
+                delay = backoff.delay(attempt)
+                attempt += 1
+                log.warning(
+                    "redis connection lost",
+                    extra={"url": self.url, "error": str(exc), "retry_in_s": round(delay, 3)},
+                )
+                await asyncio.sleep(delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _dispatch(self, channel: bytes, payload: bytes) -> None:
+        room = channel.decode().rpartition(":ch:")[2]
+        local = self._rooms.get(room)
+        if local is None:
+            return
+        stamp, _, raw = payload.partition(b" ")
+        event = self._decode(room, raw, int(stamp))
+        self._offer(room, local, event)
+
+    def _offer(self, room: str, local: _LocalRoom, event: Event) -> None:
+        if event.id <= local.delivered_id:
+            return  # already delivered (a recovery read it from the stream first)
+        local.delivered_id = event.id
+        for held in local.catching_up.values():
+            held.append(event)
+        skip = self._excluded.pop((room, event.id), None)
+        floors = local.floors
+        for sub in list(local.subscriptions.values()):
+            if floors:
+                floor = floors.get(sub.id)
+                if floor is not None:
+                    if event.id <= floor:
+                        continue
+                    del floors[sub.id]
+            if sub.id != skip and not sub.offer(event):
+                self._drop(room, sub)
+
+    def _drop(self, room: str, subscription: Subscription) -> None:
+        if subscription.close_reason is CloseReason.SLOW:
+            self.stats.dropped_subscribers += 1
+        for name in list(subscription.rooms):
+            local = self._rooms.get(name)
+            if local is not None:
+                local.subscriptions.pop(subscription.id, None)
+        subscription.rooms.clear()
+
+    async def _recover(self) -> None:
+        """After a reconnect: deliver what each local room missed, or say it is gone."""
+        for room, local in list(self._rooms.items()):
+            backlog = await self._backlog(room, local.delivered_id, None)
+            if backlog.gap is not None:
+                self.gaps += 1
+                for sub in list(local.subscriptions.values()):
+                    if not sub.offer(backlog.gap):
+                        self._drop(room, sub)
+                if backlog.gap.reset:
+                    local.delivered_id = 0
+                else:
+                    local.delivered_id = backlog.gap.last
+            for event in backlog.events:
+                self.recovered += 1
+                self._offer(room, local, event)
+            log.info(
+                "redis recovered room",
+                extra={
+                    "room": room,
+                    "events": len(backlog.events),
+                    "gap": backlog.gap.as_json() if backlog.gap else None,
+                },
+            )
