@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := bench
-.PHONY: install bench report compare test lint format serve demo locust clean
+.PHONY: install bench report compare test lint format serve demo cluster locust clean
 
 PROFILE ?= quick
 
@@ -45,6 +45,13 @@ TRANSPORT ?= ws
 PORT ?= 8000
 serve: $(STAMP) ## run one server: make serve TRANSPORT=sse PORT=8000
 	$(BIN)/python -m servers $(TRANSPORT) --port $(PORT) --log-format text
+
+NODES ?= 2
+BROKER ?= redis
+cluster: $(STAMP) ## scale-out: redis-server + NODES nodes of TRANSPORT behind nginx; BROKER=memory shows the failure
+	$(BIN)/python -m scenarios.run --profile cluster --transports $(TRANSPORT) \
+	    --cluster-broker $(BROKER) --cluster-nodes $(NODES); \
+	status=$$?; $(BIN)/python -m report results; exit $$status
 
 demo: $(STAMP) ## live browser demo: one server, all three transports side by side (PORT=8000)
 	@echo "rtbench demo: open http://127.0.0.1:$(PORT)/demo/ in a browser (Ctrl-C stops)"

@@ -41,10 +41,18 @@ def wait_for_port(port: int, patience: float = 10.0) -> None:
 class RedisServer:
     """A throwaway redis-server on loopback: no persistence, so a restart loses every room."""
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(
+        self, binary: str, port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.binary = binary
         self.port = port or free_port()
+        self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     @property
     def url(self) -> str:
@@ -69,6 +77,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=self.env,
         )
         wait_for_port(self.port)
         return self
@@ -141,12 +150,34 @@ http {{
 class Nginx:
     """A real nginx in front of the nodes, with its config written into `folder`."""
 
-    def __init__(self, binary: str, folder: Path, upstreams: list[str], port: int | None = None):
+    def __init__(
+        self,
+        binary: str,
+        folder: Path,
+        upstreams: list[str],
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.binary = binary
         self.folder = folder
         self.port = port or free_port()
         self.upstreams = upstreams
+        self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def pids(self) -> list[int]:
+        """The master and its workers (which do the proxying)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        try:
+            workers = [int(p) for p in children.read_text().split()]
+        except OSError:
+            workers = []
+        return [self.pid, *workers]
 
     @property
     def url(self) -> str:
@@ -174,7 +205,8 @@ class Nginx:
                 str(self.folder / "error.log"),
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=self.env,
         )
         try:
             wait_for_port(self.port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,3 +79,16 @@ def sample_process(pid: int) -> ProcessSample | None:
     fields = stat[stat.rindex(b")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return ProcessSample((utime + stime) / _TICKS, int(statm[1]) * _PAGE)
+
+
+def total_samples(samples: Iterable[ProcessSample | None]) -> ProcessSample | None:
+    """CPU and RSS summed over processes, or None if any was gone (a partial sum misleads)."""
+    found = list(samples)
+    if not found or any(s is None for s in found):
+        return None
+    present = [s for s in found if s is not None]
+    return ProcessSample(sum(s.cpu_seconds for s in present), sum(s.rss_bytes for s in present))
+
+
+def sample_processes(pids: Iterable[int]) -> ProcessSample | None:
+    return total_samples(sample_process(pid) for pid in pids)

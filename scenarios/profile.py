@@ -79,6 +79,14 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "duration_seconds": [3.0],
         "warmup_seconds": [0.5],
     },
+    # Broadcast through several nodes on one broker, behind nginx when `lb` (make cluster).
+    "cluster": {
+        **BROADCAST_LOAD,
+        "nodes": [2],
+        "broker": ["redis"],
+        "lb": [True],
+        "driver_processes": [1],
+    },
     "idle": {
         "connections": [1000],
         "settle_seconds": [2.0],
@@ -98,6 +106,7 @@ ID_UNITS = {
     "start_rate": "hz0",
     "p99_bound_ms": "ms",
     "payload_bytes": "B",
+    "nodes": "nodes",
 }
 
 
@@ -118,9 +127,11 @@ class Step:
                 parts.append(f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}")
         if self.params.get("compression"):
             parts.append("deflate")
-        for flag in ("tls", "auth", "ratelimit"):
+        for flag in ("tls", "auth", "ratelimit", "lb"):
             if self.params.get(flag):
                 parts.append(flag)
+        if "broker" in self.params:
+            parts.append(str(self.params["broker"]))
         return "-".join(parts) + f"-r{self.repeat}"
 
 

@@ -21,6 +21,7 @@ import resource
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,17 @@ from core import ConfigError
 from peers import PEERS
 from scenarios import profile as profiles
 from scenarios import results as results_file
-from scenarios.measure import ProcessSample, decode, encode, merge, sample_process, summary
+from scenarios.cluster import Nginx, RedisServer, find_binary
+from scenarios.measure import (
+    ProcessSample,
+    decode,
+    encode,
+    merge,
+    sample_process,
+    sample_processes,
+    summary,
+    total_samples,
+)
 from scenarios.summary import print_summary
 from scenarios.workers import RUN_MARKER, Worker, WorkerFailed
 from servers.process import ServerFailed, ServerProcess
@@ -63,6 +74,23 @@ class Pinning:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a scenario points its clients, and the processes whose CPU counts as the server's:
+    one node, or a cluster (nodes, redis-server, nginx) behind one URL."""
+
+    url: str
+    publish_url: str
+    pids: dict[str, list[int]]
+    """By name: `server` or `node-N` count as the server; others (redis-server, nginx) apart."""
+
+    @classmethod
+    def of(cls, server: ServerProcess | Target) -> Target:
+        if isinstance(server, Target):
+            return server
+        return cls(server.url, server.publish_url, {"server": [server.pid]})
+
+
 class Run:
     def __init__(self, args: argparse.Namespace, profile: profiles.Profile) -> None:
         self.args = args
@@ -74,6 +102,8 @@ class Run:
         self.pinning = Pinning(args.server_cpus, args.driver_cpus)
         self.workers: list[Worker] = []
         self.servers: list[ServerProcess] = []
+        self.services: list[RedisServer | Nginx] = []
+        """redis-server and nginx of cluster steps: stopped with everything else."""
 
     @property
     def driver_cpus(self) -> str:
@@ -171,7 +201,9 @@ class Run:
         self.servers.remove(server)
 
     @staticmethod
-    def driver_args(step: profiles.Step, server: ServerProcess, room: str, count: int) -> list[str]:
+    def driver_args(
+        step: profiles.Step, server: ServerProcess | Target, room: str, count: int
+    ) -> list[str]:
         """What every driver is told: transport, server, room, how many subscribers."""
         return [
             "--transport",
@@ -196,10 +228,15 @@ class Run:
         for server in list(self.servers):
             await asyncio.to_thread(server.stop)
         self.servers.clear()
+        for service in list(self.services):
+            await asyncio.to_thread(service.stop)
+        self.services.clear()
 
     # -- scenarios ------------------------------------------------------------------------
 
-    async def broadcast(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
+    async def broadcast(
+        self, step: profiles.Step, server: ServerProcess | Target
+    ) -> dict[str, Any]:
         p = step.params
         room = f"bench-{uuid.uuid4().hex[:10]}"
         warmup_events = int(p["warmup_seconds"] * p["rate"])
@@ -261,25 +298,23 @@ class Run:
 
     def sample(
         self,
-        server: ServerProcess,
+        server: ServerProcess | Target,
         drivers: Worker | list[Worker] | None,
         publisher: Worker | None,
     ) -> dict[str, ProcessSample | None]:
         if isinstance(drivers, Worker):
             drivers = [drivers]
-        samples = [sample_process(d.pid) for d in drivers or []]
-        driver = (
-            ProcessSample(
-                sum(s.cpu_seconds for s in samples if s), sum(s.rss_bytes for s in samples if s)
-            )
-            if samples and all(samples)
-            else None
-        )
-        return {
-            "server": sample_process(server.pid),
-            "driver": driver,
+        target = Target.of(server)
+        by_name = {name: sample_processes(pids) for name, pids in target.pids.items()}
+        nodes = [v for k, v in by_name.items() if k == "server" or k.startswith("node")]
+        samples: dict[str, ProcessSample | None] = {
+            "server": total_samples(nodes),
+            "driver": sample_processes(d.pid for d in drivers) if drivers else None,
             "publisher": sample_process(publisher.pid) if publisher else None,
         }
+        if len(target.pids) > 1:
+            samples.update({f"process:{name}": value for name, value in by_name.items()})
+        return samples
 
     def broadcast_figures(
         self,
@@ -352,6 +387,17 @@ class Run:
                 "app_down": received["app_bytes_in"],
             },
             "server_cpu_us_per_message": cpu_us_per("server", measured),
+            **(
+                {
+                    "process_cpu_us_per_message": {
+                        key.removeprefix("process:"): cpu_us_per(key, measured)
+                        for key in after
+                        if key.startswith("process:")
+                    }
+                }
+                if any(key.startswith("process:") for key in after)
+                else {}
+            ),
             "driver_cpu_us_per_message": cpu_us_per("driver", measured),
             "publisher_cpu_us_per_event": cpu_us_per(
                 "publisher", published["published"] - published["warmup"]
@@ -534,6 +580,88 @@ class Run:
             "points": points,
         }
 
+    def override(self, step: profiles.Step) -> profiles.Step:
+        """`--cluster-broker` / `--cluster-nodes` replace the profile's values (and the id)."""
+        if step.scenario != "cluster":
+            return step
+        nodes = self.args.cluster_nodes if step.params.get("lb") else None  # 1-node steps stay
+        changes = {
+            key: value
+            for key, value in (("broker", self.args.cluster_broker), ("nodes", nodes))
+            if value is not None
+        }
+        if not changes:
+            return step
+        return profiles.Step(step.scenario, step.transport, {**step.params, **changes}, step.repeat)
+
+    async def cluster(self, step: profiles.Step) -> dict[str, Any]:
+        """Broadcast through a cluster: `nodes` servers on one broker (redis-server or, to show
+        why a backplane is needed, each its own memory), behind nginx when `lb`."""
+        p = step.params
+        broker, count = p["broker"], p["nodes"]
+        env = {RUN_MARKER: self.run_id}
+        cpus = set(self.pinning.server)
+        pids: dict[str, list[int]] = {}
+        broker_url = "memory"
+        started: list[RedisServer | Nginx] = []
+        nodes: list[ServerProcess] = []
+        try:
+            if broker == "redis":
+                binary = find_binary("redis-server")
+                if binary is None:
+                    raise WorkerFailed("expected redis-server: apt-get install redis-server")
+                redis = RedisServer(binary, env=env)
+                started.append(redis)
+                self.services.append(redis)
+                await asyncio.to_thread(redis.start)
+                os.sched_setaffinity(redis.pid, cpus)
+                pids["redis-server"] = [redis.pid]
+                broker_url = redis.url
+            for index in range(count):
+                node = ServerProcess(
+                    step.transport,
+                    broker=broker_url,
+                    extra_args=["--log-level", "warning"],
+                    env=env,
+                )
+                nodes.append(node)
+                self.servers.append(node)
+                await asyncio.to_thread(node.start)
+                os.sched_setaffinity(node.pid, cpus)
+                pids[f"node-{index + 1}"] = [node.pid]
+            url = nodes[0].url
+            if p["lb"]:
+                binary = find_binary("nginx")
+                if binary is None:
+                    raise WorkerFailed("expected nginx: apt-get install nginx")
+                lb = Nginx(binary, self.out / "nginx" / step.id, [n.url for n in nodes], env=env)
+                started.append(lb)
+                self.services.append(lb)
+                await asyncio.to_thread(lb.start)
+                await asyncio.sleep(0.2)  # workers forked
+                for pid in lb.pids():
+                    os.sched_setaffinity(pid, cpus)
+                pids["nginx"] = lb.pids()
+                url = lb.url
+            figures = await self.broadcast(step, Target(url, url, pids))
+        finally:
+            for node in nodes:
+                await asyncio.to_thread(node.stop)
+                self.servers.remove(node)
+            for service in started:
+                await asyncio.to_thread(service.stop)
+                self.services.remove(service)
+        figures.update(cluster={"nodes": count, "broker": broker, "load_balancer": p["lb"]})
+        if broker == "memory" and count > 1:
+            share = figures["delivered"] / figures["expected"] if figures["expected"] else 0
+            figures["note"] = (
+                f"memory broker, {count} nodes: subscribers received {figures['delivered']:,} "
+                f"of {figures['expected']:,} events ({share:.0%}): each node delivers only what "
+                "was published on it. A backplane (--broker redis://) is what fixes this."
+            )
+            console.print(f"[yellow]{figures['note']}[/]")
+        return figures
+
     async def idle(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
         p = step.params
         room = f"idle-{uuid.uuid4().hex[:10]}"
@@ -579,7 +707,7 @@ class Run:
     # -- the run --------------------------------------------------------------------------
 
     async def execute(self) -> dict[str, Any]:
-        steps = self.profile.steps()
+        steps = [self.override(step) for step in self.profile.steps()]
         if self.args.transports:
             steps = [s for s in steps if s.transport in self.args.transports]
         results: dict[str, Any] = {
@@ -628,18 +756,21 @@ class Run:
                         "params": step.params,
                     }
                     try:
-                        if server is None or kind == "idle":
-                            if server is not None:
-                                await self.stop_server(server)
-                            server = await self.start_server(step)
-                        runners = {
-                            "idle": self.idle,
-                            "knee": self.knee,
-                            "chat": self.chat,
-                            "locust_chat": self.locust_chat,
-                        }
-                        runner = runners.get(kind, self.broadcast)
-                        entry.update(await runner(step, server))
+                        if kind == "cluster":  # starts and stops its own processes
+                            entry.update(await self.cluster(step))
+                        else:
+                            if server is None or kind == "idle":
+                                if server is not None:
+                                    await self.stop_server(server)
+                                server = await self.start_server(step)
+                            runners = {
+                                "idle": self.idle,
+                                "knee": self.knee,
+                                "chat": self.chat,
+                                "locust_chat": self.locust_chat,
+                            }
+                            runner = runners.get(kind, self.broadcast)
+                            entry.update(await runner(step, server))
                     except (WorkerFailed, ServerFailed, TimeoutError, OSError, KeyError) as exc:
                         entry.update(status="failed", error=f"{type(exc).__name__}: {exc}")
                         console.print(f"[red]step {step.id} failed:[/] {exc}")
@@ -741,6 +872,13 @@ def parser() -> argparse.ArgumentParser:
         default="quick",
         help=f"built-in ({', '.join(profiles.builtin_profiles())}) or a .toml path",
     )
+    p.add_argument(
+        "--cluster-broker",
+        choices=["redis", "memory"],
+        help="cluster steps: the broker, overriding the profile's (memory shows why a backplane "
+        "is needed)",
+    )
+    p.add_argument("--cluster-nodes", type=int, help="cluster steps: override the node count")
     p.add_argument(
         "--transports",
         type=lambda s: [t for t in s.split(",") if t],

@@ -18,8 +18,11 @@ def _fmt(value: Any, scale: float = 1.0, digits: int = 0) -> str:
 
 def _load(step: dict[str, Any]) -> str:
     p = step["params"]
-    if step["scenario"] in ("broadcast", "baseline", "churn"):
+    if step["scenario"] in ("broadcast", "baseline", "churn", "cluster"):
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
+        if step["scenario"] == "cluster":
+            nodes = f"{p['nodes']} node" + ("s" if p["nodes"] > 1 else "")
+            text += f", {nodes} on {p['broker']}" + (", nginx" if p["lb"] else "")
         if step["scenario"] == "churn":
             text += f", {p['churn_per_second']:g} drops/s"
         return text + _knobs(p)

@@ -77,7 +77,12 @@ class RedisBroker(Broker):
         self.limits = limits
         self.stats = stats if stats is not None else Stats()
         self.prefix = f"rtbench:{namespace}"
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        # Bounded: at most 64 connections to Redis per node; a burst of requests waits for one
+        # (up to 5 s) instead of opening a connection per client.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=64, timeout=5, socket_timeout=5, socket_connect_timeout=5
+        )
+        self.redis = aioredis.Redis(connection_pool=pool)
         self._publish = self.redis.register_script(PUBLISH)
         self._rooms: dict[str, _LocalRoom] = {}
         self._listener: asyncio.Task[None] | None = None

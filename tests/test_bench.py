@@ -133,9 +133,8 @@ def test_failure_is_reported_and_leaves_no_process(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     results = load(tmp_path / run_id)
-    real = [
-        s for s in results["steps"] if s["scenario"] != "baseline"
-    ]  # the null server has no broker
+    # The null server has no broker; cluster steps bring their own (redis-server).
+    real = [s for s in results["steps"] if s["scenario"] not in ("baseline", "cluster")]
     assert real and {s["status"] for s in real} == {"failed"}
     assert all("did not become ready" in s["error"] for s in real)
     assert processes_of_run(run_id) == []
@@ -394,3 +393,16 @@ def test_tiny_auth_and_ratelimit_knobs_run_with_tokens(
     idle = only_ok_step(results, transport, "idle", auth=True)
     assert idle["connected"] == idle["held_by_server"] == idle["requested"]
     assert idle["server_cpu_us_per_connection"] is not None
+
+
+def test_tiny_cluster_step_runs_through_nginx_on_redis(
+    tiny_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    results, folder, _ = tiny_run
+    step = only_ok_step(results, "ws", "cluster")
+    assert step["cluster"] == {"nodes": 2, "broker": "redis", "load_balancer": True}
+    assert step["delivered"] == step["expected"] > 0 and step["lost"] == 0
+    processes = step["process_cpu_us_per_message"]
+    assert set(processes) == {"node-1", "node-2", "redis-server", "nginx"}
+    config = next((folder / "nginx").glob("*/nginx.conf")).read_text()
+    assert "proxy_buffering off" in config and "Upgrade" in config
