@@ -44,7 +44,7 @@ Entries = list[tuple[bytes, dict[bytes, bytes]]]
 PUBLISH = """
 local id = redis.call('INCR', KEYS[1])
 local event = '{"id":' .. id .. ',"room":"' .. ARGV[1] .. '","data":' .. ARGV[2] .. '}'
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id .. '-0', 'e', event, 't', ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], id .. '-0', 'e', event, 't', ARGV[4])
 redis.call('PUBLISH', KEYS[3], ARGV[4] .. ' ' .. event)
 return id
 """

@@ -4,7 +4,10 @@ nginx in front. What the course says about several instances, shown on running c
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,3 +214,17 @@ async def test_killed_node_clients_resume_through_nginx_without_loss(
         # Streams on the killed node broke and reconnected through nginx. A held long poll is
         # retried by nginx itself on the other node (GET is idempotent): the client never knows.
         assert sum(sub.connects for sub in subscribers) > len(subscribers)
+
+
+def test_backplane_tool_reports_its_own_measurements() -> None:
+    binary_or_skip("redis-server", "redis-server")
+    done = subprocess.run(
+        [sys.executable, "-m", "scenarios.backplane", "--events", "300", "--nodes", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["events"] == 300 and figures["events_per_second"] > 0
+    assert figures["redis_cpu_us_per_event"] is not None and figures["stream_length"] == 300
