@@ -67,6 +67,7 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "run_seconds": [10],
         "quiet_seconds": [2],
         "warmup_seconds": [2.0],
+        "locust_workers": [0],
     },
     # Step the offered rate up until p99 exceeds the bound, loss appears or the rate is not met.
     "knee": {
@@ -86,6 +87,21 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "broker": ["redis"],
         "lb": [True],
         "driver_processes": [1],
+    },
+    # The Locust chat through the cluster; Locust distributed (a master and workers) when
+    # locust_workers > 0.
+    "cluster_locust": {
+        "users": [100],
+        "spawn_rate": [100],
+        "rooms": [10],
+        "member_interval": [2.0],
+        "run_seconds": [10],
+        "quiet_seconds": [2],
+        "warmup_seconds": [2.0],
+        "locust_workers": [2],
+        "nodes": [2],
+        "broker": ["redis"],
+        "lb": [True],
     },
     "idle": {
         "connections": [1000],
@@ -127,6 +143,8 @@ class Step:
                 parts.append(f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}")
         if self.params.get("compression"):
             parts.append("deflate")
+        if self.params.get("locust_workers"):
+            parts.append(f"{self.params['locust_workers']}workers")
         for flag in ("tls", "auth", "ratelimit", "lb"):
             if self.params.get(flag):
                 parts.append(flag)

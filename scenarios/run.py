@@ -33,7 +33,7 @@ from core import ConfigError
 from peers import PEERS
 from scenarios import profile as profiles
 from scenarios import results as results_file
-from scenarios.cluster import Nginx, RedisServer, find_binary
+from scenarios.cluster import Nginx, RedisServer, find_binary, free_port
 from scenarios.measure import (
     ProcessSample,
     decode,
@@ -445,9 +445,14 @@ class Run:
             step, received["published"], received, before, after, nominal_rate=nominal
         )
 
-    async def locust_chat(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
-        """The chat scenario driven by Locust users: realistic clients, heavier per message."""
+    async def locust_chat(
+        self, step: profiles.Step, server: ServerProcess | Target
+    ) -> dict[str, Any]:
+        """The chat scenario driven by Locust users: realistic clients, heavier per message.
+        With `locust_workers` > 0, Locust runs distributed on loopback: a master and that many
+        workers, each worker writing its own raw histogram, merged here."""
         p = step.params
+        distributed = int(p.get("locust_workers", 0))
         user_class = {
             "longpoll": "LongPollChatUser",
             "sse": "SSEChatUser",
@@ -487,19 +492,36 @@ class Run:
             str(results_path.with_suffix("")),
             user_class,
         ]
-        locust = Worker("locust", args, self.run_id, "locust", pin=set(self.pinning.driver))
-        self.workers.append(locust)
+        pin = set(self.pinning.driver)
+        locust_workers: list[Worker] = []
+        if distributed:
+            port = free_port()
+            args[2:2] = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port",
+                         str(port), "--expect-workers", str(distributed)]  # fmt: skip
+            worker_args = ["-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
+                           "--master-port", str(port), "--loglevel", "WARNING"]  # fmt: skip
+            locust_workers = [
+                Worker("locust", worker_args, self.run_id, f"locust worker {n}", pin=pin)
+                for n in range(distributed)
+            ]
+        locust = Worker("locust", args, self.run_id, "locust", pin=pin)
+        self.workers.extend([locust, *locust_workers])
         before = self.sample(server, None, None)
         # Locust exits before it can be sampled; its CPU shows in the reaped children's usage.
         children_before = children_cpu_seconds()
         await locust.start()
+        for worker in locust_workers:
+            await worker.start()
         code = await locust.finish(run_seconds + 120)
+        for worker in locust_workers:
+            await worker.finish(30)
         locust_cpu_seconds = children_cpu_seconds() - children_before
         after = self.sample(server, None, None)
         if not results_path.exists():
             tail = "\n".join(locust.stderr_tail[-8:])
             raise WorkerFailed(f"locust exited ({code}) without results:\n{tail}")
-        measured = json.loads(results_path.read_text())
+        parts = [results_path, *sorted(results_path.parent.glob(f"{results_path.name}.*"))]
+        measured = merge_locust_results([json.loads(path.read_text()) for path in parts])
         histogram = decode(measured["histogram"])
         delivered = measured["delivered"]
         b, a = before["server"], after["server"]
@@ -531,6 +553,8 @@ class Run:
             ),
             "locust_exit_code": code,
             "locust_results_file": str(results_path.relative_to(self.out)),
+            "locust_processes": len(parts),
+            "locust_workers": distributed,
         }
 
     async def knee(self, step: profiles.Step, server: ServerProcess) -> dict[str, Any]:
@@ -582,7 +606,7 @@ class Run:
 
     def override(self, step: profiles.Step) -> profiles.Step:
         """`--cluster-broker` / `--cluster-nodes` replace the profile's values (and the id)."""
-        if step.scenario != "cluster":
+        if step.scenario not in ("cluster", "cluster_locust"):
             return step
         nodes = self.args.cluster_nodes if step.params.get("lb") else None  # 1-node steps stay
         changes = {
@@ -643,7 +667,11 @@ class Run:
                     os.sched_setaffinity(pid, cpus)
                 pids["nginx"] = lb.pids()
                 url = lb.url
-            figures = await self.broadcast(step, Target(url, url, pids))
+            target = Target(url, url, pids)
+            if step.scenario == "cluster_locust":
+                figures = await self.locust_chat(step, target)
+            else:
+                figures = await self.broadcast(step, target)
         finally:
             for node in nodes:
                 await asyncio.to_thread(node.stop)
@@ -756,7 +784,7 @@ class Run:
                         "params": step.params,
                     }
                     try:
-                        if kind == "cluster":  # starts and stops its own processes
+                        if kind in ("cluster", "cluster_locust"):  # they start their own
                             entry.update(await self.cluster(step))
                         else:
                             if server is None or kind == "idle":
@@ -829,6 +857,17 @@ def add_series(series: list[list[int]]) -> list[int]:
 
 
 GroupKey = tuple[str, str, bool, bool, bool, bool]
+
+
+def merge_locust_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One Locust measurement from several processes (a master and its workers): raw
+    histograms merged, counts summed."""
+    counted = ("delivered", "expected", "lost", "duplicated", "reordered", "gap_notices",
+               "published", "publish_errors", "reconnects", "users")  # fmt: skip
+    merged: dict[str, Any] = {key: sum(int(part.get(key, 0)) for part in parts) for key in counted}
+    merged["histogram"] = encode(merge([part["histogram"] for part in parts]))
+    merged["subscribe_errors"] = [e for part in parts for e in part.get("subscribe_errors", [])][:5]
+    return merged
 
 
 def group_steps(steps: list[profiles.Step]) -> list[tuple[GroupKey, list[profiles.Step]]]:

@@ -26,11 +26,16 @@ def _load(step: dict[str, Any]) -> str:
         if step["scenario"] == "churn":
             text += f", {p['churn_per_second']:g} drops/s"
         return text + _knobs(p)
-    if step["scenario"] == "locust_chat":
-        return (
+    if step["scenario"] in ("locust_chat", "cluster_locust"):
+        text = (
             f"Locust chat {p['users']} users, {p['rooms']} rooms, "
             f"1 msg/{p['member_interval']:g}s each"
         )
+        if p.get("locust_workers"):
+            text += f", master + {p['locust_workers']} workers"
+        if step["scenario"] == "cluster_locust":
+            text += f", {p['nodes']} nodes on {p['broker']}" + (", nginx" if p["lb"] else "")
+        return text
     if step["scenario"] == "chat":
         return f"chat {p['rooms']} rooms × {p['members_per_room']}, {p['member_rate']:g}/s each"
     if step["scenario"] == "knee":

@@ -134,7 +134,8 @@ def test_failure_is_reported_and_leaves_no_process(tmp_path: Path) -> None:
     assert done.returncode == 1
     results = load(tmp_path / run_id)
     # The null server has no broker; cluster steps bring their own (redis-server).
-    real = [s for s in results["steps"] if s["scenario"] not in ("baseline", "cluster")]
+    own = ("baseline", "cluster", "cluster_locust")
+    real = [s for s in results["steps"] if s["scenario"] not in own]
     assert real and {s["status"] for s in real} == {"failed"}
     assert all("did not become ready" in s["error"] for s in real)
     assert processes_of_run(run_id) == []
@@ -406,3 +407,16 @@ def test_tiny_cluster_step_runs_through_nginx_on_redis(
     assert set(processes) == {"node-1", "node-2", "redis-server", "nginx"}
     config = next((folder / "nginx").glob("*/nginx.conf")).read_text()
     assert "proxy_buffering off" in config and "Upgrade" in config
+
+
+def test_tiny_locust_distributed_merges_every_workers_raw_histogram(
+    tiny_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    results, folder, _ = tiny_run
+    step = only_ok_step(results, "ws", "cluster_locust")
+    assert step["locust_workers"] == 2 and step["locust_processes"] == 3  # master + 2 workers
+    parts = sorted((folder / "locust").glob(f"{step['id']}.json.*"))
+    assert len(parts) == 2  # one raw file per worker
+    merged = merge([json.loads(p.read_text())["histogram"] for p in parts])
+    assert merged.get_total_count() == step["latency_us"]["count"] > 0
+    assert step["lost"] == 0 and step["delivered"] == step["expected"] > 0
