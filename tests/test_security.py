@@ -469,3 +469,33 @@ async def test_tls_round_trip(transport: str, tls_files: tuple[str, str, str], r
         await eventually(received)
         probe.close()
     assert probe.tally.delivered == 5 and probe.error is None
+
+
+async def test_rs256_tokens_verified_with_the_public_key(tmp_path: Path, room: str) -> None:
+    """Asymmetric keys: the server holds only the public key; whoever mints holds the private."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = tmp_path / "public.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    config = tmp_path / "rs256.toml"
+    config.write_text(
+        f'[auth]\nalgorithm = "RS256"\npublic_key_file = "{public}"\n'
+        "[namespaces.default]\nauth = true\n"
+    )
+    rs256 = Auth(algorithm="RS256", public_key_file=str(public))
+    signed = mint(rs256, "alice", subscribe=[room], publish=[room], key=private)
+    forged = token()  # HS256 with a secret: not what this server accepts
+    with ServerProcess("sse", config=config) as server:
+        assert await handshake("sse", server.url, room, headers=bearer(signed)) == 200
+        assert await handshake("sse", server.url, room, headers=bearer(forged)) == 401
