@@ -370,7 +370,13 @@ def cluster_section(run: Run) -> Section | None:
                 [
                     NAMES[t],
                     label,
-                    step["status"] + (f" ({step['lost']:,} lost)" if step["lost"] else ""),
+                    step["status"]
+                    + (f" ({step['lost']:,} lost)" if step["lost"] else "")
+                    + (
+                        f" ({step['missed_other_nodes']:,} deliveries missed: other nodes' events)"
+                        if step.get("missed_other_nodes")
+                        else ""
+                    ),
                     f"{num(step['achieved_rate'], '/s', 1)}",
                     ms(step["latency_us"]["p50"]),
                     ms(step["latency_us"]["p99"]),

@@ -159,7 +159,7 @@ class Nginx:
         env: dict[str, str] | None = None,
     ) -> None:
         self.binary = binary
-        self.folder = folder
+        self.folder = folder.resolve()  # nginx reads relative paths against its own prefix
         self.port = port or free_port()
         self.upstreams = upstreams
         self.env = {**os.environ, **(env or {})}
