@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import os
 import shutil
 import socket
@@ -10,6 +11,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from servers.process import stop_process
 
 
 def free_port() -> int:
@@ -38,8 +41,8 @@ def wait_for_port(port: int, patience: float = 10.0) -> None:
             time.sleep(0.05)
 
 
-class RedisServer:
-    """A throwaway redis-server on loopback: no persistence, so a restart loses every room."""
+class Service(abc.ABC):
+    """A child process on a loopback port, stopped on exit whatever happens."""
 
     def __init__(
         self, binary: str, port: int | None = None, env: dict[str, str] | None = None
@@ -53,6 +56,28 @@ class RedisServer:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    @abc.abstractmethod
+    def start(self) -> Self: ...
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisServer(Service):
+    """A throwaway redis-server on loopback: no persistence, so a restart loses every room."""
 
     @property
     def url(self) -> str:
@@ -81,26 +106,6 @@ class RedisServer:
         )
         wait_for_port(self.port)
         return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 NGINX_CONF = """\
@@ -147,7 +152,7 @@ http {{
 """
 
 
-class Nginx:
+class Nginx(Service):
     """A real nginx in front of the nodes, with its config written into `folder`."""
 
     def __init__(
@@ -158,17 +163,9 @@ class Nginx:
         port: int | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.binary = binary
+        super().__init__(binary, port, env)
         self.folder = folder.resolve()  # nginx reads relative paths against its own prefix
-        self.port = port or free_port()
         self.upstreams = upstreams
-        self.env = {**os.environ, **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
 
     def pids(self) -> list[int]:
         """The master and its workers (which do the proxying)."""
@@ -215,23 +212,3 @@ class Nginx:
             log = (self.folder / "error.log").read_text()
             raise RuntimeError(f"expected nginx to listen on {self.port}, got: {log}") from None
         return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

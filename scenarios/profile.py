@@ -34,6 +34,17 @@ BROADCAST_LOAD: dict[str, list[Any]] = {
     "compression": [False],
 }
 
+# Locust users in rooms, each subscribing and publishing at a steady pace.
+LOCUST_CHAT: dict[str, list[Any]] = {
+    "users": [100],
+    "spawn_rate": [100],
+    "rooms": [10],
+    "member_interval": [2.0],
+    "run_seconds": [10],
+    "quiet_seconds": [2],
+    "warmup_seconds": [2.0],
+}
+
 # Per scenario kind: parameter -> default values. Lists expand into steps.
 SCENARIOS: dict[str, dict[str, list[Any]]] = {
     # tls, auth (a JWT checked at each handshake) and ratelimit (buckets that never trigger):
@@ -59,16 +70,7 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "warmup_seconds": [1.0],
     },
     # The chat scenario with Locust users (gevent): realistic clients, in their own costs.
-    "locust_chat": {
-        "users": [100],
-        "spawn_rate": [100],
-        "rooms": [10],
-        "member_interval": [2.0],
-        "run_seconds": [10],
-        "quiet_seconds": [2],
-        "warmup_seconds": [2.0],
-        "locust_workers": [0],
-    },
+    "locust_chat": {**LOCUST_CHAT, "locust_workers": [0]},
     # Step the offered rate up until p99 exceeds the bound, loss appears or the rate is not met.
     "knee": {
         "subscribers": [100],
@@ -91,13 +93,7 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
     # The Locust chat through the cluster; Locust distributed (a master and workers) when
     # locust_workers > 0.
     "cluster_locust": {
-        "users": [100],
-        "spawn_rate": [100],
-        "rooms": [10],
-        "member_interval": [2.0],
-        "run_seconds": [10],
-        "quiet_seconds": [2],
-        "warmup_seconds": [2.0],
+        **LOCUST_CHAT,
         "locust_workers": [2],
         "nodes": [2],
         "broker": ["redis"],

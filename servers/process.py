@@ -22,6 +22,17 @@ class ServerFailed(RuntimeError):
     pass
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`. Returns the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 class ServerProcess:
     def __init__(
         self,
@@ -116,12 +127,7 @@ class ServerProcess:
         """SIGTERM, then SIGKILL if it has not exited within `timeout`. Returns the exit code."""
         if self.proc is None:
             return None
-        self.terminate()
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+        code = stop_process(self.proc, timeout)
         if self._reader is not None:
             self._reader.join(2)
         return code

@@ -7,7 +7,6 @@ from starlette.routing import BaseRoute, Route
 from core import Item, RtbenchError
 from core.wire import sse
 from servers.asgi import Receive, Scope, Send, header, parse_after, query, room_of, wait_disconnect
-from servers.connection import Connection
 from servers.hub import Hub
 from servers.transport import Endpoint, Transport, room_paths
 
@@ -33,15 +32,7 @@ class SSEEndpoint(Endpoint):
             else:
                 after = parse_after(query(scope).get("after"))
             space, grant = self.admit(scope, room)
-            connection = Connection(
-                hub,
-                space,
-                send,
-                capacity=hub.limits.queue_events,
-                expires_at=grant.expires_at,
-                room=room,
-                subject=grant.subject,
-            )
+            connection = self.stream(space, grant, send, room)
             await space.broker.subscribe(connection.subscription, room, after)
         except RtbenchError as exc:
             await self.refuse(send, scope, exc)

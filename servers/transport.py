@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 from core import Event, Item, RtbenchError
 from core.auth import Grant
 from servers.asgi import Scope, Send, error_body, header, query, send_json
+from servers.connection import Connection
 from servers.hub import Hub, Space
 
 
@@ -52,6 +53,18 @@ class Endpoint:
     async def refuse(self, send: Send, scope: Scope, exc: RtbenchError) -> None:
         self.hub.refused(exc, transport=self.transport, path=scope.get("path"))
         await send_json(send, exc.status_code, error_body(exc))
+
+    def stream(self, space: Space, grant: Grant, send: Send, room: str) -> Connection:
+        """A long-lived subscriber connection (SSE, WebSocket), closed when its token expires."""
+        return Connection(
+            self.hub,
+            space,
+            send,
+            capacity=self.hub.limits.queue_events,
+            expires_at=grant.expires_at,
+            room=room,
+            subject=grant.subject,
+        )
 
     def admit(self, scope: Scope, room: str, browser_stream: bool = True) -> tuple[Space, Grant]:
         """The handshake gate, before a stream starts, a poll is held or an upgrade completes:

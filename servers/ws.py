@@ -37,7 +37,6 @@ class WebSocketEndpoint(Endpoint):
     transport = "ws"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hub = self.hub
         if (await receive())["type"] != "websocket.connect":
             return
         try:
@@ -47,15 +46,7 @@ class WebSocketEndpoint(Endpoint):
         except RtbenchError as exc:
             await self.refuse_handshake(scope, send, exc)
             return
-        connection = Connection(
-            hub,
-            space,
-            send,
-            capacity=hub.limits.queue_events,
-            expires_at=grant.expires_at,
-            room=room,
-            subject=grant.subject,
-        )
+        connection = self.stream(space, grant, send, room)
         subscription = connection.subscription
         try:
             await space.broker.subscribe(subscription, room, after)

@@ -249,16 +249,20 @@ class PollProbe(Probe):
             elif isinstance(part, http.Head):
                 self.status, self.body = part.status, []
             else:
-                if self.status != 200:
-                    self.fail(f"expected 200 for a poll, got {self.status}")
-                    return
-                response = jsonc.loads_fast(b"".join(self.body))
-                self.cursor = response["next"]
-                self.poll()  # ask again before counting: the server waits on us, not vice versa
-                if "gap" in response:
-                    self.tally.gap_notices += 1
-                for event in response["events"]:
-                    self.recorder.record(self.tally, event["id"], event["data"], received_ns)
+                self.answered(b"".join(self.body), received_ns)
+
+    def answered(self, body: bytes, received_ns: int) -> None:
+        """One whole response of this connection's sequential request/response exchange."""
+        if self.status != 200:
+            self.fail(f"expected 200 for a poll, got {self.status}")
+            return
+        response = jsonc.loads_fast(body)
+        self.cursor = response["next"]
+        self.poll()  # ask again before counting: the server waits on us, not vice versa
+        if "gap" in response:
+            self.tally.gap_notices += 1
+        for event in response["events"]:
+            self.recorder.record(self.tally, event["id"], event["data"], received_ns)
 
 
 class WSProbe(Probe):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from clients import engineio
-from clients.aio.probe import Probe, WSProbe
+from clients.aio.probe import PollProbe, Probe, WSProbe
 from core.wire import http
 
 
@@ -58,7 +58,7 @@ class SocketIOWSProbe(SocketIOMixin, WSProbe):
         self.flush()
 
 
-class SocketIOPollProbe(SocketIOMixin):
+class SocketIOPollProbe(SocketIOMixin, PollProbe):
     """Engine.IO long polling on one keep-alive connection, strictly one request at a time:
     a subscriber only POSTs its connect and its pongs, each after a poll has answered."""
 
@@ -66,7 +66,6 @@ class SocketIOPollProbe(SocketIOMixin):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.polls = 0
         self.sid = ""
         self.outbox: list[bytes] = []
 
@@ -88,15 +87,6 @@ class SocketIOPollProbe(SocketIOMixin):
 
     def send_packet(self, packet: bytes) -> None:
         self.outbox.append(packet)
-
-    def feed(self, data: bytes, received_ns: int) -> None:
-        for part in self.reader.feed(data):
-            if isinstance(part, http.Body):
-                self.body.append(part.data)
-            elif isinstance(part, http.Head):
-                self.status, self.body = part.status, []
-            else:
-                self.answered(b"".join(self.body), received_ns)
 
     def answered(self, body: bytes, received_ns: int) -> None:
         if self.status != 200:
