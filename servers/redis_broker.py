@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from core import JSON, Event, Gap, Item, Limits, RtbenchError, Stats, Subscription, jsonc
@@ -80,7 +82,17 @@ class RedisBroker(Broker):
         # Bounded: at most 64 connections to Redis per node; a burst of requests waits for one
         # (up to 5 s) instead of opening a connection per client.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=64, timeout=5, socket_timeout=5, socket_connect_timeout=5
+            url,
+            max_connections=64,
+            timeout=5,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            # A connection idle for a second is PINGed before use, and a failed PING (or
+            # command) is retried once on a new connection: one that died with a restarted
+            # Redis is replaced instead of failing a publish. A command lost mid-flight could
+            # thus run twice; with Redis gone mid-command that is the lesser evil.
+            health_check_interval=1,
+            retry=Retry(NoBackoff(), 1),
         )
         self.redis = aioredis.Redis(connection_pool=pool)
         self._publish = self.redis.register_script(PUBLISH)
