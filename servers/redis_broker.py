@@ -179,8 +179,10 @@ class RedisBroker(Broker):
         local.catching_up[subscription.id] = []
         try:
             backlog = await self._call(lambda: self._backlog(room, after, None))
-        finally:
-            held = local.catching_up.pop(subscription.id, [])
+        except BaseException:
+            await self.unsubscribe(subscription, room)  # forgets the room if it was only ours
+            raise
+        held = local.catching_up.pop(subscription.id, [])
         items: list[Item] = [backlog.gap] if backlog.gap else []
         items.extend(backlog.events)
         items.extend(event for event in held if event.id > backlog.last_id)
