@@ -38,7 +38,7 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
         try:
             room = validate_room(request.path_params["room"])
             space = hub.space(request.path_params.get("namespace"))
-            space.grant(token_of(request.scope)).check("publish", space.name, room)
+            space.admit(space.grant(token_of(request.scope)), "publish", room)
             space.check_publish_rate(client_address(request.scope))
             body = await read_body(request, space.max_message_bytes)
             data = parse_publish_body(body, space.max_message_bytes)
@@ -53,6 +53,7 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
         try:
             room = validate_room(request.path_params["room"])
             space = hub.space(request.path_params.get("namespace"))
+            # Reading a room's cursor needs the right to subscribe, not a connection slot.
             space.grant(token_of(request.scope)).check("subscribe", space.name, room)
             last_id = await space.broker.last_id(room)
         except RtbenchError as exc:

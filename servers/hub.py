@@ -52,13 +52,10 @@ def create_broker(
 class Space:
     """One namespace at run time: its own broker (rooms and ids), auth, quotas and buckets."""
 
-    def __init__(
-        self, policy: Namespace, broker: Broker, config: ServerConfig, stats: Stats
-    ) -> None:
+    def __init__(self, policy: Namespace, broker: Broker, config: ServerConfig) -> None:
         self.policy = policy
         self.name = policy.name
         self.broker = broker
-        self.stats = stats
         self.limits = config.limits
         self.verifier = TokenVerifier(config.auth) if policy.auth else None
         self.max_message_bytes = policy.max_message_bytes or config.limits.max_message_bytes
@@ -107,7 +104,7 @@ class Hub:
         for name, policy in config.namespaces.items():
             own = broker if broker is not None and name == DEFAULT_NAMESPACE else None
             made = own or create_broker(config.broker, config, self.stats, name)
-            self.spaces[name] = Space(policy, made, config, self.stats)
+            self.spaces[name] = Space(policy, made, config)
         self.default = self.spaces[DEFAULT_NAMESPACE]
         self.broker = self.default.broker
         self.origins = frozenset(config.allowed_origins)
@@ -132,9 +129,6 @@ class Hub:
                 f"expected an Origin among {sorted(self.origins)}, got {origin[:100]!r}",
                 reason="origin",
             )
-
-    async def publish(self, room: str, data: JSON, exclude: Subscription | None = None) -> Event:
-        return await self.default.publish(room, data, exclude)
 
     def opened(self, subscription: Subscription, space: Space, **fields: Any) -> None:
         self._live[subscription.id] = (subscription, space)
