@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := bench
-.PHONY: install bench report compare test lint format serve demo cluster locust clean
+.PHONY: deps install bench report compare test lint format serve demo cluster locust clean
 
 PROFILE ?= quick
 
@@ -34,7 +34,10 @@ lint: $(STAMP) ## ruff + mypy --strict
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint ## lint, then the test suite against real servers
+deps: ## the system packages the tests run for real (redis-server, nginx, chromium): installs what is missing
+	scripts/system-deps
+
+test: deps lint ## system packages, lint, then the test suite against real servers
 	$(BIN)/python -m pytest
 
 format: $(STAMP)

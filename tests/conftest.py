@@ -77,3 +77,12 @@ def ws_server(server_factory: ServerFactory) -> ServerProcess:
 @pytest.fixture
 def room() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skip is a failure: every dependency is installed by `make test`, so nothing may skip."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and exitstatus == pytest.ExitCode.OK:
+        reporter.write_line(f"error: {len(skipped)} test(s) skipped; expected none", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -90,23 +90,23 @@ CHROMIUM_ARGS = [
 ]
 
 
-def chromium_or_skip() -> str:
-    """Debian's chromium for Playwright; CI must have it, a workstation may skip."""
+def chromium_binary() -> str:
+    """Debian's chromium for Playwright; `make test` installs it (scripts/system-deps)."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run)")
-        pytest.skip("no chromium on this machine: apt-get install chromium")
+        pytest.fail(
+            "expected Debian's chromium, got none: run scripts/system-deps (make test does)"
+        )
     return found
 
 
-def binary_or_skip(name: str, package: str) -> str:
-    """A real service binary (redis-server, nginx); CI must have it, a workstation may skip."""
+def service_binary(name: str, package: str) -> str:
+    """A real service binary (redis-server, nginx). `make test` installs it: never skip."""
     from scenarios.cluster import find_binary
 
     found = find_binary(name)
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must install Debian's {package} (see .ci/run)")
-        pytest.skip(f"no {name} on this machine: apt-get install {package}")
+        pytest.fail(
+            f"expected {name}, got none: run scripts/system-deps or apt-get install {package}"
+        )
     return found

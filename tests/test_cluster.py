@@ -19,12 +19,12 @@ from core import Event, Gap
 from scenarios.cluster import Nginx, RedisServer
 from servers.process import ServerProcess
 from tests.conftest import TRANSPORTS
-from tests.support import PATIENCE, binary_or_skip, collect, eventually, ids
+from tests.support import PATIENCE, collect, eventually, ids, service_binary
 
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
-    with RedisServer(binary_or_skip("redis-server", "redis-server")) as server:
+    with RedisServer(service_binary("redis-server", "redis-server")) as server:
         yield server
 
 
@@ -103,7 +103,7 @@ async def test_memory_broker_nodes_do_not_see_each_others_events(transport: str,
 async def test_redis_restart_resumes_service_and_announces_the_lost_range(
     transport: str, tmp_path: Path, room: str
 ) -> None:
-    binary = binary_or_skip("redis-server", "redis-server")
+    binary = service_binary("redis-server", "redis-server")
     redis_server = RedisServer(binary).start()
     node = ServerProcess(transport, broker=redis_server.url).start()
     try:
@@ -142,7 +142,7 @@ async def test_redis_restart_resumes_service_and_announces_the_lost_range(
 def cluster(
     redis_server: RedisServer, transport: str, tmp_path: Path
 ) -> Iterator[tuple[Nginx, list[ServerProcess]]]:
-    nginx_binary = binary_or_skip("nginx", "nginx")
+    nginx_binary = service_binary("nginx", "nginx")
     nodes = [ServerProcess(transport, broker=redis_server.url).start() for _ in range(2)]
     lb = Nginx(nginx_binary, tmp_path / "nginx", [n.url for n in nodes])
     try:
@@ -217,7 +217,7 @@ async def test_killed_node_clients_resume_through_nginx_without_loss(
 
 
 def test_backplane_tool_reports_its_own_measurements() -> None:
-    binary_or_skip("redis-server", "redis-server")
+    service_binary("redis-server", "redis-server")
     done = subprocess.run(
         [sys.executable, "-m", "scenarios.backplane", "--events", "300", "--nodes", "2"],
         capture_output=True,

@@ -18,7 +18,7 @@ import pytest
 
 from servers.process import ServerProcess
 from tests.conftest import TRANSPORTS
-from tests.support import CHROMIUM_ARGS, PATIENCE, chromium_or_skip
+from tests.support import CHROMIUM_ARGS, PATIENCE, chromium_binary
 
 BUFFER = 20  # a small resume buffer, so going offline long enough shows a gap notice
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "test-screenshots"
@@ -40,7 +40,7 @@ def demo_server(demo_config: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    chromium = chromium_or_skip()
+    chromium = chromium_binary()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

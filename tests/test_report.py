@@ -13,7 +13,7 @@ import pytest
 
 from report.__main__ import write
 from report.results import UnknownResults, load
-from tests.support import CHROMIUM_ARGS, chromium_or_skip
+from tests.support import CHROMIUM_ARGS, chromium_binary
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-tiny"
 
@@ -129,7 +129,7 @@ def test_compare_shows_ratio_median_spread_and_noise(tmp_path: Path) -> None:
 
 
 def test_html_report_opens_in_headless_chromium(run_copy: Path) -> None:
-    chromium = chromium_or_skip()
+    chromium = chromium_binary()
     from playwright.sync_api import sync_playwright
 
     _, page_path = write(str(run_copy))
