@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from report import stats, verdicts
 from report.results import Run
 
 COLORS = {
@@ -76,8 +77,12 @@ REFERENCE_SUBSCRIBERS = 100
 
 
 def comparison_load(run: Run, scenario: str = "broadcast") -> int | None:
-    """The fan-out to compare transports at: the reference one if the run has it, else the
-    smallest."""
+    """The fan-out to compare transports at: the headline load's (the highest where all
+    transports ran unsaturated), else the reference one if the run has it, else the smallest."""
+    present = [t for t in TRANSPORTS if run.of(scenario, t)]
+    load = verdicts.comparison_load(run, present, scenario) if present else None
+    if load is not None:
+        return load[0]
     counts = sorted({s["params"]["subscribers"] for s in run.of(scenario) if not _variant(s)})
     if REFERENCE_SUBSCRIBERS in counts:
         return REFERENCE_SUBSCRIBERS
@@ -185,6 +190,16 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
                 capsize=3,
                 label=f"{NAMES[transport]} {key}",
             )
+            hot = [
+                (x, m)
+                for x, m in zip(xs, medians, strict=True)
+                if any(verdicts.saturated(st) for st in by_load[x])
+            ]
+            if hot:
+                ax.plot(
+                    [x for x, _ in hot], [m for _, m in hot], "o", markersize=11,
+                    markerfacecolor="white", markeredgecolor=COLORS[transport], zorder=0,
+                )  # fmt: skip
         drawn = True
     if not drawn:
         plt.close(fig)
@@ -193,7 +208,7 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
     ax.set_yscale("log")
     ax.set_xlabel("subscribers in the room (log scale)")
     ax.set_ylabel("latency (ms, log scale)")
-    ax.set_title("p50 and p99 latency vs fan-out (same publish rate; bars: range of repeats)")
+    ax.set_title("p50 and p99 vs fan-out (bars: range of repeats; ringed: saturated)")
     ax.legend(ncol=3, fontsize=8)
     return _finish(fig, run, path)
 
@@ -212,7 +227,8 @@ def _bars(
     if not groups:
         return None
     present = {s["transport"] for s in run.of(scenario) if not _variant(s)}
-    series = [t for t in SERIES if t in present] + (["null-sse", "null-ws"] if baseline else [])
+    nulls = ["null-longpoll", "null-sse", "null-ws"] if baseline else []
+    series = [t for t in SERIES if t in present] + nulls
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
     width = 0.8 / len(series)
     drawn = False
@@ -225,13 +241,19 @@ def _bars(
                 for s in run.of("baseline" if is_null else scenario, transport)
                 if not _variant(s) and s["params"][group_key] == group
             ]
-            figure = value(steps[0]) if steps else None
-            if figure is None:
+            spread = stats.spread([v for st in steps if (v := value(st)) is not None])
+            if spread is None:
                 continue
+            figure = spread.median
+            hollow = any(verdicts.saturated(st) for st in steps)
             bar = ax.bar(
                 j + (i - (len(series) - 1) / 2) * width,
                 figure,
                 width * 0.95,
+                yerr=[[figure - spread.low], [spread.high - figure]],
+                capsize=2,
+                error_kw={"elinewidth": 0.8, "ecolor": "#333333"},
+                fill=not hollow,
                 color=COLORS["null"] if is_null else COLORS[transport],
                 hatch="//" if is_null else ".." if transport in PEERS else None,
                 edgecolor="white",
@@ -247,6 +269,10 @@ def _bars(
     ax.set_xticks(range(len(groups)), [f"{g:,} {group_key}" for g in groups])
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    ax.text(
+        0.01, 0.98, "bars: median of repeats; whiskers: interval; hollow: saturated",
+        transform=ax.transAxes, fontsize=7, va="top", color="#444444",
+    )  # fmt: skip
     ax.legend(fontsize=7, ncol=2 if len(series) > 4 else 1)
     return _finish(fig, run, path)
 
@@ -363,6 +389,12 @@ def knee(run: Run, path: Path) -> Path | None:
             color=COLORS[transport],
             label=f"{NAMES[transport]}, {step['params']['subscribers']} subscribers",
         )
+        hot = [(x, y) for x, y, pt in zip(xs, ys, points, strict=True) if verdicts.saturated(pt)]
+        if hot:
+            ax.plot(
+                [x for x, _ in hot], [y for _, y in hot], "o", markersize=8,
+                markerfacecolor="white", markeredgecolor=COLORS[transport],
+            )  # fmt: skip
         if step["max_sustainable_rate"]:
             knee_x = step["max_sustainable_rate"] * step["params"]["subscribers"]
             knee_y = next((y for x, y in zip(xs, ys, strict=True) if x == knee_x), None)
@@ -374,7 +406,7 @@ def knee(run: Run, path: Path) -> Path | None:
     ax.set_yscale("log")
     ax.set_xlabel("offered deliveries per second (publish rate × subscribers, log scale)")
     ax.set_ylabel("p99 latency (ms, log scale)")
-    ax.set_title("p99 vs offered load; ★ = highest load with p99 under the bound and no loss")
+    ax.set_title("p99 vs offered load; ★ capacity (p99 under the bound, no loss); ○ saturated")
     ax.legend(fontsize=8)
     return _finish(fig, run, path)
 

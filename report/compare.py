@@ -1,20 +1,21 @@
 """`python -m report.compare A B`: every figure of two runs side by side, with B/A.
 
-Steps match by id (scenario, transport and load); repeats of a step give a median and a
-spread (min–max), as pyperf does. A difference whose spreads overlap is flagged as within
-noise; with a single repeat on either side nothing can be said about noise, and the table
-says so.
+Steps match by id (scenario, transport and load); repeats of a step give a median and an
+interval (min–max below 5 repeats, a 95 % bootstrap interval of the median from 5). The rule is
+the report's own (`report.stats`): B differs from A only when the intervals do not overlap and
+the medians differ by more than 10 %; otherwise the row says "within noise". With a single
+repeat on either side nothing can be said about noise, and the row says so.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from report import stats, verdicts
 from report.results import Run, UnknownResults, load
 
 FIGURES: dict[str, Callable[[dict[str, Any]], float | None]] = {
@@ -48,10 +49,6 @@ def grouped(run: Run) -> dict[str, list[dict[str, Any]]]:
     return groups
 
 
-def spread(values: list[float]) -> tuple[float, float, float]:
-    return statistics.median(values), min(values), max(values)
-
-
 def fmt(value: float) -> str:
     return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
 
@@ -65,29 +62,23 @@ def compare(a: Run, b: Run) -> list[list[str]]:
             vb = [v for s in gb[step_id] if (v := figure(s)) is not None]
             if not va or not vb:
                 continue
-            (ma, lo_a, hi_a), (mb, lo_b, hi_b) = spread(va), spread(vb)
-            ratio = f"{mb / ma:.2f}×" if ma else "–"
-            if len(va) < 2 or len(vb) < 2:
+            sa, sb = stats.spread(va), stats.spread(vb)
+            assert sa is not None and sb is not None
+            ratio = f"{sb.median / sa.median:.2f}×" if sa.median else "–"
+            if not stats.judgeable(sa, sb):
                 noise = "single sample"
-            elif lo_b <= hi_a and lo_a <= hi_b:
-                noise = "within noise"
+            elif stats.compare(sb, sa) == "same":
+                noise = f"within noise (± {stats.noise(sa, sb):.0%})"
             else:
-                noise = "**differs**"
-            rows.append(
-                [
-                    step_id,
-                    name,
-                    cell(ma, lo_a, hi_a, len(va)),
-                    cell(mb, lo_b, hi_b, len(vb)),
-                    ratio,
-                    noise,
-                ]
-            )
+                noise = f"**{stats.compare(sb, sa)}**"
+            rows.append([step_id, name, cell(sa), cell(sb), ratio, noise])
     return rows
 
 
-def cell(median: float, low: float, high: float, count: int) -> str:
-    return fmt(median) + (f" ({fmt(low)}–{fmt(high)})" if count > 1 else "")
+def cell(spread: stats.Spread) -> str:
+    if spread.n < 2:
+        return fmt(spread.median)
+    return f"{fmt(spread.median)} [{fmt(spread.low)}–{fmt(spread.high)}] n={spread.n}"
 
 
 def markdown(a: Run, b: Run) -> str:
@@ -99,8 +90,8 @@ def markdown(a: Run, b: Run) -> str:
         f"B: {b.data['profile']['name']} on {b.data['machine']['cpu_model']}, commit "
         f"`{(b.data['software']['git'].get('commit') or '?')[:10]}`.",
         "",
-        "Median of the repeats, (min–max) when there are several; within noise: the spreads "
-        "overlap.",
+        "Median of the repeats [interval] n=repeats; B differs from A only when the intervals "
+        "do not overlap and the medians differ by more than 10 %; otherwise: within noise.",
         "",
         "| step | figure | A | B | B/A | |",
         "|---|---|---|---|---|---|",
@@ -109,7 +100,30 @@ def markdown(a: Run, b: Run) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     if not rows:
         lines.append("| (no step in common) | | | | | |")
+    flips = verdict_rows(a, b)
+    if flips:
+        changed = sum(1 for row in flips if row[-1] != "same")
+        lines += [
+            "",
+            f"## Question 1 verdicts: {changed} of {len(flips)} changed",
+            "",
+            "| transport | claim | A | B | |",
+            "|---|---|---|---|---|",
+        ]
+        lines += ["| " + " | ".join(row) + " |" for row in flips]
     return "\n".join(lines) + "\n"
+
+
+def verdict_rows(a: Run, b: Run) -> list[list[str]]:
+    """Each claim's verdict in both runs: a flip between two runs of one machine means the
+    verdict rests on noise."""
+    found_a = {(c.transport, c.claim): c.verdict for c in verdicts.claims(a)}
+    found_b = {(c.transport, c.claim): c.verdict for c in verdicts.claims(b)}
+    rows = []
+    for key in [k for k in found_a if k in found_b]:
+        va, vb = found_a[key], found_b[key]
+        rows.append([verdicts.NAMES[key[0]], key[1], va, vb, "same" if va == vb else "**flipped**"])
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from report.charts import NAMES, PEERS, SERIES, TRANSPORTS, comparison_load, plain
+from report import verdicts
+from report.charts import NAMES, PEERS, SERIES, TRANSPORTS, plain
 from report.results import Run
 
 
@@ -45,227 +46,218 @@ def us(value: float | None) -> str:
 # -- the comparison ---------------------------------------------------------------------------
 
 
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def core_use(steps: list[dict[str, Any]], side: str) -> str:
+    """A side's core utilisation over repeats, max of them (saturation is about the worst)."""
+    values = [v for s in steps if (v := (s.get("utilisation") or {}).get(side)) is not None]
+    return pct(max(values)) if values else "–"
+
+
+def headline_load(run: Run) -> verdicts.Load | None:
+    present = [t for t in TRANSPORTS if verdicts.repeats(run, "broadcast", t)]
+    return verdicts.comparison_load(run, present) if present else None
+
+
+def capacity(run: Run, transport: str, subscribers: int) -> str:
+    knees = [k for k in run.of("knee", transport) if k["params"]["subscribers"] == subscribers]
+    if not knees:
+        return "not run"
+    best = max(knees, key=lambda k: k.get("max_sustainable_deliveries_per_second") or 0)
+    return capacity_text(best)
+
+
+def capacity_text(knee: dict[str, Any]) -> str:
+    """`4,000/s`, or `≥ 16,000/s` when the sweep stopped before the server did."""
+    value = knee.get("max_sustainable_deliveries_per_second")
+    if not value:
+        return "none"
+    return ("≥ " if knee.get("capacity_is_lower_bound") else "") + f"{value:,.0f}/s"
+
+
 def headline(run: Run) -> Table | None:
-    subscribers = comparison_load(run)
-    if subscribers is None:
+    load = headline_load(run)
+    if load is None:
         return None
     rows = []
     for t in SERIES:
-        step = plain(run, "broadcast", t, subscribers)
-        if step is None:
+        steps = verdicts.repeats(run, "broadcast", t, load)
+        if not steps:
             continue
         idle = max(run.of("idle", t), key=lambda s: s["connected"], default=None)
-        knee = next(
-            (k for k in run.of("knee", t) if k["params"]["subscribers"] == subscribers), None
-        )
-        b = step["bytes_per_message"]
+        flag = "; ".join(sorted({f for s in steps if (f := verdicts.saturated(s))}))
+        status = ", ".join(sorted({s["status"] for s in steps}))
         rows.append(
             [
                 NAMES[t],
-                ms(step["latency_us"]["p50"]),
-                ms(step["latency_us"]["p99"]),
-                f"{num(b['down'])} + {num(b['up'])}",
-                num(step["server_cpu_us_per_message"], " µs", 1),
+                verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
+                verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
+                verdicts.fmt_bytes(verdicts.spread_of(steps, verdicts.wire)),
+                verdicts.fmt_us(verdicts.spread_of(steps, verdicts.cpu)),
+                f"{core_use(steps, 'server_core')} / {core_use(steps, 'driver_core')}",
                 num((idle["rss_per_connection_bytes"] or 0) / 1024, " KiB", 1) if idle else "–",
-                num(knee["max_sustainable_rate"], "/s") if knee else "not run",
-                f"{step['lost']} of {step['expected']:,}",
+                num(idle.get("server_cpu_us_per_connection"), " µs", 0) if idle else "–",
+                capacity(run, t, load[0]),
+                f"{sum(s['lost'] for s in steps)} of {sum(s['expected'] for s in steps):,}",
+                status + (f" — **saturated**: {flag}" if flag else ""),
             ]
         )
     return Table(
         [
-            f"transport ({subscribers} subscribers)",
-            "p50",
-            "p99",
-            "bytes/msg (down + up)",
+            f"transport ({verdicts.at_text(load)}, n = repeats)",
+            "p50 [interval]",
+            "p99 [interval]",
+            "wire bytes/msg (down + up)",
             "server CPU/msg",
+            "server / driver core (max)",
             "RSS/idle conn",
-            "knee (msg/s)",
+            "server CPU/accepted conn",
+            f"capacity (deliveries/s, p99 ≤ bound, {load[0]} subs)",
             "lost",
+            "status",
         ],
         rows,
     )
 
 
-@dataclass
-class Claim:
-    transport: str
-    claim: str
-    figure: str
-    verdict: str
-
-
-def _cmp(a: float | None, b: float | None, tolerance: float = 0.10) -> str | None:
-    """'higher', 'lower' or 'same' (within tolerance), None when a figure is missing."""
-    if a is None or b is None or b == 0:
+def server_share(run: Run) -> Table | None:
+    """Each transport next to its null server at the same load: the server's own share."""
+    load = headline_load(run)
+    if load is None:
         return None
-    if a > b * (1 + tolerance):
-        return "higher"
-    if a < b * (1 - tolerance):
-        return "lower"
-    return "same"
+    rows = []
+    for t in TRANSPORTS:
+        ours = verdicts.repeats(run, "broadcast", t, load)
+        null = verdicts.repeats(run, "baseline", t, load)
+        if not ours or not null:
+            continue
+        row = [NAMES[t]]
+        for get, formatter, unit in (
+            (verdicts.p50, verdicts.fmt_ms, 1000.0),
+            (verdicts.cpu, verdicts.fmt_us, 1.0),
+        ):
+            a, b = verdicts.spread_of(ours, get), verdicts.spread_of(null, get)
+            share = "–" if a is None or b is None else f"{(a.median - b.median) / unit:,.2f}"
+            row += [formatter(a), formatter(b), share]
+        rows.append(row)
+    if not rows:
+        return None
+    return Table(
+        [
+            f"transport ({verdicts.at_text(load)})",
+            "p50",
+            "p50, null server",
+            "server share of p50 (ms)",
+            "server CPU/msg",
+            "null server CPU/msg",
+            "server share (µs/msg)",
+        ],
+        rows,
+    )
 
 
-def claims(run: Run) -> list[Claim]:
-    subscribers = comparison_load(run)
-    # Any-valued: figures come from JSON; a missing step is None and is checked before use.
-    at: dict[str, Any] = {t: plain(run, "broadcast", t, subscribers) for t in TRANSPORTS}
-    chat: dict[str, Any] = {t: next(iter(run.of("chat", t)), None) for t in TRANSPORTS}
-    churn: dict[str, Any] = {t: next(iter(run.of("churn", t)), None) for t in TRANSPORTS}
-    out: list[Claim] = []
-
-    def fig(t: str, key: str) -> float | None:
-        step = at.get(t)
-        if step is None:
-            return None
-        if key in ("p50", "p99"):
-            return step["latency_us"][key]  # type: ignore[no-any-return]
-        if key == "bytes":
-            b = step["bytes_per_message"]
-            return None if b["down"] is None else b["down"] + b["up"]
-        return step[key]  # type: ignore[no-any-return]
-
-    def versus(t: str, key: str, fmt: Any) -> str:
-        return ", ".join(
-            f"{NAMES[o]} {fmt(fig(o, key))}" for o in TRANSPORTS if o != t and at.get(o)
+def sweep(run: Run) -> Table | None:
+    """Each offered-load point of every knee step: where capacity stops, and why."""
+    rows = []
+    for step in run.of("knee"):
+        subscribers = step["params"]["subscribers"]
+        for point in step["points"]:
+            use = point.get("utilisation") or {}
+            rows.append(
+                [
+                    NAMES[step["transport"]],
+                    f"{point['rate'] * subscribers:,.0f}",
+                    f"{num(point['achieved_rate'], '/s', 1)} of {point['rate']:g}/s",
+                    ms(point["latency_us"]["p50"]),
+                    ms(point["latency_us"]["p99"]),
+                    f"{pct(use.get('server_core'))} / {pct(use.get('driver_core'))}",
+                    point["status"] + (" — saturated" if use.get("saturated_because") else ""),
+                ]
+            )
+        bound = step["params"]["p99_bound_ms"]
+        rows.append(
+            [
+                NAMES[step["transport"]],
+                f"**capacity {capacity_text(step)}**",
+                "",
+                "",
+                f"bound {bound:g} ms",
+                "",
+                f"stopped: {step['stopped_because']}",
+            ]
         )
+    if not rows:
+        return None
+    return Table(
+        [
+            "transport",
+            "offered deliveries/s",
+            "publish rate",
+            "p50",
+            "p99",
+            "server / driver core",
+            "status",
+        ],
+        rows,
+    )
 
-    def judge(t: str, key: str, expect: str) -> str:
-        others = {o: _cmp(fig(t, key), fig(o, key)) for o in TRANSPORTS if o != t and at.get(o)}
-        results = set(others.values())
-        if None in results or not others:
-            return "not measured in this run"
-        if results == {expect}:
-            return "supported"
-        if results == {"same"}:
-            return "no clear difference (within 10 %)"
-        if expect not in results:
-            return "contradicted"
-        words = {"higher": "higher than", "lower": "lower than", "same": "no different from"}
-        return "partly: " + "; ".join(f"{words[r]} {NAMES[o]}" for o, r in others.items() if r)
 
-    where = f"broadcast to {subscribers} subscribers"
-    if at.get("longpoll"):
-        out += [
-            Claim(
-                "longpoll",
-                "HTTP overhead on every message",
-                f"{num(fig('longpoll', 'bytes'))} B/msg on the wire vs "
-                f"{versus('longpoll', 'bytes', num)} ({where})",
-                judge("longpoll", "bytes", "higher"),
-            ),
-            Claim(
-                "longpoll",
-                "higher latency",
-                f"p99 {ms(fig('longpoll', 'p99'))} vs {versus('longpoll', 'p99', ms)}",
-                judge("longpoll", "p99", "higher"),
-            ),
-            Claim(
-                "longpoll",
-                "higher server load",
-                f"{us(fig('longpoll', 'server_cpu_us_per_message'))} server CPU/msg vs "
-                f"{versus('longpoll', 'server_cpu_us_per_message', us)}",
-                judge("longpoll", "server_cpu_us_per_message", "higher"),
-            ),
-            Claim(
-                "longpoll",
-                "universal support (any client, any proxy)",
-                "a property of clients and intermediaries, not of this loopback run",
-                "not measurable here",
-            ),
-        ]
-    if at.get("sse"):
-        up_sse = at["sse"]["bytes_per_message"]["up"] if at.get("sse") else None
-        up_lp = at["longpoll"]["bytes_per_message"]["up"] if at.get("longpoll") else None
-        native = (
-            "supported"
-            if up_sse is not None and up_lp and up_sse < 0.05 * up_lp
-            else "not measured in this run"
-            if up_lp is None
-            else "contradicted"
-        )
-        c = churn.get("sse")
-        out += [
-            Claim(
-                "sse",
-                "native server push (no request per message)",
-                f"{num(up_sse, digits=1)} B/msg client → server vs long polling "
-                f"{num(up_lp, digits=1)}",
-                native,
-            ),
-            Claim(
-                "sse",
-                "automatic reconnection",
-                f"{c['reconnects']} forced drops resumed with Last-Event-ID: {c['lost']} lost, "
-                f"{c['duplicated']} duplicated"
-                if c
-                else "no churn step in this run",
-                (
-                    "supported (resume by Last-Event-ID; the browser's own EventSource retry "
-                    "is shown by the demo)"
-                    if c and not c["lost"]
-                    else "contradicted"
-                    if c
-                    else "not measured in this run"
-                ),
-            ),
-            Claim(
-                "sse",
-                "server → client only",
-                (
-                    f"in the chat, members publish by separate POSTs: "
-                    f"{num(chat['sse']['bytes_per_message']['up'], ' B', 0)}/msg up vs WebSocket "
-                    f"{num(chat['ws']['bytes_per_message']['up'], ' B', 0)}/msg over its socket"
-                    if chat.get("sse") and chat.get("ws")
-                    else "no chat step in this run"
-                ),
-                "by design; its cost is measured"
-                if chat.get("sse")
-                else "not measured in this run",
-            ),
-            Claim(
-                "sse",
-                "text only",
-                "a format property: events are UTF-8 text (binary needs base64, +33 %)",
-                "not measurable here",
-            ),
-        ]
-    if at.get("ws"):
-        chat_ws, chat_sse = chat.get("ws"), chat.get("sse")
-        out += [
-            Claim(
-                "ws",
-                "bidirectional",
-                (
-                    f"chat members publish over the same socket: "
-                    f"{num(chat_ws['bytes_per_message']['up'], ' B', 0)}/msg up, p50 "
-                    f"{ms(chat_ws['latency_us']['p50'])} (SSE + POST: p50 "
-                    f"{ms(chat_sse['latency_us']['p50']) if chat_sse else '–'})"
-                    if chat_ws
-                    else "no chat step in this run"
-                ),
-                "supported" if chat_ws and chat_ws["lost"] == 0 else "not measured in this run",
-            ),
-            Claim(
-                "ws",
-                "lowest latency",
-                f"p50 {ms(fig('ws', 'p50'))} vs {versus('ws', 'p50', ms)}; "
-                f"p99 {ms(fig('ws', 'p99'))} vs {versus('ws', 'p99', ms)}",
-                judge("ws", "p50", "lower"),
-            ),
-            Claim(
-                "ws",
-                "binary and text frames",
-                "this run sends text frames only",
-                "not measured in this run",
-            ),
-            Claim(
-                "ws",
-                "needs a load balancer that supports upgrades",
-                "a single server on loopback; the cluster run (nginx) shows it",
-                "not measurable here",
-            ),
-        ]
-    return out
+def every_step(run: Run) -> Table:
+    """Every step that ran or failed, so nothing measured is out of sight."""
+    rows = []
+    for step in run.data["steps"]:
+        use = step.get("utilisation") or {}
+        latency = step.get("latency_us") or {}
+        note = step.get("error") or step.get("degraded_because") or ""
+        if use.get("saturated_because"):
+            note = "; ".join(x for x in (note, f"saturated: {use['saturated_because']}") if x)
+        if step["scenario"] == "knee":
+            note = f"capacity {capacity_text(step)}; "
+            note += step.get("stopped_because", "")
+        if step["scenario"] == "idle":
+            note = (
+                f"{step.get('connected', 0):,} held; "
+                f"{num((step.get('rss_per_connection_bytes') or 0) / 1024, ' KiB/conn', 1)}"
+            )
+        rows.append(
+            [
+                f"`{step['id']}`",
+                step["status"],
+                num(step.get("achieved_rate"), "/s", 1) if "achieved_rate" in step else "",
+                ms(latency.get("p50")) if latency else "",
+                ms(latency.get("p99")) if latency else "",
+                us(step.get("server_cpu_us_per_message")) if "server_cpu_us_per_message" in step
+                else "",
+                f"{pct(use.get('server_core'))} / {pct(use.get('driver_core'))}" if use else "",
+                note,
+            ]
+        )  # fmt: skip
+    return Table(
+        ["step", "status", "publish rate", "p50", "p99", "server CPU/msg", "cores", "note"],
+        rows,
+    )
+
+
+def noise_note(run: Run) -> str | None:
+    """The run-to-run noise this run measured at its headline load."""
+    load = headline_load(run)
+    if load is None:
+        return None
+    parts = []
+    for t in SERIES:
+        steps = verdicts.repeats(run, "broadcast", t, load)
+        p50s = verdicts.spread_of(steps, verdicts.p50)
+        if p50s is not None and p50s.n >= 2:
+            parts.append(f"{NAMES[t]} ± {p50s.half_width:.0%} ({p50s.n} repeats)")
+    if not parts:
+        return None
+    return (
+        "Run-to-run noise of p50 at the headline load (interval half-width): "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 # -- reference peers --------------------------------------------------------------------------
@@ -499,40 +491,95 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
     sections: list[Section] = []
 
     intro = Section("The run")
+    vm = m.get("virtual_machine")
+    sharing = m.get("cpus_sharing_a_core")
     intro.blocks.append(
         f"{d['profile']['description']} Measured on {m['cpu_model']} ({m['cores']} cores, "
-        f"{m['memory_bytes'] / 2**30:.0f} GiB, Linux {m['kernel']}), {d['created']}. "
-        f"Servers ran on CPU {d['pinning']['server_cpus']}, the measuring driver and publisher on "
-        f"CPU {d['pinning']['driver_cpus']}"
+        f"{m['memory_bytes'] / 2**30:.0f} GiB, Linux {m['kernel']}"
+        + (", a virtual machine" if vm else ", bare metal" if vm is False else "")
+        + (
+            f"; CPUs {', '.join(sharing)} are hyper-threads of one core"
+            if sharing
+            else "; no two CPUs share a physical core"
+            if sharing is not None
+            else ""
+        )
+        + f"), {d['created']}. Servers ran on CPU {d['pinning']['server_cpus']}, the measuring "
+        f"driver and publisher on CPU {d['pinning']['driver_cpus']}"
         + (" — **shared**: figures include contention." if d["pinning"]["shared"] else ".")
     )
     failed = [st for st in d["steps"] if st.get("status") == "failed"]
     degraded = [st for st in d["steps"] if st.get("status") == "degraded"]
-    if failed or degraded:
+    saturated = [st for st in d["steps"] if verdicts.saturated(st)]
+    if failed:
         intro.blocks.append(
-            f"**{len(failed)} step(s) could not run** ("
-            + ", ".join(f"`{st['id']}`: {st.get('error', '')[:80]}" for st in failed[:5])
-            + f") and {len(degraded)} ran degraded (loss, errors or an undrained queue); "
-            "their figures are shown as measured."
+            f"**{len(failed)} step(s) could not run**: "
+            + "; ".join(f"`{st['id']}`: {st.get('error', '')[:120]}" for st in failed)
+        )
+    if degraded:
+        intro.blocks.append(
+            f"**{len(degraded)} step(s) ran degraded** (figures shown as measured): "
+            + "; ".join(
+                f"`{st['id']}`: {st.get('degraded_because') or 'see its row'}" for st in degraded
+            )
+        )
+    if saturated:
+        limits = d["settings"].get("saturation") or {}
+        intro.blocks.append(
+            f"**{len(saturated)} step(s) ran saturated** (server core > "
+            f"{limits.get('server', 0.8):.0%} or driver core > {limits.get('driver', 0.7):.0%} "
+            "busy): their latency is queueing and their CPU/msg is a core divided by throughput, "
+            "so no verdict cites them. They are listed in the last table."
         )
     table = headline(run)
     if table:
+        intro.blocks.append(
+            "Each figure: the median over the interleaved repeats, [min–max] below 5 repeats, "
+            "[95 % bootstrap interval of the median] from 5."
+        )
         intro.blocks.append(table)
+    noise = noise_note(run)
+    if noise:
+        intro.blocks.append(noise)
     sections.append(intro)
 
     q1 = Section("Question 1, measured")
     q1.blocks.append(
-        "Each claim of the course text next to the figure from this run that bears on it. "
-        "A difference within 10 % is treated as no difference; with repeats, the repeat "
-        "with the median p50 stands for its step."
+        "Each claim of the course, judged on exactly the figures its row prints, at the highest "
+        "load where every transport it compares ran unsaturated. Two figures differ only when "
+        "their intervals do not overlap *and* their medians differ by more than 10 %; "
+        "otherwise the verdict says the difference is inside this run's noise."
     )
     q1.blocks.append(
         Table(
-            ["transport", "claim", "this run", "verdict"],
-            [[NAMES[c.transport], c.claim, c.figure, f"**{c.verdict}**"] for c in claims(run)],
+            ["transport", "claim", "figures judged", "verdict", "why"],
+            [
+                [NAMES[c.transport], c.claim, c.figures, f"**{c.verdict}**", c.reason]
+                for c in verdicts.claims(run)
+            ],
         )
     )
     sections.append(q1)
+    share = server_share(run)
+    if share is not None:
+        floor = Section("The floor: each transport's null server")
+        floor.blocks.append(
+            "The same load against a null server of the same transport (no framework, no "
+            "queues, one write per socket): what the driver, the publisher and the kernel "
+            "account for. The server's own share is ours minus the null server's."
+        )
+        floor.blocks.append(share)
+        sections.append(floor)
+    sweep_table = sweep(run)
+    if sweep_table is not None:
+        capacity_section = Section("Capacity: offered-load sweep")
+        capacity_section.blocks.append(
+            "The offered rate doubles until p99 leaves the bound, an event is lost, the "
+            "publisher falls behind, or the driver core saturates. Capacity is the highest "
+            "offered load that passed."
+        )
+        capacity_section.blocks.append(sweep_table)
+        sections.append(capacity_section)
     for extra in (peers_section(run), security_section(run), cluster_section(run)):
         if extra is not None:
             sections.append(extra)
@@ -562,13 +609,15 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
         "publisher). Percentiles come from every raw sample (HdrHistogram, 3 digits).",
         "**Bytes per message** count everything on the client sockets (HTTP headers, chunk and "
         "frame overhead, polls, handshakes) divided by delivered messages.",
-        "**CPU per message** is user + system time of the process over the measured phase "
-        "(10 ms clock ticks), divided by measured deliveries. **The harness baseline** (null "
-        "server) shows what the driver, publisher and kernel account for by themselves.",
+        "**CPU per message** is the process's time on a CPU over the measured phase, in "
+        "nanoseconds from the scheduler (`/proc/<pid>/task/*/schedstat`), divided by measured "
+        "deliveries. **Core utilisation** is the CPU seconds of the processes pinned to a "
+        "side's core(s) ÷ wall seconds of the measured window; past the run's thresholds a "
+        "step is *saturated*. **The null server** shows what the driver, publisher and kernel "
+        "account for by themselves.",
         "**Status**: *ok* means nothing lost, duplicated or left undelivered, and the publisher "
-        "achieved at least 95 % of its nominal rate; *degraded* means the step ran but "
-        "something was lost or the server could not keep up (then its latency is that of an "
-        "overloaded server).",
+        "achieved at least 95 % of its nominal rate; *degraded* names what was not so (the "
+        "publisher's achieved rate, losses, errors, an undrained queue).",
     ]
     sections.append(read)
 
@@ -583,6 +632,9 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
         f"{d['settings']['driver']}.",
     ]
     sections.append(again)
+    steps = Section("Every step of the run")
+    steps.blocks.append(every_step(run))
+    sections.append(steps)
     return title, sections
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 SCHEMA = "rtbench.results"
-KNOWN_VERSIONS = (1,)
+KNOWN_VERSIONS = (1, 2)
 
 
 class UnknownResults(ValueError):

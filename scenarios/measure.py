@@ -61,24 +61,56 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 @dataclass(frozen=True, slots=True)
 class ProcessSample:
-    cpu_seconds: float
-    """user + system time of the process so far."""
+    cpu_ns: int
+    """Time on a CPU so far, nanoseconds: the sum of every live thread's schedstat run time
+    (/proc/<pid>/task/*/schedstat). /proc/<pid>/stat's 10 ms ticks are too coarse for a
+    publisher's or an idle connection's share of a few seconds."""
     rss_bytes: int
 
+    @property
+    def cpu_seconds(self) -> float:
+        return self.cpu_ns / 1e9
 
-def sample_process(pid: int) -> ProcessSample | None:
-    """CPU and resident memory of `pid`, or None if it is gone."""
+
+def schedstat_ns(pid: int) -> int | None:
+    """Run time of every live thread of `pid` in ns, or None if the process is gone."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended between listdir and open: its time is gone with it
+    return total
+
+
+def ticks_seconds(pid: int) -> float | None:
+    """user + system time of `pid` from /proc/<pid>/stat (10 ms ticks): the cross-check."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            statm = f.read().split()
     except OSError:
         return None
     # Fields after the parenthesised command name (which may contain spaces).
     fields = stat[stat.rindex(b")") + 2 :].split()
-    utime, stime = int(fields[11]), int(fields[12])
-    return ProcessSample((utime + stime) / _TICKS, int(statm[1]) * _PAGE)
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def sample_process(pid: int) -> ProcessSample | None:
+    """CPU and resident memory of `pid`, or None if it is gone."""
+    cpu_ns = schedstat_ns(pid)
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            statm = f.read().split()
+    except OSError:
+        return None
+    if cpu_ns is None:
+        return None
+    return ProcessSample(cpu_ns, int(statm[1]) * _PAGE)
 
 
 def total_samples(samples: Iterable[ProcessSample | None]) -> ProcessSample | None:
@@ -87,8 +119,43 @@ def total_samples(samples: Iterable[ProcessSample | None]) -> ProcessSample | No
     if not found or any(s is None for s in found):
         return None
     present = [s for s in found if s is not None]
-    return ProcessSample(sum(s.cpu_seconds for s in present), sum(s.rss_bytes for s in present))
+    return ProcessSample(sum(s.cpu_ns for s in present), sum(s.rss_bytes for s in present))
 
 
 def sample_processes(pids: Iterable[int]) -> ProcessSample | None:
     return total_samples(sample_process(pid) for pid in pids)
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSample:
+    """Per CPU, busy and total jiffies from /proc/stat: everything that ran there, kernel
+    softirq work for loopback included, whoever it was done for."""
+
+    busy: dict[int, int]
+    total: dict[int, int]
+
+
+def sample_cores() -> CoreSample:
+    busy: dict[int, int] = {}
+    total: dict[int, int] = {}
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            if not line.startswith(b"cpu") or line.startswith(b"cpu "):
+                continue
+            name, *values = line.split()
+            numbers = [int(v) for v in values]
+            cpu = int(name[3:])
+            idle = numbers[3] + (numbers[4] if len(numbers) > 4 else 0)  # idle + iowait
+            total[cpu] = sum(numbers[:8])  # guest time is already counted in user
+            busy[cpu] = total[cpu] - idle
+    return CoreSample(busy, total)
+
+
+def core_busy(before: CoreSample, after: CoreSample) -> dict[str, float]:
+    """Fraction of each CPU that was busy between two samples."""
+    out = {}
+    for cpu, total in after.total.items():
+        elapsed = total - before.total.get(cpu, total)
+        if elapsed > 0:
+            out[str(cpu)] = round((after.busy[cpu] - before.busy.get(cpu, 0)) / elapsed, 3)
+    return out

@@ -3,8 +3,10 @@
     python -m scenarios.null_server sse --port 0
 
 It speaks just enough of the wire contract for the lean driver and the publisher (publish,
-SSE and WebSocket subscribe, `/status`), with no framework, no validation, no resume buffer and
-no queues: each publish is framed once and written straight to every socket. The same driver
+SSE, WebSocket and long-poll subscribe, `/status`), with no framework, no validation and no
+queues: each publish is framed once and written straight to every socket. For long polling it
+keeps the last events of each room (a poll asks for what came after its cursor) and answers
+held polls on the next publish, which is the least a long-poll server can do. The same driver
 measured against it shows how much latency and CPU the harness and the kernel account for, so
 the report can subtract neither more nor less than that from the real servers' figures.
 """
@@ -17,7 +19,9 @@ import json
 import logging
 import signal
 import time
+from collections import deque
 from typing import Any, cast
+from urllib.parse import parse_qs
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -25,7 +29,7 @@ from websockets.server import ServerProtocol
 
 from core import jsonc
 from core.events import Event
-from core.wire import sse, ws
+from core.wire import longpoll, sse, ws
 from scenarios import ipc
 
 log = logging.getLogger("rtbench.null")
@@ -37,12 +41,28 @@ class Hub:
         self.ws: dict[str, dict[asyncio.Transport, ServerProtocol]] = {}
         self.last_id: dict[str, int] = {}
         self.published = 0
+        self.recent: dict[str, deque[Event]] = {}
+        self.polls: dict[str, set[NullProtocol]] = {}
+
+    def after(self, room: str, cursor: int) -> list[Event]:
+        """The kept events of `room` after `cursor`, oldest first."""
+        kept = self.recent.get(room)
+        if not kept or kept[-1].id <= cursor:
+            return []
+        return [event for event in kept if event.id > cursor][:POLL_BATCH]
 
     def publish(self, room: str, data: Any) -> int:
         event_id = self.last_id.get(room, 0) + 1
         self.last_id[room] = event_id
         self.published += 1
         event = Event(event_id, room, data, time.time_ns())
+        if room in self.polls or room in self.recent:
+            self.recent.setdefault(room, deque(maxlen=KEPT_EVENTS)).append(event)
+            held = self.polls.pop(room, set())
+            if held:
+                body = longpoll.encode_response([event], event.id)
+                for poll in held:
+                    poll.answer_poll(body)
         if self.sse.get(room):
             frame = sse.encode_event(event)
             chunk = b"%x\r\n%s\r\n" % (len(frame), frame)
@@ -59,6 +79,10 @@ class Hub:
         return event_id
 
 
+KEPT_EVENTS = 4096
+POLL_BATCH = 100
+
+
 class NullProtocol(asyncio.Protocol):
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -66,6 +90,7 @@ class NullProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.room: str | None = None
         self.ws: ServerProtocol | None = None
+        self.poll_expiry: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -74,6 +99,17 @@ class NullProtocol(asyncio.Protocol):
         if self.room is not None and self.transport is not None:
             self.hub.sse.get(self.room, set()).discard(self.transport)
             self.hub.ws.get(self.room, {}).pop(self.transport, None)
+            self.hub.polls.get(self.room, set()).discard(self)
+        if self.poll_expiry is not None:
+            self.poll_expiry.cancel()
+
+    def answer_poll(self, body: bytes) -> None:
+        if self.poll_expiry is not None:
+            self.poll_expiry.cancel()
+            self.poll_expiry = None
+        if self.room is not None:
+            self.hub.polls.get(self.room, set()).discard(self)
+        self.respond("200 OK", body)
 
     def data_received(self, data: bytes) -> None:
         if self.ws is not None:
@@ -96,7 +132,25 @@ class NullProtocol(asyncio.Protocol):
             if len(rest) < length:
                 return
             body, self.buffer = rest[:length], rest[length:]
-            self.request(method, target.split("?")[0], headers, body, head + b"\r\n\r\n")
+            path, _, query = target.partition("?")
+            self.request(method, path, headers, body, head + b"\r\n\r\n", query)
+
+    def poll(self, room: str, params: dict[str, list[str]]) -> None:
+        self.room = room
+        self.hub.recent.setdefault(room, deque(maxlen=KEPT_EVENTS))
+        if "after" not in params:
+            body = longpoll.encode_response([], self.hub.last_id.get(room, 0))
+            self.respond("200 OK", body)
+            return
+        cursor = int(params["after"][0])
+        events = self.hub.after(room, cursor)
+        if events:
+            self.respond("200 OK", longpoll.encode_response(events, events[-1].id))
+            return
+        self.hub.polls.setdefault(room, set()).add(self)
+        timeout = float(params.get("timeout", ["30"])[0])
+        empty = longpoll.encode_response([], cursor)
+        self.poll_expiry = asyncio.get_running_loop().call_later(timeout, self.answer_poll, empty)
 
     def flush(self) -> None:
         assert self.ws is not None and self.transport is not None
@@ -113,7 +167,13 @@ class NullProtocol(asyncio.Protocol):
         )
 
     def request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, raw_head: bytes
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        raw_head: bytes,
+        query: str = "",
     ) -> None:
         assert self.transport is not None
         parts = path.strip("/").split("/")
@@ -127,6 +187,8 @@ class NullProtocol(asyncio.Protocol):
                 b"transfer-encoding: chunked\r\n\r\n"
             )
             self.hub.sse.setdefault(self.room, set()).add(self.transport)
+        elif method == "GET" and len(parts) == 3 and parts[2] == "poll":
+            self.poll(parts[1], parse_qs(query))
         elif method == "GET" and len(parts) == 3 and parts[2] == "ws":
             self.room = parts[1]
             self.ws = ServerProtocol()
@@ -137,11 +199,13 @@ class NullProtocol(asyncio.Protocol):
             self.flush()
             self.hub.ws.setdefault(self.room, {})[self.transport] = self.ws
         elif method == "GET" and path == "/status":
-            connections = sum(map(len, self.hub.sse.values())) + sum(map(len, self.hub.ws.values()))
             by_room = {
-                r: len(self.hub.sse.get(r, ())) + len(self.hub.ws.get(r, {}))
-                for r in set(self.hub.sse) | set(self.hub.ws)
+                r: len(self.hub.sse.get(r, ()))
+                + len(self.hub.ws.get(r, {}))
+                + len(self.hub.polls.get(r, ()))
+                for r in set(self.hub.sse) | set(self.hub.ws) | set(self.hub.polls)
             }
+            connections = sum(by_room.values())
             status = {
                 "transport": "null",
                 "connections": {"total": connections, "by_room": by_room},
@@ -183,7 +247,9 @@ def main() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("transport", choices=["sse", "ws"], help="what the driver will subscribe with")
+    p.add_argument(
+        "transport", choices=["longpoll", "sse", "ws"], help="what the driver will subscribe with"
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--log-format", default="json", help="accepted for symmetry; unused")

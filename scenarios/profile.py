@@ -18,9 +18,8 @@ from core import ConfigError
 from peers import PEERS
 
 TRANSPORTS = ("longpoll", "sse", "ws")
-BASELINE_TRANSPORTS = ("sse", "ws")
-"""What the null server speaks; long polling has no meaningful null form (every poll is a
-full HTTP exchange, which is the cost being measured)."""
+BASELINE_TRANSPORTS = TRANSPORTS
+"""What the null server speaks: each transport's floor, with no framework and no queues."""
 PEER_SCENARIOS = ("broadcast", "knee", "idle")
 """What reference peers run: they have no resume (churn) and no member publishing (chat)."""
 
@@ -163,20 +162,23 @@ class Profile:
     """Reference peers (`peers.PEERS`) that run the scenarios they can next to ours."""
 
     def steps(self, transport: str | None = None) -> list[Step]:
-        steps = []
+        """Every step, transports interleaved within each repeat (A B C, A B C, …): a drift
+        of the machine during the run then hits every transport alike."""
+        steps: list[Step] = []
         for kind, values, repeat, only in self.scenarios:
             names = list(values)
             for combo in itertools.product(*(values[n] for n in names)):
                 params = dict(zip(names, combo, strict=True))
-                for t in self.transports + self.peers:
-                    if (transport is not None and t != transport) or (only and t not in only):
-                        continue
-                    if kind == "baseline" and t not in BASELINE_TRANSPORTS:
-                        continue
-                    if t in self.peers and not peer_can_run(kind, params):
-                        continue
-                    for r in range(1, repeat + 1):
-                        steps.append(Step(kind, t, params, r))
+                runs_here = [
+                    t
+                    for t in self.transports + self.peers
+                    if (transport is None or t == transport)
+                    and (not only or t in only)
+                    and (kind != "baseline" or t in BASELINE_TRANSPORTS)
+                    and (t not in self.peers or peer_can_run(kind, params))
+                ]
+                for r in range(1, repeat + 1):
+                    steps.extend(Step(kind, t, params, r) for t in runs_here)
         return steps
 
 

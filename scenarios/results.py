@@ -5,6 +5,7 @@ Readers refuse a schema version they do not know instead of guessing at its mean
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "rtbench.results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PACKAGES = (
     "rtbench",
     "starlette",
@@ -49,6 +50,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {
+        **topology(),
         "cpu_model": cpu_model or platform.processor() or "unknown",
         "cores": os.cpu_count(),
         "memory_bytes": memory,
@@ -56,6 +58,31 @@ def machine() -> dict[str, Any]:
         "os": platform.platform(),
         "hostname": platform.node(),
         "clock_ticks_per_second": os.sysconf("SC_CLK_TCK"),
+    }
+
+
+def topology() -> dict[str, Any]:
+    """Whether this is a virtual machine, and which CPUs share a physical core: two "cores"
+    that are hyper-threads of one core do not give a server and a driver a core each."""
+    flags = ""
+    with contextlib.suppress(OSError):
+        flags = next(
+            (line for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if line.startswith("flags")), ""
+        )  # fmt: skip
+    siblings: dict[str, str] = {}
+    for folder in sorted(Path("/sys/devices/system/cpu").glob("cpu[0-9]*")):
+        try:
+            siblings[folder.name[3:]] = (
+                (folder / "topology/thread_siblings_list").read_text().strip()
+            )
+        except OSError:
+            continue
+    shared = sorted({v for v in siblings.values() if "," in v or "-" in v})
+    return {
+        "virtual_machine": " hypervisor" in f" {flags.split(':', 1)[-1]} ",
+        "thread_siblings": siblings,
+        "cpus_sharing_a_core": shared,
     }
 
 

@@ -31,14 +31,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from core import ConfigError
 from peers import PEERS
+from scenarios import figures as figure
 from scenarios import profile as profiles
 from scenarios import results as results_file
 from scenarios.cluster import Nginx, RedisServer, find_binary, free_port
 from scenarios.measure import (
+    CoreSample,
     ProcessSample,
+    core_busy,
     decode,
     encode,
     merge,
+    sample_cores,
     sample_process,
     sample_processes,
     summary,
@@ -222,6 +226,12 @@ class Run:
         await worker.start()
         return worker
 
+    async def stop_pool(self, pool: dict[GroupKey, ServerProcess]) -> None:
+        for server in pool.values():
+            if server in self.servers:
+                await self.stop_server(server)
+        pool.clear()
+
     async def stop_all(self) -> None:
         await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
         self.workers.clear()
@@ -279,7 +289,8 @@ class Run:
         await publisher.event("measuring", patience)
         before = self.sample(server, drivers, publisher)
         published = await publisher.event("result", patience)
-        publisher_after = sample_process(publisher.pid)
+        window = self.sample(server, drivers, publisher)
+        publisher_after = window["publisher"]
         for driver in drivers:
             await driver.send(
                 cmd="drain", last_id=published["last_id"] or 0, seconds=self.profile.drain_seconds
@@ -293,24 +304,46 @@ class Run:
         after["publisher"] = publisher_after
         await asyncio.gather(publisher.stop(), *(d.stop() for d in drivers))
         figures = self.broadcast_figures(step, published, received, before, after)
+        figures["utilisation"] = self.utilisation(before, window)
         figures["driver_processes"] = len(drivers)
         return figures
+
+    def utilisation(self, before: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
+        """Both cores over the measured window (`before` to `end`, which `sample` stamped)."""
+        drivers = [(before[k], end[k]) for k in ("driver", "publisher") if before.get(k)]
+        driver = (
+            total_samples(b for b, _ in drivers),
+            total_samples(a for _, a in drivers),
+        ) if drivers else (None, None)  # fmt: skip
+        return figure.utilisation(
+            (before["pinned_server"], end["pinned_server"]),
+            driver,
+            end["monotonic"] - before["monotonic"],
+            len(self.pinning.server),
+            len(self.pinning.driver),
+            core_busy(before["cores"], end["cores"]),
+        )
 
     def sample(
         self,
         server: ServerProcess | Target,
         drivers: Worker | list[Worker] | None,
         publisher: Worker | None,
-    ) -> dict[str, ProcessSample | None]:
+    ) -> dict[str, Any]:
+        """Process samples by role, the server core's pinned processes together (nodes,
+        redis-server, nginx), per-CPU /proc/stat and the monotonic clock, at one instant."""
         if isinstance(drivers, Worker):
             drivers = [drivers]
         target = Target.of(server)
         by_name = {name: sample_processes(pids) for name, pids in target.pids.items()}
         nodes = [v for k, v in by_name.items() if k == "server" or k.startswith("node")]
-        samples: dict[str, ProcessSample | None] = {
+        samples: dict[str, ProcessSample | CoreSample | float | None] = {
             "server": total_samples(nodes),
+            "pinned_server": total_samples(by_name.values()),
             "driver": sample_processes(d.pid for d in drivers) if drivers else None,
             "publisher": sample_process(publisher.pid) if publisher else None,
+            "cores": sample_cores(),
+            "monotonic": time.monotonic(),
         }
         if len(target.pids) > 1:
             samples.update({f"process:{name}": value for name, value in by_name.items()})
@@ -321,8 +354,8 @@ class Run:
         step: profiles.Step,
         published: dict[str, Any],
         received: dict[str, Any],
-        before: dict[str, ProcessSample | None],
-        after: dict[str, ProcessSample | None],
+        before: dict[str, Any],
+        after: dict[str, Any],
         nominal_rate: float | None = None,
     ) -> dict[str, Any]:
         p = step.params
@@ -330,10 +363,7 @@ class Run:
         delivered = received["delivered"]
 
         def cpu_us_per(name: str, count: int) -> float | None:
-            b, a = before.get(name), after.get(name)
-            if b is None or a is None or count <= 0:
-                return None
-            return round((a.cpu_seconds - b.cpu_seconds) * 1e6 / count, 2)
+            return figure.cpu_us_per(before.get(name), after.get(name), count)
 
         histogram = merge([received["histogram"]])
         hist_path = self.out / "histograms" / f"{step.id}.hdr"
@@ -349,19 +379,21 @@ class Run:
         up = received["tcp_bytes_out"] if source == "tcp_info" else received["app_bytes_out"]
         expected = received["expected"]
         nominal = nominal_rate if nominal_rate is not None else p["rate"]
-        kept_up = (published["achieved_rate"] or 0) >= 0.95 * nominal
-        clean = (
-            kept_up
-            and not received["reconnect_failures"]
-            and received["complete"]
-            and received["lost"] == 0
-            and received["duplicated"] == 0
-            and not received["error_count"]
-            and not published["errors"]
+        kept_up = (published["achieved_rate"] or 0) >= figure.KEPT_UP * nominal
+        degraded = figure.degraded_reasons(
+            nominal,
+            published["achieved_rate"],
+            received["lost"],
+            received["duplicated"],
+            received["complete"],
+            received["error_count"],
+            sum(published["errors"].values()),
+            received["reconnect_failures"],
         )
         server_after = after["server"]
         return {
-            "status": "ok" if clean else "degraded",
+            "status": "degraded" if degraded else "ok",
+            "degraded_because": "; ".join(degraded) or None,
             "nominal_rate": nominal,
             "kept_up": kept_up,
             "achieved_rate": published["achieved_rate"],
@@ -441,9 +473,12 @@ class Run:
         after = self.sample(server, driver, None)
         await driver.stop()
         nominal = members * p["member_rate"]
-        return self.broadcast_figures(
+        figures = self.broadcast_figures(
             step, received["published"], received, before, after, nominal_rate=nominal
         )
+        # The driver publishes too, and its result comes after the drain: a lower bound.
+        figures["utilisation"] = self.utilisation(before, after)
+        return figures
 
     async def locust_chat(
         self, step: profiles.Step, server: ServerProcess | Target
@@ -517,6 +552,7 @@ class Run:
             await worker.finish(30)
         locust_cpu_seconds = children_cpu_seconds() - children_before
         after = self.sample(server, None, None)
+        wall = after["monotonic"] - before["monotonic"]
         if not results_path.exists():
             tail = "\n".join(locust.stderr_tail[-8:])
             raise WorkerFailed(f"locust exited ({code}) without results:\n{tail}")
@@ -524,19 +560,34 @@ class Run:
         measured = merge_locust_results([json.loads(path.read_text()) for path in parts])
         histogram = decode(measured["histogram"])
         delivered = measured["delivered"]
-        b, a = before["server"], after["server"]
-        server_us = (
-            round((a.cpu_seconds - b.cpu_seconds) * 1e6 / delivered, 2)
-            if a and b and delivered
-            else None
-        )
-        clean = measured["lost"] == 0 and not measured["publish_errors"] and code == 0
+        server_us = figure.cpu_us_per(before["server"], after["server"], delivered)
         publish_seconds = run_seconds - p["quiet_seconds"]
+        nominal = round(p["users"] / p["member_interval"], 3)
+        achieved = round(measured["published"] / publish_seconds, 3)
+        degraded = figure.degraded_reasons(
+            nominal, achieved, measured["lost"], measured["duplicated"], True, 0,
+            measured["publish_errors"], 0,
+        )  # fmt: skip
+        if code != 0:
+            degraded.append(f"locust exited with code {code}")
+        # Locust's CPU is known only in total (reaped children), over its whole run.
+        server_core = figure.busy_fraction(
+            before["pinned_server"], after["pinned_server"], wall, len(self.pinning.server)
+        )
+        driver_core = round(locust_cpu_seconds / wall / len(self.pinning.driver), 3)
         return {
-            "status": "ok" if clean else "degraded",
+            "status": "degraded" if degraded else "ok",
+            "degraded_because": "; ".join(degraded) or None,
+            "utilisation": {
+                "server_core": server_core,
+                "driver_core": driver_core,
+                "cpus_busy": core_busy(before["cores"], after["cores"]),
+                "window_seconds": round(wall, 3),
+                "saturated_because": figure.saturation(server_core, driver_core),
+            },
             "driver": "locust",
-            "nominal_rate": round(p["users"] / p["member_interval"], 3),
-            "achieved_rate": round(measured["published"] / publish_seconds, 3),
+            "nominal_rate": nominal,
+            "achieved_rate": achieved,
             "published": measured["published"],
             "publish_errors": measured["publish_errors"],
             "expected": measured["expected"],
@@ -564,6 +615,7 @@ class Run:
         points: list[dict[str, Any]] = []
         knee_rate: float | None = None
         reason = f"reached max_rate {p['max_rate']:g}/s"
+        lower_bound = True  # until the server itself is what stopped the sweep
         rate = float(p["start_rate"])
         while rate <= p["max_rate"]:
             params = {
@@ -581,10 +633,14 @@ class Run:
             achieved = figures["achieved_rate"] or 0.0
             if figures["lost"] or figures["duplicated"]:
                 reason = f"{figures['lost']} lost, {figures['duplicated']} duplicated at {rate:g}/s"
-            elif achieved < 0.95 * rate:
-                reason = f"achieved only {achieved:.0f}/s of {rate:g}/s"
+            elif (figures["utilisation"]["driver_core"] or 0) > figure.DRIVER_SATURATED:
+                # Past here the driver, not the server, would set the figures.
+                reason = f"the driver saturated at {rate:g}/s: capacity is at least the last pass"
+                break
+            elif achieved < figure.KEPT_UP * rate:
+                reason = f"publisher reached {achieved:.1f} of {rate:g}/s"
             elif figures["status"] != "ok":
-                reason = f"errors or an undrained queue at {rate:g}/s"
+                reason = f"{figures['degraded_because']} at {rate:g}/s"
             elif p99 is None or p99 > p["p99_bound_ms"] * 1000:
                 reason = (
                     f"p99 {p99 / 1000 if p99 else float('nan'):.1f} ms over the bound at {rate:g}/s"
@@ -593,6 +649,7 @@ class Run:
                 knee_rate = rate
                 rate *= p["factor"]
                 continue
+            lower_bound = False
             break
         return {
             "status": "ok" if points else "failed",
@@ -601,6 +658,7 @@ class Run:
             if knee_rate
             else None,
             "stopped_because": reason,
+            "capacity_is_lower_bound": lower_bound,
             "points": points,
         }
 
@@ -732,11 +790,7 @@ class Run:
             "server_rss_after_bytes": after.rss_bytes if after else None,
             "rss_per_connection_bytes": per_connection,
             # Server CPU to accept, check (TLS, token) and hold each connection, settle included.
-            "server_cpu_us_per_connection": round(
-                (after.cpu_seconds - before.cpu_seconds) * 1e6 / connected, 1
-            )
-            if before and after and connected
-            else None,
+            "server_cpu_us_per_connection": figure.cpu_us_per(before, after, connected),
             "driver_rss_bytes": driver_sample.rss_bytes if driver_sample else None,
             "errors": ready["errors"],
         }
@@ -762,10 +816,12 @@ class Run:
             "software": results_file.software(),
             "pinning": self.pinning.describe(),
             "settings": {
+                "saturation": figure.thresholds(),
                 "broker": self.args.broker,
                 "tls": any(step.params.get("tls") for step in steps),
                 "driver": "lean asyncio (clients.aio.probe)",
             },
+            "client_code_lines": client_code_lines(),
             "steps": [],
         }
         progress = Progress(
@@ -777,49 +833,74 @@ class Run:
             transient=False,
             disable=not console.is_terminal and not self.args.progress,
         )
-        groups = group_steps(steps)
+        # Servers are started once per (transport, kind, knobs) and kept while steps of one
+        # scenario kind interleave across transports; an idle step gets a fresh server.
+        pool: dict[GroupKey, ServerProcess] = {}
+        kind_running: str | None = None
         with progress:
             overall = progress.add_task("steps", total=len(steps))
-            for (_, kind, *_), group in groups:
-                server: ServerProcess | None = None
-                for step in group:
-                    progress.update(overall, description=step.id)
-                    started = time.monotonic()
-                    entry: dict[str, Any] = {
-                        "id": step.id,
-                        "scenario": step.scenario,
-                        "transport": step.transport,
-                        "repeat": step.repeat,
-                        "params": step.params,
-                    }
-                    try:
-                        if kind in ("cluster", "cluster_locust"):  # they start their own
-                            entry.update(await self.cluster(step))
-                        else:
-                            if server is None or kind == "idle":
-                                if server is not None:
-                                    await self.stop_server(server)
-                                server = await self.start_server(step)
-                            runners = {
-                                "idle": self.idle,
-                                "knee": self.knee,
-                                "chat": self.chat,
-                                "locust_chat": self.locust_chat,
-                            }
-                            runner = runners.get(kind, self.broadcast)
-                            entry.update(await runner(step, server))
-                    except (WorkerFailed, ServerFailed, TimeoutError, OSError, KeyError) as exc:
-                        entry.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-                        console.print(f"[red]step {step.id} failed:[/] {exc}")
-                        await self.stop_all()
-                        server = None
-                    entry["wall_seconds"] = round(time.monotonic() - started, 2)
-                    results["steps"].append(entry)
-                    results_file.write(self.out / "results.json", results)
-                    progress.advance(overall)
-                if server is not None:
-                    await self.stop_server(server)
+            for step in steps:
+                kind = step.scenario
+                if kind != kind_running:
+                    await self.stop_pool(pool)
+                    kind_running = kind
+                progress.update(overall, description=step.id)
+                started = time.monotonic()
+                entry: dict[str, Any] = {
+                    "id": step.id,
+                    "scenario": step.scenario,
+                    "transport": step.transport,
+                    "repeat": step.repeat,
+                    "params": step.params,
+                }
+                try:
+                    if kind in ("cluster", "cluster_locust"):  # they start their own
+                        entry.update(await self.cluster(step))
+                    else:
+                        key = group_key(step)
+                        server = pool.get(key)
+                        if server is None or kind == "idle":
+                            if server is not None:
+                                await self.stop_server(server)
+                            server = pool[key] = await self.start_server(step)
+                        runners = {
+                            "idle": self.idle,
+                            "knee": self.knee,
+                            "chat": self.chat,
+                            "locust_chat": self.locust_chat,
+                        }
+                        runner = runners.get(kind, self.broadcast)
+                        entry.update(await runner(step, server))
+                except (WorkerFailed, ServerFailed, TimeoutError, OSError) as exc:
+                    entry.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+                    console.print(f"[red]step {step.id} failed:[/] {exc}")
+                    await self.stop_all()
+                    pool.clear()
+                entry["wall_seconds"] = round(time.monotonic() - started, 2)
+                results["steps"].append(entry)
+                results_file.write(self.out / "results.json", results)
+                progress.advance(overall)
+                if not console.is_terminal and not self.args.progress:
+                    done = f"{len(results['steps'])}/{len(steps)}"
+                    console.print(
+                        f"{done} {step.id}: {entry['status']} ({entry['wall_seconds']} s)"
+                    )
+            await self.stop_pool(pool)
         return results
+
+
+CLIENTS = Path(__file__).resolve().parent.parent / "clients" / "aio"
+
+
+def client_code_lines() -> dict[str, int]:
+    """Per transport, the lines of code of its asyncio subscriber (clients/aio/<name>.py):
+    what "simple" costs a client author, counted rather than claimed."""
+    modules = {"longpoll": "longpoll.py", "sse": "sse.py", "ws": "ws.py"}
+    return {
+        transport: figure.code_lines((CLIENTS / name).read_text())
+        for transport, name in modules.items()
+        if (CLIENTS / name).exists()
+    }
 
 
 def children_cpu_seconds() -> float:
@@ -879,21 +960,17 @@ def merge_locust_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def group_steps(steps: list[profiles.Step]) -> list[tuple[GroupKey, list[profiles.Step]]]:
-    """Steps that can share one server: same transport, scenario kind and server knobs."""
-    groups: dict[GroupKey, list[profiles.Step]] = {}
-    for step in steps:
-        options = step.params
-        key = (
-            step.transport,
-            step.scenario,
-            bool(options.get("compression")),
-            bool(options.get("tls")),
-            bool(options.get("auth")),
-            bool(options.get("ratelimit")),
-        )
-        groups.setdefault(key, []).append(step)
-    return list(groups.items())
+def group_key(step: profiles.Step) -> GroupKey:
+    """What decides whether two steps can share one server: transport, kind, server knobs."""
+    options = step.params
+    return (
+        step.transport,
+        step.scenario,
+        bool(options.get("compression")),
+        bool(options.get("tls")),
+        bool(options.get("auth")),
+        bool(options.get("ratelimit")),
+    )
 
 
 def cpu_list(text: str) -> list[int]:

@@ -259,7 +259,7 @@ def test_histogram_merge_equals_one_histogram_of_all_samples() -> None:
 def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"schema": "rtbench.results", "schema_version": 99}))
-    with pytest.raises(UnknownSchema, match=r"expected rtbench\.results version 1"):
+    with pytest.raises(UnknownSchema, match=r"expected rtbench\.results version 2"):
         load(path)
 
 
@@ -420,3 +420,22 @@ def test_tiny_locust_distributed_merges_every_workers_raw_histogram(
     merged = merge([json.loads(p.read_text())["histogram"] for p in parts])
     assert merged.get_total_count() == step["latency_us"]["count"] > 0
     assert step["lost"] == 0 and step["delivered"] == step["expected"] > 0
+
+
+def test_every_step_of_a_tiny_run_appears_in_its_report(
+    tiny_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    results, folder, _ = tiny_run
+    done = subprocess.run(
+        [sys.executable, "-m", "report", str(folder)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    text = (folder / "report.md").read_text()
+    missing = [s["id"] for s in results["steps"] if f"`{s['id']}`" not in text]
+    assert missing == []
+    for step in results["steps"]:
+        if step["scenario"] in ("broadcast", "baseline", "churn", "chat"):
+            use = step["utilisation"]
+            assert use["window_seconds"] > 0 and use["server_core"] is not None, step["id"]
+            assert set(use["cpus_busy"]) == {str(c) for c in os.sched_getaffinity(0)}
+    assert results["settings"]["saturation"] == {"server": 0.8, "driver": 0.7, "kept_up": 0.95}

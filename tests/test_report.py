@@ -113,10 +113,10 @@ def test_compare_shows_ratio_median_spread_and_noise(tmp_path: Path) -> None:
     _with_repeats(c, 1.02, 0.05)
     rows = {(r[0], r[1]): r for r in compare(load(a), load(b))}
     row = rows[("broadcast-ws-5sub-50hz-90B", "p50 ms")]
-    assert row[4] == "2.00×" and row[5] == "**differs**"
+    assert row[4] == "2.00×" and row[5] == "**higher**"
     assert "–" in row[2]  # median (min–max)
     close = {(r[0], r[1]): r for r in compare(load(a), load(c))}
-    assert close[("broadcast-ws-5sub-50hz-90B", "p50 ms")][5] == "within noise"
+    assert close[("broadcast-ws-5sub-50hz-90B", "p50 ms")][5].startswith("within noise (± ")
     single = {(r[0], r[1]): r for r in compare(load(FIXTURE), load(FIXTURE))}
     assert single[("broadcast-ws-5sub-50hz-90B", "p50 ms")][5] == "single sample"
     done = subprocess.run(

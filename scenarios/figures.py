@@ -1,0 +1,121 @@
+"""Pure figure functions: what a step's raw counts and process samples mean.
+
+Thresholds live here and are written into every results file (`settings.saturation`), so the
+report judges a run by the rules it was measured with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scenarios.measure import ProcessSample
+
+SERVER_SATURATED = 0.80
+"""Server core busier than this: latency there is queueing, and CPU per message is just one
+core divided by throughput."""
+DRIVER_SATURATED = 0.70
+"""Driver core busier than this: the measuring side is part of what is measured."""
+KEPT_UP = 0.95
+"""The publisher must reach this share of its nominal rate for a step to count as ok."""
+
+
+def thresholds() -> dict[str, float]:
+    return {"server": SERVER_SATURATED, "driver": DRIVER_SATURATED, "kept_up": KEPT_UP}
+
+
+def cpu_us_per(
+    before: ProcessSample | None, after: ProcessSample | None, count: int
+) -> float | None:
+    """µs of CPU between two samples per counted item, None when either sample is missing."""
+    if before is None or after is None or count <= 0:
+        return None
+    return round((after.cpu_ns - before.cpu_ns) / 1000 / count, 3)
+
+
+def busy_fraction(
+    before: ProcessSample | None, after: ProcessSample | None, wall_seconds: float, cores: int
+) -> float | None:
+    """CPU seconds of the processes pinned to `cores` CPUs ÷ wall seconds ÷ `cores`."""
+    if before is None or after is None or wall_seconds <= 0 or cores <= 0:
+        return None
+    return round((after.cpu_ns - before.cpu_ns) / 1e9 / wall_seconds / cores, 3)
+
+
+def saturation(server_core: float | None, driver_core: float | None) -> str | None:
+    """Why a step ran saturated, or None when neither core was past its threshold."""
+    reasons = []
+    if server_core is not None and server_core > SERVER_SATURATED:
+        reasons.append(f"server core {server_core:.0%} busy (> {SERVER_SATURATED:.0%})")
+    if driver_core is not None and driver_core > DRIVER_SATURATED:
+        reasons.append(f"driver core {driver_core:.0%} busy (> {DRIVER_SATURATED:.0%})")
+    return "; ".join(reasons) or None
+
+
+def degraded_reasons(
+    nominal_rate: float,
+    achieved_rate: float | None,
+    lost: int,
+    duplicated: int,
+    drained: bool,
+    errors: int,
+    publish_errors: int,
+    reconnect_failures: int,
+) -> list[str]:
+    """Each thing that made a step degraded, in words a reader can check against the row."""
+    reasons = []
+    achieved = achieved_rate or 0.0
+    if achieved < KEPT_UP * nominal_rate:
+        reasons.append(f"publisher reached {achieved:.1f} of {nominal_rate:g}/s")
+    if lost:
+        reasons.append(f"{lost:,} lost")
+    if duplicated:
+        reasons.append(f"{duplicated:,} duplicated")
+    if not drained:
+        reasons.append("subscribers had not received the last event when the drain ended")
+    if errors:
+        reasons.append(f"{errors:,} subscriber error(s)")
+    if publish_errors:
+        reasons.append(f"{publish_errors:,} publish error(s)")
+    if reconnect_failures:
+        reasons.append(f"{reconnect_failures:,} failed reconnect(s)")
+    return reasons
+
+
+def utilisation(
+    server: tuple[ProcessSample | None, ProcessSample | None],
+    driver: tuple[ProcessSample | None, ProcessSample | None],
+    wall_seconds: float,
+    server_cores: int,
+    driver_cores: int,
+    cpus_busy: dict[str, float],
+) -> dict[str, Any]:
+    """The step's utilisation block: both cores by their pinned processes, and every CPU as
+    /proc/stat saw it (kernel work included)."""
+    server_core = busy_fraction(*server, wall_seconds, server_cores)
+    driver_core = busy_fraction(*driver, wall_seconds, driver_cores)
+    return {
+        "server_core": server_core,
+        "driver_core": driver_core,
+        "cpus_busy": cpus_busy,
+        "window_seconds": round(wall_seconds, 3),
+        "saturated_because": saturation(server_core, driver_core),
+    }
+
+
+def code_lines(source: str) -> int:
+    """Lines of code in a Python module: not blank, not a comment, not a docstring."""
+    import ast
+
+    tree = ast.parse(source)
+    docstrings: set[int] = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            value = body[0].value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                docstrings.update(range(body[0].lineno, (body[0].end_lineno or 0) + 1))
+    return sum(
+        1
+        for number, line in enumerate(source.splitlines(), start=1)
+        if line.strip() and not line.strip().startswith("#") and number not in docstrings
+    )

@@ -1,0 +1,154 @@
+"""Verdicts on synthetic result sets whose answer is known: the rule (intervals and 10 %), the
+saturated steps left out, and the words a degraded step is reported with."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from report import document, stats, verdicts
+from report.results import Run
+
+counter = itertools.count()
+
+
+def step(
+    transport: str,
+    p50_ms: float,
+    p99_ms: float | None = None,
+    *,
+    cpu: float = 30.0,
+    subscribers: int = 100,
+    rate: float = 20,
+    saturated: str | None = None,
+    scenario: str = "broadcast",
+    **extra: Any,
+) -> dict[str, Any]:
+    delivered = int(subscribers * rate * 3)
+    return {
+        "id": f"{scenario}-{transport}-{subscribers}sub-{rate:g}hz-r{next(counter)}",
+        "scenario": scenario,
+        "transport": transport,
+        "repeat": 1,
+        "params": {"subscribers": subscribers, "rate": rate, "payload_bytes": 90},
+        "status": "ok",
+        "degraded_because": None,
+        "nominal_rate": rate,
+        "achieved_rate": rate,
+        "latency_us": {"p50": p50_ms * 1000, "p99": (p99_ms or p50_ms * 2) * 1000},
+        "server_cpu_us_per_message": cpu,
+        "bytes_per_message": {"down": 150.0, "up": 1.0},
+        "utilisation": {
+            "server_core": 0.9 if saturated else 0.3,
+            "driver_core": 0.3,
+            "saturated_because": saturated,
+        },
+        "lost": 0,
+        "expected": delivered,
+        "delivered": delivered,
+        "polls": delivered if transport == "longpoll" else 0,
+        "reconnects": 0,
+        **extra,
+    }
+
+
+def run_of(*steps: dict[str, Any]) -> Run:
+    return Run(
+        Path("."),
+        {
+            "run_id": "synthetic",
+            "created": "2026-11-28T00:00:00+00:00",
+            "command": "synthetic",
+            "profile": {"name": "synthetic", "description": "Synthetic.", "definition": {}},
+            "machine": {"cpu_model": "test CPU", "cores": 2, "memory_bytes": 2**30,
+                        "kernel": "6", "virtual_machine": True, "cpus_sharing_a_core": []},
+            "software": {"python": "3.11", "packages": {}, "git": {"commit": "abc"}},
+            "pinning": {"server_cpus": [0], "driver_cpus": [1], "shared": False},
+            "settings": {"broker": "memory", "tls": False, "driver": "lean",
+                         "saturation": {"server": 0.8, "driver": 0.7, "kept_up": 0.95}},
+            "steps": list(steps),
+        },
+    )  # fmt: skip
+
+
+def claim(run: Run, transport: str, words: str) -> verdicts.Claim:
+    [found] = [c for c in verdicts.claims(run) if c.transport == transport and c.claim == words]
+    return found
+
+
+def test_overlapping_intervals_are_no_measurable_difference() -> None:
+    run = run_of(
+        *(step("ws", v) for v in (2.0, 2.6, 2.2)),
+        *(step("sse", v) for v in (2.4, 3.0, 2.5)),
+        *(step("longpoll", v) for v in (9.0, 10.0, 11.0)),
+    )
+    low = claim(run, "ws", "low latency")
+    # Lower than long polling, inside the noise against SSE: "low", though not "lowest".
+    assert low.verdict == "supported: no transport measurably lower"
+    assert "no measurable difference from Server-Sent Events" in low.reason
+    assert "lower than Long polling" in low.reason
+    high = claim(run, "longpoll", "higher latency")
+    assert high.verdict == "supported"
+
+
+def test_disjoint_intervals_within_ten_percent_are_the_same() -> None:
+    a = stats.spread([100, 101, 102])
+    b = stats.spread([104, 105, 106])
+    assert a is not None and b is not None
+    assert stats.compare(b, a) == "same"  # disjoint, but only 4 % apart
+    c = stats.spread([120, 121, 122])
+    assert c is not None and stats.compare(c, a) == "higher" and stats.compare(a, c) == "lower"
+
+
+def test_a_claim_is_judged_on_p50_and_p99_both() -> None:
+    # WebSocket's p50 is clearly lower, its p99 clearly higher: not "supported".
+    run = run_of(
+        *(step("ws", v, 10.0 + v) for v in (1.0, 1.1, 1.05)),
+        *(step("sse", v, 5.0 + v / 10) for v in (2.0, 2.1, 2.05)),
+    )
+    low = claim(run, "ws", "low latency")
+    assert low.verdict == "partly"
+    assert "p50 lower than Server-Sent Events" in low.reason
+    assert "p99 higher than Server-Sent Events" in low.reason
+    assert "p50 1.05 ms [1.00–1.10]" in low.figures and "p99" in low.figures
+
+
+def test_all_same_says_the_noise() -> None:
+    run = run_of(*(step("ws", v) for v in (2.0, 2.5, 3.0)), *(step("sse", v) for v in (2.2, 2.6)))
+    verdict = claim(run, "ws", "low latency").verdict
+    assert verdict.startswith("no measurable difference at this noise (± ")
+
+
+def test_saturated_steps_are_never_cited() -> None:
+    run = run_of(
+        *(step("ws", 50.0, subscribers=1000, rate=50, saturated="server core 99% busy")
+          for _ in range(3)),
+        *(step("sse", 20.0, subscribers=1000, rate=50) for _ in range(3)),
+        *(step("ws", 2.0 + i / 10) for i in range(3)),
+        *(step("sse", 2.0 + i / 10) for i in range(3)),
+    )  # fmt: skip
+    assert verdicts.comparison_load(run, ["sse", "ws"]) == (100, 20.0)
+    for c in verdicts.claims(run):
+        assert "1,000 subscribers" not in c.figures, c
+    assert "100 subscribers × 20 msg/s" in claim(run, "ws", "low latency").figures
+
+
+def test_single_runs_are_not_judged() -> None:
+    run = run_of(step("ws", 1.0), step("sse", 5.0))
+    assert claim(run, "ws", "low latency").verdict == "not judged"
+
+
+def test_every_load_saturated_gives_no_verdict() -> None:
+    run = run_of(*(step(t, 5.0, saturated="server core 95% busy") for t in ("ws", "sse")))
+    assert {c.verdict for c in verdicts.claims(run)} == {"not judged"}
+
+
+def test_degraded_step_reports_what_happened() -> None:
+    bad = step("ws", 2.0, status="degraded", degraded_because="publisher reached 44.2 of 50/s")
+    run = run_of(bad, *(step("sse", 2.0) for _ in range(2)))
+    _, sections = document.build(run, {})
+    text = document.to_markdown("t", sections, Path("."))
+    assert f"`{bad['id']}`: publisher reached 44.2 of 50/s" in text
+    assert "could not run" not in text  # nothing failed: no empty failure list
+    assert text.count(bad["id"]) >= 2  # named in the intro and in the table of every step
