@@ -55,6 +55,12 @@ class Heartbeat:
     """A `: ping` comment after this much silence keeps proxies from closing idle streams."""
     sse_retry_ms: int = 1000
     """Reconnection delay the server suggests to EventSource."""
+    ws_ping_seconds: float = 20.0
+    """WebSocket ping after this much time (0: never): keeps proxies from closing idle sockets
+    and finds dead peers."""
+    sse_proxy_buffering_off: bool = True
+    """Send `X-Accel-Buffering: no` with SSE streams, so nginx streams them even where its
+    `proxy_buffering` is on (its default)."""
 
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from report import stats, verdicts
 from report.results import Run
+from report.verdicts import NAMES, TRANSPORTS
 
 COLORS = {
     "longpoll": "#c8553d",
@@ -26,15 +27,6 @@ COLORS = {
     "socketio-ws": "#8e44ad",
     "socketio-polling": "#c39bd3",
 }
-NAMES = {
-    "longpoll": "Long polling",
-    "sse": "Server-Sent Events",
-    "ws": "WebSocket",
-    "bare-ws": "bare websockets (peer)",
-    "socketio-ws": "Socket.IO, WebSocket (peer)",
-    "socketio-polling": "Socket.IO, polling (peer)",
-}
-TRANSPORTS = ("longpoll", "sse", "ws")
 PEERS = ("bare-ws", "socketio-ws", "socketio-polling")
 """Reference peers (the `peers` package): shown next to ours, styled apart (dash-dot)."""
 SERIES = TRANSPORTS + PEERS
@@ -73,7 +65,7 @@ def _finish(fig: Figure, run: Run, path: Path) -> Path:
 
 
 REFERENCE_SUBSCRIBERS = 100
-"""The fan-out DESIGN.md's reference figures use; the report compares there when it can."""
+"""The fan-out of the reference figures (100 subscribers); the report compares there when it can."""
 
 
 def comparison_load(run: Run, scenario: str = "broadcast") -> int | None:
@@ -92,8 +84,7 @@ def comparison_load(run: Run, scenario: str = "broadcast") -> int | None:
 def _variant(step: dict[str, Any]) -> bool:
     """TLS, compression, auth, rate-limit or odd payload steps are not the plain comparison."""
     p = step["params"]
-    knobs = ("tls", "compression", "auth", "ratelimit")
-    return any(p.get(knob) for knob in knobs) or p.get("payload_bytes", 90) != 90
+    return any(p.get(knob) for knob in verdicts.KNOBS) or p.get("payload_bytes", 90) != 90
 
 
 def plain(

@@ -117,12 +117,14 @@ def markdown(a: Run, b: Run) -> str:
 def verdict_rows(a: Run, b: Run) -> list[list[str]]:
     """Each claim's verdict in both runs: a flip between two runs of one machine means the
     verdict rests on noise."""
-    found_a = {(c.transport, c.claim): c.verdict for c in verdicts.claims(a)}
-    found_b = {(c.transport, c.claim): c.verdict for c in verdicts.claims(b)}
+    found_a = {(c.transport, c.claim): c for c in verdicts.claims(a)}
+    found_b = {(c.transport, c.claim): c for c in verdicts.claims(b)}
     rows = []
     for key in [k for k in found_a if k in found_b]:
-        va, vb = found_a[key], found_b[key]
-        rows.append([verdicts.NAMES[key[0]], key[1], va, vb, "same" if va == vb else "**flipped**"])
+        ca, cb = found_a[key], found_b[key]
+        same = ca.outcome == cb.outcome  # the noise figure may differ; the verdict may not
+        rows.append([verdicts.NAMES[key[0]], key[1], ca.verdict, cb.verdict,
+                     "same" if same else "**flipped**"])  # fmt: skip
     return rows
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from report import verdicts
-from report.charts import NAMES, PEERS, SERIES, TRANSPORTS, plain
+from report.charts import PEERS, SERIES, plain
 from report.results import Run
+from report.verdicts import NAMES, TRANSPORTS, through
 
 
 @dataclass
@@ -82,16 +83,23 @@ def headline(run: Run) -> Table | None:
     if load is None:
         return None
     rows = []
-    for t in SERIES:
-        steps = verdicts.repeats(run, "broadcast", t, load)
+    for scenario, t in [
+        *(("broadcast", t) for t in SERIES),
+        *(("baseline", t) for t in TRANSPORTS),
+    ]:
+        steps = verdicts.repeats(run, scenario, t, load)
         if not steps:
             continue
-        idle = max(run.of("idle", t), key=lambda s: s["connected"], default=None)
+        idle = (
+            max(run.of("idle", t), key=lambda s: s["connected"], default=None)
+            if scenario == "broadcast"
+            else None
+        )
         flag = "; ".join(sorted({f for s in steps if (f := verdicts.saturated(s))}))
         status = ", ".join(sorted({s["status"] for s in steps}))
         rows.append(
             [
-                NAMES[t],
+                NAMES[t] if scenario == "broadcast" else f"null server ({NAMES[t]}): the floor",
                 verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
                 verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
                 verdicts.fmt_bytes(verdicts.spread_of(steps, verdicts.wire)),
@@ -99,7 +107,7 @@ def headline(run: Run) -> Table | None:
                 f"{core_use(steps, 'server_core')} / {core_use(steps, 'driver_core')}",
                 num((idle["rss_per_connection_bytes"] or 0) / 1024, " KiB", 1) if idle else "–",
                 num(idle.get("server_cpu_us_per_connection"), " µs", 0) if idle else "–",
-                capacity(run, t, load[0]),
+                capacity(run, t, load[0]) if scenario == "broadcast" else "–",
                 f"{sum(s['lost'] for s in steps)} of {sum(s['expected'] for s in steps):,}",
                 status + (f" — **saturated**: {flag}" if flag else ""),
             ]
@@ -202,6 +210,150 @@ def sweep(run: Run) -> Table | None:
         ],
         rows,
     )
+
+
+def wire_table(run: Run) -> Table | None:
+    """Where each delivered message's bytes go, at the headline load: payload, envelope,
+    framing, HTTP headers and handshakes, and the TCP/IP headers of every segment both ways
+    (ACKs included); with Chromium's request headers beside the lean client's when run."""
+    load = headline_load(run)
+    if load is None:
+        return None
+    rows = []
+    for t in TRANSPORTS:
+        variants = [("lean client", verdicts.repeats(run, "broadcast", t, load))]
+        browser = [
+            s for s in run.of("broadcast", t)
+            if s["params"].get("browser_headers") and verdicts.load_of(s) == load
+        ]  # fmt: skip
+        if browser:
+            variants.append(("Chromium's headers + cookie", browser))
+        for label, steps in variants:
+            if not steps:
+                continue
+
+            def median(get: verdicts.Getter, steps: list[dict[str, Any]] = steps) -> str:
+                spread = verdicts.spread_of(steps, get)
+                return "–" if spread is None else f"{spread.median:,.1f}"
+
+            def part(key: str) -> verdicts.Getter:
+                return lambda one: (one["bytes_per_message"].get("down_split") or {}).get(key)
+
+            def headers(s: dict[str, Any]) -> float | None:
+                b = s["bytes_per_message"]
+                if b.get("segments_down") is None or b.get("segments_up") is None:
+                    return None
+                return float(
+                    (b["segments_down"] + b["segments_up"]) * b["ip_tcp_header_bytes_per_segment"]
+                )
+
+            def total(s: dict[str, Any]) -> float | None:
+                wire, ip = verdicts.wire(s), headers(s)
+                return None if wire is None or ip is None else wire + ip
+
+            rows.append(
+                [
+                    NAMES[t],
+                    label,
+                    median(part("payload")),
+                    median(part("envelope")),
+                    median(part("framing")),
+                    median(part("http_headers_and_handshakes")),
+                    median(lambda s: s["bytes_per_message"]["up"]),
+                    median(lambda s: s["bytes_per_message"].get("segments_down")),
+                    median(lambda s: s["bytes_per_message"].get("segments_up")),
+                    median(headers),
+                    median(total),
+                ]
+            )  # fmt: skip
+    if not rows:
+        return None
+    return Table(
+        [
+            f"transport ({verdicts.at_text(load)})",
+            "client",
+            "payload",
+            "envelope",
+            "framing",
+            "HTTP headers + handshakes",
+            "up (TCP payload)",
+            "segments down",
+            "segments up",
+            "TCP/IP headers",
+            "all bytes",
+        ],
+        rows,
+    )
+
+
+def proxy_section(run: Run) -> Section | None:
+    found = verdicts.proxied(run)
+    idle = run.of("proxy_idle")
+    if not found and not idle:
+        return None
+    section = Section("Behind a proxy: nginx as a distribution leaves it, and tuned")
+    section.blocks.append(
+        "Each transport's subscribers through a real nginx; the publisher posts to the server "
+        "directly. **defaults**: nginx's own defaults as a distribution's example reverse proxy "
+        "leaves them (HTTP/1.0 to the upstream, no `Upgrade`/`Connection` forwarding, "
+        "`proxy_buffering on`, `proxy_read_timeout 60s`). **tuned**: the cluster's "
+        "configuration (upgrade forwarded, buffering off, read timeout above the heartbeat). "
+        "Our SSE server sends `X-Accel-Buffering: no`, which turns nginx's buffering off for "
+        "its streams; the *buffered* rows are the same server without that header."
+    )
+    if found:
+        rows = []
+        for (t, flavour, unbuffered), step in sorted(found.items()):
+            use = step.get("utilisation") or {}
+            rows.append(
+                [
+                    NAMES[t],
+                    flavour + ("" if unbuffered else ", SSE buffered"),
+                    str(step.get("handshake_status")),
+                    through(step),
+                    num(step.get("achieved_rate"), "/s", 1) if step.get("handshake_passed") else "",
+                    pct(use.get("server_core")) if use else "",
+                ]
+            )
+        section.blocks.append(
+            Table(
+                [
+                    "transport",
+                    "nginx",
+                    "subscribe answered",
+                    "delivery",
+                    "publish rate",
+                    "server core (nginx included)",
+                ],
+                rows,
+            )
+        )
+    if idle:
+        rows = []
+        for step in idle:
+            for stream in step["streams"]:
+                closed = stream["closed_after_seconds"]
+                passed = stream["handshake_status"] in (101, 200)
+                rows.append(
+                    [
+                        NAMES[step["transport"]],
+                        stream["nginx"],
+                        f"every {step['heartbeat_seconds']:g} s" if stream["heartbeat"] else "off",
+                        f"{step['read_timeout_seconds']:g} s",
+                        f"refused ({stream['handshake_status']})"
+                        if not passed
+                        else f"closed after {closed:g} s"
+                        if closed is not None
+                        else f"still open after {step['watched_seconds']:g} s",
+                    ]
+                )
+        section.blocks.append(
+            "An idle stream (nothing published) watched past the proxy's read timeout:"
+        )
+        section.blocks.append(
+            Table(["transport", "nginx", "server heartbeat", "read timeout", "idle stream"], rows)
+        )
+    return section
 
 
 def every_step(run: Run) -> Table:
@@ -559,28 +711,59 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
             ],
         )
     )
+    cases = verdicts.use_cases(run)
+    if cases:
+        q1.blocks.append(
+            "Each course use case, mapped to the scenario of this run that fits it "
+            "(medians [interval] over repeats):"
+        )
+        present = [t for t in TRANSPORTS if any(t in c.figures for c in cases)]
+        q1.blocks.append(
+            Table(
+                ["use case", "scenario", *(NAMES[t] for t in present), "what decides"],
+                [
+                    [c.case, c.scenario, *(c.figures.get(t, "–") for t in present), c.reading]
+                    for c in cases
+                ],
+            )
+        )
     sections.append(q1)
-    share = server_share(run)
-    if share is not None:
-        floor = Section("The floor: each transport's null server")
-        floor.blocks.append(
+    explained = (
+        (
+            "Bytes on the wire, complete",
+            "Per delivered message, medians over repeats. Payload, envelope (the event's id, "
+            "room and keys) and framing (SSE lines and chunk header, WebSocket frame header, the "
+            "poll response's JSON) are computed with the codecs for a typical event of the step; "
+            "HTTP headers and handshakes are what the kernel counted downstream beyond them. "
+            "Segments come from `tcpi_segs_in`/`tcpi_segs_out` (pure ACKs included), each "
+            "costing the TCP/IP header bytes shown in the results (IPv4 + TCP + timestamps: "
+            "52 B; a link layer adds more on a real network).",
+            wire_table(run),
+        ),
+        (
+            "The floor: each transport's null server",
             "The same load against a null server of the same transport (no framework, no "
             "queues, one write per socket): what the driver, the publisher and the kernel "
-            "account for. The server's own share is ours minus the null server's."
-        )
-        floor.blocks.append(share)
-        sections.append(floor)
-    sweep_table = sweep(run)
-    if sweep_table is not None:
-        capacity_section = Section("Capacity: offered-load sweep")
-        capacity_section.blocks.append(
+            "account for. The server's own share is ours minus the null server's.",
+            server_share(run),
+        ),
+        (
+            "Capacity: offered-load sweep",
             "The offered rate doubles until p99 leaves the bound, an event is lost, the "
             "publisher falls behind, or the driver core saturates. Capacity is the highest "
-            "offered load that passed."
-        )
-        capacity_section.blocks.append(sweep_table)
-        sections.append(capacity_section)
-    for extra in (peers_section(run), security_section(run), cluster_section(run)):
+            "offered load that passed.",
+            sweep(run),
+        ),
+    )
+    for title_text, intro_text, found in explained:
+        if found is not None:
+            sections.append(Section(title_text, [intro_text, found]))
+    for extra in (
+        proxy_section(run),
+        peers_section(run),
+        security_section(run),
+        cluster_section(run),
+    ):
         if extra is not None:
             sections.append(extra)
 

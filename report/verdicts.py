@@ -7,6 +7,7 @@ highest load where every transport it compares ran unsaturated, or it says why i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ NAMES = {
     "socketio-ws": "Socket.IO, WebSocket (peer)",
     "socketio-polling": "Socket.IO, polling (peer)",
 }
-KNOBS = ("tls", "compression", "auth", "ratelimit")
+KNOBS = ("tls", "compression", "auth", "ratelimit", "browser_headers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,11 @@ class Claim:
     verdict: str
     reason: str
     """Why, drawn from the figures."""
+
+    @property
+    def outcome(self) -> str:
+        """The verdict without the run's noise figure: what must not change between runs."""
+        return re.sub(r"\s*\(± [^)]*\)", "", self.verdict)
 
 
 # -- selecting steps ---------------------------------------------------------------------------
@@ -258,9 +264,7 @@ def claims(run: Run) -> list[Claim]:
         out.append(claim("longpoll", "higher latency", "higher", [latency_p50, latency_p99]))
         out.append(claim("longpoll", "higher server load", "higher", [server_cpu]))
         out.append(simple(run, load))
-        out.append(Claim("longpoll", "universal support (any client, any proxy)",
-                         "a property of clients and intermediaries", "not measurable here",
-                         "needs real browsers and proxies, not a loopback run"))  # fmt: skip
+        out.append(universal_support(run))
     if "sse" in present:
         out.append(native_push(run, load))
         out.append(reconnection(run))
@@ -271,18 +275,20 @@ def claims(run: Run) -> list[Claim]:
         out.append(low_latency(claim("ws", "low latency", "lower", [latency_p50, latency_p99])))
         out.append(bidirectional(run))
         out.append(security(run))
+        own = persistent_costs(run)
+        if own is not None:
+            out.append(own)
         out.append(Claim("ws", "binary and text frames", "this run sends text frames only",
                          "not measured in this run", "no binary payload step"))  # fmt: skip
-        out.append(Claim("ws", "needs a load balancer that supports upgrades",
-                         "a single server on loopback", "not measurable here",
-                         "needs a proxy in front (the cluster profile has one)"))  # fmt: skip
+        out.append(upgrade_needs_proxy_support(run))
     return out
 
 
 def low_latency(judged: Claim) -> Claim:
     """The course says "low", not "lowest": WebSocket holds the claim when no transport is
     measurably faster on p50 or p99, whatever the ties."""
-    if judged.verdict == "partly" and " higher than " not in judged.reason:
+    tied = judged.verdict == "partly" or judged.verdict.startswith("no measurable")
+    if tied and " higher than " not in judged.reason:
         verdict = "supported: no transport measurably lower"
         return Claim(judged.transport, judged.claim, judged.figures, verdict, judged.reason)
     return judged
@@ -452,3 +458,164 @@ def security(run: Run) -> Claim:
     return Claim("ws", "finer-grained security", figures + ". Measured: " + "; ".join(costs),
                  "supported: per-action checks exist, at the cost shown",
                  "the checks run on each publish and join, not per delivered message")  # fmt: skip
+
+
+def idle_costs(run: Run) -> dict[str, tuple[float | None, float | None]]:
+    """Per transport, (KiB of RSS, µs of server CPU) per held idle connection, widest idle step."""
+    out = {}
+    for t in NAMES:
+        idle = [s for s in run.of("idle", t) if not s["params"].get("auth")]
+        if idle:
+            widest = max(idle, key=lambda s: s["connected"])
+            rss = widest.get("rss_per_connection_bytes")
+            out[t] = (
+                None if rss is None else rss / 1024,
+                widest.get("server_cpu_us_per_connection"),
+            )
+    return out
+
+
+def persistent_costs(run: Run) -> Claim | None:
+    """WebSocket's own costs, in its own rows: memory and CPU per connection it holds."""
+    costs = idle_costs(run)
+    if "ws" not in costs:
+        return None
+
+    def text(t: str) -> str:
+        kib, cpu_us = costs[t]
+        kib_text = "–" if kib is None else f"{kib:.1f} KiB"
+        cpu_text = "–" if cpu_us is None else f"{cpu_us:,.0f} µs"
+        return f"{NAMES[t]} {kib_text} and {cpu_text}"
+
+    others = [t for t in TRANSPORTS if t in costs and t != "ws"]
+    figures = (
+        "server memory and CPU per accepted idle connection: "
+        + text("ws")
+        + (" vs " + ", ".join(text(t) for t in others) if others else "")
+    )
+    return Claim("ws", "a persistent connection per client (its own costs)", figures,
+                 "measured (one run: no interval)",
+                 "what holding a socket costs the server before any message flows")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class UseCase:
+    case: str
+    scenario: str
+    figures: dict[str, str]
+    reading: str
+
+
+def use_cases(run: Run) -> list[UseCase]:
+    """Each course use case mapped to the scenario of this run that fits it."""
+    out = []
+    costs = idle_costs(run)
+    if costs:
+        cheapest = min((c[0], t) for t, c in costs.items() if t in TRANSPORTS and c[0] is not None)
+        out.append(
+            UseCase(
+                "notifications: low rate, many clients mostly idle",
+                "idle connections (memory and CPU per connection)",
+                {
+                    t: f"{c[0]:.1f} KiB, {c[1]:,.0f} µs"
+                    for t, c in costs.items()
+                    if t in TRANSPORTS and c[0] is not None and c[1] is not None
+                },
+                f"per-connection cost decides; least memory here: {NAMES[cheapest[1]]} "
+                "(one run: no interval)",
+            )
+        )
+    wide = [load for load in loads(run) if load[0] >= 1000]
+    for load in wide[:1]:
+        figures = {}
+        for t in TRANSPORTS:
+            steps = repeats(run, "broadcast", t, load)
+            if not steps:
+                continue
+            flag = " (saturated)" if not usable(steps) else ""
+            figures[t] = (
+                f"{fmt_us(spread_of(steps, cpu))}/msg, p99 {fmt_ms(spread_of(steps, p99))}{flag}"
+            )
+        out.append(
+            UseCase(
+                "monitoring dashboards: one stream to many",
+                f"broadcast, {at_text(load)}",
+                figures,
+                "server CPU per delivered message decides how many viewers a core serves",
+            )
+        )
+    if any(repeats(run, "chat", t) for t in TRANSPORTS):
+        figures = {
+            t: f"p50 {fmt_ms(spread_of(steps, p50))}, p99 {fmt_ms(spread_of(steps, p99))}"
+            for t in TRANSPORTS
+            if (steps := repeats(run, "chat", t))
+        }
+        out.append(
+            UseCase(
+                "chat: everyone publishes and receives",
+                "chat (members publish: WebSocket over its socket, the others by POST)",
+                figures,
+                "both directions count; see the bidirectional verdict",
+            )
+        )
+    return out
+
+
+def proxied(run: Run) -> dict[tuple[str, str, bool], Step]:
+    """`proxy` steps by (transport, nginx flavour, SSE buffering header sent)."""
+    return {
+        (s["transport"], s["params"]["nginx"], s["params"].get("sse_proxy_buffering_off", True)): s
+        for s in run.of("proxy")
+    }
+
+
+def through(step: Step) -> str:
+    """What one subscribe through nginx got: refused, or delivered with its latency."""
+    if not step.get("handshake_passed"):
+        return f"refused ({step.get('handshake_status')})"
+    latency = step.get("latency_us") or {}
+    lost = step.get("lost", 0)
+    p50_text = "–" if latency.get("p50") is None else f"{latency['p50'] / 1000:.1f} ms"
+    p99_text = "–" if latency.get("p99") is None else f"{latency['p99'] / 1000:.1f} ms"
+    return f"passes, {lost} lost, p50 {p50_text}, p99 {p99_text}"
+
+
+def universal_support(run: Run) -> Claim:
+    found = proxied(run)
+    words = "universal support (any client, any proxy)"
+    mine = {flavour: s for (t, flavour, unbuffered), s in found.items()
+            if t == "longpoll" and unbuffered}  # fmt: skip
+    if not mine:
+        return Claim("longpoll", words, "no proxy step in this run", "not measurable here",
+                     "needs a proxy in front: make bench PROFILE=realworld")  # fmt: skip
+    figures = "; ".join(f"nginx {flavour}: {through(s)}" for flavour, s in sorted(mine.items()))
+    others = [
+        f"{NAMES[t]} behind nginx defaults: {through(s)}"
+        for (t, flavour, unbuffered), s in sorted(found.items())
+        if t != "longpoll" and flavour == "defaults"
+    ]
+    if others:
+        figures += " — vs " + "; ".join(others)
+    if all(s.get("handshake_passed") and s.get("lost", 1) == 0 for s in mine.values()):
+        return Claim("longpoll", words, figures, "supported for proxies",
+                     "plain requests and responses pass any HTTP proxy as it comes; clients "
+                     "other than our own are not measured here")  # fmt: skip
+    return Claim("longpoll", words, figures, "contradicted",
+                 "long polling failed through a proxy configuration")  # fmt: skip
+
+
+def upgrade_needs_proxy_support(run: Run) -> Claim:
+    found = proxied(run)
+    words = "needs a load balancer that supports upgrades"
+    defaults, tuned = found.get(("ws", "defaults", True)), found.get(("ws", "tuned", True))
+    if defaults is None or tuned is None:
+        return Claim("ws", words, "no proxy step in this run", "not measurable here",
+                     "needs a proxy in front: make bench PROFILE=realworld")  # fmt: skip
+    figures = f"nginx defaults: {through(defaults)}; tuned (Upgrade forwarded): {through(tuned)}"
+    if not defaults.get("handshake_passed") and tuned.get("handshake_passed"):
+        return Claim("ws", words, figures, "supported",
+                     "without Upgrade/Connection forwarding the upgrade never reaches the "
+                     "server; with it, the socket passes")  # fmt: skip
+    if defaults.get("handshake_passed"):
+        return Claim("ws", words, figures, "contradicted", "the upgrade passed nginx's defaults")
+    return Claim("ws", words, figures, "not judged", "the tuned config refused it too")

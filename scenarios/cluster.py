@@ -108,7 +108,7 @@ class RedisServer(Service):
         return self
 
 
-NGINX_CONF = """\
+NGINX_PREAMBLE = """\
 worker_processes 1;
 pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
@@ -121,6 +121,11 @@ http {{
     fastcgi_temp_path {folder}/fastcgi;
     uwsgi_temp_path {folder}/uwsgi;
     scgi_temp_path {folder}/scgi;
+"""
+
+NGINX_CONF = (
+    NGINX_PREAMBLE
+    + """\
     map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
     upstream rtbench {{
         # Round robin, no stickiness: the resume cursor lives in the client.
@@ -141,8 +146,8 @@ http {{
             proxy_buffering off;
             proxy_cache off;
             # Above the SSE heartbeat (15 s) and the long-poll maximum (60 s).
-            proxy_read_timeout 75s;
-            proxy_send_timeout 75s;
+            proxy_read_timeout {read_timeout}s;
+            proxy_send_timeout {read_timeout}s;
             # A node that died: try the next one for requests that can be retried.
             proxy_next_upstream error timeout http_502;
             proxy_connect_timeout 2s;
@@ -150,6 +155,31 @@ http {{
     }}
 }}
 """
+)
+
+
+NGINX_DEFAULTS_CONF = (
+    NGINX_PREAMBLE
+    + """\
+    upstream rtbench {{
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            # What a distribution's example reverse proxy does: nginx's own defaults
+            # (HTTP/1.0 upstream, no Upgrade/Connection forwarding, proxy_buffering on).
+            proxy_pass http://rtbench;
+            proxy_read_timeout {read_timeout}s;
+        }}
+    }}
+}}
+"""
+)
+
+NGINX_FLAVOURS = ("tuned", "defaults")
+"""`tuned`: the cluster's configuration (upgrade forwarded, no buffering, long read timeout);
+`defaults`: nginx as a distribution's example proxy leaves it."""
 
 
 class Nginx(Service):
@@ -162,10 +192,20 @@ class Nginx(Service):
         upstreams: list[str],
         port: int | None = None,
         env: dict[str, str] | None = None,
+        flavour: str = "tuned",
+        read_timeout_seconds: float | None = None,
     ) -> None:
         super().__init__(binary, port, env)
+        if flavour not in NGINX_FLAVOURS:
+            raise ValueError(f"expected an nginx flavour among {NGINX_FLAVOURS}, got {flavour!r}")
+        if read_timeout_seconds is None:  # nginx's own default, or the cluster's 75 s
+            read_timeout_seconds = 60.0 if flavour == "defaults" else 75.0
+        if not 1 <= read_timeout_seconds <= 3600:
+            raise ValueError(f"expected a read timeout of 1–3600 s, got {read_timeout_seconds!r}")
         self.folder = folder.resolve()  # nginx reads relative paths against its own prefix
         self.upstreams = upstreams
+        self.flavour = flavour
+        self.read_timeout_seconds = read_timeout_seconds
 
     def pids(self) -> list[int]:
         """The master and its workers (which do the proxying)."""
@@ -185,7 +225,13 @@ class Nginx(Service):
             f"        server {u.removeprefix('http://')} max_fails=1 fail_timeout=2s;"
             for u in self.upstreams
         )
-        return NGINX_CONF.format(folder=self.folder, port=self.port, servers=servers)
+        template = NGINX_DEFAULTS_CONF if self.flavour == "defaults" else NGINX_CONF
+        return template.format(
+            folder=self.folder,
+            port=self.port,
+            servers=servers,
+            read_timeout=f"{self.read_timeout_seconds:g}",
+        )
 
     def start(self) -> Self:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -152,6 +152,7 @@ class Churn:
         self.failures: list[str] = []
         self.retired_tcp = [0, 0]
         self.retired_app = [0, 0]
+        self.retired_segments: list[int] | None = [0, 0]
         self.rng = random.Random(1)
         self.task: asyncio.Task[None] | None = None
 
@@ -173,6 +174,12 @@ class Churn:
             if counted is not None:
                 self.retired_tcp[0] += counted[0]
                 self.retired_tcp[1] += counted[1]
+            segments = old.wire_segments()
+            if segments is None or self.retired_segments is None:
+                self.retired_segments = None
+            else:
+                self.retired_segments[0] += segments[0]
+                self.retired_segments[1] += segments[1]
             self.retired_app[0] += old.bytes_out
             self.retired_app[1] += old.bytes_in
             old.close()
@@ -192,6 +199,8 @@ async def main(args: argparse.Namespace) -> None:
     options: dict[str, Any] = {"tls": client_tls(args.tls_ca)}
     if args.token:
         options["token"] = args.token
+    if args.browser_headers:
+        options["browser_headers"] = True
     if args.transport == "ws":
         options["compression"] = args.compression
     make = functools.partial(cls, args.url, args.room, recorder, **options)
@@ -242,8 +251,12 @@ def report(
 ) -> None:
     """`also_counted`: (tcp, app) [out, in] bytes of connections no longer in `probes` (churned)
     or not subscribers at all (chat members' publish connections)."""
+    # Segments are counted only where every connection that carried the step is known: the
+    # subscribers, and those a churn retired; a chat's publish connections are not.
+    segments: list[int] | None = [0, 0] if also_counted is None else None
     if also_counted is None and churn is not None:
         also_counted = (churn.retired_tcp, churn.retired_app)
+        segments = list(churn.retired_segments) if churn.retired_segments is not None else None
     (tcp_out, tcp_in), (app_out, app_in) = also_counted or ([0, 0], [0, 0])
     tcp_ok = True
     for probe in probes:
@@ -253,6 +266,11 @@ def report(
         else:
             tcp_out += counted[0]
             tcp_in += counted[1]
+        seen = probe.wire_segments()
+        if seen is None or segments is None:
+            segments = None
+        else:
+            segments = [segments[0] + seen[0], segments[1] + seen[1]]
     tallies = [p.tally for p in probes]
     errors = [p.error for p in probes if p.error]
     ipc.emit(
@@ -272,6 +290,8 @@ def report(
         app_bytes_out=app_out + sum(p.bytes_out for p in probes),
         tcp_bytes_in=tcp_in if tcp_ok else None,
         tcp_bytes_out=tcp_out if tcp_ok else None,
+        tcp_segments_out=segments[0] if segments else None,
+        tcp_segments_in=segments[1] if segments else None,
         polls=sum(getattr(p, "polls", 0) for p in probes),
         errors=errors[:5],
         error_count=len(errors),
@@ -424,6 +444,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compression", action="store_true", help="WebSocket permessage-deflate")
     p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")
     p.add_argument("--token", help="JWT sent with every subscribe (servers with auth on)")
+    p.add_argument(
+        "--browser-headers",
+        action="store_true",
+        help="send the request headers (and a typical cookie) Chromium sends, on every poll "
+        "and handshake, instead of the lean client's minimal set",
+    )
     p.add_argument(
         "--timeline-origin-ns",
         type=int,

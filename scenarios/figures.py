@@ -119,3 +119,56 @@ def code_lines(source: str) -> int:
         for number, line in enumerate(source.splitlines(), start=1)
         if line.strip() and not line.strip().startswith("#") and number not in docstrings
     )
+
+
+def ip_tcp_header_bytes() -> int:
+    """IPv4 (20) + TCP (20) header bytes per segment, + 12 when TCP timestamps are on (Linux's
+    default): what each segment costs beyond its payload, loopback or not (no link layer)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_timestamps") as f:
+            timestamps = f.read().strip() != "0"
+    except OSError:
+        timestamps = True
+    return 40 + (12 if timestamps else 0)
+
+
+def wire_split(
+    transport: str,
+    room: str,
+    payload_bytes: int,
+    last_id: int,
+    down_per_message: float,
+    events_per_response: float,
+) -> dict[str, float]:
+    """The downstream bytes of one delivered message, split: the payload, the event's JSON
+    envelope (id, room, keys), the transport's framing (SSE lines and chunk header, WebSocket
+    frame header, the poll response's JSON), computed with the codecs for a typical event of
+    the step; what the kernel counted beyond those is HTTP headers and handshakes."""
+    from clients.payload import payload
+    from core import jsonc
+    from core.events import Event
+    from core.wire import longpoll, sse
+
+    data = jsonc.loads(payload(last_id, 1_700_000_000_000_000_000, payload_bytes))["data"]
+    event = Event(max(1, last_id), room, data, 1_700_000_000_000_000_000)
+    event_json = len(event.json)
+    data_json = len(jsonc.dumps(data))
+    framing: float
+    if transport in ("sse",):
+        frame = len(sse.encode_event(event))
+        framing = frame - event_json + len(b"%x\r\n\r\n" % frame)
+    elif transport in ("ws", "bare-ws"):
+        framing = 2 if event_json < 126 else 4 if event_json < 65536 else 10
+    elif transport == "longpoll":
+        per = max(1, round(events_per_response))
+        body = len(longpoll.encode_response([event] * per, event.id))
+        framing = (body - per * event_json) / per
+    else:
+        return {}
+    envelope = event_json - data_json
+    return {
+        "payload": float(data_json),
+        "envelope": float(envelope),
+        "framing": round(framing, 1),
+        "http_headers_and_handshakes": round(down_per_message - data_json - envelope - framing, 1),
+    }

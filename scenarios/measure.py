@@ -9,7 +9,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-# 1 µs … 60 s at 3 significant digits, as DESIGN.md fixes for every latency we keep.
+# 1 µs … 60 s at 3 significant digits: every latency we keep, from loopback to overload.
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
 DIGITS = 3

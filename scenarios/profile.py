@@ -54,6 +54,8 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "auth": [False],
         "ratelimit": [False],
         "driver_processes": [1],
+        # Polls and handshakes carry Chromium's header set and a cookie, not the lean client's.
+        "browser_headers": [False],
     },
     # The same measurement against scenarios.null_server: what the harness itself adds.
     "baseline": BROADCAST_LOAD,
@@ -98,6 +100,19 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "broker": ["redis"],
         "lb": [True],
     },
+    # Each transport behind nginx: a distribution's defaults vs the cluster's tuned config.
+    "proxy": {
+        **BROADCAST_LOAD,
+        "nginx": ["defaults", "tuned"],
+        "read_timeout_seconds": [60.0],
+        "sse_proxy_buffering_off": [True],
+        "driver_processes": [1],
+    },
+    # Idle streams through both nginx configs, heartbeats on and off, past the read timeout.
+    "proxy_idle": {
+        "read_timeout_seconds": [60.0],
+        "heartbeat_seconds": [15.0],
+    },
     "idle": {
         "connections": [1000],
         "settle_seconds": [2.0],
@@ -140,11 +155,17 @@ class Step:
             parts.append("deflate")
         if self.params.get("locust_workers"):
             parts.append(f"{self.params['locust_workers']}workers")
-        for flag in ("tls", "auth", "ratelimit", "lb"):
+        for flag in ("tls", "auth", "ratelimit", "lb", "browser_headers"):
             if self.params.get(flag):
                 parts.append(flag)
         if "broker" in self.params:
             parts.append(str(self.params["broker"]))
+        if "nginx" in self.params:
+            parts.append(f"nginx-{self.params['nginx']}")
+        if self.params.get("sse_proxy_buffering_off") is False:
+            parts.append("nginx-buffers-sse")
+        if self.scenario == "proxy_idle":
+            parts.append(f"{self.params['read_timeout_seconds']:g}s-timeout")
         return "-".join(parts) + f"-r{self.repeat}"
 
 
@@ -184,7 +205,7 @@ class Profile:
 
 def peer_can_run(kind: str, params: dict[str, Any]) -> bool:
     """Peers run plain broadcast, knee and idle: no TLS, compression or churn knobs."""
-    knobs = ("tls", "compression", "auth", "ratelimit")
+    knobs = ("tls", "compression", "auth", "ratelimit", "browser_headers")
     return kind in PEER_SCENARIOS and not any(params.get(knob) for knob in knobs)
 
 

@@ -15,13 +15,14 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import resource
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from core import ConfigError
 from peers import PEERS
 from scenarios import figures as figure
 from scenarios import profile as profiles
+from scenarios import proxy
 from scenarios import results as results_file
 from scenarios.cluster import Nginx, RedisServer, find_binary, free_port
 from scenarios.measure import (
@@ -49,6 +51,7 @@ from scenarios.measure import (
     total_samples,
 )
 from scenarios.summary import print_summary
+from scenarios.target import Target
 from scenarios.workers import RUN_MARKER, Worker, WorkerFailed
 from servers.process import ServerFailed, ServerProcess
 
@@ -76,23 +79,6 @@ class Pinning:
             "shared": self.shared,
             "publisher_cpus": self.driver,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where a scenario points its clients, and the processes whose CPU counts as the server's:
-    one node, or a cluster (nodes, redis-server, nginx) behind one URL."""
-
-    url: str
-    publish_url: str
-    pids: dict[str, list[int]]
-    """By name: `server` or `node-N` count as the server; others (redis-server, nginx) apart."""
-
-    @classmethod
-    def of(cls, server: ServerProcess | Target) -> Target:
-        if isinstance(server, Target):
-            return server
-        return cls(server.url, server.publish_url, {"server": [server.pid]})
 
 
 class Run:
@@ -139,13 +125,21 @@ class Run:
             self._secret = uuid.uuid4().hex + uuid.uuid4().hex
         return self._secret
 
-    def security_config(self, step: profiles.Step) -> Path | None:
-        """A server config for the auth and ratelimit knobs, or None without them. The rate
-        limits are set far above the load: the step measures what checking them costs."""
+    def server_config(self, step: profiles.Step) -> Path | None:
+        """A server config for the step's server knobs (auth, ratelimit, SSE proxy buffering),
+        or None without any. Rate limits are set far above the load: the step measures what
+        checking them costs."""
         auth, limited = bool(step.params.get("auth")), bool(step.params.get("ratelimit"))
-        if not (auth or limited):
+        unbuffered = step.params.get("sse_proxy_buffering_off", True)
+        if not (auth or limited or not unbuffered):
             return None
-        lines = [f'[auth]\nsecret = "{self.secret}"\n', "[namespaces.default]"]
+        lines = ["[heartbeat]", f"sse_proxy_buffering_off = {'true' if unbuffered else 'false'}"]
+        if not (auth or limited):
+            path = self.out / "config" / "sse-proxy-buffering-on.toml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(lines) + "\n")
+            return path
+        lines += [f'[auth]\nsecret = "{self.secret}"\n', "[namespaces.default]"]
         lines.append(f"auth = {'true' if auth else 'false'}")
         if limited:
             lines += [
@@ -154,7 +148,9 @@ class Run:
                 "ws_messages_per_second = 1e9",
                 "ws_burst = 1000000000",
             ]
-        path = self.out / "config" / f"auth-{auth}-ratelimit-{limited}.toml".lower()
+        name = f"auth-{auth}-ratelimit-{limited}{'' if unbuffered else '-sse-buffered'}.toml"
+        name = name.lower()
+        path = self.out / "config" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -191,7 +187,7 @@ class Run:
             server = ServerProcess(
                 transport,
                 broker=self.args.broker,
-                config=self.security_config(step),
+                config=self.server_config(step),
                 extra_args=extra,
                 env={RUN_MARKER: self.run_id},
             )
@@ -252,6 +248,7 @@ class Run:
         warmup_events = int(p["warmup_seconds"] * p["rate"])
         options = ["--measure-from-seq", str(warmup_events)]
         options += ["--compression"] if p.get("compression") else []
+        options += ["--browser-headers"] if p.get("browser_headers") else []
         if p.get("churn_per_second"):
             options += ["--churn-per-second", str(p["churn_per_second"])]
         options += self.tls_args(step) + self.token_args(step)
@@ -378,6 +375,25 @@ class Run:
         down = received["tcp_bytes_in"] if source == "tcp_info" else received["app_bytes_in"]
         up = received["tcp_bytes_out"] if source == "tcp_info" else received["app_bytes_out"]
         expected = received["expected"]
+        segments_out, segments_in = (
+            received.get("tcp_segments_out"),
+            received.get("tcp_segments_in"),
+        )
+        per_segment = figure.ip_tcp_header_bytes()
+        down_per = down / delivered if delivered else None
+        polls = received["polls"] or 0
+        split = (
+            figure.wire_split(
+                step.transport,
+                "bench-0123456789",  # the length of the step's room name
+                p["payload_bytes"],
+                published["last_id"] or 1,
+                down_per,
+                delivered / polls if polls else 1.0,
+            )
+            if down_per is not None and source == "tcp_info"
+            else {}
+        )
         nominal = nominal_rate if nominal_rate is not None else p["rate"]
         kept_up = (published["achieved_rate"] or 0) >= figure.KEPT_UP * nominal
         degraded = figure.degraded_reasons(
@@ -417,6 +433,14 @@ class Run:
                 "total_down": down,
                 "total_up": up,
                 "app_down": received["app_bytes_in"],
+                "down_split": split,
+                "segments_down": round(segments_in / delivered, 3)
+                if segments_in is not None and delivered
+                else None,
+                "segments_up": round(segments_out / delivered, 3)
+                if segments_out is not None and delivered
+                else None,
+                "ip_tcp_header_bytes_per_segment": per_segment,
             },
             "server_cpu_us_per_message": cpu_us_per("server", measured),
             **(
@@ -856,6 +880,8 @@ class Run:
                 try:
                     if kind in ("cluster", "cluster_locust"):  # they start their own
                         entry.update(await self.cluster(step))
+                    elif kind == "proxy_idle":  # two servers of its own, heartbeats on and off
+                        entry.update(await proxy.idle(self, step))
                     else:
                         key = group_key(step)
                         server = pool.get(key)
@@ -863,11 +889,12 @@ class Run:
                             if server is not None:
                                 await self.stop_server(server)
                             server = pool[key] = await self.start_server(step)
-                        runners = {
+                        runners: dict[str, Runner] = {
                             "idle": self.idle,
                             "knee": self.knee,
                             "chat": self.chat,
                             "locust_chat": self.locust_chat,
+                            "proxy": functools.partial(proxy.proxied, self),
                         }
                         runner = runners.get(kind, self.broadcast)
                         entry.update(await runner(step, server))
@@ -946,7 +973,8 @@ def add_series(series: list[list[int]]) -> list[int]:
     return [sum(s[i] for s in series if i < len(s)) for i in range(length)]
 
 
-GroupKey = tuple[str, str, bool, bool, bool, bool]
+GroupKey = tuple[str, str, bool, bool, bool, bool, bool]
+Runner = Callable[[profiles.Step, ServerProcess], Awaitable[dict[str, Any]]]
 
 
 def merge_locust_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -970,6 +998,7 @@ def group_key(step: profiles.Step) -> GroupKey:
         bool(options.get("tls")),
         bool(options.get("auth")),
         bool(options.get("ratelimit")),
+        bool(options.get("sse_proxy_buffering_off", True)),
     )
 
 

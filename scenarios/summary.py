@@ -18,8 +18,12 @@ def _fmt(value: Any, scale: float = 1.0, digits: int = 0) -> str:
 
 def _load(step: dict[str, Any]) -> str:
     p = step["params"]
-    if step["scenario"] in ("broadcast", "baseline", "churn", "cluster"):
+    if step["scenario"] == "proxy_idle":
+        return f"idle streams through nginx, {p['read_timeout_seconds']:g} s read timeout"
+    if step["scenario"] in ("broadcast", "baseline", "churn", "cluster", "proxy"):
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
+        if step["scenario"] == "proxy":
+            text += f", through nginx {p['nginx']}"
         if step["scenario"] == "cluster":
             nodes = f"{p['nodes']} node" + ("s" if p["nodes"] > 1 else "")
             text += f", {nodes} on {p['broker']}" + (", nginx" if p["lb"] else "")
@@ -92,6 +96,17 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
         head = (name, _load(step), mark)
         if status == "failed":
             table.add_row(*head, f"[red]{step.get('error', '')[:70]}[/]")
+        elif step["scenario"] == "proxy_idle":
+            streams = ", ".join(
+                f"{s['nginx']}/{'heartbeat' if s['heartbeat'] else 'silent'}: "
+                + ("refused" if s["handshake_status"] not in (101, 200)
+                   else "open" if s["closed_after_seconds"] is None
+                   else f"closed at {s['closed_after_seconds']:g} s")
+                for s in step["streams"]
+            )  # fmt: skip
+            table.add_row(*head, streams)
+        elif "latency_us" not in step:
+            table.add_row(*head, step.get("note", ""))
         elif table is broadcast:
             lat = step["latency_us"]
             b = step.get("bytes_per_message") or {"down": None, "up": None}

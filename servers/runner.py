@@ -66,6 +66,7 @@ def uvicorn_config(app: ASGIApp, config: ServerConfig) -> uvicorn.Config:
         ws="websockets-sansio",
         ws_max_size=config.limits.max_message_bytes,
         ws_per_message_deflate=config.compression,
+        ws_ping_interval=config.heartbeat.ws_ping_seconds or None,
         ssl_certfile=config.ssl_certfile or None,
         ssl_keyfile=config.ssl_keyfile or None,
         lifespan="on",

@@ -13,9 +13,9 @@ from servers.transport import Endpoint, Transport, room_paths
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
-    # nginx buffers proxied responses unless told otherwise; a buffered stream is no stream.
-    (b"x-accel-buffering", b"no"),
 ]
+# nginx buffers proxied responses unless told otherwise; a buffered stream is no stream.
+UNBUFFERED = [*HEADERS, (b"x-accel-buffering", b"no")]
 
 
 class SSEEndpoint(Endpoint):
@@ -53,9 +53,11 @@ class SSEEndpoint(Endpoint):
                 {"type": "http.response.body", "body": sse.PING, "more_body": True}
             )
 
+        headers = UNBUFFERED if hub.config.heartbeat.sse_proxy_buffering_off else HEADERS
+
         async def pump() -> None:
             await connection.send(
-                {"type": "http.response.start", "status": 200, "headers": HEADERS}
+                {"type": "http.response.start", "status": 200, "headers": headers}
             )
             retry = sse.encode_retry(hub.config.heartbeat.sse_retry_ms)
             await connection.send({"type": "http.response.body", "body": retry, "more_body": True})

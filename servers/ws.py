@@ -85,8 +85,8 @@ class WebSocketEndpoint(Endpoint):
                 }
             )
             await send({"type": "websocket.http.response.body", "body": body})
-        else:
-            await send({"type": "websocket.close", "code": 1008})
+        else:  # the server answers 403 to a close before accept, and logs our code
+            await send({"type": "websocket.close", "code": exc.close_code})
 
     async def read(self, connection: Connection, session: Session, receive: Receive) -> None:
         """Handle client frames until the client leaves, abuses the protocol, floods or its
@@ -162,7 +162,7 @@ class Session:
             self.bucket.check(time.monotonic(), "messages")
 
     def check(self, action: str, room: str, ack: object) -> None:
-        """Seed Q5: the token is verified again on every action, rights and expiry."""
+        """The token is verified again on every action: rights and expiry."""
         try:
             self.grant.check_alive()
             self.grant.check(action, self.space.name, room)

@@ -47,7 +47,8 @@ def only_ok_step(
 ) -> dict[str, Any]:
     """The one step of this transport and scenario (with these params, and server knobs off
     unless named), checked to be ok."""
-    params = {"tls": False, "auth": False, "ratelimit": False, "compression": False, **params}
+    params = {"tls": False, "auth": False, "ratelimit": False, "compression": False,
+              "browser_headers": False, **params}  # fmt: skip
     [step] = [
         s
         for s in results["steps"]
@@ -405,7 +406,7 @@ def test_tiny_cluster_step_runs_through_nginx_on_redis(
     assert step["delivered"] == step["expected"] > 0 and step["lost"] == 0
     processes = step["process_cpu_us_per_message"]
     assert set(processes) == {"node-1", "node-2", "redis-server", "nginx"}
-    config = next((folder / "nginx").glob("*/nginx.conf")).read_text()
+    config = (folder / "nginx" / step["id"] / "nginx.conf").read_text()
     assert "proxy_buffering off" in config and "Upgrade" in config
 
 
@@ -439,3 +440,60 @@ def test_every_step_of_a_tiny_run_appears_in_its_report(
             assert use["window_seconds"] > 0 and use["server_core"] is not None, step["id"]
             assert set(use["cpus_busy"]) == {str(c) for c in os.sched_getaffinity(0)}
     assert results["settings"]["saturation"] == {"server": 0.8, "driver": 0.7, "kept_up": 0.95}
+
+
+def test_wire_bytes_are_split_and_segments_counted(
+    tiny_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    results, _, _ = tiny_run
+    for transport in TRANSPORTS:
+        b = only_ok_step(results, transport, "broadcast", subscribers=5)["bytes_per_message"]
+        split = b["down_split"]
+        assert split["payload"] == 90, (transport, split)
+        assert split["envelope"] > 0 and split["framing"] > 0, (transport, split)
+        assert b["segments_down"] > 0 and b["segments_up"] > 0, (transport, b)
+        assert b["ip_tcp_header_bytes_per_segment"] in (40, 52)
+    # Chromium's headers ride on every poll: the same long polling, heavier upstream.
+    lean = only_ok_step(results, "longpoll", "broadcast", subscribers=5)["bytes_per_message"]
+    browser = only_ok_step(results, "longpoll", "broadcast", subscribers=3, browser_headers=True)
+    assert browser["bytes_per_message"]["up"] > lean["up"] + 300, (browser, lean)
+
+
+def test_proxies_distribution_defaults_refuse_the_upgrade_tuned_passes_it(
+    tiny_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    results, _, _ = tiny_run
+    proxied = {
+        (s["transport"], s["params"]["nginx"]): s
+        for s in results["steps"]
+        if s["scenario"] == "proxy"
+    }
+    refused = proxied[("ws", "defaults")]
+    assert refused["status"] == "ok" and refused["handshake_passed"] is False
+    assert refused["handshake_status"] != 101, refused
+    for (transport, flavour), step in proxied.items():
+        if (transport, flavour) == ("ws", "defaults"):
+            continue
+        assert step["handshake_passed"] is True, step
+        assert step["status"] == "ok" and step["lost"] == 0 and step["delivered"] > 0, step
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_an_idle_stream_outlives_the_proxy_read_timeout_only_with_heartbeats(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, _, _ = tiny_run
+    [step] = [
+        s for s in results["steps"] if s["scenario"] == "proxy_idle" and s["transport"] == transport
+    ]
+    assert step["status"] == "ok", step
+    timeout = step["read_timeout_seconds"]
+    for stream in step["streams"]:
+        if transport == "ws" and stream["nginx"] == "defaults":
+            assert stream["handshake_status"] != 101, stream  # no upgrade through the defaults
+            continue
+        if stream["heartbeat"]:
+            assert stream["closed_after_seconds"] is None, stream
+        else:
+            closed = stream["closed_after_seconds"]
+            assert closed is not None and timeout - 0.5 <= closed <= timeout + 2, stream

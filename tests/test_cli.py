@@ -15,8 +15,12 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_lists_transports_and_options() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for word in ("longpoll", "sse", "ws", "--broker", "--config", "--port", "--host"):
-        assert word in result.stdout
+    # The transports as argparse lists its choices, not as substrings of other words.
+    assert "{longpoll,sse,ws,all}" in result.stdout
+    options = {
+        word.strip("[],") for word in result.stdout.split() if word.startswith(("--", "[--"))
+    }
+    assert {"--broker", "--config", "--port", "--host"} <= options
 
 
 def test_unknown_transport_is_refused() -> None:
@@ -77,3 +81,29 @@ def test_token_cli_mints_what_the_example_config_accepts() -> None:
         timeout=30,
     )
     assert refused.returncode == 2 and "expected a readable TOML file" in refused.stderr
+
+
+def rtbench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rtbench", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_rtbench_lists_its_commands_and_refuses_others() -> None:
+    listed = rtbench("--help")
+    assert listed.returncode == 0
+    commands = {line.split()[0] for line in listed.stdout.splitlines() if line.startswith("  ")}
+    assert commands == {"bench", "serve", "report", "compare", "token"}
+    refused = rtbench("carrier-pigeon")
+    assert refused.returncode == 2
+    assert "expected a command among bench, serve, report, compare, token" in refused.stderr
+
+
+def test_rtbench_commands_are_the_programs_they_name() -> None:
+    serve = rtbench("serve", "--help")
+    assert serve.returncode == 0 and "{longpoll,sse,ws,all}" in serve.stdout
+    profiles = rtbench("bench", "--list-profiles")
+    assert profiles.returncode == 0
+    assert {line.split()[0] for line in profiles.stdout.splitlines()} >= {"quick", "full", "tiny"}
+    compare = rtbench("compare")
+    assert compare.returncode == 2 and "the following arguments are required" in compare.stderr

@@ -81,7 +81,7 @@ async def test_a_resume_on_another_node_comes_from_the_shared_buffer(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_memory_broker_nodes_do_not_see_each_others_events(transport: str, room: str) -> None:
-    """Seed Q3.1: without a backplane, an emit stays on the node that made it."""
+    """Without a backplane, an event stays on the node that published it."""
     with ServerProcess(transport) as a, ServerProcess(transport) as b:
         async with subscribe(transport, b.url, room) as on_b:
             async with Publisher(a.url) as via_a:

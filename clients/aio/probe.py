@@ -26,9 +26,45 @@ from websockets.uri import parse_uri
 from core import jsonc
 from core.wire import http, sse
 
-# struct tcp_info (linux/tcp.h): tcpi_bytes_acked and tcpi_bytes_received, two u64 at 120.
+# struct tcp_info (linux/tcp.h): tcpi_bytes_acked and tcpi_bytes_received, two u64 at 120;
+# tcpi_segs_out and tcpi_segs_in, two u32 at 136 (every segment, pure ACKs included).
 _TCP_INFO_BYTES = struct.Struct("<QQ")
 _TCP_INFO_OFFSET = 120
+_TCP_INFO_SEGMENTS = struct.Struct("<II")
+_TCP_INFO_SEGMENTS_OFFSET = 136
+
+# What a Chromium page sends with a same-origin fetch/EventSource/WebSocket request, with a
+# typical session and analytics cookie: polls and handshakes carry this in a browser.
+BROWSER_HEADERS = {
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "accept": "*/*",
+    "accept-encoding": "gzip, deflate, br, zstd",
+    "accept-language": "en-GB,en-US;q=0.9,en;q=0.8",
+    "cache-control": "no-cache",
+    "pragma": "no-cache",
+    "referer": "http://127.0.0.1/app/",
+    "sec-ch-ua": '"Chromium";v="131", "Not_A Brand";v="24"',
+    "sec-ch-ua-mobile": "?0",
+    "sec-ch-ua-platform": '"Linux"',
+    "sec-fetch-dest": "empty",
+    "sec-fetch-mode": "cors",
+    "sec-fetch-site": "same-origin",
+    "cookie": "session=9f2c4e1ab37d4c0e8b6f5a2d1c9e7b30; _ga=GA1.1.1234567890.1732700000; "
+    "_ga_X1Y2Z3=GS1.1.1732700000.1.1.1732700100.0.0.0; theme=dark",
+}
+
+
+def tcp_segments(sock: socket.socket) -> tuple[int, int] | None:
+    """(segments sent, segments received) by the kernel for this connection, or None."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if len(info) < _TCP_INFO_SEGMENTS_OFFSET + _TCP_INFO_SEGMENTS.size:
+        return None
+    sent, received = _TCP_INFO_SEGMENTS.unpack_from(info, _TCP_INFO_SEGMENTS_OFFSET)
+    return int(sent), int(received)
 
 
 def client_tls(ca_file: str | None) -> ssl.SSLContext | None:
@@ -100,10 +136,13 @@ class Probe(asyncio.Protocol):
         tally: Tally | None = None,
         tls: ssl.SSLContext | None = None,
         token: str | None = None,
+        browser_headers: bool = False,
     ) -> None:
         parts = urlsplit(url)
         self.token = token
-        self.headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.headers = dict(BROWSER_HEADERS) if browser_headers else {}
+        if token:
+            self.headers["authorization"] = f"Bearer {token}"
         self.tls = tls if parts.scheme == "https" else None
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (443 if self.tls else 80)
@@ -185,6 +224,9 @@ class Probe(asyncio.Protocol):
     def wire_bytes(self) -> tuple[int, int] | None:
         return tcp_bytes(self.sock) if self.sock is not None else None
 
+    def wire_segments(self) -> tuple[int, int] | None:
+        return tcp_segments(self.sock) if self.sock is not None else None
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
@@ -204,7 +246,7 @@ class SSEProbe(Probe):
         self.reader = http.ResponseReader()
         self.parser = sse.SSEParser()
         path = f"/rooms/{self.room}/sse"
-        headers = {"accept": "text/event-stream", "last-event-id": str(self.after), **self.headers}
+        headers = {**self.headers, "accept": "text/event-stream", "last-event-id": str(self.after)}
         self.write(http.build_request("GET", path, self.netloc, headers))
 
     def feed(self, data: bytes, received_ns: int) -> None:

@@ -66,7 +66,7 @@ class Reconnecting:
     async def _cursor(self) -> int:
         """Without a cursor, pin one now so nothing published from here on can be missed."""
         if self.last_id is None:
-            publisher = Publisher(self.base_url)
+            publisher = Publisher(self.base_url, token=self.options.get("token"))
             try:
                 self.last_id = await publisher.last_id(self.room)
             finally:

@@ -5,8 +5,8 @@ by id) and publishes from its task. Every delivery is timed against the `t` its 
 the event and recorded in a raw HdrHistogram per process (Locust's own percentiles are
 bucketed, so they are never used for latency); a Locust request event is fired too, so the web
 UI shows live delivery figures. The transports speak through the core's sans-I/O codecs on
-plain (gevent-patched) sockets, the way DESIGN.md's pitfalls ask: no line iterator for SSE,
-no httpx under gevent.
+plain (gevent-patched) sockets: Locust's `iter_lines` waits for 1,024 bytes (+500 ms on small
+SSE frames) and httpx under gevent costs ~0.5 ms per request, so neither is used.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 // rtbench live demo: three subscribers to one room, one per transport, speaking the same wire
-// contract as every rtbench client (docs: PROTOCOL). No framework, no CDN, no innerHTML.
+// contract as every rtbench client (docs/protocol.md). No framework, no CDN, no innerHTML.
 "use strict";
 
 (() => {
@@ -323,7 +323,7 @@
       if (input.value) publish(input.value);
       input.value = "";
     });
-    // Debounced: one publish per pause in typing, not one per key (seed Q5).
+    // Debounced: one publish per pause in typing, not one per key.
     input.addEventListener("input", () => {
       if (!asYouType.checked) return;
       clearTimeout(debounce);

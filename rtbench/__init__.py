@@ -1,0 +1,1 @@
+"""rtbench: long polling, Server-Sent Events or WebSockets, measured. `rtbench --help`."""

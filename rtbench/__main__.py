@@ -1,0 +1,5 @@
+import sys
+
+from rtbench.cli import main
+
+sys.exit(main())
