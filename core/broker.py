@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.budget import Budget
 from core.buffer import Backlog, ResumeBuffer
 from core.config import Limits
 from core.errors import RoomLimitReached
@@ -81,11 +82,14 @@ class MemoryBroker(Broker):
         limits: Limits,
         stats: Stats | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        budget: Budget | None = None,
     ) -> None:
         self.limits = limits
         self.stats = stats if stats is not None else Stats()
         self._clock_ns = clock_ns
         self._rooms: dict[str, _Room] = {}
+        self.budget = budget if budget is not None else Budget(limits.memory_budget_bytes)
+        """Shared by every namespace's broker of a server: one memory budget in all."""
 
     def _room(self, name: str) -> _Room:
         room = self._rooms.get(name)
@@ -96,16 +100,16 @@ class MemoryBroker(Broker):
                     f"expected at most {self.limits.max_rooms} rooms on this server, "
                     f"got a request for a new room {name!r}"
                 )
-            room = self._rooms[name] = _Room(
-                ResumeBuffer(name, self.limits.buffer_events, self.limits.buffer_bytes)
-            )
+            buffer = ResumeBuffer(name, self.limits.buffer_events, self.limits.buffer_bytes)
+            self.budget.open_room(buffer)  # refused (503) when even eviction cannot make room
+            room = self._rooms[name] = _Room(buffer)
         return room
 
     async def publish(self, room: str, data: JSON, *, exclude: Subscription | None = None) -> Event:
         target = self._room(room)
         now = self._clock_ns()
         event = Event(target.buffer.last_id + 1, room, data, now)
-        target.buffer.append(event)
+        self.budget.added(target.buffer, event, target.buffer.append(event))
         self.stats.published += 1
         self.stats.published_window.add(now / 1e9)
         overflowed = [
@@ -120,6 +124,7 @@ class MemoryBroker(Broker):
     async def subscribe(self, subscription: Subscription, room: str, after: int | None) -> int:
         target = self._room(room)
         buffer = target.buffer
+        self.budget.touch(buffer)
         if after is not None:
             backlog = buffer.since(after)
             items: list[Item] = [backlog.gap] if backlog.gap else []

@@ -34,17 +34,22 @@ class ResumeBuffer:
     size_bytes: int = 0
     last_id: int = 0
 
-    def append(self, event: Event) -> None:
+    def append(self, event: Event) -> list[Event]:
+        """Keep `event`; return the oldest events its per-room limits pushed out."""
         if event.id != self.last_id + 1:
             raise ValueError(f"expected event id {self.last_id + 1}, got {event.id}")
         self.events.append(event)
         self.last_id = event.id
         self.size_bytes += len(event.json)
+        dropped: list[Event] = []
         # Keep at least the newest event, so a resume just behind the head never sees a gap.
         while len(self.events) > 1 and (
             len(self.events) > self.max_events or self.size_bytes > self.max_bytes
         ):
-            self.size_bytes -= len(self.events.popleft().json)
+            old = self.events.popleft()
+            self.size_bytes -= len(old.json)
+            dropped.append(old)
+        return dropped
 
     @property
     def first_id(self) -> int:

@@ -23,8 +23,12 @@ class Limits:
     """Largest publish body (HTTP) or client frame (WebSocket)."""
     buffer_events: int = 1024
     """Resume buffer: newest events kept per room."""
-    buffer_bytes: int = 4 * MiB
+    buffer_bytes: int = 1 * MiB
     """Resume buffer: encoded bytes kept per room."""
+    memory_budget_bytes: int = 256 * MiB
+    """Every room's resume buffer together, all encoded forms counted (core/budget.py): past
+    it the oldest events of the least recently used rooms are evicted; a new room that
+    eviction cannot make room for is refused with 503."""
     queue_events: int = 4096
     """Per-connection queue; a subscriber further behind than this is dropped."""
     max_rooms: int = 10_000
@@ -36,6 +40,16 @@ class Limits:
     """Malformed frames one WebSocket may send before it is closed with 1008."""
     max_json_depth: int = 32
     """Deepest nesting of arrays and objects accepted in published data."""
+    max_header_bytes: int = 16 * KiB
+    """Largest request head (request line and headers); larger is answered 431."""
+    max_connections: int = 15_000
+    """Subscriber connections (streams, sockets, held polls) on this server; past it 503, or
+    close 1013 on a WebSocket. Below the 20,000 open files a process gets here."""
+    max_connections_per_address: int = 1_000
+    """The same, per client address: one client cannot take the whole server."""
+    header_timeout_seconds: float = 10.0
+    """A connection whose request head is not complete this long after it opened (or after
+    its previous response) is closed: slow or silent clients cannot hold file descriptors."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

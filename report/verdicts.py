@@ -262,6 +262,9 @@ def claims(run: Run) -> list[Claim]:
     if "longpoll" in present:
         out.append(claim("longpoll", "HTTP overhead on every message", "higher", [wire_bytes]))
         out.append(claim("longpoll", "higher latency", "higher", [latency_p50, latency_p99]))
+        distant = latency_at_a_distance(run)
+        if distant is not None:
+            out.append(distant)
         out.append(claim("longpoll", "higher server load", "higher", [server_cpu]))
         out.append(simple(run, load))
         out.append(universal_support(run))
@@ -619,3 +622,33 @@ def upgrade_needs_proxy_support(run: Run) -> Claim:
     if defaults.get("handshake_passed"):
         return Claim("ws", words, figures, "contradicted", "the upgrade passed nginx's defaults")
     return Claim("ws", words, figures, "not judged", "the tuned config refused it too")
+
+
+def delayed(run: Run) -> dict[tuple[str, float], Step]:
+    """`delay` steps by (transport, RTT ms)."""
+    return {(s["transport"], float(s["params"]["rtt_ms"])): s for s in run.of("delay")}
+
+
+def latency_at_a_distance(run: Run) -> Claim | None:
+    """Long polling's latency where its mechanism shows: the rest of a burst, at the widest
+    round-trip time of the run, against the streams."""
+    found = delayed(run)
+    rtts = sorted({rtt for t, rtt in found if t == "longpoll" and rtt > 0})
+    if not rtts:
+        return None
+    rtt = rtts[-1]
+    present = [t for t in TRANSPORTS if (t, rtt) in found]
+
+    def rest(step: Step) -> list[float]:
+        return [v for v in step.get("burst_rest_ms", []) if v is not None]
+
+    spreads = {t: s for t in present if (s := stats.spread(rest(found[(t, rtt)]))) is not None}
+    comparison = Comparison("events 2–10 of a burst", spreads, fmt_ms_plain)
+    verdict, reason = judge("longpoll", "higher", [comparison])
+    figures = comparison.text("longpoll") + f" (RTT {rtt:g} ms through the delay proxy)"
+    return Claim("longpoll", "higher latency, at a distance", figures, verdict, reason)
+
+
+def fmt_ms_plain(s: Spread | None) -> str:
+    """Like fmt_ms, for figures already in ms."""
+    return fmt(s, 1, " ms", 1)

@@ -108,6 +108,12 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "sse_proxy_buffering_off": [True],
         "driver_processes": [1],
     },
+    # Through the delay proxy at a round-trip time: time to first event, bursts, resume.
+    "delay": {
+        "rtt_ms": [0.0, 20.0, 100.0],
+        "repeats": [5],
+        "burst": [10],
+    },
     # Idle streams through both nginx configs, heartbeats on and off, past the read timeout.
     "proxy_idle": {
         "read_timeout_seconds": [60.0],
@@ -164,6 +170,8 @@ class Step:
             parts.append(f"nginx-{self.params['nginx']}")
         if self.params.get("sse_proxy_buffering_off") is False:
             parts.append("nginx-buffers-sse")
+        if self.scenario == "delay":
+            parts.append(f"{self.params['rtt_ms']:g}ms-rtt")
         if self.scenario == "proxy_idle":
             parts.append(f"{self.params['read_timeout_seconds']:g}s-timeout")
         return "-".join(parts) + f"-r{self.repeat}"

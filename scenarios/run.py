@@ -32,9 +32,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from core import ConfigError
 from peers import PEERS
+from scenarios import delay, proxy
 from scenarios import figures as figure
 from scenarios import profile as profiles
-from scenarios import proxy
 from scenarios import results as results_file
 from scenarios.cluster import Nginx, RedisServer, find_binary, free_port
 from scenarios.measure import (
@@ -56,6 +56,11 @@ from scenarios.workers import RUN_MARKER, Worker, WorkerFailed
 from servers.process import ServerFailed, ServerProcess
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfiles" / "chat.py"
+BENCH_LIMITS = """[limits]
+max_connections = 100000
+max_connections_per_address = 100000
+"""
+"""The benchmark's load all comes from loopback: the default per-address cap would refuse it."""
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
@@ -125,22 +130,18 @@ class Run:
             self._secret = uuid.uuid4().hex + uuid.uuid4().hex
         return self._secret
 
-    def server_config(self, step: profiles.Step) -> Path | None:
-        """A server config for the step's server knobs (auth, ratelimit, SSE proxy buffering),
-        or None without any. Rate limits are set far above the load: the step measures what
-        checking them costs."""
+    def server_config(self, step: profiles.Step) -> Path:
+        """The server config of a step: the bench's connection caps (every subscriber comes
+        from 127.0.0.1, so the per-address cap is lifted to the step's own counts), and the
+        step's knobs (auth, ratelimit, SSE proxy buffering). Rate limits are set far above the
+        load: the step measures what checking them costs."""
         auth, limited = bool(step.params.get("auth")), bool(step.params.get("ratelimit"))
         unbuffered = step.params.get("sse_proxy_buffering_off", True)
-        if not (auth or limited or not unbuffered):
-            return None
-        lines = ["[heartbeat]", f"sse_proxy_buffering_off = {'true' if unbuffered else 'false'}"]
-        if not (auth or limited):
-            path = self.out / "config" / "sse-proxy-buffering-on.toml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("\n".join(lines) + "\n")
-            return path
-        lines += [f'[auth]\nsecret = "{self.secret}"\n', "[namespaces.default]"]
-        lines.append(f"auth = {'true' if auth else 'false'}")
+        lines = [BENCH_LIMITS, "[heartbeat]"]
+        lines.append(f"sse_proxy_buffering_off = {'true' if unbuffered else 'false'}")
+        if auth or limited:
+            lines += [f'[auth]\nsecret = "{self.secret}"\n', "[namespaces.default]"]
+            lines.append(f"auth = {'true' if auth else 'false'}")
         if limited:
             lines += [
                 "publish_per_second = 1e9",
@@ -149,8 +150,7 @@ class Run:
                 "ws_burst = 1000000000",
             ]
         name = f"auth-{auth}-ratelimit-{limited}{'' if unbuffered else '-sse-buffered'}.toml"
-        name = name.lower()
-        path = self.out / "config" / name
+        path = self.out / "config" / name.lower()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -727,6 +727,7 @@ class Run:
                 node = ServerProcess(
                     step.transport,
                     broker=broker_url,
+                    config=self.server_config(step),
                     extra_args=["--log-level", "warning"],
                     env=env,
                 )
@@ -895,6 +896,7 @@ class Run:
                             "chat": self.chat,
                             "locust_chat": self.locust_chat,
                             "proxy": functools.partial(proxy.proxied, self),
+                            "delay": functools.partial(delay.measured, self),
                         }
                         runner = runners.get(kind, self.broadcast)
                         entry.update(await runner(step, server))

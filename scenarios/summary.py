@@ -18,6 +18,8 @@ def _fmt(value: Any, scale: float = 1.0, digits: int = 0) -> str:
 
 def _load(step: dict[str, Any]) -> str:
     p = step["params"]
+    if step["scenario"] == "delay":
+        return f"through the delay proxy, RTT {p['rtt_ms']:g} ms"
     if step["scenario"] == "proxy_idle":
         return f"idle streams through nginx, {p['read_timeout_seconds']:g} s read timeout"
     if step["scenario"] in ("broadcast", "baseline", "churn", "cluster", "proxy"):
@@ -105,6 +107,12 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
                 for s in step["streams"]
             )  # fmt: skip
             table.add_row(*head, streams)
+        elif step["scenario"] == "delay":
+            table.add_row(
+                *head,
+                f"first event {step['time_to_first_event_median_ms']} ms, burst rest "
+                f"{step['burst_rest_median_ms']} ms, resume {step['resume_median_ms']} ms",
+            )
         elif "latency_us" not in step:
             table.add_row(*head, step.get("note", ""))
         elif table is broadcast:

@@ -84,3 +84,9 @@ def parse_seconds(value: str | None, default: float, maximum: float, name: str) 
             f"expected {name} in seconds from 0 to {maximum:g}, got {value[:40]!r}"
         )
     return seconds
+
+
+def address_of(scope: Scope) -> str:
+    """The client's address as the server saw it (per-address connection caps count it)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +31,7 @@ from core import (
     __version__,
 )
 from core.auth import ANONYMOUS, Grant, TokenVerifier
+from core.budget import Budget
 from core.payload import check_depth, filter_keys
 from core.ratelimit import BucketTable
 
@@ -38,10 +40,14 @@ lifecycle = logging.getLogger("rtbench.lifecycle")
 
 
 def create_broker(
-    url: str, config: ServerConfig, stats: Stats, namespace: str = DEFAULT_NAMESPACE
+    url: str,
+    config: ServerConfig,
+    stats: Stats,
+    namespace: str = DEFAULT_NAMESPACE,
+    budget: Budget | None = None,
 ) -> Broker:
     if url == "memory":
-        return MemoryBroker(config.limits, stats)
+        return MemoryBroker(config.limits, stats, budget=budget)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from servers.redis_broker import RedisBroker
 
@@ -100,17 +106,20 @@ class Hub:
         self.config = config
         self.limits = config.limits
         self.stats = Stats()
+        self.budget = Budget(config.limits.memory_budget_bytes)
+        """One memory budget for the resume buffers of every namespace (memory broker)."""
         self.spaces: dict[str, Space] = {}
         for name, policy in config.namespaces.items():
             own = broker if broker is not None and name == DEFAULT_NAMESPACE else None
-            made = own or create_broker(config.broker, config, self.stats, name)
+            made = own or create_broker(config.broker, config, self.stats, name, self.budget)
             self.spaces[name] = Space(policy, made, config)
         self.default = self.spaces[DEFAULT_NAMESPACE]
         self.broker = self.default.broker
         self.origins = frozenset(config.allowed_origins)
         self.started_at = time.monotonic()
         self.shutting_down = False
-        self._live: dict[int, tuple[Subscription, Space]] = {}
+        self._live: dict[int, tuple[Subscription, Space, str]] = {}
+        self._by_address: Counter[str] = Counter()
 
     def space(self, name: str | None) -> Space:
         if name is None:
@@ -130,8 +139,24 @@ class Hub:
                 reason="origin",
             )
 
+    def check_capacity(self, address: str) -> None:
+        """Room for one more subscriber connection, on the server and from this address."""
+        limits = self.limits
+        if len(self._live) >= limits.max_connections:
+            raise TooManyConnections(
+                f"expected at most {limits.max_connections} connections on this server, "
+                "got one more"
+            )
+        if self._by_address[address] >= limits.max_connections_per_address:
+            raise TooManyConnections(
+                f"expected at most {limits.max_connections_per_address} connections from one "
+                f"address, got one more from {address}"
+            )
+
     def opened(self, subscription: Subscription, space: Space, **fields: Any) -> None:
-        self._live[subscription.id] = (subscription, space)
+        address = str(fields.get("address", ""))
+        self._live[subscription.id] = (subscription, space, address)
+        self._by_address[address] += 1
         space.connections += 1
         self.stats.connections_opened += 1
         log.info(
@@ -150,8 +175,11 @@ class Hub:
         entry = self._live.pop(subscription.id, None)
         if entry is None:
             return
-        space = entry[1]
+        _, space, address = entry
         space.connections -= 1
+        self._by_address[address] -= 1
+        if self._by_address[address] <= 0:
+            del self._by_address[address]
         reason = subscription.close_reason or CloseReason.CLIENT_LEFT
         self.stats.connections_closed += 1
         self.stats.closes[reason.value] += 1
@@ -184,7 +212,7 @@ class Hub:
             return
         self.shutting_down = True
         lifecycle.info("shutdown", extra={"connections": len(self._live)})
-        for subscription, _ in list(self._live.values()):
+        for subscription, _, _ in list(self._live.values()):
             subscription.close(CloseReason.SHUTDOWN)
 
     @asynccontextmanager
@@ -236,6 +264,7 @@ class Hub:
                 for name, space in self.spaces.items()
             },
             "broker": self.broker.health(),
+            "memory": self.budget.status(),
             "tasks": len(asyncio.all_tasks()),
             "shutting_down": self.shutting_down,
         }

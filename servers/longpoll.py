@@ -17,6 +17,7 @@ from servers.asgi import (
     Receive,
     Scope,
     Send,
+    address_of,
     parse_after,
     parse_seconds,
     query,
@@ -59,7 +60,13 @@ class PollEndpoint(Endpoint):
             return
 
         connection = Connection(
-            hub, space, send, capacity=limits.poll_batch, one_shot=True, room=room
+            hub,
+            space,
+            send,
+            capacity=limits.poll_batch,
+            one_shot=True,
+            room=room,
+            address=address_of(scope),
         )
         subscription = connection.subscription
         await broker.subscribe(subscription, room, after)

@@ -69,6 +69,24 @@ class HubCollector(Collector):
             for key, count in sorted(counts.items()):
                 family.add_metric([hub.transport, key], count)
             yield family
+        memory = hub.budget.status()
+        for name, help_text, key in (
+            ("rtbench_memory_budget_bytes", "The resume buffers' memory budget", "max_bytes"),
+            ("rtbench_memory_held_bytes", "Bytes held by resume buffers, all forms", "held_bytes"),
+            ("rtbench_memory_rooms", "Rooms charged to the memory budget", "rooms"),
+        ):
+            gauge = GaugeMetricFamily(name, help_text, labels=labels)
+            gauge.add_metric([hub.transport], memory[key])
+            yield gauge
+        for name, help_text, key in (
+            ("rtbench_memory_evicted_events", "Buffered events evicted over the budget",
+             "evicted_events"),
+            ("rtbench_memory_refused_rooms", "New rooms refused: the budget was spent",
+             "refused_rooms"),
+        ):  # fmt: skip
+            counter = CounterMetricFamily(name, help_text, labels=labels)
+            counter.add_metric([hub.transport], memory[key])
+            yield counter
         histogram = stats.latency_histogram
         delivery = HistogramMetricFamily(
             "rtbench_delivery_latency_seconds",

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from core import ServerConfig, __version__
 from servers.hub import Hub
+from servers.protocol import guarded
 
 log = logging.getLogger("rtbench.lifecycle")
 
@@ -63,6 +64,7 @@ def uvicorn_config(app: ASGIApp, config: ServerConfig) -> uvicorn.Config:
         app,
         host=config.host,
         port=config.port,
+        http=guarded(config.limits),
         ws="websockets-sansio",
         ws_max_size=config.limits.max_message_bytes,
         ws_per_message_deflate=config.compression,

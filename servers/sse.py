@@ -32,7 +32,7 @@ class SSEEndpoint(Endpoint):
             else:
                 after = parse_after(query(scope).get("after"))
             space, grant = self.admit(scope, room)
-            connection = self.stream(space, grant, send, room)
+            connection = self.stream(space, grant, send, room, scope)
             await space.broker.subscribe(connection.subscription, room, after)
         except RtbenchError as exc:
             await self.refuse(send, scope, exc)

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute
 
 from core import Event, Item, RtbenchError
 from core.auth import Grant
-from servers.asgi import Scope, Send, error_body, header, query, send_json
+from servers.asgi import Scope, Send, address_of, error_body, header, query, send_json
 from servers.connection import Connection
 from servers.hub import Hub, Space
 
@@ -54,7 +54,7 @@ class Endpoint:
         self.hub.refused(exc, transport=self.transport, path=scope.get("path"))
         await send_json(send, exc.status_code, error_body(exc))
 
-    def stream(self, space: Space, grant: Grant, send: Send, room: str) -> Connection:
+    def stream(self, space: Space, grant: Grant, send: Send, room: str, scope: Scope) -> Connection:
         """A long-lived subscriber connection (SSE, WebSocket), closed when its token expires."""
         return Connection(
             self.hub,
@@ -64,6 +64,7 @@ class Endpoint:
             expires_at=grant.expires_at,
             room=room,
             subject=grant.subject,
+            address=address_of(scope),
         )
 
     def admit(self, scope: Scope, room: str, browser_stream: bool = True) -> tuple[Space, Grant]:
@@ -75,6 +76,7 @@ class Endpoint:
             hub.check_origin(header(scope, b"origin"))
         grant = space.grant(token_of(scope))
         space.admit(grant, "subscribe", room)
+        hub.check_capacity(address_of(scope))
         return space, grant
 
     def count_delivered(self, items: Sequence[Item]) -> None:

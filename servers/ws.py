@@ -46,7 +46,7 @@ class WebSocketEndpoint(Endpoint):
         except RtbenchError as exc:
             await self.refuse_handshake(scope, send, exc)
             return
-        connection = self.stream(space, grant, send, room)
+        connection = self.stream(space, grant, send, room, scope)
         subscription = connection.subscription
         try:
             await space.broker.subscribe(subscription, room, after)

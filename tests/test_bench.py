@@ -497,3 +497,26 @@ def test_an_idle_stream_outlives_the_proxy_read_timeout_only_with_heartbeats(
         else:
             closed = stream["closed_after_seconds"]
             assert closed is not None and timeout - 0.5 <= closed <= timeout + 2, stream
+
+
+def test_at_a_distance_long_polling_pays_a_round_trip_for_the_rest_of_a_burst(
+    tiny_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    results, _, _ = tiny_run
+    at = {
+        (s["transport"], s["params"]["rtt_ms"]): s
+        for s in results["steps"]
+        if s["scenario"] == "delay"
+    }
+    rtt = 40
+    for transport in TRANSPORTS:
+        step = at[(transport, rtt)]
+        assert step["status"] == "ok", step
+        # A new connection costs TCP's round trip, then the subscribe request's.
+        assert min(step["time_to_first_event_ms"]) >= 2 * rtt - 5, step
+        assert min(step["resume_ms"]) >= 2 * rtt - 5, step
+        assert at[(transport, 0)]["time_to_first_event_median_ms"] < rtt, at[(transport, 0)]
+    for transport in ("sse", "ws"):  # streamed: one crossing, half the round trip
+        assert at[(transport, rtt)]["burst_rest_median_ms"] < rtt, at[(transport, rtt)]
+    # Long polling: the first poll's answer, then a round trip to ask for the rest.
+    assert at[("longpoll", rtt)]["burst_rest_median_ms"] >= rtt / 2 + rtt - 5, at[("longpoll", rtt)]

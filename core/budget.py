@@ -1,0 +1,108 @@
+"""One memory budget for every resume buffer of a server, whatever the room or namespace.
+
+Per-room caps alone let one client grow a server by gigabytes: 10,000 rooms of 4 MiB each is
+40 GiB. The budget counts what each buffered event holds — its JSON, the decoded data the
+publisher sent, and its wire encodings (SSE frame, WebSocket text) — plus a fixed cost per
+room, and keeps the total under `max_bytes`:
+
+- over it, the oldest events of the least recently used rooms go first (their subscribers
+  resuming into that range get a gap notice, never silent loss); a room keeps its newest event
+  while any other room has more than one;
+- a new room that even eviction cannot make room for is refused (503), saying why.
+
+Subscription queues hold the same Event objects as the buffers (shared, not copied), so they
+are bounded by the per-connection queue length, not by this budget.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from core.buffer import ResumeBuffer
+from core.errors import RoomLimitReached
+from core.events import Event
+
+ROOM_COST = 2048
+"""What a room costs before its first event: its buffer, deque and subscriber table."""
+EVENT_OVERHEAD = 400
+"""The Event object, its frames dict, the deque slot and the decoded data's containers."""
+COPIES = 4
+"""The JSON, the decoded data (about as large), the SSE frame and the WebSocket text."""
+
+
+def event_cost(event: Event) -> int:
+    """Bytes one buffered event holds, all its forms counted."""
+    return COPIES * len(event.json) + EVENT_OVERHEAD
+
+
+class Budget:
+    """The bytes held by resume buffers against one limit, with LRU eviction across rooms."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.held = 0
+        self.evicted_events = 0
+        self.evicted_bytes = 0
+        self.refused_rooms = 0
+        self._rooms: OrderedDict[int, ResumeBuffer] = OrderedDict()
+        """Least recently used first; keyed by id(): rooms of two namespaces may share a name."""
+
+    @property
+    def rooms(self) -> int:
+        return len(self._rooms)
+
+    def open_room(self, buffer: ResumeBuffer) -> None:
+        """Charge a new room, evicting events to make room, or refuse it."""
+        self.held += ROOM_COST
+        self._rooms[id(buffer)] = buffer
+        self._evict(protect=buffer)
+        if self.held > self.max_bytes:
+            self.close_room(buffer)
+            self.refused_rooms += 1
+            raise RoomLimitReached(
+                f"expected room for a new room within the memory budget of "
+                f"{self.max_bytes:,} bytes, got {self.held + ROOM_COST:,} bytes held by "
+                f"{len(self._rooms):,} rooms that cannot be evicted further"
+            )
+
+    def close_room(self, buffer: ResumeBuffer) -> None:
+        if self._rooms.pop(id(buffer), None) is not None:
+            self.held -= ROOM_COST + sum(event_cost(e) for e in buffer.events)
+
+    def touch(self, buffer: ResumeBuffer) -> None:
+        """A publish or a subscription used this room: it is the most recently used."""
+        if id(buffer) in self._rooms:
+            self._rooms.move_to_end(id(buffer))
+
+    def added(self, buffer: ResumeBuffer, event: Event, dropped: list[Event]) -> None:
+        """`buffer` appended `event` and dropped `dropped` by its own per-room limits."""
+        self.held += event_cost(event) - sum(event_cost(e) for e in dropped)
+        self.touch(buffer)
+        if self.held > self.max_bytes:
+            self._evict(protect=buffer)
+
+    def _evict(self, protect: ResumeBuffer) -> None:
+        """Oldest events of the least recently used rooms first, each keeping its newest
+        event; then single newest events, the protected room's last of all."""
+        for keep in (1, 0):
+            for buffer in list(self._rooms.values()):
+                if self.held <= self.max_bytes:
+                    return
+                floor = max(keep, 1) if buffer is protect else keep
+                while len(buffer.events) > floor and self.held > self.max_bytes:
+                    event = buffer.events.popleft()
+                    buffer.size_bytes -= len(event.json)
+                    cost = event_cost(event)
+                    self.held -= cost
+                    self.evicted_events += 1
+                    self.evicted_bytes += cost
+
+    def status(self) -> dict[str, int]:
+        return {
+            "max_bytes": self.max_bytes,
+            "held_bytes": self.held,
+            "rooms": len(self._rooms),
+            "evicted_events": self.evicted_events,
+            "evicted_bytes": self.evicted_bytes,
+            "refused_rooms": self.refused_rooms,
+        }

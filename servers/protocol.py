@@ -1,0 +1,158 @@
+"""uvicorn's httptools protocol with the two request-head limits it lacks.
+
+uvicorn + httptools reads request headers without a size limit or a time limit (its h11
+protocol has `h11_max_incomplete_event_size`, and nothing times a head out; nginx has
+`large_client_header_buffers` and `client_header_timeout`, hypercorn `h11_max_incomplete_size`
+and its keep-alive timeout). Without them one client can hold a connection forever by sending a
+byte every few seconds, or make the server buffer a header of any size. uvicorn takes the HTTP
+protocol class by value (`Config(http=...)`), so the limits live in a subclass:
+
+- a request head (request line and headers) larger than `max_header_bytes` is answered 431
+  and the connection closed, before the application sees it;
+- a connection whose request head is not complete `header_timeout` seconds after it opened
+  (or after its previous response) is closed. A connection that sends nothing at all is one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from core.config import Limits
+
+DEFAULTS = Limits()
+LINGER_SECONDS = 2.0
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    max_header_bytes = DEFAULTS.max_header_bytes
+    header_timeout = DEFAULTS.header_timeout_seconds
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_bytes = 0
+        self.raw_head = 0
+        """Bytes received since this head began: the parser's own view can lag behind."""
+        self.head_complete = False
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.arm()
+
+    def arm(self) -> None:
+        """Wait for a request head: it must be complete within `header_timeout`."""
+        self.disarm()
+        self.head_complete = False
+        self.raw_head = 0
+        self.head_timer = self.loop.call_later(self.header_timeout, self.head_timed_out)
+
+    def disarm(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def head_timed_out(self) -> None:
+        self.head_timer = None
+        if not self.head_complete and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """uvicorn's, but a head that grew past the limit is a 431, whether the parser gave up
+        on it (llhttp refuses some oversized heads itself) or is still reading it."""
+        if self.refused:
+            return
+        if not self.head_complete:
+            self.raw_head += len(data)
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if not self.head_complete and self.oversized():
+                self.refuse_head()
+                return
+            self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if not self.head_complete and self.oversized():
+            self.refuse_head()
+
+    def oversized(self) -> bool:
+        return max(self.head_bytes, self.raw_head) > self.max_header_bytes
+
+    def on_message_begin(self) -> None:
+        self.head_bytes = 0
+        self.head_complete = False
+        if self.head_timer is None:  # a pipelined request: its head is timed from here
+            self.arm()
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self.head_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_bytes += len(name) + len(value) + 4
+        if self.head_bytes <= self.max_header_bytes:  # past it, nothing more is kept
+            super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.head_complete = True
+        self.disarm()
+        if self.head_bytes > self.max_header_bytes:
+            return  # data_received answers 431; the application never sees this request
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        idle = not self.pipeline and (self.cycle is None or self.cycle.response_complete)
+        if idle and not self.transport.is_closing():
+            self.arm()  # the next request's head on this keep-alive connection
+
+    def refuse_head(self) -> None:
+        self.refused = True
+        self.disarm()
+        body = json.dumps(
+            {
+                "error": f"expected a request head of at most {self.max_header_bytes} bytes, "
+                f"got {max(self.head_bytes, self.raw_head)} or more",
+                "kind": "header_too_large",
+            }
+        ).encode()
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        # A lingering close, as nginx does: closing with the client's bytes still unread
+        # would send a reset that destroys the answer. Say we are done, read and drop what
+        # still comes for a moment, then close.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+
+def guarded(limits: Limits) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class with this server's limits."""
+    return type(
+        "GuardedHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
+        {
+            "max_header_bytes": limits.max_header_bytes,
+            "header_timeout": limits.header_timeout_seconds,
+        },
+    )

@@ -1,0 +1,216 @@
+"""One client's abuse, on every transport with the default limits where they matter: each probe
+gets its clear error or close, and a legitimate subscriber receives every event meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import pytest
+
+from clients.aio import Publisher, subscribe
+from core import Event
+from servers.process import ServerProcess
+from tests.conftest import ServerFactory
+from tests.support import collect, eventually, ids, subscribe_path
+
+HEADER_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="session")
+def guarded_server(transport: str, server_factory: ServerFactory) -> ServerProcess:
+    """The default header size limit (16 KiB), a header timeout short enough to test."""
+    return server_factory(transport, header_timeout_seconds=HEADER_TIMEOUT)
+
+
+@asynccontextmanager
+async def bystander(
+    transport: str, url: str, room: str, events: int
+) -> AsyncIterator[Callable[[], Awaitable[list[int]]]]:
+    """A legitimate subscriber and a publisher publishing `events` while the abuse runs; the
+    callable returns the ids the subscriber received, and what was published."""
+    async with Publisher(url) as publisher, subscribe(transport, url, room, after=0) as sub:
+        reader = asyncio.create_task(collect(sub, events, patience=60))
+        published: list[int] = []
+
+        async def publish() -> None:
+            for n in range(events):
+                published.append(await publisher.publish(room, {"n": n}))
+                await asyncio.sleep(0.02)
+
+        publishing = asyncio.create_task(publish())
+
+        async def received() -> list[int]:
+            await publishing
+            got = ids(await reader)
+            assert got == published, (len(got), len(published))
+            return got
+
+        yield received
+
+
+async def raw(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    parts = urlsplit(url)
+    return await asyncio.open_connection(parts.hostname, parts.port)
+
+
+async def closed_after(reader: asyncio.StreamReader, patience: float) -> tuple[float, bytes]:
+    """Seconds until the server closed the connection, and what it sent before."""
+    started = time.monotonic()
+    got = b""
+    async with asyncio.timeout(patience):
+        while chunk := await reader.read(65536):
+            got += chunk
+    return time.monotonic() - started, got
+
+
+async def test_a_200_kib_header_is_answered_431_and_nothing_is_lost(
+    transport: str, guarded_server: ServerProcess, room: str
+) -> None:
+    url = guarded_server.url
+    async with bystander(transport, url, room, 40) as received:
+        reader, writer = await raw(url)
+        path = subscribe_path(transport, room, after=0)
+        head = f"GET {path} HTTP/1.1\r\nhost: x\r\nx-big: {'a' * 200 * 1024}\r\n\r\n"
+        writer.write(head.encode())
+        _, answer = await closed_after(reader, 10)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+        assert b"expected a request head of at most 16384 bytes" in answer
+        assert len(await received()) == 40
+
+
+async def test_slow_headers_are_cut_at_the_timeout_and_nothing_is_lost(
+    transport: str, guarded_server: ServerProcess, room: str
+) -> None:
+    url = guarded_server.url
+    async with bystander(transport, url, room, 60) as received:
+        slow = [await raw(url) for _ in range(20)]
+        for _, writer in slow:
+            writer.write(b"GET /rooms/x/sse HTTP/1.1\r\nhost: x\r\nx-slow: ")
+
+        async def trickle(writer: asyncio.StreamWriter) -> None:
+            while not writer.is_closing():
+                await asyncio.sleep(0.3)
+                writer.write(b"a")
+
+        tricklers = [asyncio.create_task(trickle(w)) for _, w in slow]
+        closed = await asyncio.gather(*(closed_after(r, HEADER_TIMEOUT + 2) for r, _ in slow))
+        for task in tricklers:
+            task.cancel()
+        for _, writer in slow:
+            writer.close()
+        assert all(seconds <= HEADER_TIMEOUT + 2 for seconds, _ in closed)
+        assert len(await received()) == 60
+
+
+async def test_a_silent_connection_is_closed_at_the_timeout(
+    transport: str, guarded_server: ServerProcess
+) -> None:
+    reader, writer = await raw(guarded_server.url)
+    seconds, got = await closed_after(reader, HEADER_TIMEOUT + 2)
+    writer.close()
+    assert got == b"" and HEADER_TIMEOUT - 0.2 <= seconds <= HEADER_TIMEOUT + 2
+
+
+async def test_keep_alive_requests_within_the_timeout_are_served(
+    transport: str, guarded_server: ServerProcess, room: str
+) -> None:
+    """The timer is per request head: a client pausing between requests is not cut off."""
+    reader, writer = await raw(guarded_server.url)
+    try:
+        for _ in range(3):
+            writer.write(f"GET /rooms/{room} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            await asyncio.sleep(HEADER_TIMEOUT * 0.6)
+    finally:
+        writer.close()
+
+
+@pytest.fixture(scope="session")
+def budget_server(transport: str, server_factory: ServerFactory) -> ServerProcess:
+    """A small memory budget, so a flood reaches it in a second."""
+    return server_factory(transport, memory_budget_bytes=8 * 1024 * 1024)
+
+
+async def test_a_room_flood_stays_inside_the_memory_budget_and_says_what_it_evicted(
+    transport: str, budget_server: ServerProcess, room: str
+) -> None:
+    url = budget_server.url
+    blob = "x" * (60 * 1024)
+    async with bystander(transport, url, room, 40) as received, Publisher(url) as flood:
+        before = await flood.status()
+        flooded = [f"{room}-flood-{n}" for n in range(40)]
+        for _ in range(8):
+            for name in flooded:
+                await flood.publish(name, {"b": blob})  # every POST is accepted: 201
+        after = await flood.status()
+        memory = after["memory"]
+        assert isinstance(memory, dict)
+        assert memory["held_bytes"] <= memory["max_bytes"] == 8 * 1024 * 1024
+        evicted = memory["evicted_events"] - before["memory"]["evicted_events"]  # type: ignore[index]
+        assert evicted > 0
+        # Resuming into an evicted range: a gap notice, never silent loss.
+        async with subscribe(transport, url, flooded[0], after=0) as late:
+            [first, *_] = await collect(late, 1)
+        assert not isinstance(first, Event) and first.first == 1, first
+        assert len(await received()) == 40
+
+
+@pytest.fixture(scope="session")
+def capped_server(transport: str, server_factory: ServerFactory) -> ServerProcess:
+    return server_factory(transport, max_connections_per_address=5)
+
+
+async def status_of_one_more(transport: str, url: str, room: str) -> tuple[int, str]:
+    """The status (and body) a subscribe handshake gets: 200 / 101 when admitted."""
+    reader, writer = await raw(url)
+    try:
+        path = subscribe_path(transport, room, after=0) + (
+            "&timeout=5" if transport == "longpoll" else ""
+        )
+        extra = (
+            "connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n"
+            "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            if transport == "ws"
+            else ""
+        )
+        writer.write(f"GET {path} HTTP/1.1\r\nhost: x\r\n{extra}\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        body = await asyncio.wait_for(reader.read(4096), 2) if b" 503 " in head else b""
+        return int(head.split()[1]), body.decode(errors="replace")
+    finally:
+        writer.close()
+
+
+async def test_one_address_cannot_take_more_than_its_share_and_the_rest_is_served(
+    transport: str, capped_server: ServerProcess, room: str
+) -> None:
+    url = capped_server.url
+    subscribers = [subscribe(transport, url, room, after=0) for _ in range(5)]
+    for sub in subscribers:
+        await sub.__aenter__()
+    readers = [asyncio.create_task(collect(sub, 1, patience=30)) for sub in subscribers]
+    try:
+        async with Publisher(url) as publisher:
+
+            async def all_held() -> bool:
+                status = await publisher.status()
+                return status["connections"]["by_room"].get(room) == 5  # type: ignore[index,union-attr]
+
+            await eventually(all_held)
+            code, body = await status_of_one_more(transport, url, room)
+            assert code == 503, (code, body)
+            assert "expected at most 5 connections from one address" in body
+            event_id = await publisher.publish(room, "still served")
+            got = await asyncio.gather(*readers)
+            assert all(ids(items) == [event_id] for items in got)
+    finally:
+        for sub in subscribers:
+            await sub.__aexit__(None, None, None)
