@@ -30,7 +30,18 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from core import JSON, Event, Gap, Item, Limits, RtbenchError, Stats, Subscription, jsonc
+from core import (
+    JSON,
+    Event,
+    Gap,
+    Item,
+    Limits,
+    RoomLimitReached,
+    RtbenchError,
+    Stats,
+    Subscription,
+    jsonc,
+)
 from core.backoff import Backoff
 from core.broker import Broker
 from core.buffer import Backlog
@@ -43,10 +54,13 @@ log = logging.getLogger("rtbench.redis")
 T = TypeVar("T")
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
 
+# The stream keeps at most ARGV[3] events and about ARGV[5] bytes of them: the per-room bounds
+# of the memory broker (buffer_events, buffer_bytes), so a room of large events stays small.
 PUBLISH = """
 local id = redis.call('INCR', KEYS[1])
 local event = '{"id":' .. id .. ',"room":"' .. ARGV[1] .. '","data":' .. ARGV[2] .. '}'
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], id .. '-0', 'e', event, 't', ARGV[4])
+local keep = math.max(1, math.min(tonumber(ARGV[3]), math.floor(tonumber(ARGV[5]) / #event)))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', keep, id .. '-0', 'e', event, 't', ARGV[4])
 redis.call('PUBLISH', KEYS[3], ARGV[4] .. ' ' .. event)
 return id
 """
@@ -97,6 +111,7 @@ class RedisBroker(Broker):
         self.redis = aioredis.Redis(connection_pool=pool)
         self._publish = self.redis.register_script(PUBLISH)
         self._rooms: dict[str, _LocalRoom] = {}
+        self._known_rooms: set[str] = set()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._excluded: OrderedDict[tuple[str, int], int] = OrderedDict()
@@ -133,16 +148,34 @@ class RedisBroker(Broker):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._listening.wait(), 5)
 
+    async def admit_room(self, room: str) -> None:
+        """`limits.max_rooms` across the cluster: a set of room names in Redis. Nodes adding
+        rooms at the same instant may pass the cap by one each."""
+        if room in self._known_rooms:
+            return
+        rooms_key = f"{self.prefix}:rooms"
+        if await self._call(lambda: self.redis.sadd(rooms_key, room)):
+            count = await self._call(lambda: self.redis.scard(rooms_key))
+            if count > self.limits.max_rooms:
+                await self._call(lambda: self.redis.srem(rooms_key, room))
+                raise RoomLimitReached(
+                    f"expected at most {self.limits.max_rooms} rooms on this cluster, "
+                    f"got a request for a new room {room!r}"
+                )
+        if len(self._known_rooms) < 100_000:  # a cache, bounded
+            self._known_rooms.add(room)
+
     async def publish(self, room: str, data: JSON, *, exclude: Subscription | None = None) -> Event:
         validate_room(room)
         await self.start()
+        await self.admit_room(room)
         id_key, buf_key, channel = self._keys(room)
         now = time.time_ns()
         data_json = dump_json(data)
         event_id = await self._call(
             lambda: self._publish(
                 keys=[id_key, buf_key, channel],
-                args=[room, data_json, self.limits.buffer_events, now],
+                args=[room, data_json, self.limits.buffer_events, now, self.limits.buffer_bytes],
             )
         )
         self.stats.published += 1
@@ -158,6 +191,7 @@ class RedisBroker(Broker):
     async def subscribe(self, subscription: Subscription, room: str, after: int | None) -> int:
         validate_room(room)
         await self.start()
+        await self.admit_room(room)
         local = self._rooms.get(room)
         fresh = local is None
         if local is None:

@@ -1,0 +1,85 @@
+"""One contract, every broker: the in-memory broker and the Redis broker (against a real
+redis-server) assign gap-free ids, keep a bounded resume buffer that says where it has gaps,
+deliver live events in order, and refuse rooms past `limits.max_rooms`."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from core import Broker, Event, Limits, MemoryBroker, RoomLimitReached, Subscription
+from scenarios.cluster import RedisServer
+from servers.redis_broker import RedisBroker
+from tests.support import service_binary
+
+LIMITS = Limits(buffer_events=5, max_rooms=3)
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer(service_binary("redis-server", "redis-server")) as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+    if request.param == "memory":
+        made: Broker = MemoryBroker(LIMITS)
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        # A namespace of its own per test: Redis keeps rooms across tests of the module.
+        made = RedisBroker(server.url, LIMITS, namespace=f"t{uuid.uuid4().hex[:8]}")
+    await made.start()
+    yield made
+    await made.close()
+
+
+async def test_ids_are_gap_free_per_room(broker: Broker) -> None:
+    ids = [(await broker.publish("a", n)).id for n in range(4)]
+    other = [(await broker.publish("b", n)).id for n in range(2)]
+    assert ids == [1, 2, 3, 4] and other == [1, 2]
+    assert await broker.last_id("a") == 4
+
+
+async def test_the_resume_buffer_is_bounded_and_says_where_it_has_gaps(broker: Broker) -> None:
+    for n in range(12):
+        await broker.publish("a", n)
+    backlog = await broker.backlog("a", 0, 100)
+    ids = [e.id for e in backlog.events]
+    assert ids == list(range(ids[0], 13)) and len(ids) >= LIMITS.buffer_events
+    if ids[0] > 1:  # what is gone is said, never silently skipped
+        assert backlog.gap is not None and (backlog.gap.first, backlog.gap.last) == (1, ids[0] - 1)
+    else:
+        assert backlog.gap is None
+    if broker.kind == "memory":
+        assert len(ids) == LIMITS.buffer_events  # exact; Redis trims approximately (`MAXLEN ~`)
+
+
+async def test_live_events_arrive_in_order_after_the_backlog(broker: Broker) -> None:
+    for n in range(3):
+        await broker.publish("a", n)
+    subscription = Subscription(100)
+    await broker.subscribe(subscription, "a", after=1)
+    for n in range(3, 6):
+        await broker.publish("a", n)
+
+    async def six() -> list[int]:
+        got: list[int] = []
+        while len(got) < 5:
+            await subscription.wait()
+            got += [i.id for i in subscription.take(100) if isinstance(i, Event)]
+        return got
+
+    assert await asyncio.wait_for(six(), 10) == [2, 3, 4, 5, 6]
+    await broker.release(subscription)
+
+
+async def test_rooms_past_the_cap_are_refused(broker: Broker) -> None:
+    for room in ("a", "b", "c"):
+        await broker.publish(room, "x")
+    with pytest.raises(RoomLimitReached, match="expected at most 3 rooms"):
+        await broker.publish("d", "x")
+    assert (await broker.publish("a", "still")).id == 2
