@@ -385,6 +385,32 @@ def delay_table(run: Run) -> Table | None:
     )  # fmt: skip
 
 
+def storm_table(run: Run) -> Table | None:
+    rows = []
+    for step in run.of("storm"):
+        storm = step.get("storm") or {}
+        recovered = storm.get("recovery_seconds")
+        rows.append(
+            [
+                NAMES[step["transport"]],
+                f"{step['params']['subscribers']:,} within {storm.get('within_seconds', 0):g} s",
+                f"{step['reconnects']:,} ({len(step.get('reconnect_failures') or [])} failed)",
+                f"{step['lost']} of {step['expected']:,}",
+                ms(storm.get("p99_before_us")),
+                ms(storm.get("p99_worst_us")),
+                "not within the step" if recovered is None else f"{recovered:g} s",
+                step["status"],
+            ]
+        )
+    if not rows:
+        return None
+    return Table(
+        ["transport", "subscribers reconnecting", "reconnects", "lost", "p99 before",
+         "worst p99 (100 ms)", "p99 back to its level after", "status"],
+        rows,
+    )  # fmt: skip
+
+
 def every_step(run: Run) -> Table:
     """Every step that ran or failed, so nothing measured is out of sight."""
     rows = []
@@ -779,6 +805,14 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
             "what it holds and pays a round trip to ask for the rest; resume is a reconnection "
             "with a cursor after a drop, an event having been published meanwhile.",
             delay_table(run),
+        ),
+        (
+            "Reconnect storm",
+            "Every subscriber drops its connection and resumes with its cursor (`after` / "
+            "`Last-Event-ID`) within the given time, while the publisher goes on. p99 is taken "
+            "per 100 ms; recovery is the time from the storm's start until p99 stays within "
+            "20 % (or 5 ms) of its level in the second before, three buckets running.",
+            storm_table(run),
         ),
         (
             "The floor: each transport's null server",

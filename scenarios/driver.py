@@ -41,20 +41,31 @@ class Timeline:
     """Deliveries and reconnects per 100 ms, so a report can show a drop and its recovery.
     Several driver processes given one origin produce timelines that add up bucket by bucket."""
 
-    def __init__(self, origin_ns: int = 0) -> None:
+    def __init__(self, origin_ns: int = 0, latencies: bool = False) -> None:
         self.start_ns = origin_ns or time.time_ns()
         self.delivered: list[int] = []
         self.reconnects: list[int] = []
+        self.latencies: list[list[int]] | None = [] if latencies else None
+        """Per bucket, every latency (µs) delivered in it: a storm's p99 over time."""
 
     def _bucket(self, now_ns: int) -> int:
         index = min((now_ns - self.start_ns) // TIMELINE_BUCKET_NS, TIMELINE_BUCKETS - 1)
         while len(self.delivered) <= index:
             self.delivered.append(0)
             self.reconnects.append(0)
+            if self.latencies is not None:
+                self.latencies.append([])
         return int(index)
 
-    def deliver(self, now_ns: int) -> None:
-        self.delivered[self._bucket(now_ns)] += 1
+    def deliver(self, now_ns: int, latency_us: int | None = None) -> None:
+        index = self._bucket(now_ns)
+        self.delivered[index] += 1
+        if self.latencies is not None and latency_us is not None:
+            self.latencies[index].append(latency_us)
+
+    def p99_us(self) -> list[int | None]:
+        assert self.latencies is not None
+        return [sorted(b)[int(0.99 * (len(b) - 1))] if b else None for b in self.latencies]
 
     def reconnect(self, now_ns: int) -> None:
         self.reconnects[self._bucket(now_ns)] += 1
@@ -65,15 +76,22 @@ class Timeline:
             "start_ns": self.start_ns,
             "delivered": self.delivered,
             "reconnects": self.reconnects,
+            **({"p99_us": self.p99_us()} if self.latencies is not None else {}),
         }
 
 
 class LatencyRecorder(Recorder):
-    def __init__(self, measure_from_seq: int, drop_every: int = 0, origin_ns: int = 0) -> None:
+    def __init__(
+        self,
+        measure_from_seq: int,
+        drop_every: int = 0,
+        origin_ns: int = 0,
+        latencies_over_time: bool = False,
+    ) -> None:
         self.measure_from_seq = measure_from_seq
         self.drop_every = drop_every
         self.seen = 0
-        self.timeline = Timeline(origin_ns)
+        self.timeline = Timeline(origin_ns, latencies_over_time)
         self.histogram = new_histogram()
         self.measured = 0
         self.unmeasurable = 0
@@ -84,14 +102,16 @@ class LatencyRecorder(Recorder):
             return  # fault injection: proves that loss is seen, never used in a benchmark
         if not tally.see(event_id):
             return
-        self.timeline.deliver(received_ns)
         try:
             seq, scheduled_ns = data["seq"], data["t"]
         except (TypeError, KeyError):
+            self.timeline.deliver(received_ns)
             self.unmeasurable += 1
             return
+        latency_us = (received_ns - scheduled_ns) // 1000
+        self.timeline.deliver(received_ns, latency_us)
         if seq >= self.measure_from_seq:
-            record_us(self.histogram, (received_ns - scheduled_ns) / 1000)
+            record_us(self.histogram, latency_us)
             self.measured += 1
 
 
@@ -147,7 +167,7 @@ class Churn:
         self.probes = probes
         self.make = make
         self.recorder = recorder
-        self.interval = 1 / per_second
+        self.interval = 1 / per_second if per_second else 0.0
         self.reconnects = 0
         self.failures: list[str] = []
         self.retired_tcp = [0, 0]
@@ -168,33 +188,47 @@ class Churn:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            index = self.rng.randrange(len(self.probes))
-            old = self.probes[index]
-            counted = old.wire_bytes()
-            if counted is not None:
-                self.retired_tcp[0] += counted[0]
-                self.retired_tcp[1] += counted[1]
-            segments = old.wire_segments()
-            if segments is None or self.retired_segments is None:
-                self.retired_segments = None
-            else:
-                self.retired_segments[0] += segments[0]
-                self.retired_segments[1] += segments[1]
-            self.retired_app[0] += old.bytes_out
-            self.retired_app[1] += old.bytes_in
-            old.close()
-            new = self.make(after=old.tally.last_id, tally=old.tally)
-            self.probes[index] = new
-            self.reconnects += 1
-            self.recorder.timeline.reconnect(time.time_ns())
-            try:
-                await new.open()
-            except Exception as exc:
-                self.failures.append(f"{type(exc).__name__}: {exc}")
+            await self.replace(self.rng.randrange(len(self.probes)))
+
+    async def storm(self, within: float) -> None:
+        """Every subscriber drops and resumes with its cursor, all within `within` seconds."""
+
+        async def one(index: int) -> None:
+            await asyncio.sleep(self.rng.uniform(0, within))
+            await self.replace(index)
+
+        await asyncio.gather(*(one(i) for i in range(len(self.probes))))
+
+    async def replace(self, index: int) -> None:
+        """Drop subscriber `index`'s connection; resume it on a new one from its last id."""
+        old = self.probes[index]
+        counted = old.wire_bytes()
+        if counted is not None:
+            self.retired_tcp[0] += counted[0]
+            self.retired_tcp[1] += counted[1]
+        segments = old.wire_segments()
+        if segments is None or self.retired_segments is None:
+            self.retired_segments = None
+        else:
+            self.retired_segments[0] += segments[0]
+            self.retired_segments[1] += segments[1]
+        self.retired_app[0] += old.bytes_out
+        self.retired_app[1] += old.bytes_in
+        old.close()
+        new = self.make(after=old.tally.last_id, tally=old.tally)
+        self.probes[index] = new
+        self.reconnects += 1
+        self.recorder.timeline.reconnect(time.time_ns())
+        try:
+            await new.open()
+        except Exception as exc:
+            self.failures.append(f"{type(exc).__name__}: {exc}")
 
 
 async def main(args: argparse.Namespace) -> None:
-    recorder = LatencyRecorder(args.measure_from_seq, args.drop_every, args.timeline_origin_ns)
+    recorder = LatencyRecorder(
+        args.measure_from_seq, args.drop_every, args.timeline_origin_ns, args.latencies_over_time
+    )
     cls = ALL_PROBES[args.transport]
     options: dict[str, Any] = {"tls": client_tls(args.tls_ca)}
     if args.token:
@@ -208,7 +242,11 @@ async def main(args: argparse.Namespace) -> None:
     if args.rooms > 1:  # chat: members spread over rooms, each room its own conversation
         for index, probe in enumerate(probes):
             probe.room = f"{args.room}-{index % args.rooms}"
-    churn = Churn(probes, make, recorder, args.churn_per_second) if args.churn_per_second else None
+    churn = (
+        Churn(probes, make, recorder, args.churn_per_second)
+        if args.churn_per_second or args.latencies_over_time
+        else None
+    )
     started = time.monotonic()
     connected, errors = await connect_all(probes, args.connect_concurrency, args.patience)
     ipc.emit(
@@ -218,11 +256,17 @@ async def main(args: argparse.Namespace) -> None:
         errors=errors[:5],
         seconds=round(time.monotonic() - started, 3),
     )
-    if churn is not None:
+    if churn is not None and args.churn_per_second:
         churn.start()
+    storming: asyncio.Task[None] | None = None
     commands = await ipc.commands()
     while line := await commands.readline():
         command = json.loads(line)
+        if command["cmd"] == "storm" and churn is not None:
+            storming = asyncio.create_task(churn.storm(float(command["within"])))
+            continue
+        if storming is not None:
+            await storming
         if churn is not None:
             await churn.stop()
         if command["cmd"] == "drain":
@@ -462,6 +506,12 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="drop and resume this many subscriber connections per second",
+    )
+    p.add_argument(
+        "--latencies-over-time",
+        action="store_true",
+        help='keep p99 per 100 ms in the timeline, and accept {"cmd": "storm", '
+        '"within": S}: every subscriber drops and resumes with its cursor within S seconds',
     )
     p.add_argument("--drop-every", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--cpus", type=str, default="", help="comma-separated CPUs to pin to")

@@ -172,3 +172,30 @@ def wire_split(
         "framing": round(framing, 1),
         "http_headers_and_handshakes": round(down_per_message - data_json - envelope - framing, 1),
     }
+
+
+def storm_recovery(
+    p99_us: list[int | None], bucket_ms: int, storm_bucket: int, within_s: float
+) -> dict[str, Any]:
+    """From a p99-per-bucket timeline: the level in the second before the storm, the worst
+    after it, and how long after the storm began p99 was back within 20 % (or 5 ms) of that
+    level for three buckets running; None if it never was."""
+    per_second = 1000 // bucket_ms
+    before = [v for v in p99_us[max(0, storm_bucket - per_second) : storm_bucket] if v]
+    after = p99_us[storm_bucket:]
+    if not before or not after:
+        return {"p99_before_us": None, "p99_worst_us": None, "recovery_seconds": None}
+    level = sorted(before)[len(before) // 2]
+    bound = max(level * 1.2, level + 5000)
+    first_quiet = int(within_s * per_second)  # not before every subscriber has reconnected
+    recovered: float | None = None
+    for index in range(first_quiet, len(after) - 2):
+        window = after[index : index + 3]
+        if all(v is not None and v <= bound for v in window):
+            recovered = round(index * bucket_ms / 1000, 2)
+            break
+    return {
+        "p99_before_us": level,
+        "p99_worst_us": max((v for v in after if v), default=None),
+        "recovery_seconds": recovered,
+    }

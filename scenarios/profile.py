@@ -61,6 +61,17 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
     "baseline": BROADCAST_LOAD,
     # Broadcast while subscribers drop and resume: loss must stay 0.
     "churn": {**BROADCAST_LOAD, "churn_per_second": [20.0]},
+    # Every subscriber drops and resumes with its cursor within a second: 0 lost, and how
+    # long until p99 is back to its level before.
+    "storm": {
+        **BROADCAST_LOAD,
+        "subscribers": [2000],
+        "rate": [10.0],
+        "duration_seconds": [8.0],
+        "storm_after_seconds": [2.0],
+        "storm_within_seconds": [1.0],
+        "driver_processes": [1],
+    },
     # Many rooms; every member publishes into its room through its own transport.
     "chat": {
         "rooms": [20],

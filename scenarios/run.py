@@ -249,10 +249,13 @@ class Run:
         options = ["--measure-from-seq", str(warmup_events)]
         options += ["--compression"] if p.get("compression") else []
         options += ["--browser-headers"] if p.get("browser_headers") else []
+        storm = p.get("storm_within_seconds")
+        options += ["--latencies-over-time"] if storm else []
         if p.get("churn_per_second"):
             options += ["--churn-per-second", str(p["churn_per_second"])]
         options += self.tls_args(step) + self.token_args(step)
-        options += ["--timeline-origin-ns", str(time.time_ns())]
+        origin_ns = time.time_ns()
+        options += ["--timeline-origin-ns", str(origin_ns)]
         drivers = []
         for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
             args = [*self.driver_args(step, server, room, share), *options]
@@ -285,6 +288,13 @@ class Run:
         patience = p["warmup_seconds"] + p["duration_seconds"] + 60
         await publisher.event("measuring", patience)
         before = self.sample(server, drivers, publisher)
+        storm_ns = 0
+        if storm:
+            # Every subscriber drops and resumes with its cursor, a while into the window.
+            await asyncio.sleep(p["storm_after_seconds"])
+            storm_ns = time.time_ns()
+            for driver in drivers:
+                await driver.send(cmd="storm", within=storm)
         published = await publisher.event("result", patience)
         window = self.sample(server, drivers, publisher)
         publisher_after = window["publisher"]
@@ -303,6 +313,15 @@ class Run:
         figures = self.broadcast_figures(step, published, received, before, after)
         figures["utilisation"] = self.utilisation(before, window)
         figures["driver_processes"] = len(drivers)
+        if storm:
+            timeline = received["timeline"]
+            bucket_ms = timeline["bucket_ms"]
+            storm_bucket = (storm_ns - origin_ns) // (bucket_ms * 1_000_000)
+            figures["storm"] = {
+                "subscribers": p["subscribers"],
+                "within_seconds": storm,
+                **figure.storm_recovery(timeline["p99_us"], bucket_ms, storm_bucket, storm),
+            }
         return figures
 
     def utilisation(self, before: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
@@ -959,6 +978,8 @@ def merge_driver_results(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "delivered": add_series([v["delivered"] for v in values]),
                 "reconnects": add_series([v["reconnects"] for v in values]),
             }
+            if "p99_us" in value:  # percentiles do not add: the worst process stands
+                merged[key]["p99_us"] = worst_series([v["p99_us"] for v in values])
         elif key == "complete":
             merged[key] = all(values)
         elif key.startswith("tcp_") or isinstance(value, int | float):
@@ -968,6 +989,15 @@ def merge_driver_results(results: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def worst_series(series: list[list[int | None]]) -> list[int | None]:
+    length = max(map(len, series), default=0)
+    worst: list[int | None] = []
+    for i in range(length):
+        present = [v for s in series if i < len(s) and (v := s[i]) is not None]
+        worst.append(max(present) if present else None)
+    return worst
 
 
 def add_series(series: list[list[int]]) -> list[int]:

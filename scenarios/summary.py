@@ -22,10 +22,12 @@ def _load(step: dict[str, Any]) -> str:
         return f"through the delay proxy, RTT {p['rtt_ms']:g} ms"
     if step["scenario"] == "proxy_idle":
         return f"idle streams through nginx, {p['read_timeout_seconds']:g} s read timeout"
-    if step["scenario"] in ("broadcast", "baseline", "churn", "cluster", "proxy"):
+    if step["scenario"] in ("broadcast", "baseline", "churn", "cluster", "proxy", "storm"):
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
         if step["scenario"] == "proxy":
             text += f", through nginx {p['nginx']}"
+        if step["scenario"] == "storm":
+            text += f", all reconnect within {p['storm_within_seconds']:g} s"
         if step["scenario"] == "cluster":
             nodes = f"{p['nodes']} node" + ("s" if p["nodes"] > 1 else "")
             text += f", {nodes} on {p['broker']}" + (", nginx" if p["lb"] else "")

@@ -520,3 +520,15 @@ def test_at_a_distance_long_polling_pays_a_round_trip_for_the_rest_of_a_burst(
         assert at[(transport, rtt)]["burst_rest_median_ms"] < rtt, at[(transport, rtt)]
     # Long polling: the first poll's answer, then a round trip to ask for the rest.
     assert at[("longpoll", rtt)]["burst_rest_median_ms"] >= rtt / 2 + rtt - 5, at[("longpoll", rtt)]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_reconnect_storm_resumes_every_subscriber_without_loss(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, _, _ = tiny_run
+    step = only_ok_step(results, transport, "storm")
+    assert step["reconnects"] == 20 and not step["reconnect_failures"], step
+    assert step["lost"] == 0 and step["duplicated"] == 0 and step["drained"], step
+    storm = step["storm"]
+    assert storm["p99_before_us"] is not None and storm["p99_worst_us"] is not None, storm
