@@ -399,7 +399,12 @@ def storm_table(run: Run) -> Table | None:
                 ms(storm.get("p99_before_us")),
                 ms(storm.get("p99_worst_us")),
                 "not within the step" if recovered is None else f"{recovered:g} s",
-                step["status"],
+                step["status"]
+                + (
+                    f" — **saturated**: {verdicts.saturated(step)}"
+                    if verdicts.saturated(step)
+                    else ""
+                ),
             ]
         )
     if not rows:
@@ -811,7 +816,8 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
             "Every subscriber drops its connection and resumes with its cursor (`after` / "
             "`Last-Event-ID`) within the given time, while the publisher goes on. p99 is taken "
             "per 100 ms; recovery is the time from the storm's start until p99 stays within "
-            "20 % (or 5 ms) of its level in the second before, three buckets running.",
+            "what the second before showed (its worst 100 ms, or 20 % / 5 ms above its median), "
+            "three buckets running. A saturated step was already queueing before the storm.",
             storm_table(run),
         ),
         (

@@ -177,16 +177,17 @@ def wire_split(
 def storm_recovery(
     p99_us: list[int | None], bucket_ms: int, storm_bucket: int, within_s: float
 ) -> dict[str, Any]:
-    """From a p99-per-bucket timeline: the level in the second before the storm, the worst
-    after it, and how long after the storm began p99 was back within 20 % (or 5 ms) of that
-    level for three buckets running; None if it never was."""
+    """From a p99-per-bucket timeline: the level in the second before the storm (its median
+    bucket), the worst bucket after it, and how long after the storm began p99 was back within
+    what the second before showed (its worst bucket, or 20 % / 5 ms above its median) for
+    three buckets running; None if it never was."""
     per_second = 1000 // bucket_ms
     before = [v for v in p99_us[max(0, storm_bucket - per_second) : storm_bucket] if v]
     after = p99_us[storm_bucket:]
     if not before or not after:
         return {"p99_before_us": None, "p99_worst_us": None, "recovery_seconds": None}
     level = sorted(before)[len(before) // 2]
-    bound = max(level * 1.2, level + 5000)
+    bound = max(max(before), level * 1.2, level + 5000)
     first_quiet = int(within_s * per_second)  # not before every subscriber has reconnected
     recovered: float | None = None
     for index in range(first_quiet, len(after) - 2):

@@ -320,6 +320,7 @@ class Run:
             figures["storm"] = {
                 "subscribers": p["subscribers"],
                 "within_seconds": storm,
+                "timeline_bucket": storm_bucket,
                 **figure.storm_recovery(timeline["p99_us"], bucket_ms, storm_bucket, storm),
             }
         return figures
