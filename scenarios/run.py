@@ -19,7 +19,9 @@ import functools
 import json
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -52,7 +54,7 @@ from scenarios.measure import (
 )
 from scenarios.summary import print_summary
 from scenarios.target import Target
-from scenarios.workers import RUN_MARKER, Worker, WorkerFailed
+from scenarios.workers import RUN_MARKER, Worker, WorkerFailed, processes_of_run
 from servers.process import ServerFailed, ServerProcess
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfiles" / "chat.py"
@@ -1081,8 +1083,36 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+INTERRUPT_GRACE_SECONDS = 20.0
+
+
+def stop_within_grace(run_id: str) -> None:
+    """Ctrl-C's last resort: if the orderly stop has not ended the run after the grace time,
+    kill every process carrying this run's marker and leave with 130."""
+
+    def last_resort() -> None:
+        time.sleep(INTERRUPT_GRACE_SECONDS)
+        for pid in processes_of_run(run_id):
+            if pid != os.getpid():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        os._exit(130)
+
+    threading.Thread(target=last_resort, daemon=True).start()
+
+
 async def amain(args: argparse.Namespace, profile: profiles.Profile) -> tuple[Path, bool]:
     run = Run(args, profile)
+    # asyncio.run's own SIGINT handler cancels the run (and `finally` stops every child);
+    # a watchdog makes sure that whatever hangs meanwhile, the run ends.
+    orderly = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        stop_within_grace(run.run_id)
+        if callable(orderly):
+            orderly(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
     console.print(
         f"[bold]rtbench[/] profile [cyan]{profile.name}[/]: {profile.description}\n"
         f"server on CPU {run.pinning.server}, driver and publisher on CPU {run.pinning.driver}"
