@@ -47,15 +47,12 @@ class Budget:
         self._rooms: OrderedDict[int, ResumeBuffer] = OrderedDict()
         """Least recently used first; keyed by id(): rooms of two namespaces may share a name."""
 
-    @property
-    def rooms(self) -> int:
-        return len(self._rooms)
-
     def open_room(self, buffer: ResumeBuffer) -> None:
         """Charge a new room, evicting events to make room, or refuse it."""
         self.held += ROOM_COST
         self._rooms[id(buffer)] = buffer
-        self._evict(protect=buffer)
+        if self.held > self.max_bytes:
+            self._evict(protect=buffer)
         if self.held > self.max_bytes:
             self.close_room(buffer)
             self.refused_rooms += 1

@@ -106,7 +106,7 @@ class Side(asyncio.Protocol):
         self.outbound.push(None)
 
 
-class Listener(asyncio.Protocol):
+class Listener(Side):
     """The client's side: it connects the upstream side as soon as the client arrives, and
     holds what the client sends until then (the delay applies to it like to everything)."""
 
@@ -114,10 +114,10 @@ class Listener(asyncio.Protocol):
         self.target = target
         self.up = Direction(delay, max_buffer)
         self.down = Direction(delay, max_buffer)
-        self.side = Side(self.up, self.down)
+        super().__init__(self.up, self.down)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.side.connection_made(transport)
+        super().connection_made(transport)
         # The kernel completed the client's connect at once; on a real link its first bytes
         # would leave only after the handshake's round trip, then cross in `delay`.
         self.up.not_before = self.up.loop.time() + 3 * self.up.delay
@@ -129,18 +129,8 @@ class Listener(asyncio.Protocol):
         try:
             await loop.create_connection(lambda: Side(self.down, self.up), *self.target)
         except OSError:
-            if self.side.transport is not None:
-                self.side.transport.close()
-            return
-
-    def data_received(self, data: bytes) -> None:
-        self.side.data_received(data)
-
-    def eof_received(self) -> bool:
-        return self.side.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.side.connection_lost(exc)
+            if self.transport is not None:
+                self.transport.close()
 
 
 def target_address(text: str) -> tuple[str, int]:

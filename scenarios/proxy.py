@@ -40,26 +40,37 @@ UPGRADE = {
 }
 
 
-async def handshake_status(transport: str, url: str, room: str) -> int:
-    """The status line the subscribe request gets through `url`: 101 for an upgrade, 200 for a
-    stream or a poll, the proxy's or server's refusal otherwise."""
+async def open_subscribe(
+    transport: str, url: str, room: str
+) -> tuple[int, asyncio.StreamReader, asyncio.StreamWriter]:
+    """Send the subscribe request (poll, stream or upgrade) through `url`: the status of its
+    answer (101 for an upgrade, 200 for a stream or a poll, a refusal otherwise) and the
+    connection, still open."""
     host_port = url.removeprefix("http://")
     host, _, port = host_port.partition(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    try:
-        headers = dict(UPGRADE) if transport == "ws" else {}
-        writer.write(http.build_request("GET", f"/rooms/{room}/{SUBSCRIBE[transport]}",
-                                        host_port, headers))  # fmt: skip
-        await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), 10)
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+    headers = dict(UPGRADE) if transport == "ws" else {"accept": "text/event-stream"}
+    writer.write(http.build_request("GET", f"/rooms/{room}/{SUBSCRIBE[transport]}",
+                                    host_port, headers))  # fmt: skip
+    await writer.drain()
+    line = await asyncio.wait_for(reader.readline(), 10)
     parts = line.split()
     if len(parts) < 2 or not parts[1].isdigit():
+        await close(writer)
         raise WorkerFailed(f"expected an HTTP status line through nginx, got {line!r:.100}")
-    return int(parts[1])
+    return int(parts[1]), reader, writer
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+async def handshake_status(transport: str, url: str, room: str) -> int:
+    status, _, writer = await open_subscribe(transport, url, room)
+    await close(writer)
+    return status
 
 
 async def idle_stream(
@@ -68,18 +79,12 @@ async def idle_stream(
     """Open a stream (SSE) or socket (WebSocket) through `url` and publish nothing: (the
     handshake's status, after how many seconds the stream was closed or None if it was still
     open after `seconds`). A refused handshake is not watched."""
-    host_port = url.removeprefix("http://")
-    host, _, port = host_port.partition(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
     started = time.monotonic()
     try:
-        headers = dict(UPGRADE) if transport == "ws" else {"accept": "text/event-stream"}
-        writer.write(http.build_request("GET", f"/rooms/{room}/{SUBSCRIBE[transport]}",
-                                        host_port, headers))  # fmt: skip
-        await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), 10)
-        parts = line.split()
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        status, reader, writer = await open_subscribe(transport, url, room)
+    except (ConnectionError, OSError):
+        return 0, round(time.monotonic() - started, 1)
+    try:
         if status != (101 if transport == "ws" else 200):
             return status, None
         deadline = started + seconds
@@ -96,11 +101,9 @@ async def idle_stream(
                 writer.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
         return status, None
     except (ConnectionError, OSError):
-        return 0, round(time.monotonic() - started, 1)
+        return status, round(time.monotonic() - started, 1)
     finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        await close(writer)
 
 
 def nginx_binary() -> str:

@@ -617,20 +617,19 @@ class Run:
         if code != 0:
             degraded.append(f"locust exited with code {code}")
         # Locust's CPU is known only in total (reaped children), over its whole run.
-        server_core = figure.busy_fraction(
-            before["pinned_server"], after["pinned_server"], wall, len(self.pinning.server)
+        locust_cpu = (ProcessSample(0, 0), ProcessSample(int(locust_cpu_seconds * 1e9), 0))
+        utilisation = figure.utilisation(
+            (before["pinned_server"], after["pinned_server"]),
+            locust_cpu,
+            wall,
+            len(self.pinning.server),
+            len(self.pinning.driver),
+            core_busy(before["cores"], after["cores"]),
         )
-        driver_core = round(locust_cpu_seconds / wall / len(self.pinning.driver), 3)
         return {
             "status": "degraded" if degraded else "ok",
             "degraded_because": "; ".join(degraded) or None,
-            "utilisation": {
-                "server_core": server_core,
-                "driver_core": driver_core,
-                "cpus_busy": core_busy(before["cores"], after["cores"]),
-                "window_seconds": round(wall, 3),
-                "saturated_because": figure.saturation(server_core, driver_core),
-            },
+            "utilisation": utilisation,
             "driver": "locust",
             "nominal_rate": nominal,
             "achieved_rate": achieved,
