@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -10,6 +12,9 @@ from core.errors import ProtocolError
 
 JSON: TypeAlias = Any
 """Any value `json.loads` can return."""
+
+BASE64 = "base64"
+"""The `encoding` of a binary event's `data` on the JSON transports (SSE, long polling)."""
 
 
 def dump_json(value: JSON) -> bytes:
@@ -23,7 +28,8 @@ class Event:
 
     id: int
     room: str
-    data: JSON
+    data: JSON | bytes
+    """JSON, or bytes for a binary event: base64 in JSON, a binary frame on a WebSocket."""
     ts_ns: int = 0
     """Server clock (time.time_ns) when the broker accepted it; not sent on the wire."""
     frames: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -33,9 +39,7 @@ class Event:
     def json(self) -> bytes:
         cached = self.frames.get("json")
         if cached is None:
-            cached = self.frames["json"] = dump_json(
-                {"id": self.id, "room": self.room, "data": self.data}
-            )
+            cached = self.frames["json"] = dump_json(event_json(self.id, self.room, self.data))
         assert isinstance(cached, bytes)
         return cached
 
@@ -45,6 +49,31 @@ class Event:
         return (self.id, self.room, self.data) == (other.id, other.room, other.data)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def event_json(event_id: int, room: str, data: JSON | bytes) -> dict[str, JSON]:
+    """The event object every JSON transport carries; binary data travels as base64."""
+    if isinstance(data, bytes):
+        encoded = base64.b64encode(data).decode()
+        return {"id": event_id, "room": room, "data": encoded, "encoding": BASE64}
+    return {"id": event_id, "room": room, "data": data}
+
+
+def data_of(body: dict[str, Any]) -> JSON | bytes:
+    """An event object's data, decoded from base64 when the event is binary."""
+    data = body["data"]
+    encoding = body.get("encoding")
+    if encoding is None:
+        return data
+    if encoding != BASE64 or not isinstance(data, str):
+        raise ProtocolError(
+            f'expected "encoding": "{BASE64}" with string data, got {encoding!r:.30} '
+            f"with {type(data).__name__}"
+        )
+    try:
+        return base64.b64decode(data, validate=True)
+    except binascii.Error as exc:
+        raise ProtocolError(f"expected base64 data, got {data!r:.60} ({exc})") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +116,7 @@ def delivery_from_json(body: object) -> Delivery:
         if isinstance(first, int) and isinstance(last, int):
             return Gap(str(body.get("room", "")), first, last, body.get("reset") is True)
     elif isinstance(body, dict) and isinstance(body.get("id"), int) and "data" in body:
-        return Event(body["id"], str(body.get("room", "")), body["data"])
+        return Event(body["id"], str(body.get("room", "")), data_of(body))
     raise ProtocolError(
         f'expected an event {{"id", "room", "data"}} or a gap notice {{"gap": {{"from", "to"}}}}, '
         f"got {body!r:.200}"

@@ -39,6 +39,19 @@ def parse_publish_body(body: bytes, limit: int) -> JSON:
     return message["data"]
 
 
+BINARY_MEDIA_TYPE = "application/octet-stream"
+"""A publish body of this type is the event's data itself, as bytes: a binary event."""
+
+
+def parse_publish(body: bytes, content_type: str | None, limit: int) -> JSON | bytes:
+    """The data of a publish request: JSON `{"data": ...}`, or raw bytes for a binary body."""
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type == BINARY_MEDIA_TYPE:
+        check_size(len(body), limit)
+        return bytes(body)
+    return parse_publish_body(body, limit)
+
+
 def check_depth(value: JSON, limit: int) -> None:
     """Refuse data nested deeper than `limit` arrays/objects (walked without recursion)."""
     stack: list[tuple[JSON, int]] = [(value, 1)]

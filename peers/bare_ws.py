@@ -18,6 +18,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from core import JSON, Limits, RtbenchError, jsonc, validate_room
+from core.wire import ws
 from peers.publish import Rooms, publish_app
 
 PREFIX, SUFFIX = "/rooms/", "/ws"
@@ -39,7 +40,11 @@ class BareWebSocketPeer:
     async def deliver(self, room: str, event: dict[str, JSON]) -> None:
         members = self.subscribers.get(room)
         if members:
-            websockets.broadcast(members, jsonc.dumps(event).decode())
+            data = event["data"]
+            if isinstance(data, bytes):  # a binary event: one binary frame, as our server sends
+                websockets.broadcast(members, ws.encode_binary_event(event["id"], room, data))
+            else:
+                websockets.broadcast(members, jsonc.dumps(event).decode())
 
     def room_of(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.partition("?")[0]

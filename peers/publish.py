@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from core import JSON, Limits, RtbenchError, __version__, validate_room
-from core.payload import parse_publish_body
+from core.payload import parse_publish
 from servers.app import read_body
 
 Deliver = Callable[[str, dict[str, JSON]], Awaitable[None]]
@@ -61,7 +61,8 @@ def publish_app(
         try:
             room = validate_room(request.path_params["room"])
             body = await read_body(request, limits.max_message_bytes)
-            data = parse_publish_body(body, limits.max_message_bytes)
+            content_type = request.headers.get("content-type")
+            data = parse_publish(body, content_type, limits.max_message_bytes)
         except RtbenchError as exc:
             return JSONResponse({"error": exc.message, "kind": exc.kind}, exc.status_code)
         except ClientDisconnect:

@@ -24,7 +24,7 @@ from typing import Any
 
 from clients.aio import socketio_probe
 from clients.aio.probe import PROBES, Probe, Recorder, Tally, WSProbe, client_tls
-from clients.payload import payload
+from clients.payload import payload, schedule_of
 from core import jsonc
 from core.wire import http
 from scenarios import ipc
@@ -102,12 +102,12 @@ class LatencyRecorder(Recorder):
             return  # fault injection: proves that loss is seen, never used in a benchmark
         if not tally.see(event_id):
             return
-        try:
-            seq, scheduled_ns = data["seq"], data["t"]
-        except (TypeError, KeyError):
+        schedule = schedule_of(data)
+        if schedule is None:
             self.timeline.deliver(received_ns)
             self.unmeasurable += 1
             return
+        seq, scheduled_ns = schedule
         latency_us = (received_ns - scheduled_ns) // 1000
         self.timeline.deliver(received_ns, latency_us)
         if seq >= self.measure_from_seq:

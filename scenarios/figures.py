@@ -139,38 +139,49 @@ def wire_split(
     last_id: int,
     down_per_message: float,
     events_per_response: float,
+    binary: bool = False,
 ) -> dict[str, float]:
-    """The downstream bytes of one delivered message, split: the payload, the event's JSON
-    envelope (id, room, keys), the transport's framing (SSE lines and chunk header, WebSocket
-    frame header, the poll response's JSON), computed with the codecs for a typical event of
-    the step; what the kernel counted beyond those is HTTP headers and handshakes."""
-    from clients.payload import payload
+    """The downstream bytes of one delivered message, split: the payload, the event's
+    envelope (id, room, keys; for a binary event on SSE or long polling also base64's third),
+    the transport's framing (SSE lines and chunk header, WebSocket frame header, the poll
+    response's JSON), computed with the codecs for a typical event of the step; what the
+    kernel counted beyond those is HTTP headers and handshakes."""
+    from clients.payload import binary_payload, payload
     from core import jsonc
     from core.events import Event
-    from core.wire import longpoll, sse
+    from core.wire import longpoll, sse, ws
 
-    data = jsonc.loads(payload(last_id, 1_700_000_000_000_000_000, payload_bytes))["data"]
-    event = Event(max(1, last_id), room, data, 1_700_000_000_000_000_000)
-    event_json = len(event.json)
-    data_json = len(jsonc.dumps(data))
+    scheduled_ns = 1_700_000_000_000_000_000
+    data: Any
+    if binary:
+        data = binary_payload(last_id, scheduled_ns, payload_bytes)
+        payload_size = len(data)
+    else:
+        data = jsonc.loads(payload(last_id, scheduled_ns, payload_bytes))["data"]
+        payload_size = len(jsonc.dumps(data))
+    event = Event(max(1, last_id), room, data, scheduled_ns)
+    carried = len(event.json)
     framing: float
     if transport in ("sse",):
         frame = len(sse.encode_event(event))
-        framing = frame - event_json + len(b"%x\r\n\r\n" % frame)
+        framing = frame - carried + len(b"%x\r\n\r\n" % frame)
     elif transport in ("ws", "bare-ws"):
-        framing = 2 if event_json < 126 else 4 if event_json < 65536 else 10
+        carried = len(ws.encode_event(event))
+        framing = 2 if carried < 126 else 4 if carried < 65536 else 10
     elif transport == "longpoll":
         per = max(1, round(events_per_response))
         body = len(longpoll.encode_response([event] * per, event.id))
-        framing = (body - per * event_json) / per
+        framing = (body - per * carried) / per
     else:
         return {}
-    envelope = event_json - data_json
+    envelope = carried - payload_size
     return {
-        "payload": float(data_json),
+        "payload": float(payload_size),
         "envelope": float(envelope),
         "framing": round(framing, 1),
-        "http_headers_and_handshakes": round(down_per_message - data_json - envelope - framing, 1),
+        "http_headers_and_handshakes": round(
+            down_per_message - payload_size - envelope - framing, 1
+        ),
     }
 
 

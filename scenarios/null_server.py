@@ -69,11 +69,14 @@ class Hub:
             for transport in self.sse[room]:
                 transport.write(chunk)
         if self.ws.get(room):
-            text = ws.encode_event(event).encode()
+            ws_frame = ws.encode_event(event)
             wire = b""
             for transport, protocol in self.ws[room].items():
                 if not wire:  # an unmasked server frame is the same bytes for everyone
-                    protocol.send_text(text)
+                    if isinstance(ws_frame, str):
+                        protocol.send_text(ws_frame.encode())
+                    else:
+                        protocol.send_binary(ws_frame)
                     wire = b"".join(protocol.data_to_send())
                 transport.write(wire)
         return event_id

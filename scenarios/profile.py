@@ -21,6 +21,7 @@ TRANSPORTS = ("longpoll", "sse", "ws")
 BASELINE_TRANSPORTS = TRANSPORTS
 """What the null server speaks: each transport's floor, with no framework and no queues."""
 PEER_SCENARIOS = ("broadcast", "knee", "idle")
+BINARY_PEER = "bare-ws"
 """What reference peers run: they have no resume (churn) and no member publishing (chat)."""
 
 # One room, N subscribers, an open-loop publisher: the load every broadcast-like scenario shares.
@@ -56,6 +57,9 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "driver_processes": [1],
         # Polls and handshakes carry Chromium's header set and a cookie, not the lean client's.
         "browser_headers": [False],
+        # Random bytes published as binary events: binary frames on a WebSocket, base64 in JSON
+        # on SSE and long polling.
+        "binary": [False],
     },
     # The same measurement against scenarios.null_server: what the harness itself adds.
     "baseline": BROADCAST_LOAD,
@@ -172,7 +176,7 @@ class Step:
             parts.append("deflate")
         if self.params.get("locust_workers"):
             parts.append(f"{self.params['locust_workers']}workers")
-        for flag in ("tls", "auth", "ratelimit", "lb", "browser_headers"):
+        for flag in ("tls", "auth", "ratelimit", "lb", "browser_headers", "binary"):
             if self.params.get(flag):
                 parts.append(flag)
         if "broker" in self.params:
@@ -215,16 +219,19 @@ class Profile:
                     if (transport is None or t == transport)
                     and (not only or t in only)
                     and (kind != "baseline" or t in BASELINE_TRANSPORTS)
-                    and (t not in self.peers or peer_can_run(kind, params))
+                    and (t not in self.peers or peer_can_run(kind, params, t))
                 ]
                 for r in range(1, repeat + 1):
                     steps.extend(Step(kind, t, params, r) for t in runs_here)
         return steps
 
 
-def peer_can_run(kind: str, params: dict[str, Any]) -> bool:
-    """Peers run plain broadcast, knee and idle: no TLS, compression or churn knobs."""
+def peer_can_run(kind: str, params: dict[str, Any], peer: str) -> bool:
+    """Peers run plain broadcast, knee and idle: no TLS, compression or churn knobs; binary
+    events only on the bare websockets peer (its binary frames are ours)."""
     knobs = ("tls", "compression", "auth", "ratelimit", "browser_headers")
+    if params.get("binary") and peer != BINARY_PEER:
+        return False
     return kind in PEER_SCENARIOS and not any(params.get(knob) for knob in knobs)
 
 

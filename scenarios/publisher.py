@@ -23,7 +23,8 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from clients.aio.probe import client_tls, tcp_bytes
-from clients.payload import payload
+from clients.payload import binary_payload, payload
+from core.payload import BINARY_MEDIA_TYPE
 from core.wire import http
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, summary
@@ -138,7 +139,8 @@ async def main(args: argparse.Namespace) -> None:
     ids: list[int] = []
     errors: dict[str, int] = {}
     target = f"/rooms/{args.room}/events"
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": BINARY_MEDIA_TYPE if args.binary else "application/json"}
+    make_body = binary_payload if args.binary else payload
     if args.token:
         headers["authorization"] = f"Bearer {args.token}"
     in_flight: set[asyncio.Task[None]] = set()
@@ -167,7 +169,7 @@ async def main(args: argparse.Namespace) -> None:
     def send_now(conn: PublishConnection, seq: int, scheduled_ns: int) -> asyncio.Future[Any]:
         if seq >= warmup_count:
             record_us(lag, (time.time_ns() - scheduled_ns) / 1000)
-        body = payload(seq, scheduled_ns, args.payload_bytes)
+        body = make_body(seq, scheduled_ns, args.payload_bytes)
         return conn.request(http.build_request("POST", target, parts.netloc, headers, body))
 
     async for seq, scheduled_ns in schedule:
@@ -209,6 +211,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=1.0, help="seconds not measured")
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured")
     p.add_argument("--payload-bytes", type=int, default=90, help="size of each event's data")
+    p.add_argument(
+        "--binary",
+        action="store_true",
+        help="publish binary events (random bytes, application/octet-stream) instead of JSON",
+    )
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")
     p.add_argument("--token", help="JWT sent with every publish (servers with auth on)")

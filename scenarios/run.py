@@ -282,6 +282,7 @@ class Run:
                 str(p["duration_seconds"]),
                 "--payload-bytes",
                 str(p["payload_bytes"]),
+                *(["--binary"] if p.get("binary") else []),
                 *self.tls_args(step),
                 *self.token_args(step),
             ],
@@ -412,6 +413,7 @@ class Run:
                 published["last_id"] or 1,
                 down_per,
                 delivered / polls if polls else 1.0,
+                binary=bool(p.get("binary")),
             )
             if down_per is not None and source == "tcp_info"
             else {}

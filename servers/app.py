@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from core import PayloadTooLarge, RateLimited, RtbenchError, ServerConfig, validate_room
-from core.payload import check_size, parse_publish_body
+from core.payload import check_size, parse_publish
 from servers import demo, metrics
 from servers.hub import Hub
 from servers.transport import Transport, client_address, room_paths, token_of
@@ -41,7 +41,7 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
             space.admit(space.grant(token_of(request.scope)), "publish", room)
             space.check_publish_rate(client_address(request.scope))
             body = await read_body(request, space.max_message_bytes)
-            data = parse_publish_body(body, space.max_message_bytes)
+            data = parse_publish(body, request.headers.get("content-type"), space.max_message_bytes)
             event = await space.publish(room, data)
         except RtbenchError as exc:
             return refuse(request, exc)

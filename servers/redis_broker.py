@@ -45,7 +45,7 @@ from core import (
 from core.backoff import Backoff
 from core.broker import Broker
 from core.buffer import Backlog
-from core.events import dump_json
+from core.events import data_of, dump_json, event_json
 from core.rooms import validate_room
 from core.subscription import CloseReason
 
@@ -54,11 +54,12 @@ log = logging.getLogger("rtbench.redis")
 T = TypeVar("T")
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
 
+# ARGV[6] is what follows the data in the event object: `,"encoding":"base64"` for a binary event.
 # The stream keeps at most ARGV[3] events and about ARGV[5] bytes of them: the per-room bounds
 # of the memory broker (buffer_events, buffer_bytes), so a room of large events stays small.
 PUBLISH = """
 local id = redis.call('INCR', KEYS[1])
-local event = '{"id":' .. id .. ',"room":"' .. ARGV[1] .. '","data":' .. ARGV[2] .. '}'
+local event = '{"id":' .. id .. ',"room":"' .. ARGV[1] .. '","data":' .. ARGV[2] .. ARGV[6] .. '}'
 local keep = math.max(1, math.min(tonumber(ARGV[3]), math.floor(tonumber(ARGV[5]) / #event)))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', keep, id .. '-0', 'e', event, 't', ARGV[4])
 redis.call('PUBLISH', KEYS[3], ARGV[4] .. ' ' .. event)
@@ -171,12 +172,19 @@ class RedisBroker(Broker):
         await self.admit_room(room)
         id_key, buf_key, channel = self._keys(room)
         now = time.time_ns()
-        data_json = dump_json(data)
+        form = event_json(0, room, data)
+        data_json = dump_json(form["data"])
+        encoding = b',"encoding":"%s"' % form["encoding"].encode() if "encoding" in form else b""
+        args: list[bytes | str | int] = [
+            room,
+            data_json,
+            self.limits.buffer_events,
+            now,
+            self.limits.buffer_bytes,
+            encoding,
+        ]
         event_id = await self._call(
-            lambda: self._publish(
-                keys=[id_key, buf_key, channel],
-                args=[room, data_json, self.limits.buffer_events, now, self.limits.buffer_bytes],
-            )
+            lambda: self._publish(keys=[id_key, buf_key, channel], args=args)
         )
         self.stats.published += 1
         self.stats.published_window.add(now / 1e9)
@@ -312,7 +320,7 @@ class RedisBroker(Broker):
     @staticmethod
     def _decode(room: str, raw: bytes, ts_ns: int) -> Event:
         body: dict[str, Any] = jsonc.loads_fast(raw)
-        event = Event(int(body["id"]), room, body["data"], ts_ns)
+        event = Event(int(body["id"]), room, data_of(body), ts_ns)
         event.frames["json"] = raw  # encoded once, by the publishing node's script
         return event
 

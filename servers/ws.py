@@ -12,7 +12,16 @@ import time
 
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from core import CloseReason, Item, RateLimited, Reply, RtbenchError, Unauthorized
+from core import (
+    JSON,
+    CloseReason,
+    Item,
+    ProtocolError,
+    RateLimited,
+    Reply,
+    RtbenchError,
+    Unauthorized,
+)
 from core.auth import Grant
 from core.payload import check_size
 from core.ratelimit import TokenBucket
@@ -57,8 +66,11 @@ class WebSocketEndpoint(Endpoint):
 
         async def write(items: list[Item]) -> None:
             for item in items:
-                text = item.text if isinstance(item, Reply) else ws.encode(item)
-                await connection.send({"type": "websocket.send", "text": text})
+                frame = item.text if isinstance(item, Reply) else ws.encode(item)
+                if isinstance(frame, str):
+                    await connection.send({"type": "websocket.send", "text": frame})
+                else:
+                    await connection.send({"type": "websocket.send", "bytes": frame})
             self.count_delivered(items)
 
         async def pump() -> None:
@@ -103,10 +115,7 @@ class WebSocketEndpoint(Endpoint):
             text = message.get("text")
             try:
                 session.check_message_rate()
-                if text is None:
-                    raise RtbenchError("expected a JSON text frame, got a binary frame")
-                check_size(len(text), session.space.max_message_bytes, "frame")
-                reply = await self.handle(ws.parse_client_frame(text), connection, session)
+                reply = await self.frame(text, message.get("bytes"), connection, session)
             except (Unauthorized, RateLimited) as exc:
                 # An expired token or a flood ends the connection, after saying why.
                 limited = "ws_message" if isinstance(exc, RateLimited) else None
@@ -123,17 +132,54 @@ class WebSocketEndpoint(Endpoint):
                 if errors > self.hub.limits.ws_max_errors:
                     subscription.close(CloseReason.POLICY)
                     return
-            subscription.offer(Reply(reply))
+            if reply is not None:
+                subscription.offer(Reply(reply))
 
-    async def handle(self, op: ws.ClientOp, connection: Connection, session: Session) -> str:
+    async def frame(
+        self, text: str | None, data: bytes | None, connection: Connection, session: Session
+    ) -> str | None:
+        """One client frame: an operation in a text frame, or the binary frame a
+        `publish_binary` announced."""
+        announced, session.announced = session.announced, None
+        limit = session.space.max_message_bytes
+        if text is None:
+            if announced is None:
+                raise ProtocolError(
+                    "expected a JSON text frame, got a binary frame not announced by "
+                    '{"op": "publish_binary"}'
+                )
+            check_size(len(data or b""), limit, "binary frame")
+            return await self.publish(announced, data or b"", connection, session)
+        if announced is not None:
+            exc = ProtocolError(
+                "expected the binary frame announced by publish_binary, got a text frame"
+            )
+            exc.ack = announced.ack
+            raise exc
+        check_size(len(text), limit, "frame")
+        return await self.handle(ws.parse_client_frame(text), connection, session)
+
+    async def publish(
+        self,
+        op: ws.Publish | ws.PublishBinary,
+        data: JSON | bytes,
+        connection: Connection,
+        session: Session,
+    ) -> str:
+        room = op.room or session.room
+        session.check("publish", room, op.ack)
+        session.space.check_publish_rate(session.client)
+        exclude = connection.subscription if op.except_self else None
+        event = await session.space.publish(room, data, exclude)
+        return ws.encode_reply("ack", op.ack, id=event.id)
+
+    async def handle(self, op: ws.ClientOp, connection: Connection, session: Session) -> str | None:
         subscription, space = connection.subscription, session.space
         if isinstance(op, ws.Publish):
-            room = op.room or session.room
-            session.check("publish", room, op.ack)
-            space.check_publish_rate(session.client)
-            exclude = subscription if op.except_self else None
-            event = await space.publish(room, op.data, exclude)
-            return ws.encode_reply("ack", op.ack, id=event.id)
+            return await self.publish(op, op.data, connection, session)
+        if isinstance(op, ws.PublishBinary):
+            session.announced = op
+            return None  # the ack follows the binary frame
         if isinstance(op, ws.Join):
             session.check("subscribe", op.room, op.ack)
             last_id = await space.broker.subscribe(subscription, op.room, op.after)
@@ -150,6 +196,8 @@ class Session:
         self.grant = grant
         self.client = client
         self.room = room
+        self.announced: ws.PublishBinary | None = None
+        """A `publish_binary` waiting for its binary frame."""
         policy = space.policy
         self.bucket = (
             TokenBucket(policy.ws_messages_per_second, policy.ws_burst, time.monotonic())

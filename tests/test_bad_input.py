@@ -116,7 +116,11 @@ def tight_ws(server_factory: ServerFactory) -> ServerProcess:
 MALFORMED = [
     pytest.param("not json", "expected a frame", id="not-json"),
     pytest.param("[1]", "got list", id="array"),
-    pytest.param('{"op": "shout"}', "expected op one of publish, join, leave", id="unknown-op"),
+    pytest.param(
+        '{"op": "shout"}',
+        "expected op one of publish, publish_binary, join, leave",
+        id="unknown-op",
+    ),
     pytest.param('{"op": "publish"}', '"data"', id="publish-no-data"),
     pytest.param('{"op": "join", "room": "no spaces"}', "expected a room name", id="join-bad-room"),
     pytest.param('{"op": "join", "room": "ok", "after": "x"}', "expected after", id="bad-after"),

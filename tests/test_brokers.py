@@ -83,3 +83,11 @@ async def test_rooms_past_the_cap_are_refused(broker: Broker) -> None:
     with pytest.raises(RoomLimitReached, match="expected at most 3 rooms"):
         await broker.publish("d", "x")
     assert (await broker.publish("a", "still")).id == 2
+
+
+async def test_binary_events_keep_their_bytes(broker: Broker) -> None:
+    blob = bytes(range(256))
+    event = await broker.publish("a", blob)
+    [buffered] = (await broker.backlog("a", event.id - 1, 10)).events
+    assert buffered.data == blob
+    assert b'"encoding":"base64"' in buffered.json

@@ -159,3 +159,45 @@ def test_degraded_step_reports_what_happened() -> None:
     assert f"`{bad['id']}`: publisher reached 44.2 of 50/s" in text
     assert "could not run" not in text  # nothing failed: no empty failure list
     assert text.count(bad["id"]) >= 2  # named in the intro and in the table of every step
+
+
+def binary(transport: str, size: int, down: float, **extra: Any) -> dict[str, Any]:
+    made = step(transport, 2.0, **extra)
+    made["params"] = {**made["params"], "payload_bytes": size, "binary": True}
+    made["bytes_per_message"] = {"down": down, "up": 1.0}
+    return made
+
+
+def test_binary_sweep_judges_text_only_and_binary_frames() -> None:
+    run = run_of(
+        *(step(t, 2.0) for t in ("ws", "sse") for _ in range(3)),
+        *(binary("ws", 1024, 1060 + i) for i in range(3)),
+        *(binary("sse", 1024, 1460 + i) for i in range(3)),
+        *(binary("ws", 65536, 65578 + i) for i in range(3)),
+        *(binary("sse", 65536, 87479 + i) for i in range(3)),
+    )
+    text = claim(run, "sse", "text only")
+    assert text.verdict == "supported: binary data travels as base64 text"
+    assert "at 64 KiB SSE sends 33% more than the payload" in text.reason
+    frames = claim(run, "ws", "binary and text frames")
+    assert frames.verdict == "supported"
+    assert "1 KiB: 1,062 B [1,061–1,063]/msg (+3.7%)" in frames.figures  # down + up
+    # The binary steps are not the plain comparison: the headline load stays 100 × 20.
+    assert verdicts.comparison_load(run, ["ws", "sse"]) == (100, 20.0)
+
+
+def test_binary_claims_without_a_sweep_say_where_it_runs() -> None:
+    run = run_of(*(step(t, 2.0) for t in ("ws", "sse") for _ in range(3)))
+    assert claim(run, "sse", "text only").verdict == "not measured in this run"
+    frames = claim(run, "ws", "binary and text frames")
+    assert "PROFILE=realworld" in frames.reason
+
+
+def test_a_saturated_binary_step_is_not_cited() -> None:
+    run = run_of(
+        *(step(t, 2.0) for t in ("ws", "sse") for _ in range(3)),
+        *(binary("ws", 65536, 65578, saturated="server core 90% busy") for _ in range(3)),
+        *(binary("sse", 65536, 87479) for _ in range(3)),
+    )
+    assert claim(run, "sse", "text only").verdict == "not measured in this run"
+    assert "saturated" in claim(run, "ws", "binary and text frames").reason

@@ -24,7 +24,8 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from core import jsonc
-from core.wire import http, sse
+from core.events import data_of
+from core.wire import http, sse, ws
 
 # struct tcp_info (linux/tcp.h): tcpi_bytes_acked and tcpi_bytes_received, two u64 at 120;
 # tcpi_segs_out and tcpi_segs_in, two u32 at 136 (every segment, pure ACKs included).
@@ -206,7 +207,7 @@ class Probe(asyncio.Protocol):
         if "gap" in event:
             self.tally.gap_notices += 1
             return
-        self.recorder.record(self.tally, event["id"], event["data"], received_ns)
+        self.recorder.record(self.tally, event["id"], data_of(event), received_ns)
 
     def fail(self, error: str) -> None:
         self.error = self.error or error
@@ -304,7 +305,7 @@ class PollProbe(Probe):
         if "gap" in response:
             self.tally.gap_notices += 1
         for event in response["events"]:
-            self.recorder.record(self.tally, event["id"], event["data"], received_ns)
+            self.recorder.record(self.tally, event["id"], data_of(event), received_ns)
 
 
 class WSProbe(Probe):
@@ -333,6 +334,12 @@ class WSProbe(Probe):
         self.protocol.send_text(body)
         self.flush()
 
+    def publish_binary(self, data: bytes, ack: int | None = None) -> None:
+        """Publish `data` as a binary event: the announcing text frame, then the bytes."""
+        self.protocol.send_text(ws.encode_client_op(ws.PublishBinary(ack=ack)).encode())
+        self.protocol.send_binary(data)
+        self.flush()
+
     def flush(self) -> None:
         for chunk in self.protocol.data_to_send():
             if chunk:
@@ -351,6 +358,9 @@ class WSProbe(Probe):
                 continue
             elif item.opcode is Opcode.TEXT:
                 self.text(bytes(item.data), received_ns)
+            elif item.opcode is Opcode.BINARY:
+                event = ws.parse_binary_event(bytes(item.data))
+                self.recorder.record(self.tally, event.id, event.data, received_ns)
             elif item.opcode is Opcode.CLOSE:
                 self.error = self.error or f"websocket closed {protocol.close_code}"
         self.flush()  # pongs and close replies

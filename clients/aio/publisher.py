@@ -10,6 +10,7 @@ import httpx
 from clients.aio.errors import RequestRefused
 from core import JSON
 from core.events import dump_json
+from core.payload import BINARY_MEDIA_TYPE
 
 
 class Publisher:
@@ -20,8 +21,12 @@ class Publisher:
             timeout=10.0, limits=httpx.Limits(max_connections=connections), headers=headers
         )
 
-    async def publish(self, room: str, data: JSON) -> int:
-        response = await self.post(room, dump_json({"data": data}))
+    async def publish(self, room: str, data: JSON | bytes) -> int:
+        """Publish JSON data, or bytes as a binary event (`application/octet-stream`)."""
+        if isinstance(data, bytes):
+            response = await self.post(room, data, BINARY_MEDIA_TYPE)
+        else:
+            response = await self.post(room, dump_json({"data": data}))
         if response.status_code != 201:
             raise RequestRefused(response.status_code, response.text)
         event_id = response.json()["id"]

@@ -72,6 +72,9 @@ class WSSubscriber(Subscriber):
     async def _read(self, socket: ClientConnection) -> None:
         try:
             async for frame in socket:
+                if isinstance(frame, bytes):  # a binary event
+                    await self._deliveries.put(ws.parse_binary_event(frame))
+                    continue
                 item = ws.parse_server_frame(frame)
                 if isinstance(item, ws.ServerReply):
                     ack = item.body.get("ack")
@@ -114,8 +117,9 @@ class WSSubscriber(Subscriber):
             batch.append(item)
         return batch
 
-    async def request(self, op: ws.ClientOp) -> dict[str, JSON]:
-        """Send an operation and wait for its reply; raise OperationFailed on an error frame."""
+    async def request(self, op: ws.ClientOp, attachment: bytes | None = None) -> dict[str, JSON]:
+        """Send an operation (and the binary frame it announces) and wait for its reply; raise
+        OperationFailed on an error frame."""
         if self.socket is None:
             raise SubscriberClosed("not connected")
         ack = next(self._acks)
@@ -123,15 +127,21 @@ class WSSubscriber(Subscriber):
         waiter: asyncio.Future[dict[str, JSON]] = asyncio.get_running_loop().create_future()
         self._waiting[ack] = waiter
         await self.socket.send(ws.encode_client_op(op))
+        if attachment is not None:
+            await self.socket.send(attachment)
         reply = await waiter
         if reply.get("op") == "error":
             raise OperationFailed(reply)
         return reply
 
     async def publish(
-        self, data: JSON, *, room: str | None = None, except_self: bool = False
+        self, data: JSON | bytes, *, room: str | None = None, except_self: bool = False
     ) -> int:
-        reply = await self.request(ws.Publish(data, room, except_self))
+        """Publish JSON data, or bytes as a binary event (`publish_binary` + a binary frame)."""
+        if isinstance(data, bytes):
+            reply = await self.request(ws.PublishBinary(room, except_self), data)
+        else:
+            reply = await self.request(ws.Publish(data, room, except_self))
         event_id = reply["id"]
         assert isinstance(event_id, int)
         return event_id

@@ -1,11 +1,15 @@
 """WebSocket frames: events and replies from the server, operations from the client.
 
-Server → client: an event object, a gap notice, or `{"op": "ack" | "joined" | "left" | "error"}`.
-Client → server: `{"op": "publish" | "join" | "leave", ...}` with an optional `"ack"` echoed back.
+Server → client: an event object, a gap notice, or `{"op": "ack" | "joined" | "left" | "error"}`
+in a text frame; a binary event in a binary frame (`BINARY_EVENT` header, then its bytes).
+Client → server: `{"op": "publish" | "publish_binary" | "join" | "leave", ...}` with an optional
+`"ack"` echoed back; `publish_binary` announces the binary frame that follows it (the way
+Socket.IO sends attachments), so a binary frame is never taken for anything else.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -15,20 +19,44 @@ from core.events import JSON, Delivery, Event, Gap, delivery_from_json, dump_jso
 from core.payload import loads_object
 from core.rooms import validate_room
 
+BINARY_EVENT = struct.Struct(">QB")
+"""A binary event frame: the id (u64), the room's length (u8), the room (ASCII), the data."""
 
-def encode_event(event: Event) -> str:
-    text = event.frames.get("ws")
-    if text is None:
-        text = event.frames["ws"] = event.json.decode()
-    assert isinstance(text, str)
-    return text
+
+def encode_binary_event(event_id: int, room: str, data: bytes) -> bytes:
+    name = room.encode()
+    return BINARY_EVENT.pack(event_id, len(name)) + name + data
+
+
+def parse_binary_event(frame: bytes) -> Event:
+    """The client side of `encode_binary_event`."""
+    if len(frame) < BINARY_EVENT.size:
+        raise ProtocolError(f"expected a binary event of at least 9 bytes, got {len(frame)}")
+    event_id, length = BINARY_EVENT.unpack_from(frame)
+    start = BINARY_EVENT.size + length
+    room = frame[BINARY_EVENT.size : start].decode("ascii", errors="replace")
+    return Event(event_id, room, bytes(frame[start:]))
+
+
+def encode_event(event: Event) -> str | bytes:
+    """A text frame's str, or a binary frame's bytes for a binary event."""
+    frame = event.frames.get("ws")
+    if frame is None:
+        data = event.data
+        frame = event.frames["ws"] = (
+            encode_binary_event(event.id, event.room, data)
+            if isinstance(data, bytes)
+            else event.json.decode()
+        )
+    assert isinstance(frame, str | bytes)
+    return frame
 
 
 def encode_gap(gap: Gap) -> str:
     return dump_json(gap.as_json()).decode()
 
 
-def encode(item: Delivery) -> str:
+def encode(item: Delivery) -> str | bytes:
     return encode_event(item) if isinstance(item, Event) else encode_gap(item)
 
 
@@ -52,6 +80,15 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishBinary:
+    """Announces that the next frame is binary and is the data to publish."""
+
+    room: str | None = None
+    except_self: bool = False
+    ack: JSON = None
+
+
+@dataclass(frozen=True, slots=True)
 class Join:
     room: str
     after: int | None = None
@@ -64,8 +101,8 @@ class Leave:
     ack: JSON = None
 
 
-ClientOp: TypeAlias = Publish | Join | Leave
-OPS = ("publish", "join", "leave")
+ClientOp: TypeAlias = Publish | PublishBinary | Join | Leave
+OPS = ("publish", "publish_binary", "join", "leave")
 
 
 def parse_client_frame(text: str) -> ClientOp:
@@ -82,14 +119,16 @@ def parse_client_frame(text: str) -> ClientOp:
 
 def _parse_op(frame: dict[str, Any], ack: JSON) -> ClientOp:
     op = frame.get("op")
-    if op == "publish":
-        if "data" not in frame:
-            raise InvalidPayload('expected {"op": "publish", "data": <json>}, got no "data"')
+    if op in ("publish", "publish_binary"):
         room = frame.get("room")
         except_self = frame.get("except_self", False)
         if not isinstance(except_self, bool):
             raise ProtocolError(f"expected except_self true or false, got {except_self!r:.50}")
         target = None if room is None else validate_room(room)
+        if op == "publish_binary":
+            return PublishBinary(target, except_self, ack)
+        if "data" not in frame:
+            raise InvalidPayload('expected {"op": "publish", "data": <json>}, got no "data"')
         return Publish(frame["data"], target, except_self, ack)
     if op == "join":
         after = frame.get("after")
@@ -104,8 +143,12 @@ def _parse_op(frame: dict[str, Any], ack: JSON) -> ClientOp:
 def encode_client_op(op: ClientOp) -> str:
     """The client side of `parse_client_frame`."""
     frame: dict[str, JSON]
-    if isinstance(op, Publish):
-        frame = {"op": "publish", "data": op.data}
+    if isinstance(op, Publish | PublishBinary):
+        frame = (
+            {"op": "publish", "data": op.data}
+            if isinstance(op, Publish)
+            else {"op": "publish_binary"}
+        )
         if op.room is not None:
             frame["room"] = op.room
         if op.except_self:
@@ -131,6 +174,8 @@ class ServerReply:
 
 
 def parse_server_frame(text: str | bytes) -> Delivery | ServerReply:
+    """A text frame's JSON (pass its str or UTF-8 bytes); binary frames go to
+    `parse_binary_event`."""
     try:
         body = jsonc.loads(text)
     except ValueError as exc:
