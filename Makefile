@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install rtbench with its dev tools
 
-bench: $(STAMP) ## run a benchmark profile (default quick; PROFILE=full for everything), then the report
+# quick needs Python only; other profiles run nginx, redis-server or chromium: installed if missing.
+bench: $(STAMP) $(if $(filter quick,$(PROFILE)),,deps) ## run a benchmark profile (default quick; PROFILE=realworld, full), then the report
 	$(BIN)/python -m scenarios.run --profile $(PROFILE) $(if $(TRANSPORTS),--transports $(TRANSPORTS)); \
 	status=$$?; $(BIN)/python -m report results; exit $$status
 

@@ -75,6 +75,10 @@ class Heartbeat:
     sse_proxy_buffering_off: bool = True
     """Send `X-Accel-Buffering: no` with SSE streams, so nginx streams them even where its
     `proxy_buffering` is on (its default)."""
+    stream_max_seconds: float = 0.0
+    """End every SSE stream and WebSocket after this long (0: never); clients reconnect and
+    resume by id. Spreads long-lived connections again over the nodes behind a load balancer
+    after a node joins, and shows EventSource's own reconnection."""
 
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")

@@ -25,6 +25,8 @@ class CloseReason(enum.Enum):
     POLICY = "policy_violation"
     EXPIRED = "token_expired"
     RATE_LIMITED = "rate_limited"
+    MAX_AGE = "max_age"
+    """The stream lived `heartbeat.stream_max_seconds`; the client resumes by id."""
     FULL = "batch_full"
     """A one-shot (long-poll) subscription has a full batch; nothing is lost, it resumes by id."""
 

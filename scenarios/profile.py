@@ -129,6 +129,13 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "repeats": [5],
         "burst": [10],
     },
+    # Headless Chromium with fetch, EventSource and WebSocket: latency and the browser's CPU,
+    # the per-origin connection limit, cross-origin reads, EventSource's own reconnection.
+    "browser": {
+        "subscribers": [4],
+        "rate": [20.0],
+        "duration_seconds": [5.0],
+    },
     # Idle streams through both nginx configs, heartbeats on and off, past the read timeout.
     "proxy_idle": {
         "read_timeout_seconds": [60.0],

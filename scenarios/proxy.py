@@ -159,25 +159,17 @@ async def idle(run: Run, step: Step) -> dict[str, Any]:
     if step.transport == "longpoll":
         raise WorkerFailed("expected sse or ws for proxy_idle: a long poll answers by itself")
     watch = float(p["read_timeout_seconds"]) + 5.0
-    servers: dict[bool, ServerProcess] = {}
     proxies: list[tuple[bool, str, Nginx]] = []
     try:
         for heartbeat in (True, False):
-            config = run.out / "config" / f"heartbeat-{heartbeat}-{p['heartbeat_seconds']:g}.toml"
-            config.parent.mkdir(parents=True, exist_ok=True)
             every = float(p["heartbeat_seconds"]) if heartbeat else 0.0
-            config.write_text(
+            server = await run.extra_server(
+                step.transport,
+                f"heartbeat-{heartbeat}-{p['heartbeat_seconds']:g}".lower(),
                 "[heartbeat]\n"
                 f"sse_ping_seconds = {every if heartbeat else 86400.0}\n"
-                f"ws_ping_seconds = {every}\n"
+                f"ws_ping_seconds = {every}\n",
             )
-            server = ServerProcess(step.transport, broker=run.args.broker, config=config,
-                                   env={RUN_MARKER: run.run_id},
-                                   extra_args=["--log-level", "warning"])  # fmt: skip
-            run.servers.append(server)
-            await asyncio.to_thread(server.start)
-            os.sched_setaffinity(server.pid, set(run.pinning.server))
-            servers[heartbeat] = server
             for flavour in NGINX_FLAVOURS:
                 name = f"{flavour}-heartbeat-{'on' if heartbeat else 'off'}"
                 proxies.append((heartbeat, flavour, await start_nginx(run, step, server.url,
@@ -205,5 +197,4 @@ async def idle(run: Run, step: Step) -> dict[str, Any]:
     finally:
         for _, _, lb in proxies:
             await stop_nginx(run, lb)
-        for server in servers.values():
-            await run.stop_server(server)
+        await run.stop_extra_servers()

@@ -34,7 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from core import ConfigError
 from peers import PEERS
-from scenarios import delay, proxy
+from scenarios import browser, delay, proxy
 from scenarios import figures as figure
 from scenarios import profile as profiles
 from scenarios import results as results_file
@@ -99,6 +99,8 @@ class Run:
         self.pinning = Pinning(args.server_cpus, args.driver_cpus)
         self.workers: list[Worker] = []
         self.servers: list[ServerProcess] = []
+        self.extra_servers: list[ServerProcess] = []
+        """Servers a step started for itself (stop_extra_servers)."""
         self.services: list[RedisServer | Nginx] = []
         """redis-server and nginx of cluster steps: stopped with everything else."""
 
@@ -201,6 +203,27 @@ class Run:
     async def stop_server(self, server: ServerProcess) -> None:
         await asyncio.to_thread(server.stop)
         self.servers.remove(server)
+
+    async def extra_server(self, transport: str, name: str, config_text: str) -> ServerProcess:
+        """A server of a step's own, with `config_text` (top-level keys first, then tables)
+        over the bench's limits, pinned to the server core; stop it with stop_extra_servers."""
+        config = self.out / "config" / f"{transport}-{name}.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(config_text.rstrip() + "\n" + BENCH_LIMITS)
+        server = ServerProcess(transport, broker=self.args.broker, config=config,
+                               env={RUN_MARKER: self.run_id},
+                               extra_args=["--log-level", "warning"])  # fmt: skip
+        self.servers.append(server)
+        self.extra_servers.append(server)
+        await asyncio.to_thread(server.start)
+        os.sched_setaffinity(server.pid, set(self.pinning.server))
+        return server
+
+    async def stop_extra_servers(self) -> None:
+        for server in self.extra_servers:
+            if server in self.servers:
+                await self.stop_server(server)
+        self.extra_servers.clear()
 
     @staticmethod
     def driver_args(
@@ -920,6 +943,7 @@ class Run:
                             "locust_chat": self.locust_chat,
                             "proxy": functools.partial(proxy.proxied, self),
                             "delay": functools.partial(delay.measured, self),
+                            "browser": functools.partial(browser.measured, self),
                         }
                         runner = runners.get(kind, self.broadcast)
                         entry.update(await runner(step, server))

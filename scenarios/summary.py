@@ -22,6 +22,8 @@ def _load(step: dict[str, Any]) -> str:
         return f"through the delay proxy, RTT {p['rtt_ms']:g} ms"
     if step["scenario"] == "proxy_idle":
         return f"idle streams through nginx, {p['read_timeout_seconds']:g} s read timeout"
+    if step["scenario"] == "browser":
+        return f"headless Chromium, {p['subscribers']} sub × {p['rate']:g}/s"
     if step["scenario"] in ("broadcast", "baseline", "churn", "cluster", "proxy", "storm"):
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
         if step["scenario"] == "proxy":
@@ -114,6 +116,14 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
                 *head,
                 f"first event {step['time_to_first_event_median_ms']} ms, burst rest "
                 f"{step['burst_rest_median_ms']} ms, resume {step['resume_median_ms']} ms",
+            )
+        elif step["scenario"] == "browser":
+            limit = step["connection_limit"]
+            table.add_row(
+                *head,
+                f"p50 {_fmt(step['latency_us']['p50'], 1000, 2)} ms, browser "
+                f"{step['latency']['browser_cpu_us_per_message']} µs/msg, "
+                f"{limit['receiving']} of {limit['streams']} streams of one origin receive",
             )
         elif "latency_us" not in step:
             table.add_row(*head, step.get("note", ""))

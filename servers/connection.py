@@ -33,10 +33,13 @@ class Connection:
         capacity: int,
         one_shot: bool = False,
         expires_at: float | None = None,
+        max_age: float = 0.0,
         **log_fields: Any,
     ) -> None:
         self.hub = hub
         self.space = space
+        self.max_age = max_age
+        """Seconds after which the stream is ended (0: never): the client resumes by id."""
         self.expires_at = expires_at
         """Wall-clock time its token expires: the connection is closed then (1008 on WS)."""
         self.farewell: str | None = None
@@ -71,11 +74,17 @@ class Connection:
         """Run `pump` until the subscription closes or the client leaves; always release."""
         subscription = self.subscription
         self.hub.opened(subscription, self.space, **self._log_fields)
+        loop = asyncio.get_running_loop()
         expiry = None
         if self.expires_at is not None:
-            expiry = asyncio.get_running_loop().call_later(
+            expiry = loop.call_later(
                 max(0.0, self.expires_at - time.time()), subscription.close, CloseReason.EXPIRED
             )
+        aging = (
+            loop.call_later(self.max_age, subscription.close, CloseReason.MAX_AGE)
+            if self.max_age > 0
+            else None
+        )
         self._writer = writer = asyncio.create_task(pump())
         watcher = asyncio.create_task(self._watch(watch))
         try:
@@ -87,8 +96,9 @@ class Connection:
                 raise error
             return subscription.close_reason or CloseReason.CLIENT_LEFT
         finally:
-            if expiry is not None:
-                expiry.cancel()
+            for timer in (expiry, aging):
+                if timer is not None:
+                    timer.cancel()
             for task in (writer, watcher):
                 task.cancel()
             await asyncio.gather(writer, watcher, return_exceptions=True)

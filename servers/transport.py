@@ -62,6 +62,7 @@ class Endpoint:
             send,
             capacity=self.hub.limits.queue_events,
             expires_at=grant.expires_at,
+            max_age=self.hub.config.heartbeat.stream_max_seconds,
             room=room,
             subject=grant.subject,
             address=address_of(scope),

@@ -39,6 +39,7 @@ CLOSE_CODES = {
     CloseReason.POLICY: (1008, "too many malformed frames"),
     CloseReason.EXPIRED: (1008, "token expired"),
     CloseReason.RATE_LIMITED: (1008, "message rate limit exceeded"),
+    CloseReason.MAX_AGE: (1001, "stream max age reached; resume with after=<last id>"),
 }
 
 

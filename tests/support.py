@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import shutil
 import socket
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from core import Delivery, Event
+from scenarios.browser import chromium_binary as browser_chromium
 
 # Bounds that keep a broken server from hanging the suite; not performance expectations.
 PATIENCE = 30.0
@@ -79,20 +79,9 @@ def open_stalled_subscriber(base_url: str, transport: str, room: str) -> socket.
     return sock
 
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
 def chromium_binary() -> str:
     """Debian's chromium for Playwright; `make test` installs it (scripts/system-deps)."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    found = browser_chromium()
     if found is None:
         pytest.fail(
             "expected Debian's chromium, got none: run scripts/system-deps (make test does)"

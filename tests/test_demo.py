@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from scenarios.browser import CHROMIUM_ARGS
 from servers.process import ServerProcess
 from tests.conftest import TRANSPORTS
-from tests.support import CHROMIUM_ARGS, PATIENCE, chromium_binary
+from tests.support import PATIENCE, chromium_binary
 
 BUFFER = 20  # a small resume buffer, so going offline long enough shows a gap notice
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "test-screenshots"

@@ -13,7 +13,8 @@ import pytest
 
 from report.__main__ import write
 from report.results import UnknownResults, load
-from tests.support import CHROMIUM_ARGS, chromium_binary
+from scenarios.browser import CHROMIUM_ARGS
+from tests.support import chromium_binary
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-tiny"
 

@@ -201,3 +201,47 @@ def test_a_saturated_binary_step_is_not_cited() -> None:
     )
     assert claim(run, "sse", "text only").verdict == "not measured in this run"
     assert "saturated" in claim(run, "ws", "binary and text frames").reason
+
+
+def browser_step(transport: str, **extra: Any) -> dict[str, Any]:
+    made = step(transport, 3.0, scenario="browser")
+    made["params"] = {"subscribers": 4, "rate": 20.0, "duration_seconds": 5.0}
+    made["recovery_code_lines"] = {"longpoll": 58, "ws": 56}
+    made.update(extra)
+    return made
+
+
+def test_eventsource_reconnection_is_judged_from_the_browser() -> None:
+    reconnect = {
+        "stream_max_seconds": 2.0,
+        "1000": {"expected": 130, "lost": 0, "reconnects": 2, "reconnect_ms": [1007.0, 1009.0]},
+        "100": {"expected": 130, "lost": 0, "reconnects": 3, "reconnect_ms": [105.0, 106.0]},
+    }
+    run = run_of(
+        *(step(t, 2.0) for t in ("ws", "sse") for _ in range(3)),
+        browser_step("sse", sse_reconnection=reconnect),
+    )
+    judged = claim(run, "sse", "automatic reconnection")
+    assert judged.verdict == "supported"
+    assert "retry: 1000 ms → reconnected after 1,008 ms [1,007–1,009]" in judged.figures
+    assert "Long polling 58, WebSocket 56; EventSource: none" in judged.figures
+    lost = {**reconnect, "100": {**reconnect["100"], "lost": 4}}
+    run = run_of(*(step(t, 2.0) for t in ("ws", "sse")), browser_step("sse", sse_reconnection=lost))
+    assert claim(run, "sse", "automatic reconnection").verdict == "contradicted"
+
+
+def test_a_websocket_read_from_another_origin_is_no_same_origin_protection() -> None:
+    def crossed(read: int) -> dict[str, Any]:
+        outcome = "read" if read else "refused: closed 1006 before it opened"
+        refused = {"outcome": "refused: closed 1006 before it opened", "events_read": 0,
+                   "events_published": 3}  # fmt: skip
+        return {"no_origin_check": {"outcome": outcome, "events_read": read,
+                                    "events_published": 3}, "origin_checked": refused}  # fmt: skip
+
+    plain = [step(t, 2.0) for t in ("ws", "sse")]
+    run = run_of(*plain, browser_step("ws", cross_origin=crossed(3)))
+    judged = claim(run, "ws", "finer-grained security")
+    assert judged.verdict == "partly: per-action checks exist, but no same-origin protection"
+    assert "WebSocket without an Origin check read 3 of 3 events" in judged.figures
+    run = run_of(*plain, browser_step("ws", cross_origin=crossed(0)))
+    assert claim(run, "ws", "finer-grained security").verdict == "not measured in this run"
