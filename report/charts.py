@@ -75,16 +75,12 @@ def comparison_load(run: Run, scenario: str = "broadcast") -> int | None:
     load = verdicts.comparison_load(run, present, scenario) if present else None
     if load is not None:
         return load[0]
-    counts = sorted({s["params"]["subscribers"] for s in run.of(scenario) if not _variant(s)})
+    counts = sorted(
+        {s["params"]["subscribers"] for s in run.of(scenario) if not verdicts.variant(s)}
+    )
     if REFERENCE_SUBSCRIBERS in counts:
         return REFERENCE_SUBSCRIBERS
     return counts[0] if counts else None
-
-
-def _variant(step: dict[str, Any]) -> bool:
-    """TLS, compression, auth, rate-limit or odd payload steps are not the plain comparison."""
-    p = step["params"]
-    return any(p.get(knob) for knob in verdicts.KNOBS) or p.get("payload_bytes", 90) != 90
 
 
 def plain(
@@ -94,7 +90,7 @@ def plain(
     steps = [
         s
         for s in run.of(scenario, transport)
-        if not _variant(s) and s["params"]["subscribers"] == subscribers
+        if not verdicts.variant(s) and s["params"]["subscribers"] == subscribers
     ]
     steps.sort(key=lambda s: s["latency_us"]["p50"] or 0)
     return steps[(len(steps) - 1) // 2] if steps else None
@@ -159,7 +155,7 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
     for transport in SERIES:
         by_load: dict[int, list[dict[str, Any]]] = {}
         for step in run.of("broadcast", transport):
-            if not _variant(step):
+            if not verdicts.variant(step):
                 by_load.setdefault(step["params"]["subscribers"], []).append(step)
         if not by_load:
             continue
@@ -214,10 +210,10 @@ def _bars(
     group_key: str = "subscribers",
     baseline: bool = False,
 ) -> Path | None:
-    groups = sorted({s["params"][group_key] for s in run.of(scenario) if not _variant(s)})
+    groups = sorted({s["params"][group_key] for s in run.of(scenario) if not verdicts.variant(s)})
     if not groups:
         return None
-    present = {s["transport"] for s in run.of(scenario) if not _variant(s)}
+    present = {s["transport"] for s in run.of(scenario) if not verdicts.variant(s)}
     nulls = ["null-longpoll", "null-sse", "null-ws"] if baseline else []
     series = [t for t in SERIES if t in present] + nulls
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
@@ -230,7 +226,7 @@ def _bars(
             steps = [
                 s
                 for s in run.of("baseline" if is_null else scenario, transport)
-                if not _variant(s) and s["params"][group_key] == group
+                if not verdicts.variant(s) and s["params"][group_key] == group
             ]
             spread = stats.spread([v for st in steps if (v := value(st)) is not None])
             if spread is None:

@@ -291,6 +291,39 @@ def driver_cpu(step: dict[str, Any]) -> float | None:
     return value
 
 
+def http2_table(run: Run) -> Table | None:
+    """The same app under hypercorn over TLS: HTTP/1.1 against HTTP/2, one connection per
+    subscriber or many subscribers multiplexed on one."""
+    rows = []
+    for t in TRANSPORTS:
+        for protocol, steps in verdicts.protocol_steps(run, t).items():
+            flag = "; ".join(sorted({f for s in steps if (f := verdicts.saturated(s))}))
+            status = ", ".join(sorted({s["status"] for s in steps}))
+
+            def median(get: verdicts.Getter, steps: list[dict[str, Any]] = steps) -> str:
+                spread = verdicts.spread_of(steps, get)
+                return "–" if spread is None else f"{spread.median:,.0f}"
+
+            rows.append([
+                NAMES[t],
+                protocol,
+                median(lambda s: s["bytes_per_message"].get("down")),
+                median(verdicts.up),
+                verdicts.fmt_bytes(verdicts.spread_of(steps, verdicts.wire)),
+                verdicts.fmt_us(verdicts.spread_of(steps, verdicts.cpu)),
+                verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
+                verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
+                status + (f" — **saturated**: {flag}" if flag else ""),
+            ])  # fmt: skip
+    if not rows:
+        return None
+    return Table(
+        ["transport", "protocol", "bytes down/msg", "bytes up/msg", "total", "server CPU/msg",
+         "p50", "p99", "status"],
+        rows,
+    )  # fmt: skip
+
+
 def binary_table(run: Run) -> Table | None:
     """The binary payload sweep: what each transport puts on the wire and spends per message
     when the data is bytes (binary frames on a WebSocket, base64 in JSON on SSE and polls)."""
@@ -341,6 +374,11 @@ def browser_section(run: Run) -> Section | None:
     if not present:
         return None
     first = run.of("browser", present[0])[0]
+    kinds = [(t, h2) for t in present for h2 in (False, True) if verdicts.browser_steps(run, t, h2)]
+
+    def label(t: str, h2: bool) -> str:
+        return NAMES[t] + (" over HTTP/2" if h2 else "")
+
     section = Section("In a real browser")
     section.blocks.append(
         f"Headless Chromium {first.get('chromium_version', '')} (Debian's build, driven by "
@@ -352,12 +390,12 @@ def browser_section(run: Run) -> Section | None:
         "rate measured just before. Medians [min–max] over the repeats."
     )
     rows = []
-    for t in present:
-        steps = run.of("browser", t)
+    for t, h2 in kinds:
+        steps = verdicts.browser_steps(run, t, h2)
         lat = [s["latency"] for s in steps if s.get("latency")]
         load = f"{lat[0]['subscribers']} × {lat[0]['rate']:g}/s" if lat else "–"
         rows.append([
-            NAMES[t],
+            label(t, h2),
             load,
             verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
             verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
@@ -378,14 +416,14 @@ def browser_section(run: Run) -> Section | None:
         )
     )
     rows = []
-    for t in present:
-        limit = run.of("browser", t)[0].get("connection_limit") or {}
+    for t, h2 in kinds:
+        limit = verdicts.browser_steps(run, t, h2)[0].get("connection_limit") or {}
         if not limit:
             continue
         stall = limit.get("stall_ms") or []
         after = limit.get("after_close_ms") or []
         rows.append([
-            NAMES[t],
+            label(t, h2),
             f"{limit['receiving']} of {limit['streams']}",
             str(limit["stalled"]),
             f"{max(stall):,.0f} ms" if stall else "–",
@@ -413,7 +451,8 @@ def browser_section(run: Run) -> Section | None:
         )
     rows = []
     for t in present:
-        found = run.of("browser", t)[0].get("cross_origin") or {}
+        plain_steps = verdicts.browser_steps(run, t)
+        found = (plain_steps[0].get("cross_origin") or {}) if plain_steps else {}
         if found:
             rows.append([
                 NAMES[t],
@@ -458,6 +497,11 @@ def browser_section(run: Run) -> Section | None:
             )
         )
     return section
+
+
+def protocols(run: Run) -> str:
+    found = sorted({str(s.get("protocol")) for s in run.of("browser") if s["params"].get("http2")})
+    return ", ".join(found) or "not run"
 
 
 def proxy_section(run: Run) -> Section | None:
@@ -973,6 +1017,18 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
             "costing the TCP/IP header bytes shown in the results (IPv4 + TCP + timestamps: "
             "52 B; a link layer adds more on a real network).",
             wire_table(run),
+        ),
+        (
+            "HTTP/2",
+            "The same app served by hypercorn over TLS (uvicorn has no HTTP/2), the lean driver "
+            "speaking HTTP/2 through the `h2` library, negotiated by ALPN as browsers do. HPACK "
+            "sends a request's repeated headers as table indexes: what is left of long "
+            "polling's HTTP overhead shows in bytes per message. Many SSE streams or polls of one "
+            "client can share a connection. WebSocket stays on HTTP/1.1 here; hypercorn offers "
+            "RFC 8441 (WebSocket over an HTTP/2 stream, `SETTINGS_ENABLE_CONNECT_PROTOCOL`), "
+            "uvicorn does not. Bytes are the kernel's TCP counts, so TLS records are included "
+            "on every row alike. Medians [interval] over repeats.",
+            http2_table(run),
         ),
         (
             "Binary payloads",

@@ -28,7 +28,7 @@ NAMES = {
     "socketio-ws": "Socket.IO, WebSocket (peer)",
     "socketio-polling": "Socket.IO, polling (peer)",
 }
-KNOBS = ("tls", "compression", "auth", "ratelimit", "browser_headers", "binary")
+KNOBS = ("tls", "compression", "auth", "ratelimit", "browser_headers", "binary", "http2")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,11 @@ class Claim:
 def variant(step: Step) -> bool:
     """TLS, compression, auth, rate-limit or odd payload steps are not the plain comparison."""
     p = step["params"]
-    return any(p.get(knob) for knob in KNOBS) or p.get("payload_bytes", 90) != 90
+    return (
+        any(p.get(knob) for knob in KNOBS)
+        or p.get("payload_bytes", 90) != 90
+        or p.get("server", "uvicorn") != "uvicorn"
+    )
 
 
 def saturated(step: Step) -> str | None:
@@ -261,6 +265,9 @@ def claims(run: Run) -> list[Claim]:
 
     if "longpoll" in present:
         out.append(claim("longpoll", "HTTP overhead on every message", "higher", [wire_bytes]))
+        over_h2 = http_overhead_h2(run)
+        if over_h2 is not None:
+            out.append(over_h2)
         out.append(claim("longpoll", "higher latency", "higher", [latency_p50, latency_p99]))
         distant = latency_at_a_distance(run)
         if distant is not None:
@@ -341,6 +348,57 @@ def native_push(run: Run, load: Load) -> Claim:
         return Claim("sse", words, figures, "supported", why)
     why = "the client sends a measurable share of long polling's upstream bytes"
     return Claim("sse", words, figures, "contradicted", why)
+
+
+def protocol_steps(run: Run, transport: str) -> dict[str, list[Step]]:
+    """Broadcast steps served by hypercorn over TLS, by protocol: HTTP/1.1, HTTP/2 with a
+    connection per subscriber, HTTP/2 with many subscribers per connection."""
+    found: dict[str, list[Step]] = {}
+    for step in run.of("broadcast", transport):
+        p = step["params"]
+        if p.get("server", "uvicorn") != "hypercorn" and not p.get("http2"):
+            continue
+        if p.get("binary") or p.get("payload_bytes", 90) != 90:
+            continue
+        per = int(p.get("streams_per_connection") or 1)
+        if not p.get("http2"):
+            key = "HTTP/1.1 + TLS"
+        elif per == 1:
+            key = "HTTP/2, a connection per subscriber"
+        else:
+            key = f"HTTP/2, {per} subscribers per connection"
+        found.setdefault(key, []).append(step)
+    return found
+
+
+def http_overhead_h2(run: Run) -> Claim | None:
+    """Long polling's HTTP overhead where HPACK compresses the repeated headers."""
+    words = "HTTP overhead on every message, over HTTP/2 (HPACK)"
+    key = "HTTP/2, a connection per subscriber"
+    lp, sse = protocol_steps(run, "longpoll"), protocol_steps(run, "sse")
+    if key not in lp or key not in sse:
+        return None
+    if not (usable(lp[key]) and usable(sse[key])):
+        return Claim("longpoll", words, "HTTP/2 steps saturated or not clean", "not judged",
+                     "see the HTTP/2 table")  # fmt: skip
+    spreads = {t: s for t, steps in (("longpoll", lp[key]), ("sse", sse[key]))
+               if (s := spread_of(steps, wire)) is not None}  # fmt: skip
+    comparison = Comparison("wire bytes/msg over HTTP/2", spreads, fmt_bytes)
+    verdict, reason = judge("longpoll", "higher", [comparison])
+    figures = comparison.text("longpoll")
+    h1 = lp.get("HTTP/1.1 + TLS")
+    before, after = (spread_of(h1, wire) if h1 else None), spreads.get("longpoll")
+    if before is not None and after is not None:
+        figures += f"; long polling over HTTP/1.1 + TLS {fmt_bytes(before)}"
+        reason += f"; HPACK saved {1 - after.median / before.median:.0%} of long polling's bytes"
+    step = lp[key][0]["params"]
+    figures += f" ({step['subscribers']:,} subscribers × {step['rate']:g} msg/s, hypercorn)"
+    return Claim("longpoll", words, figures, verdict, reason)
+
+
+def browser_steps(run: Run, transport: str, http2: bool = False) -> list[Step]:
+    """The browser steps of one transport, over HTTP/1.1 or over HTTP/2."""
+    return [s for s in run.of("browser", transport) if bool(s["params"].get("http2")) == http2]
 
 
 def browser_reconnection(run: Run) -> dict[str, Any] | None:
@@ -618,7 +676,7 @@ def cross_origin(run: Run) -> str:
     """What a foreign page could read per transport, without and with the Origin check."""
     parts = []
     for t in TRANSPORTS:
-        steps = run.of("browser", t)
+        steps = browser_steps(run, t)
         if not steps:
             continue
         found = steps[0].get("cross_origin") or {}

@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import statistics
 import time
 import uuid
@@ -131,8 +132,13 @@ class Publishing:
     """Events published at a steady rate through the server's publish API, each carrying its
     scheduled send time; the ids the server assigned are kept to judge delivery."""
 
+    ca_file: str | None = None
+    """The CA to trust for an https:// server (the bench's own, for the HTTP/2 steps)."""
+
     def __init__(self, url: str, room: str) -> None:
-        self.client = httpx.Client(base_url=url, timeout=10.0)
+        ca = Publishing.ca_file
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
+        self.client = httpx.Client(base_url=url, timeout=10.0, verify=verify)
         self.room = room
         self.ids: list[int] = []
         self.seq = 0
@@ -186,13 +192,15 @@ def delivery(seen: list[dict[str, Any]], published: list[int]) -> dict[str, int]
 class Session:
     """One Chromium, pages opened on any origin with the measurement page."""
 
-    def __init__(self, browser: Any) -> None:
+    def __init__(self, browser: Any, trust_any_certificate: bool = False) -> None:
         self.browser = browser
         self.html = page_html()
+        self.trust_any_certificate = trust_any_certificate
+        """For the bench's own test CA over HTTPS (HTTP/2 steps)."""
 
     @contextmanager
     def page(self, origin: str) -> Iterator[Any]:
-        context = self.browser.new_context()
+        context = self.browser.new_context(ignore_https_errors=self.trust_any_certificate)
         page = context.new_page()
         page.route(f"{origin}{PAGE_PATH}", self.fulfil)
         page.goto(f"{origin}{PAGE_PATH}")
@@ -313,6 +321,22 @@ def connection_limit(session: Session, transport: str, url: str) -> dict[str, An
     }
 
 
+PROTOCOL_JS = """async () => {
+  const response = await fetch("/healthz", { cache: "no-store" });
+  await response.text();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const entry = performance.getEntriesByType("resource").filter((e) => e.name.endsWith("/healthz"));
+  return entry.length ? entry[entry.length - 1].nextHopProtocol || "unknown" : "unknown";
+}"""
+
+
+def protocol(session: Session, url: str) -> str:
+    """The protocol Chromium speaks to `url` (`h2`, `http/1.1`), from Resource Timing."""
+    with session.page(url) as page:
+        found: str = page.evaluate(PROTOCOL_JS)
+    return found
+
+
 def cross_origin(session: Session, transport: str, targets: dict[str, str]) -> dict[str, Any]:
     """A page of another origin (another port of 127.0.0.1) subscribes to each target server:
     what the browser lets the page read."""
@@ -379,13 +403,18 @@ def main(args: argparse.Namespace) -> None:
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        session = Session(browser)
+        session = Session(browser, trust_any_certificate=args.url.startswith("https://"))
         ipc.emit("ready", chromium=chromium, version=browser.version)
         result: dict[str, Any] = {"chromium_version": browser.version}
+        result["protocol"] = protocol(session, args.url)
         result["latency"] = latency(
             session, args.transport, args.url, args.subscribers, args.rate, args.duration
         )
         result["connection_limit"] = connection_limit(session, args.transport, args.url)
+        if args.limit_only:
+            browser.close()
+            ipc.emit("result", **result)
+            return
         targets = {"no_origin_check": args.url}
         if args.origin_checked_url:
             targets["origin_checked"] = args.origin_checked_url
@@ -409,6 +438,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=20.0, help="events per second while measuring")
     p.add_argument("--duration", type=float, default=5.0, help="seconds of publishing")
     p.add_argument("--origin-checked-url", help="a server with an allowed-origins list")
+    p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")
+    p.add_argument(
+        "--limit-only",
+        action="store_true",
+        help="latency and the per-origin limit only (the HTTP/2 steps)",
+    )
     p.add_argument(
         "--retry-url",
         action="append",
@@ -424,6 +459,7 @@ def run() -> None:
     if not 1 <= args.subscribers <= 6:
         raise SystemExit(f"expected --subscribers in 1..6 (one origin), got {args.subscribers}")
     ipc.pin({int(c) for c in args.cpus.split(",") if c})
+    Publishing.ca_file = args.tls_ca
     main(args)
 
 
@@ -460,18 +496,21 @@ async def measured(run: Run, step: Step, server: ServerProcess) -> dict[str, Any
         from scenarios.workers import WorkerFailed
 
         raise WorkerFailed("expected Debian's chromium: apt-get install chromium")
-    checked = await run.extra_server(
-        step.transport, "origin-checked", 'allowed_origins = ["http://rtbench.example"]\n'
-    )
     args = [
         "--transport", step.transport,
         "--url", server.url,
         "--subscribers", str(p["subscribers"]),
         "--rate", str(p["rate"]),
         "--duration", str(p["duration_seconds"]),
-        "--origin-checked-url", checked.url,
     ]  # fmt: skip
-    if step.transport == "sse":
+    if p.get("http2"):  # the same page over HTTP/2: what multiplexing does to the limit
+        args += ["--limit-only", *run.tls_args(step)]
+    else:
+        checked = await run.extra_server(
+            step.transport, "origin-checked", 'allowed_origins = ["http://rtbench.example"]\n'
+        )
+        args += ["--origin-checked-url", checked.url]
+    if step.transport == "sse" and not p.get("http2"):
         for retry_ms in RETRIES_MS:
             aging = await run.extra_server(
                 "sse",

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clients.aio import socketio_probe
+from clients.aio.h2probe import H2_PROBES, H2Pool
 from clients.aio.probe import PROBES, Probe, Recorder, Tally, WSProbe, client_tls
 from clients.payload import payload, schedule_of
 from core import jsonc
@@ -231,6 +232,9 @@ async def main(args: argparse.Namespace) -> None:
     )
     cls = ALL_PROBES[args.transport]
     options: dict[str, Any] = {"tls": client_tls(args.tls_ca)}
+    if args.http2:
+        cls = H2_PROBES[args.transport]
+        options["pool"] = H2Pool(args.streams_per_connection)
     if args.token:
         options["token"] = args.token
     if args.browser_headers:
@@ -486,6 +490,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-concurrency", type=int, default=200)
     p.add_argument("--patience", type=float, default=30.0, help="seconds to connect one")
     p.add_argument("--compression", action="store_true", help="WebSocket permessage-deflate")
+    p.add_argument(
+        "--http2",
+        action="store_true",
+        help="long polling or SSE over HTTP/2 (ALPN h2: needs an https:// server and --tls-ca)",
+    )
+    p.add_argument(
+        "--streams-per-connection",
+        type=int,
+        default=1,
+        help="with --http2: subscribers multiplexed on one connection (default 1)",
+    )
     p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")
     p.add_argument("--token", help="JWT sent with every subscribe (servers with auth on)")
     p.add_argument(
@@ -520,6 +535,11 @@ def parser() -> argparse.ArgumentParser:
 
 def run() -> None:
     args = parser().parse_args()
+    if args.http2 and (args.transport not in H2_PROBES or not args.url.startswith("https://")):
+        raise SystemExit(
+            f"expected --http2 with {' or '.join(H2_PROBES)} on an https:// server, "
+            f"got {args.transport} on {args.url}"
+        )
     ipc.pin({int(c) for c in args.cpus.split(",") if c})
     ipc.raise_open_files_limit()
     ipc.use_fast_loop()

@@ -60,6 +60,12 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         # Random bytes published as binary events: binary frames on a WebSocket, base64 in JSON
         # on SSE and long polling.
         "binary": [False],
+        # The ASGI server of the same app: uvicorn (HTTP/1.1) or hypercorn.
+        "server": ["uvicorn"],
+        # Long polling and SSE over HTTP/2 (hypercorn, TLS with ALPN h2), with this many
+        # subscribers multiplexed on each connection.
+        "http2": [False],
+        "streams_per_connection": [1],
     },
     # The same measurement against scenarios.null_server: what the harness itself adds.
     "baseline": BROADCAST_LOAD,
@@ -135,6 +141,8 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "subscribers": [4],
         "rate": [20.0],
         "duration_seconds": [5.0],
+        # Served by hypercorn over TLS, Chromium speaking HTTP/2: latency and the limit only.
+        "http2": [False],
     },
     # Idle streams through both nginx configs, heartbeats on and off, past the read timeout.
     "proxy_idle": {
@@ -186,6 +194,11 @@ class Step:
         for flag in ("tls", "auth", "ratelimit", "lb", "browser_headers", "binary"):
             if self.params.get(flag):
                 parts.append(flag)
+        if self.params.get("server", "uvicorn") != "uvicorn":
+            parts.append(str(self.params["server"]))
+        if self.params.get("http2"):
+            per = self.params.get("streams_per_connection")
+            parts.append(f"h2-{per}per-conn" if per else "h2")
         if "broker" in self.params:
             parts.append(str(self.params["broker"]))
         if "nginx" in self.params:
@@ -236,10 +249,17 @@ class Profile:
 def peer_can_run(kind: str, params: dict[str, Any], peer: str) -> bool:
     """Peers run plain broadcast, knee and idle: no TLS, compression or churn knobs; binary
     events only on the bare websockets peer (its binary frames are ours)."""
-    knobs = ("tls", "compression", "auth", "ratelimit", "browser_headers")
+    knobs = ("tls", "compression", "auth", "ratelimit", "browser_headers", "http2")
+    if params.get("server", "uvicorn") != "uvicorn":
+        return False
     if params.get("binary") and peer != BINARY_PEER:
         return False
     return kind in PEER_SCENARIOS and not any(params.get(knob) for knob in knobs)
+
+
+def uses_tls(params: dict[str, Any]) -> bool:
+    """TLS asked for, or implied: HTTP/2 is negotiated by ALPN inside TLS."""
+    return bool(params.get("tls") or params.get("http2"))
 
 
 def _as_list(value: Any) -> list[Any]:

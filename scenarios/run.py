@@ -125,7 +125,7 @@ class Run:
         return str(folder / "ca.pem"), str(folder / "chain.pem"), str(folder / "key.pem")
 
     def tls_args(self, step: profiles.Step) -> list[str]:
-        return ["--tls-ca", self.tls_files()[0]] if step.params.get("tls") else []
+        return ["--tls-ca", self.tls_files()[0]] if profiles.uses_tls(step.params) else []
 
     @property
     def secret(self) -> str:
@@ -173,7 +173,9 @@ class Run:
     async def start_server(self, step: profiles.Step) -> ServerProcess:
         transport, p = step.transport, step.params
         extra = ["--log-level", "warning"] + (["--compression"] if p.get("compression") else [])
-        if p.get("tls"):
+        if p.get("server", "uvicorn") != "uvicorn" or p.get("http2"):
+            extra += ["--server", "hypercorn" if p.get("http2") else p["server"]]
+        if profiles.uses_tls(p):
             _, chain, key = self.tls_files()
             extra += ["--ssl-certfile", chain, "--ssl-keyfile", key]
         if step.scenario == "baseline":
@@ -274,6 +276,8 @@ class Run:
         options = ["--measure-from-seq", str(warmup_events)]
         options += ["--compression"] if p.get("compression") else []
         options += ["--browser-headers"] if p.get("browser_headers") else []
+        if p.get("http2"):
+            options += ["--http2", "--streams-per-connection", str(p["streams_per_connection"])]
         storm = p.get("storm_within_seconds")
         options += ["--latencies-over-time"] if storm else []
         if p.get("churn_per_second"):
@@ -889,7 +893,7 @@ class Run:
             "settings": {
                 "saturation": figure.thresholds(),
                 "broker": self.args.broker,
-                "tls": any(step.params.get("tls") for step in steps),
+                "tls": any(profiles.uses_tls(step.params) for step in steps),
                 "driver": "lean asyncio (clients.aio.probe)",
             },
             "client_code_lines": client_code_lines(),
@@ -1033,7 +1037,7 @@ def add_series(series: list[list[int]]) -> list[int]:
     return [sum(s[i] for s in series if i < len(s)) for i in range(length)]
 
 
-GroupKey = tuple[str, str, bool, bool, bool, bool, bool]
+GroupKey = tuple[str, str, bool, bool, str, bool, bool, bool]
 Runner = Callable[[profiles.Step, ServerProcess], Awaitable[dict[str, Any]]]
 
 
@@ -1055,7 +1059,8 @@ def group_key(step: profiles.Step) -> GroupKey:
         step.transport,
         step.scenario,
         bool(options.get("compression")),
-        bool(options.get("tls")),
+        profiles.uses_tls(options),
+        str(options.get("server", "uvicorn")) + ("-h2" if options.get("http2") else ""),
         bool(options.get("auth")),
         bool(options.get("ratelimit")),
         bool(options.get("sse_proxy_buffering_off", True)),

@@ -23,7 +23,8 @@ def _load(step: dict[str, Any]) -> str:
     if step["scenario"] == "proxy_idle":
         return f"idle streams through nginx, {p['read_timeout_seconds']:g} s read timeout"
     if step["scenario"] == "browser":
-        return f"headless Chromium, {p['subscribers']} sub × {p['rate']:g}/s"
+        over = ", HTTP/2" if p.get("http2") else ""
+        return f"headless Chromium{over}, {p['subscribers']} sub × {p['rate']:g}/s"
     if step["scenario"] in ("broadcast", "baseline", "churn", "cluster", "proxy", "storm"):
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
         if step["scenario"] == "proxy":

@@ -9,7 +9,7 @@ from core import ConfigError, ServerConfig
 from servers import logs
 from servers.app import create_app
 from servers.registry import TRANSPORTS, get_transport
-from servers.runner import run
+from servers.runner import SERVERS, run
 
 EPILOG = """\
 Endpoints (all transports): POST /rooms/{room}/events  {"data": ...} -> 201 {"id": n}
@@ -39,6 +39,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.add_argument("--ssl-certfile", metavar="PEM", help="certificate chain: serve HTTPS/WSS")
     p.add_argument("--ssl-keyfile", metavar="PEM", help="private key for --ssl-certfile")
+    p.add_argument(
+        "--server",
+        choices=list(SERVERS),
+        default="uvicorn",
+        help="ASGI server: uvicorn (default) or hypercorn (HTTP/2 over TLS, by ALPN)",
+    )
     p.add_argument(
         "--compression",
         action=argparse.BooleanOptionalAction,
@@ -77,5 +83,5 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    run(app, config)
+    run(app, config, args.server)
     return 0

@@ -1,6 +1,12 @@
-"""Runs an app under uvicorn, telling the hub the moment a stop signal arrives.
+"""Runs an app under an ASGI server chosen by name (`SERVERS`), telling the hub the moment a
+stop signal arrives.
 
-uvicorn waits for open responses to finish before it shuts down; streams and held polls never
+- `uvicorn` (default): HTTP/1.1 with httptools behind our header guard, WebSockets.
+- `hypercorn`: HTTP/1.1 and, over TLS, HTTP/2 by ALPN (`h2`), WebSockets over both (RFC 8441
+  on HTTP/2). Its own limits stand in for the guard: `h11_max_incomplete_size` and
+  `h2_max_header_list_size` are set to `limits.max_header_bytes` (it has no header timeout).
+
+Servers wait for open responses to finish before they shut down; streams and held polls never
 finish on their own, so the hub must close them as soon as SIGTERM/SIGINT is received.
 """
 
@@ -8,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 from collections.abc import Callable
 from types import FrameType
@@ -79,7 +86,73 @@ def uvicorn_config(app: ASGIApp, config: ServerConfig) -> uvicorn.Config:
     )
 
 
-def run(app: Starlette, config: ServerConfig) -> None:
+def run_uvicorn(app: Starlette, config: ServerConfig) -> None:
     hub: Hub = app.state.hub
-    ready = {"transport": hub.transport, "broker": hub.broker.kind}
+    ready = {"transport": hub.transport, "broker": hub.broker.kind, "server": "uvicorn"}
     Server(uvicorn_config(app, config), hub.begin_shutdown, lambda url: ready).run()
+
+
+def hypercorn_config(config: ServerConfig, sock: socket.socket) -> Any:
+    from hypercorn.config import Config
+
+    limits = config.limits
+    served = Config()
+    served.bind = [f"fd://{sock.fileno()}"]
+    if config.ssl_certfile:
+        served.certfile, served.keyfile = config.ssl_certfile, config.ssl_keyfile
+    served.h11_max_incomplete_size = limits.max_header_bytes
+    served.h2_max_header_list_size = limits.max_header_bytes
+    served.h2_max_concurrent_streams = 1000  # many streams of one client on one connection
+    # hypercorn ends a connection after 1,000 requests by default; a long-polling client over
+    # HTTP/2 makes that many in minutes. uvicorn sets no such limit: neither do we.
+    served.keep_alive_max_requests = 2**62
+    served.websocket_max_message_size = limits.max_message_bytes
+    served.websocket_ping_interval = config.heartbeat.ws_ping_seconds or None
+    served.graceful_timeout = max(1.0, config.shutdown_grace_seconds)
+    served.include_server_header = False
+    served.accesslog = None
+    served.errorlog = logging.getLogger("rtbench.hypercorn")
+    served.backlog = 2048
+    return served
+
+
+def run_hypercorn(app: Starlette, config: ServerConfig) -> None:
+    from hypercorn.asyncio import serve
+
+    hub: Hub = app.state.hub
+    # Bound here, so port 0 is known before serving: hypercorn takes the socket by fd.
+    sock = socket.create_server((config.host, config.port), backlog=2048)
+    host, port = sock.getsockname()[:2]
+    url = f"{'https' if config.ssl_certfile else 'http'}://{host}:{port}"
+
+    async def main() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            hub.begin_shutdown()
+            stopping.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop)
+        fields = {"url": url, "host": host, "port": port, "version": __version__}
+        log.info("ready", extra={**fields, "transport": hub.transport,
+                                 "broker": hub.broker.kind, "server": "hypercorn"})  # fmt: skip
+        served: Any = app  # Starlette is an ASGI app; hypercorn types it narrower
+        await serve(served, hypercorn_config(config, sock), shutdown_trigger=stopping.wait)
+
+    asyncio.run(main())
+
+
+SERVERS: dict[str, Callable[[Starlette, ServerConfig], None]] = {
+    "uvicorn": run_uvicorn,
+    "hypercorn": run_hypercorn,
+}
+
+
+def run(app: Starlette, config: ServerConfig, server: str = "uvicorn") -> None:
+    try:
+        runner = SERVERS[server]
+    except KeyError:
+        raise ValueError(f"expected a server among {', '.join(SERVERS)}, got {server!r}") from None
+    runner(app, config)

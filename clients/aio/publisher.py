@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from types import TracebackType
 from typing import Self
 
@@ -14,11 +15,21 @@ from core.payload import BINARY_MEDIA_TYPE
 
 
 class Publisher:
-    def __init__(self, base_url: str, *, connections: int = 10, token: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connections: int = 10,
+        token: str | None = None,
+        ca_file: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(
-            timeout=10.0, limits=httpx.Limits(max_connections=connections), headers=headers
+            timeout=10.0,
+            limits=httpx.Limits(max_connections=connections),
+            headers=headers,
+            verify=ssl.create_default_context(cafile=ca_file) if ca_file else True,
         )
 
     async def publish(self, room: str, data: JSON | bytes) -> int:
