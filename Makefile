@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := bench
-.PHONY: deps install bench report compare test lint format serve demo cluster locust clean
+.PHONY: deps install bench soak report compare test lint format serve demo cluster locust clean
 
 PROFILE ?= quick
 
@@ -20,6 +20,10 @@ install: $(STAMP) ## create .venv and install rtbench with its dev tools
 # quick needs Python only; other profiles run nginx, redis-server or chromium: installed if missing.
 bench: $(STAMP) $(if $(filter quick,$(PROFILE)),,deps) ## run a benchmark profile (default quick; PROFILE=realworld, full), then the report
 	$(BIN)/python -m scenarios.run --profile $(PROFILE) $(if $(TRANSPORTS),--transports $(TRANSPORTS)); \
+	status=$$?; $(BIN)/python -m report results; exit $$status
+
+soak: $(STAMP) ## 30 minutes of broadcast with churn, 10 per transport: RSS slope (MiB/h), open fds, nothing lost
+	$(BIN)/python -m scenarios.run --profile soak $(if $(TRANSPORTS),--transports $(TRANSPORTS)); \
 	status=$$?; $(BIN)/python -m report results; exit $$status
 
 compare: $(STAMP) ## every figure of two runs side by side: make compare A=results/x B=results/y

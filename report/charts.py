@@ -429,6 +429,29 @@ def churn_timeline(run: Run, path: Path) -> Path | None:
     return _finish(fig, run, path)
 
 
+def soak(run: Run, path: Path) -> Path | None:
+    """The server's RSS and open fds through each soak step."""
+    steps = [s for s in run.of("soak") if (s.get("soak") or {}).get("samples")]
+    if not steps:
+        return None
+    fig, (rss, fds) = plt.subplots(2, 1, figsize=(7.5, 5.5), sharex=True)
+    for step in steps:
+        figures = step["soak"]
+        xs = [sample[0] / 60 for sample in figures["samples"]]
+        slope = figures.get("rss_slope_mib_per_hour")
+        label = NAMES[step["transport"]] + (f": {slope:+.1f} MiB/h" if slope is not None else "")
+        color = COLORS[step["transport"]]
+        rss.plot(xs, [s[1] / 2**20 for s in figures["samples"]], color=color, label=label)
+        fds.plot(xs, [s[2] for s in figures["samples"]], color=color)
+        rss.axvline(figures["warmup_seconds"] / 60, color="grey", linewidth=0.8, linestyle=":")
+    rss.set_ylabel("server RSS (MiB)")
+    fds.set_ylabel("server open fds")
+    fds.set_xlabel("minutes into the soak (dotted: end of the warm-up the slope excludes)")
+    rss.set_title("Soak: memory and file descriptors under broadcast with churn")
+    rss.legend(fontsize=8)
+    return _finish(fig, run, path)
+
+
 CHARTS: dict[str, Callable[[Run, Path], Path | None]] = {
     "latency-cdf": latency_cdf,
     "latency-vs-subscribers": latency_vs_subscribers,
@@ -438,6 +461,7 @@ CHARTS: dict[str, Callable[[Run, Path], Path | None]] = {
     "rss-per-connection": rss_per_connection,
     "knee": knee,
     "churn-timeline": churn_timeline,
+    "soak": soak,
 }
 
 

@@ -324,6 +324,36 @@ def http2_table(run: Run) -> Table | None:
     )  # fmt: skip
 
 
+def soak_table(run: Run) -> Table | None:
+    rows = []
+    for step in run.of("soak"):
+        figures = step.get("soak") or {}
+        if not figures:
+            continue
+        p = step["params"]
+        slope = figures.get("rss_slope_mib_per_hour")
+        rows.append([
+            NAMES[step["transport"]],
+            f"{p['subscribers']:,} × {p['rate']:g}/s, {p['churn_per_second']:g} drops/s",
+            f"{p['duration_seconds'] / 60:g} min",
+            f"{step['delivered']:,}",
+            f"{step['lost']} of {step['expected']:,}",
+            f"{step.get('reconnects', 0):,}",
+            "–" if slope is None else f"{slope:+.2f}",
+            f"{figures.get('rss_first_mib')} → {figures.get('rss_last_mib')} MiB",
+            f"{figures.get('fds_min')}–{figures.get('fds_max')}",
+            step["status"],
+        ])  # fmt: skip
+    if not rows:
+        return None
+    return Table(
+        ["transport", "load", "length", "delivered", "lost", "reconnects",
+         "RSS slope after warm-up (MiB/h)", "RSS after warm-up → end", "open fds (range)",
+         "status"],
+        rows,
+    )  # fmt: skip
+
+
 def binary_table(run: Run) -> Table | None:
     """The binary payload sweep: what each transport puts on the wire and spends per message
     when the data is bytes (binary frames on a WebSocket, base64 in JSON on SSE and polls)."""
@@ -1062,6 +1092,14 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
             storm_table(run),
         ),
         (
+            "Soak",
+            "A long broadcast while subscribers drop and resume, the server's resident memory and "
+            "open file descriptors sampled every few seconds. After the warm-up, the RSS slope "
+            "is a least-squares fit; a server that leaks shows a slope that does not go away "
+            "with a longer run, and fds that climb.",
+            soak_table(run),
+        ),
+        (
             "The floor: each transport's null server",
             "The same load against a null server of the same transport (no framework, no "
             "queues, one write per socket): what the driver, the publisher and the kernel "
@@ -1101,6 +1139,7 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
         "rss-per-connection": "Server memory per idle subscriber connection.",
         "knee": "p99 as the offered load doubles until it leaves the bound or loses events.",
         "churn-timeline": "Deliveries through forced drops: every subscriber resumes by id.",
+        "soak": "The server's RSS and open file descriptors through the soak.",
     }
     figures = Section("Charts")
     for name, path in charts.items():

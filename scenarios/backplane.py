@@ -20,8 +20,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core import Limits
-from scenarios.cluster import RedisServer, find_binary
 from scenarios.measure import sample_process
+from scenarios.services import RedisServer, find_binary
 from servers.redis_broker import RedisBroker
 
 

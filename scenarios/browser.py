@@ -42,11 +42,12 @@ import httpx
 from clients.payload import payload
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, schedstat_ns, summary
+from servers.process import ServerProcess
 
 if TYPE_CHECKING:
+    from scenarios.fixtures import Fixtures
     from scenarios.profile import Step
-    from scenarios.run import Run
-    from servers.process import ServerProcess
+    from scenarios.target import Target
 
 PAGE_PATH = "/__rtbench__/browser"
 """Where the page is served from, by Playwright's request interception: the server serves no
@@ -490,7 +491,10 @@ def recovery_lines(source: str) -> dict[str, int]:
     return {transport: shared + lines for transport, lines in own.items()}
 
 
-async def measured(run: Run, step: Step, server: ServerProcess) -> dict[str, Any]:
+async def measure(
+    run: Fixtures, step: Step, server: ServerProcess | Target | None
+) -> dict[str, Any]:
+    assert isinstance(server, ServerProcess)
     p = step.params
     if chromium_binary() is None:
         from scenarios.workers import WorkerFailed

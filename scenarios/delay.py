@@ -27,12 +27,13 @@ from clients.aio import Publisher, Subscriber, subscribe
 from core import Event
 from scenarios import figures as figure
 from scenarios.measure import sample_process
+from scenarios.target import Target
 from scenarios.workers import WorkerFailed
 from servers.process import ServerProcess
 
 if TYPE_CHECKING:
+    from scenarios.fixtures import Fixtures
     from scenarios.profile import Step
-    from scenarios.run import Run
 
 PATIENCE = 30.0
 
@@ -97,7 +98,10 @@ async def resume_after_drop(transport: str, url: str, room: str, publisher: Publ
     return await first_arrival(subscribe(transport, url, room, after=seen), missed)
 
 
-async def measured(run: Run, step: Step, server: ServerProcess) -> dict[str, Any]:
+async def measure(
+    run: Fixtures, step: Step, server: ServerProcess | Target | None
+) -> dict[str, Any]:
+    assert isinstance(server, ServerProcess)
     p = step.params
     rtt = float(p["rtt_ms"])
     target = server.url.removeprefix("http://")

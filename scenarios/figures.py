@@ -211,3 +211,26 @@ def storm_recovery(
         "p99_worst_us": max((v for v in after if v), default=None),
         "recovery_seconds": recovered,
     }
+
+
+def soak(samples: list[list[float]], warmup_seconds: float) -> dict[str, Any]:
+    """From [seconds, RSS bytes, open fds] samples of a long run: after the warm-up, the RSS
+    slope (least squares, MiB per hour) and the range of open fds and RSS."""
+    steady = [s for s in samples if s[0] >= warmup_seconds]
+    if len(steady) < 3:
+        return {"rss_slope_mib_per_hour": None, "fds_min": None, "fds_max": None}
+    xs = [s[0] for s in steady]
+    ys = [s[1] / 2**20 for s in steady]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
+    fds = [int(s[2]) for s in steady]
+    return {
+        "rss_slope_mib_per_hour": round(slope * 3600, 2),
+        "rss_first_mib": round(ys[0], 1),
+        "rss_last_mib": round(ys[-1], 1),
+        "rss_max_mib": round(max(ys), 1),
+        "fds_min": min(fds),
+        "fds_max": max(fds),
+        "steady_seconds": round(xs[-1] - xs[0], 1),
+    }

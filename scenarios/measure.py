@@ -100,6 +100,14 @@ def ticks_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def open_fds(pid: int) -> int | None:
+    """How many file descriptors `pid` holds (sockets included), or None if it is gone."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
 def sample_process(pid: int) -> ProcessSample | None:
     """CPU and resident memory of `pid`, or None if it is gone."""
     cpu_ns = schedstat_ns(pid)

@@ -82,6 +82,18 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "storm_within_seconds": [1.0],
         "driver_processes": [1],
     },
+    # A long broadcast with churn: the server's RSS and open fds sampled throughout; after a
+    # warm-up the RSS slope (MiB/h) and the fd range say whether anything leaks.
+    "soak": {
+        **BROADCAST_LOAD,
+        "subscribers": [200],
+        "rate": [20.0],
+        "duration_seconds": [600.0],
+        "warmup_seconds": [2.0],
+        "churn_per_second": [5.0],
+        "sample_seconds": [5.0],
+        "soak_warmup_seconds": [60.0],
+    },
     # Many rooms; every member publishes into its room through its own transport.
     "chat": {
         "rooms": [20],

@@ -25,7 +25,7 @@ def _load(step: dict[str, Any]) -> str:
     if step["scenario"] == "browser":
         over = ", HTTP/2" if p.get("http2") else ""
         return f"headless Chromium{over}, {p['subscribers']} sub × {p['rate']:g}/s"
-    if step["scenario"] in ("broadcast", "baseline", "churn", "cluster", "proxy", "storm"):
+    if step["scenario"] in ("broadcast", "baseline", "churn", "cluster", "proxy", "storm", "soak"):
         text = f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B"
         if step["scenario"] == "proxy":
             text += f", through nginx {p['nginx']}"

@@ -91,7 +91,7 @@ def chromium_binary() -> str:
 
 def service_binary(name: str, package: str) -> str:
     """A real service binary (redis-server, nginx). `make test` installs it: never skip."""
-    from scenarios.cluster import find_binary
+    from scenarios.services import find_binary
 
     found = find_binary(name)
     if found is None:

@@ -351,7 +351,7 @@ def test_tiny_tls_step_runs_over_https_and_counts_tls_bytes(
 
 
 def test_driver_results_from_several_processes_merge_exactly() -> None:
-    from scenarios.run import merge_driver_results, split
+    from scenarios.broadcast import merge_driver_results, split
 
     assert split(5, 2) == [3, 2] and split(2, 4) == [1, 1] and sum(split(1001, 3)) == 1001
     parts = []
@@ -532,3 +532,37 @@ def test_a_reconnect_storm_resumes_every_subscriber_without_loss(
     assert step["lost"] == 0 and step["duplicated"] == 0 and step["drained"], step
     storm = step["storm"]
     assert storm["p99_before_us"] is not None and storm["p99_worst_us"] is not None, storm
+
+
+def test_tiny_soak_samples_rss_and_fds(tiny_run: tuple[dict[str, Any], Path, str]) -> None:
+    results, _, _ = tiny_run
+    step = only_ok_step(results, "ws", "soak")
+    soak = step["soak"]
+    assert len(soak["samples"]) >= 5
+    assert all(rss > 10 * 2**20 and fds > 5 for _, rss, fds in soak["samples"])
+    assert soak["rss_slope_mib_per_hour"] is not None
+    assert soak["fds_min"] <= soak["fds_max"]
+    assert step["reconnects"] > 0 and step["lost"] == 0
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_tiny_binary_events_are_measured(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, _, _ = tiny_run
+    step = only_ok_step(results, transport, "broadcast", binary=True)
+    assert step["delivered"] == step["expected"] > 0 and step["latency_us"]["count"] > 0
+    split = step["bytes_per_message"]["down_split"]
+    assert split["payload"] == 2048
+    # base64 inside JSON on SSE (a third larger), a 9-byte header and the room on WebSocket
+    assert split["envelope"] > 600 if transport == "sse" else split["envelope"] < 40
+
+
+@pytest.mark.parametrize("transport", ["longpoll", "sse"])
+def test_tiny_http2_steps_run_over_hypercorn(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, _, _ = tiny_run
+    step = only_ok_step(results, transport, "broadcast", http2=True)
+    assert step["delivered"] == step["expected"] > 0
+    assert step["bytes_per_message"]["source"] == "tcp_info"

@@ -16,7 +16,7 @@ import pytest
 
 from clients.aio import Publisher, Reconnecting, RequestRefused, subscribe
 from core import Event, Gap
-from scenarios.cluster import Nginx, RedisServer
+from scenarios.services import Nginx, RedisServer
 from servers.process import ServerProcess
 from tests.conftest import TRANSPORTS
 from tests.support import PATIENCE, collect, eventually, ids, service_binary

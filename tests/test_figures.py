@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from scenarios import figures
 from scenarios.measure import (
     ProcessSample,
@@ -86,3 +88,15 @@ def test_cpu_per_item_is_none_without_both_samples_or_items() -> None:
     assert figures.cpu_us_per(sample(0), sample(1), 10) == 100.0
     assert figures.cpu_us_per(None, sample(1), 10) is None
     assert figures.cpu_us_per(sample(0), sample(1), 0) is None
+
+
+def test_soak_slope_is_least_squares_after_the_warm_up() -> None:
+    mib = 2**20
+    # 100 MiB during the warm-up, then growing 1 MiB per minute: 60 MiB/h.
+    samples: list[list[float]] = [
+        [t, 100 * mib if t < 60 else (200 + (t - 60) / 60) * mib, 40] for t in range(0, 600, 5)
+    ]
+    found = figures.soak(samples, 60)
+    assert found["rss_slope_mib_per_hour"] == pytest.approx(60, abs=0.01)
+    assert found["fds_min"] == found["fds_max"] == 40
+    assert figures.soak(samples[:2], 0)["rss_slope_mib_per_hour"] is None

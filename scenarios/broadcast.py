@@ -1,0 +1,311 @@
+"""The broadcast scenario: N subscribers of one room (the lean driver, in one or more
+processes), an open-loop publisher at a fixed rate, latency from raw samples, wire bytes, CPU
+and memory. Its variants share it: the null-server baseline, churn (drops and resumes) and the
+reconnect storm."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from scenarios import figures as figure
+from scenarios.measure import (
+    decode,
+    encode,
+    merge,
+    open_fds,
+    sample_process,
+    summary,
+)
+from scenarios.profile import Step
+from scenarios.target import Target
+from scenarios.workers import WorkerFailed
+from servers.process import ServerProcess
+
+if TYPE_CHECKING:
+    from scenarios.fixtures import Fixtures
+
+
+async def measure(
+    run: Fixtures, step: Step, server: ServerProcess | Target | None
+) -> dict[str, Any]:
+    assert server is not None, "a pooled scenario is given its server"
+    p = step.params
+    room = f"bench-{uuid.uuid4().hex[:10]}"
+    warmup_events = int(p["warmup_seconds"] * p["rate"])
+    options = ["--measure-from-seq", str(warmup_events)]
+    options += ["--compression"] if p.get("compression") else []
+    options += ["--browser-headers"] if p.get("browser_headers") else []
+    if p.get("http2"):
+        options += ["--http2", "--streams-per-connection", str(p["streams_per_connection"])]
+    storm = p.get("storm_within_seconds")
+    options += ["--latencies-over-time"] if storm else []
+    if p.get("churn_per_second"):
+        options += ["--churn-per-second", str(p["churn_per_second"])]
+    options += run.tls_args(step) + run.token_args(step)
+    origin_ns = time.time_ns()
+    options += ["--timeline-origin-ns", str(origin_ns)]
+    drivers = []
+    for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
+        args = [*run.driver_args(step, server, room, share), *options]
+        drivers.append(await run.worker("scenarios.driver", args, f"driver {index}"))
+    readies = await asyncio.gather(*(d.event("ready", patience=120) for d in drivers))
+    failed = sum(ready["failed"] for ready in readies)
+    if failed:
+        errors = [e for ready in readies for e in ready["errors"]][:5]
+        raise WorkerFailed(f"{failed} subscribers could not connect: {errors}")
+    publisher = await run.worker(
+        "scenarios.publisher",
+        [
+            "--url",
+            server.publish_url,
+            "--room",
+            room,
+            "--rate",
+            str(p["rate"]),
+            "--warmup",
+            str(p["warmup_seconds"]),
+            "--duration",
+            str(p["duration_seconds"]),
+            "--payload-bytes",
+            str(p["payload_bytes"]),
+            *(["--binary"] if p.get("binary") else []),
+            *run.tls_args(step),
+            *run.token_args(step),
+        ],
+        "publisher",
+    )
+    patience = p["warmup_seconds"] + p["duration_seconds"] + 60
+    await publisher.event("measuring", patience)
+    before = run.sample(server, drivers, publisher)
+    every = float(p.get("sample_seconds") or 0)
+    watched: list[list[float]] = []
+    watching = asyncio.create_task(watch(server, every, watched)) if every else None
+    storm_ns = 0
+    if storm:
+        # Every subscriber drops and resumes with its cursor, a while into the window.
+        await asyncio.sleep(p["storm_after_seconds"])
+        storm_ns = time.time_ns()
+        for driver in drivers:
+            await driver.send(cmd="storm", within=storm)
+    published = await publisher.event("result", patience)
+    window = run.sample(server, drivers, publisher)
+    if watching is not None:
+        watching.cancel()
+    publisher_after = window["publisher"]
+    for driver in drivers:
+        await driver.send(
+            cmd="drain", last_id=published["last_id"] or 0, seconds=run.profile.drain_seconds
+        )
+    received = merge_driver_results(
+        await asyncio.gather(*(d.event("result", run.profile.drain_seconds + 60) for d in drivers))
+    )
+    after = run.sample(server, drivers, None)
+    after["publisher"] = publisher_after
+    await asyncio.gather(publisher.stop(), *(d.stop() for d in drivers))
+    figures = figures_of(run, step, published, received, before, after)
+    figures["utilisation"] = run.utilisation(before, window)
+    figures["driver_processes"] = len(drivers)
+    if every:
+        figures["soak"] = {
+            "sample_seconds": every,
+            "warmup_seconds": p["soak_warmup_seconds"],
+            "samples": watched,
+            **figure.soak(watched, p["soak_warmup_seconds"]),
+        }
+    if storm:
+        timeline = received["timeline"]
+        bucket_ms = timeline["bucket_ms"]
+        storm_bucket = (storm_ns - origin_ns) // (bucket_ms * 1_000_000)
+        figures["storm"] = {
+            "subscribers": p["subscribers"],
+            "within_seconds": storm,
+            "timeline_bucket": storm_bucket,
+            **figure.storm_recovery(timeline["p99_us"], bucket_ms, storm_bucket, storm),
+        }
+    return figures
+
+
+async def watch(server: ServerProcess | Target, every: float, into: list[list[float]]) -> None:
+    """Every `every` seconds: [seconds since start, the server's RSS, its open fds]."""
+    started = time.monotonic()
+    pid = Target.of(server).pids["server"][0]
+    while True:
+        sample, fds = sample_process(pid), open_fds(pid)
+        if sample is not None and fds is not None:
+            into.append([round(time.monotonic() - started, 2), sample.rss_bytes, fds])
+        await asyncio.sleep(every)
+
+
+def figures_of(
+    run: Fixtures,
+    step: Step,
+    published: dict[str, Any],
+    received: dict[str, Any],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    nominal_rate: float | None = None,
+) -> dict[str, Any]:
+    p = step.params
+    measured = received["measured"]
+    delivered = received["delivered"]
+
+    def cpu_us_per(name: str, count: int) -> float | None:
+        return figure.cpu_us_per(before.get(name), after.get(name), count)
+
+    histogram = merge([received["histogram"]])
+    hist_path = run.out / "histograms" / f"{step.id}.hdr"
+    hist_path.parent.mkdir(parents=True, exist_ok=True)
+    hist_path.write_text(received["histogram"] + "\n")
+    lag_path = run.out / "histograms" / f"{step.id}.publisher-lag.hdr"
+    lag_path.write_text(published["lag_histogram"] + "\n")
+    timeline_path = run.out / "timelines" / f"{step.id}.json"
+    timeline_path.parent.mkdir(parents=True, exist_ok=True)
+    timeline_path.write_text(json.dumps(received["timeline"]) + "\n")
+    source = "tcp_info" if received["tcp_bytes_in"] is not None else "application"
+    down = received["tcp_bytes_in"] if source == "tcp_info" else received["app_bytes_in"]
+    up = received["tcp_bytes_out"] if source == "tcp_info" else received["app_bytes_out"]
+    expected = received["expected"]
+    segments_out, segments_in = (
+        received.get("tcp_segments_out"),
+        received.get("tcp_segments_in"),
+    )
+    per_segment = figure.ip_tcp_header_bytes()
+    down_per = down / delivered if delivered else None
+    polls = received["polls"] or 0
+    split = (
+        figure.wire_split(
+            step.transport,
+            "bench-0123456789",  # the length of the step's room name
+            p["payload_bytes"],
+            published["last_id"] or 1,
+            down_per,
+            delivered / polls if polls else 1.0,
+            binary=bool(p.get("binary")),
+        )
+        if down_per is not None and source == "tcp_info"
+        else {}
+    )
+    nominal = nominal_rate if nominal_rate is not None else p["rate"]
+    kept_up = (published["achieved_rate"] or 0) >= figure.KEPT_UP * nominal
+    degraded = figure.degraded_reasons(
+        nominal,
+        published["achieved_rate"],
+        received["lost"],
+        received["duplicated"],
+        received["complete"],
+        received["error_count"],
+        sum(published["errors"].values()),
+        received["reconnect_failures"],
+    )
+    server_after = after["server"]
+    return {
+        "status": "degraded" if degraded else "ok",
+        "degraded_because": "; ".join(degraded) or None,
+        "nominal_rate": nominal,
+        "kept_up": kept_up,
+        "achieved_rate": published["achieved_rate"],
+        "published": published["published"],
+        "publish_errors": published["errors"],
+        "expected": expected,
+        "delivered": delivered,
+        "lost": received["lost"],
+        "duplicated": received["duplicated"],
+        "reordered": received["reordered"],
+        "gap_notices": received["gap_notices"],
+        "drained": received["complete"],
+        "subscriber_errors": received["errors"],
+        "latency_us": summary(histogram),
+        "publisher_lag_us": summary(decode(published["lag_histogram"])),
+        "bytes_per_message": {
+            "down": round(down / delivered, 1) if delivered else None,
+            "up": round(up / delivered, 1) if delivered else None,
+            "payload": p["payload_bytes"],
+            "source": source,
+            "total_down": down,
+            "total_up": up,
+            "app_down": received["app_bytes_in"],
+            "down_split": split,
+            "segments_down": round(segments_in / delivered, 3)
+            if segments_in is not None and delivered
+            else None,
+            "segments_up": round(segments_out / delivered, 3)
+            if segments_out is not None and delivered
+            else None,
+            "ip_tcp_header_bytes_per_segment": per_segment,
+        },
+        "server_cpu_us_per_message": cpu_us_per("server", measured),
+        **(
+            {
+                "process_cpu_us_per_message": {
+                    key.removeprefix("process:"): cpu_us_per(key, measured)
+                    for key in after
+                    if key.startswith("process:")
+                }
+            }
+            if any(key.startswith("process:") for key in after)
+            else {}
+        ),
+        "driver_cpu_us_per_message": cpu_us_per("driver", measured),
+        "publisher_cpu_us_per_event": cpu_us_per(
+            "publisher", published["published"] - published["warmup"]
+        ),
+        "server_rss_bytes": server_after.rss_bytes if server_after else None,
+        "polls": received["polls"] or None,
+        "reconnects": received["reconnects"],
+        "reconnect_failures": received["reconnect_failures"],
+        "timeline_file": str(timeline_path.relative_to(run.out)),
+        "histogram_file": str(hist_path.relative_to(run.out)),
+    }
+
+
+def split(total: int, parts: int) -> list[int]:
+    """`total` subscribers over `parts` driver processes, as evenly as possible."""
+    parts = max(1, min(parts, total))
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def merge_driver_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One driver result from several processes: counts add up, histograms merge (raw samples,
+    not percentiles), timelines add bucket by bucket."""
+    if len(results) == 1:
+        return results[0]
+    merged: dict[str, Any] = {}
+    for key, value in results[0].items():
+        values = [r[key] for r in results]
+        if key == "histogram":
+            merged[key] = encode(merge(values))
+        elif key == "timeline":
+            merged[key] = {
+                **value,
+                "delivered": add_series([v["delivered"] for v in values]),
+                "reconnects": add_series([v["reconnects"] for v in values]),
+            }
+            if "p99_us" in value:  # percentiles do not add: the worst process stands
+                merged[key]["p99_us"] = worst_series([v["p99_us"] for v in values])
+        elif key == "complete":
+            merged[key] = all(values)
+        elif key.startswith("tcp_") or isinstance(value, int | float):
+            merged[key] = None if any(v is None for v in values) else sum(values)
+        elif isinstance(value, list):
+            merged[key] = [item for v in values for item in v][:5]
+        else:
+            merged[key] = value
+    return merged
+
+
+def worst_series(series: list[list[int | None]]) -> list[int | None]:
+    length = max(map(len, series), default=0)
+    worst: list[int | None] = []
+    for i in range(length):
+        present = [v for s in series if i < len(s) and (v := s[i]) is not None]
+        worst.append(max(present) if present else None)
+    return worst
+
+
+def add_series(series: list[list[int]]) -> list[int]:
+    length = max(map(len, series), default=0)
+    return [sum(s[i] for s in series if i < len(s)) for i in range(length)]

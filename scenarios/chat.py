@@ -1,0 +1,59 @@
+"""The chat scenario: members in many rooms, each publishing into its own room through its own
+transport (over the socket for WebSocket, a POST for SSE and long polling)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from scenarios.profile import Step
+from scenarios.target import Target
+from scenarios.workers import WorkerFailed
+from servers.process import ServerProcess
+
+if TYPE_CHECKING:
+    from scenarios.fixtures import Fixtures
+
+from scenarios.broadcast import figures_of
+
+
+async def measure(
+    run: Fixtures, step: Step, server: ServerProcess | Target | None
+) -> dict[str, Any]:
+    assert server is not None, "a pooled scenario is given its server"
+    p = step.params
+    room = f"chat-{uuid.uuid4().hex[:8]}"
+    members = p["rooms"] * p["members_per_room"]
+    warmup_events = int(p["warmup_seconds"] * members * p["member_rate"])
+    driver = await run.worker(
+        "scenarios.driver",
+        [
+            *run.driver_args(step, server, room, members),
+            *("--rooms", str(p["rooms"]), "--measure-from-seq", str(warmup_events)),
+        ],
+        "driver",
+    )
+    ready = await driver.event("ready", patience=120)
+    if ready["failed"]:
+        raise WorkerFailed(f"{ready['failed']} members could not connect: {ready['errors']}")
+    await driver.send(
+        cmd="chat",
+        member_rate=p["member_rate"],
+        warmup=p["warmup_seconds"],
+        duration=p["duration_seconds"],
+        payload_bytes=p["payload_bytes"],
+        drain_seconds=run.profile.drain_seconds,
+    )
+    patience = p["warmup_seconds"] + p["duration_seconds"] + run.profile.drain_seconds + 60
+    await driver.event("measuring", patience)
+    before = run.sample(server, driver, None)
+    received = await driver.event("result", patience)
+    after = run.sample(server, driver, None)
+    await driver.stop()
+    nominal = members * p["member_rate"]
+    figures = figures_of(
+        run, step, received["published"], received, before, after, nominal_rate=nominal
+    )
+    # The driver publishes too, and its result comes after the drain: a lower bound.
+    figures["utilisation"] = run.utilisation(before, after)
+    return figures

@@ -1,0 +1,75 @@
+"""The offered-load sweep: broadcast at doubling rates until p99 leaves the bound, an event is
+lost, the publisher falls behind or the driver saturates; the last rate that passed is the
+capacity (a lower bound when the driver stopped the sweep)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scenarios import figures as figure
+from scenarios.profile import Step
+from scenarios.target import Target
+from servers.process import ServerProcess
+
+if TYPE_CHECKING:
+    from scenarios.fixtures import Fixtures
+
+from scenarios import broadcast
+
+
+async def measure(
+    run: Fixtures, step: Step, server: ServerProcess | Target | None
+) -> dict[str, Any]:
+    """Broadcast at rising rates until the server stops keeping up: the last rate whose
+    p99 stayed under the bound, with nothing lost and the rate achieved, is the knee."""
+    assert server is not None, "a pooled scenario is given its server"
+    p = step.params
+    points: list[dict[str, Any]] = []
+    knee_rate: float | None = None
+    reason = f"reached max_rate {p['max_rate']:g}/s"
+    lower_bound = True  # until the server itself is what stopped the sweep
+    rate = float(p["start_rate"])
+    while rate <= p["max_rate"]:
+        params = {
+            "subscribers": p["subscribers"],
+            "rate": rate,
+            "payload_bytes": p["payload_bytes"],
+            "duration_seconds": p["duration_seconds"],
+            "warmup_seconds": p["warmup_seconds"],
+            "compression": False,
+        }
+        point_step = Step("knee", step.transport, params, step.repeat)
+        figures = {"rate": rate, **await broadcast.measure(run, point_step, server)}
+        points.append(figures)
+        p99 = figures["latency_us"]["p99"]
+        achieved = figures["achieved_rate"] or 0.0
+        if figures["lost"] or figures["duplicated"]:
+            reason = f"{figures['lost']} lost, {figures['duplicated']} duplicated at {rate:g}/s"
+        elif (figures["utilisation"]["driver_core"] or 0) > figure.DRIVER_SATURATED:
+            # Past here the driver, not the server, would set the figures.
+            reason = f"the driver saturated at {rate:g}/s: capacity is at least the last pass"
+            break
+        elif achieved < figure.KEPT_UP * rate:
+            reason = f"publisher reached {achieved:.1f} of {rate:g}/s"
+        elif figures["status"] != "ok":
+            reason = f"{figures['degraded_because']} at {rate:g}/s"
+        elif p99 is None or p99 > p["p99_bound_ms"] * 1000:
+            reason = (
+                f"p99 {p99 / 1000 if p99 else float('nan'):.1f} ms over the bound at {rate:g}/s"
+            )
+        else:
+            knee_rate = rate
+            rate *= p["factor"]
+            continue
+        lower_bound = False
+        break
+    return {
+        "status": "ok" if points else "failed",
+        "max_sustainable_rate": knee_rate,
+        "max_sustainable_deliveries_per_second": knee_rate * p["subscribers"]
+        if knee_rate
+        else None,
+        "stopped_because": reason,
+        "capacity_is_lower_bound": lower_bound,
+        "points": points,
+    }

@@ -1,0 +1,176 @@
+"""The chat scenario with Locust users (gevent): realistic clients, in their own costs; Locust
+distributed on loopback (a master and workers) when `locust_workers` > 0."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scenarios import figures as figure
+from scenarios.measure import (
+    ProcessSample,
+    core_busy,
+    decode,
+    encode,
+    merge,
+    summary,
+)
+from scenarios.profile import Step
+from scenarios.target import Target
+from scenarios.workers import Worker, WorkerFailed
+from servers.process import ServerProcess
+
+if TYPE_CHECKING:
+    from scenarios.fixtures import Fixtures
+
+import resource
+
+from scenarios.services import free_port
+
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfiles" / "chat.py"
+
+
+async def measure(
+    run: Fixtures, step: Step, server: ServerProcess | Target | None
+) -> dict[str, Any]:
+    """The chat scenario driven by Locust users: realistic clients, heavier per message.
+    With `locust_workers` > 0, Locust runs distributed on loopback: a master and that many
+    workers, each worker writing its own raw histogram, merged here."""
+    assert server is not None, "a pooled scenario is given its server"
+    p = step.params
+    distributed = int(p.get("locust_workers", 0))
+    user_class = {
+        "longpoll": "LongPollChatUser",
+        "sse": "SSEChatUser",
+        "ws": "WebSocketChatUser",
+    }[step.transport]
+    results_path = run.out / "locust" / f"{step.id}.json"
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    run_seconds = p["run_seconds"]
+    args = [
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "-u",
+        str(p["users"]),
+        "-r",
+        str(p["spawn_rate"]),
+        "--run-time",
+        f"{run_seconds}s",
+        "--host",
+        server.url,
+        "--rooms",
+        str(p["rooms"]),
+        "--member-interval",
+        str(p["member_interval"]),
+        "--publish-seconds",
+        str(run_seconds - p["quiet_seconds"]),
+        "--drain-seconds",
+        "1",
+        "--warmup-seconds",
+        str(p["warmup_seconds"]),
+        "--results-file",
+        str(results_path),
+        "--csv",
+        str(results_path.with_suffix("")),
+        user_class,
+    ]
+    pin = set(run.pinning.driver)
+    locust_workers: list[Worker] = []
+    if distributed:
+        port = free_port()
+        args[2:2] = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port",
+                     str(port), "--expect-workers", str(distributed)]  # fmt: skip
+        worker_args = ["-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
+                       "--master-port", str(port), "--loglevel", "WARNING"]  # fmt: skip
+        locust_workers = [
+            Worker("locust", worker_args, run.run_id, f"locust worker {n}", pin=pin)
+            for n in range(distributed)
+        ]
+    locust = Worker("locust", args, run.run_id, "locust", pin=pin)
+    run.workers.extend([locust, *locust_workers])
+    before = run.sample(server, None, None)
+    # Locust exits before it can be sampled; its CPU shows in the reaped children's usage.
+    children_before = children_cpu_seconds()
+    await locust.start()
+    for worker in locust_workers:
+        await worker.start()
+    code = await locust.finish(run_seconds + 120)
+    for worker in locust_workers:
+        await worker.finish(30)
+    locust_cpu_seconds = children_cpu_seconds() - children_before
+    after = run.sample(server, None, None)
+    wall = after["monotonic"] - before["monotonic"]
+    if not results_path.exists():
+        tail = "\n".join(locust.stderr_tail[-8:])
+        raise WorkerFailed(f"locust exited ({code}) without results:\n{tail}")
+    parts = [results_path, *sorted(results_path.parent.glob(f"{results_path.name}.*"))]
+    measured = merge_locust_results([json.loads(path.read_text()) for path in parts])
+    histogram = decode(measured["histogram"])
+    delivered = measured["delivered"]
+    server_us = figure.cpu_us_per(before["server"], after["server"], delivered)
+    publish_seconds = run_seconds - p["quiet_seconds"]
+    nominal = round(p["users"] / p["member_interval"], 3)
+    achieved = round(measured["published"] / publish_seconds, 3)
+    degraded = figure.degraded_reasons(
+        nominal, achieved, measured["lost"], measured["duplicated"], True, 0,
+        measured["publish_errors"], 0,
+    )  # fmt: skip
+    if code != 0:
+        degraded.append(f"locust exited with code {code}")
+    # Locust's CPU is known only in total (reaped children), over its whole run.
+    locust_cpu = (ProcessSample(0, 0), ProcessSample(int(locust_cpu_seconds * 1e9), 0))
+    utilisation = figure.utilisation(
+        (before["pinned_server"], after["pinned_server"]),
+        locust_cpu,
+        wall,
+        len(run.pinning.server),
+        len(run.pinning.driver),
+        core_busy(before["cores"], after["cores"]),
+    )
+    return {
+        "status": "degraded" if degraded else "ok",
+        "degraded_because": "; ".join(degraded) or None,
+        "utilisation": utilisation,
+        "driver": "locust",
+        "nominal_rate": nominal,
+        "achieved_rate": achieved,
+        "published": measured["published"],
+        "publish_errors": measured["publish_errors"],
+        "expected": measured["expected"],
+        "delivered": delivered,
+        "lost": measured["lost"],
+        "duplicated": measured["duplicated"],
+        "reordered": measured["reordered"],
+        "gap_notices": measured["gap_notices"],
+        "reconnects": measured["reconnects"],
+        "latency_us": summary(histogram),
+        "server_cpu_us_per_message": server_us,
+        "driver_cpu_us_per_message": (
+            round(locust_cpu_seconds * 1e6 / delivered, 2) if delivered else None
+        ),
+        "locust_exit_code": code,
+        "locust_results_file": str(results_path.relative_to(run.out)),
+        "locust_processes": len(parts),
+        "locust_workers": distributed,
+    }
+
+
+def merge_locust_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One Locust measurement from several processes (a master and its workers): raw
+    histograms merged, counts summed."""
+    counted = ("delivered", "expected", "lost", "duplicated", "reordered", "gap_notices",
+               "published", "publish_errors", "reconnects", "users")  # fmt: skip
+    merged: dict[str, Any] = {key: sum(int(part.get(key, 0)) for part in parts) for key in counted}
+    merged["histogram"] = encode(merge([part["histogram"] for part in parts]))
+    merged["subscribe_errors"] = [e for part in parts for e in part.get("subscribe_errors", [])][:5]
+    return merged
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
