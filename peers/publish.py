@@ -21,6 +21,7 @@ from starlette.types import Lifespan
 
 from core import JSON, Limits, RtbenchError, __version__, validate_room
 from core.payload import parse_publish
+from core.urls import route_templates
 from servers.app import read_body
 
 Deliver = Callable[[str, dict[str, JSON]], Awaitable[None]]
@@ -87,8 +88,8 @@ def publish_app(
         return Response(json.dumps(rooms.status(), indent=2), media_type="application/json")
 
     routes = [
-        Route("/rooms/{room}/events", publish, methods=["POST"]),
-        Route("/rooms/{room}", room_info, methods=["GET"]),
+        Route(route_templates("events")[0], publish, methods=["POST"]),
+        Route(route_templates()[0], room_info, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
     ]

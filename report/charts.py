@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 
 from report import stats, verdicts
 from report.results import Run
-from report.verdicts import NAMES, TRANSPORTS
+from report.verdicts import NAMES
+from scenarios.schema import TRANSPORTS
 
 COLORS = {
     "longpoll": "#c8553d",

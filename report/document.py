@@ -11,7 +11,8 @@ from typing import Any
 from report import verdicts
 from report.charts import PEERS, SERIES, plain
 from report.results import Run
-from report.verdicts import NAMES, TRANSPORTS, through
+from report.verdicts import NAMES, through
+from scenarios.schema import TRANSPORTS
 
 
 @dataclass

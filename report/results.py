@@ -1,4 +1,5 @@
-"""Reading a run: the results file, its histograms and timelines."""
+"""Reading a run: the results file (through the contract, `scenarios.schema`), its histograms
+and timelines."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-SCHEMA = "rtbench.results"
-KNOWN_VERSIONS = (1, 2)
+from scenarios.schema import UnknownSchema, find_run, read
 
-
-class UnknownResults(ValueError):
-    """Not a results file this report can read."""
+UnknownResults = UnknownSchema
+"""Not a results file this report can read."""
 
 
 @dataclass
@@ -47,29 +46,6 @@ class Run:
         return loaded
 
 
-def find_run(path: str | Path) -> Path:
-    """A run folder from a folder, a results.json, or `results` (its `latest`)."""
-    path = Path(path)
-    if path.is_file():
-        return path.parent
-    if (path / "results.json").exists():
-        return path
-    if (path / "latest" / "results.json").exists():
-        return (path / "latest").resolve()
-    raise UnknownResults(f"expected a run folder with results.json at {path}, got none there")
-
-
 def load(path: str | Path) -> Run:
-    folder = find_run(path)
-    try:
-        data = json.loads((folder / "results.json").read_text())
-    except ValueError as exc:
-        raise UnknownResults(f"expected JSON in {folder / 'results.json'}, got {exc}") from exc
-    schema, version = data.get("schema"), data.get("schema_version")
-    if schema != SCHEMA or version not in KNOWN_VERSIONS:
-        raise UnknownResults(
-            f"expected {SCHEMA} version {' or '.join(map(str, KNOWN_VERSIONS))} in "
-            f"{folder / 'results.json'}, got {schema!r} version {version!r}: "
-            "this report cannot read it (is rtbench older than the run?)"
-        )
-    return Run(folder, data)
+    """The run at `path` (a folder, its results.json, or `results` for the latest)."""
+    return Run(find_run(path), dict(read(path)))

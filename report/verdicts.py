@@ -15,11 +15,11 @@ from typing import Any
 from report import stats
 from report.results import Run
 from report.stats import Spread
+from scenarios.schema import TRANSPORTS
 
 Step = dict[str, Any]
 Getter = Callable[[Step], float | None]
 
-TRANSPORTS = ("longpoll", "sse", "ws")
 NAMES = {
     "longpoll": "Long polling",
     "sse": "Server-Sent Events",

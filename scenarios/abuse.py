@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from core import Limits
+from core.urls import events_path
 from scenarios.measure import sample_process
 from servers.process import ServerProcess
 
@@ -42,7 +43,7 @@ async def flood(server: ServerProcess, rooms: int, events: int, payload_kib: int
         for _ in range(events):
             for n in range(rooms):
                 response = await client.post(
-                    f"/rooms/{prefix}-{n}/events",
+                    events_path(f"{prefix}-{n}"),
                     content=body,
                     headers={"content-type": "application/json"},
                 )

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from clients.payload import payload
+from core.urls import TRANSPORTS, events_path
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, schedstat_ns, summary
 from servers.process import ServerProcess
@@ -156,7 +157,7 @@ class Publishing:
         body = payload(self.seq, scheduled_ns, 90)
         self.seq += 1
         response = self.client.post(
-            f"/rooms/{self.room}/events",
+            events_path(self.room),
             content=body,
             headers={"content-type": "application/json"},
         )
@@ -433,7 +434,7 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--transport", required=True, choices=["longpoll", "sse", "ws"])
+    p.add_argument("--transport", required=True, choices=list(TRANSPORTS))
     p.add_argument("--url", required=True, help="the server under test (same origin as the page)")
     p.add_argument("--subscribers", type=int, default=4, help="per page (at most 6: one origin)")
     p.add_argument("--rate", type=float, default=20.0, help="events per second while measuring")

@@ -27,6 +27,7 @@ from clients.aio.h2probe import H2_PROBES, H2Pool
 from clients.aio.probe import PROBES, Probe, Recorder, Tally, WSProbe, client_tls
 from clients.payload import payload, schedule_of
 from core import jsonc
+from core.urls import events_path
 from core.wire import http
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, summary
@@ -402,7 +403,7 @@ class Chat:
             return
         request = http.build_request(
             "POST",
-            f"/rooms/{probe.room}/events",
+            events_path(probe.room),
             probe.netloc,
             {"content-type": "application/json"},
             body,

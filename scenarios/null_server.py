@@ -29,6 +29,7 @@ from websockets.server import ServerProtocol
 
 from core import jsonc
 from core.events import Event
+from core.urls import TRANSPORTS
 from core.wire import longpoll, sse, ws
 from scenarios import ipc
 
@@ -251,7 +252,7 @@ def main() -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "transport", choices=["longpoll", "sse", "ws"], help="what the driver will subscribe with"
+        "transport", choices=list(TRANSPORTS), help="what the driver will subscribe with"
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)

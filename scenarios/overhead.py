@@ -22,9 +22,9 @@ import httpx
 
 from clients.aio.probe import Probe, Recorder, tcp_bytes
 from clients.payload import payload
+from core.urls import TRANSPORTS, events_path
 from peers import PEERS
 from scenarios.driver import ALL_PROBES
-from scenarios.profile import TRANSPORTS
 from servers.process import ServerProcess
 
 
@@ -51,7 +51,7 @@ async def measure(transport: str, events: int, payload_bytes: int) -> dict[str, 
             for n in range(events):
                 body = payload(n, time.time_ns(), payload_bytes)
                 await client.post(
-                    f"/rooms/{room}/events",
+                    events_path(room),
                     content=body,
                     headers={"content-type": "application/json"},
                 )

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from core import ConfigError
+from core.urls import TRANSPORTS
 from peers import PEERS
 
-TRANSPORTS = ("longpoll", "sse", "ws")
 BASELINE_TRANSPORTS = TRANSPORTS
 """What the null server speaks: each transport's floor, with no framework and no queues."""
 PEER_SCENARIOS = ("broadcast", "knee", "idle")
-BINARY_PEER = "bare-ws"
 """What reference peers run: they have no resume (churn) and no member publishing (chat)."""
+BINARY_PEER = "bare-ws"
+"""The peer that broadcasts binary events (as binary frames, like ours)."""
 
 # One room, N subscribers, an open-loop publisher: the load every broadcast-like scenario shares.
 BROADCAST_LOAD: dict[str, list[Any]] = {

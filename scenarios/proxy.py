@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.urls import subscribe_path
 from core.wire import http
 from scenarios import broadcast
 from scenarios.services import Nginx, find_binary
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
     from scenarios.profile import Step
 
-SUBSCRIBE = {"longpoll": "poll?after=0&timeout=1", "sse": "sse?after=0", "ws": "ws?after=0"}
 UPGRADE = {
     "connection": "Upgrade",
     "upgrade": "websocket",
@@ -43,8 +43,9 @@ async def open_subscribe(
     host, _, port = host_port.partition(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     headers = dict(UPGRADE) if transport == "ws" else {"accept": "text/event-stream"}
-    writer.write(http.build_request("GET", f"/rooms/{room}/{SUBSCRIBE[transport]}",
-                                    host_port, headers))  # fmt: skip
+    timeout = 1 if transport == "longpoll" else None
+    path = subscribe_path(transport, room, 0, timeout=timeout)
+    writer.write(http.build_request("GET", path, host_port, headers))
     await writer.drain()
     line = await asyncio.wait_for(reader.readline(), 10)
     parts = line.split()

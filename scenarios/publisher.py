@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from clients.aio.probe import client_tls, tcp_bytes
 from clients.payload import binary_payload, payload
 from core.payload import BINARY_MEDIA_TYPE
+from core.urls import events_path
 from core.wire import http
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, summary
@@ -138,7 +139,7 @@ async def main(args: argparse.Namespace) -> None:
     lag = new_histogram()
     ids: list[int] = []
     errors: dict[str, int] = {}
-    target = f"/rooms/{args.room}/events"
+    target = events_path(args.room)
     headers = {"content-type": BINARY_MEDIA_TYPE if args.binary else "application/json"}
     make_body = binary_payload if args.binary else payload
     if args.token:

@@ -26,10 +26,11 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core import ConfigError
+from core.urls import TRANSPORTS
 from peers import PEERS
 from scenarios import figures as figure
+from scenarios import machine, schema
 from scenarios import profile as profiles
-from scenarios import results as results_file
 from scenarios.fixtures import Fixtures, GroupKey, console, group_key
 from scenarios.registry import get_scenario
 from scenarios.summary import print_summary
@@ -56,13 +57,13 @@ class Run(Fixtures):
 
     # -- the run --------------------------------------------------------------------------
 
-    async def execute(self) -> dict[str, Any]:
+    async def execute(self) -> schema.Results:
         steps = [self.override(step) for step in self.profile.steps()]
         if self.args.transports:
             steps = [s for s in steps if s.transport in self.args.transports]
-        results: dict[str, Any] = {
-            "schema": results_file.SCHEMA,
-            "schema_version": results_file.SCHEMA_VERSION,
+        results: schema.Results = {
+            "schema": schema.SCHEMA,
+            "schema_version": schema.SCHEMA_VERSION,
             "run_id": self.run_id,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "command": " ".join(sys.argv),
@@ -71,8 +72,8 @@ class Run(Fixtures):
                 "description": self.profile.description,
                 "definition": self.profile.raw,
             },
-            "machine": results_file.machine(),
-            "software": results_file.software(),
+            "machine": machine.machine(),
+            "software": machine.software(),
             "pinning": self.pinning.describe(),
             "settings": {
                 "saturation": figure.thresholds(),
@@ -105,7 +106,7 @@ class Run(Fixtures):
                     kind_running = kind
                 progress.update(overall, description=step.id)
                 started = time.monotonic()
-                entry: dict[str, Any] = {
+                entry: schema.StepResult = {
                     "id": step.id,
                     "scenario": step.scenario,
                     "transport": step.transport,
@@ -122,15 +123,15 @@ class Run(Fixtures):
                             if server is not None:
                                 await self.stop_server(server)
                             server = pool[key] = await self.start_server(step)
-                    entry.update(await scenario.measure(self, step, server))
+                    entry.update(await scenario.measure(self, step, server))  # type: ignore[typeddict-item]
                 except (WorkerFailed, ServerFailed, TimeoutError, OSError) as exc:
-                    entry.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+                    entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
                     console.print(f"[red]step {step.id} failed:[/] {exc}")
                     await self.stop_all()
                     pool.clear()
                 entry["wall_seconds"] = round(time.monotonic() - started, 2)
                 results["steps"].append(entry)
-                results_file.write(self.out / "results.json", results)
+                schema.write(self.out / "results.json", results)
                 progress.advance(overall)
                 if not console.is_terminal and not self.args.progress:
                     done = f"{len(results['steps'])}/{len(steps)}"
@@ -138,6 +139,7 @@ class Run(Fixtures):
                         f"{done} {step.id}: {entry['status']} ({entry['wall_seconds']} s)"
                     )
             await self.stop_pool(pool)
+        schema.write(self.out / "results.json", results, whole=True)
         return results
 
 
@@ -240,7 +242,7 @@ async def amain(args: argparse.Namespace, profile: profiles.Profile) -> tuple[Pa
         results = await run.execute()
     finally:
         await run.stop_all()
-    print_summary(results, console)
+    print_summary(dict(results), console)
     console.print(f"results: [bold]{run.out / 'results.json'}[/]")
     failed = [step["id"] for step in results["steps"] if step["status"] == "failed"]
     if failed:
@@ -257,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         profile = profiles.load(args.profile)
         if args.transports:
-            known = profiles.TRANSPORTS + PEERS
+            known = TRANSPORTS + PEERS
             bad = [t for t in args.transports if t not in known]
             if bad:
                 raise ConfigError(f"expected transports among {known}, got {bad}")

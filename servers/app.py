@@ -78,8 +78,7 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
 
     routes = [
         *(Route(path, publish, methods=["POST"]) for path in room_paths("events")),
-        Route("/rooms/{room}", room_info, methods=["GET"]),
-        Route("/ns/{namespace}/rooms/{room}", room_info, methods=["GET"]),
+        *(Route(path, room_info, methods=["GET"]) for path in room_paths()),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),

@@ -12,6 +12,7 @@ import asyncio
 from starlette.routing import BaseRoute, Route
 
 from core import CloseReason, Event, Gap, RtbenchError
+from core.urls import SUBSCRIBE
 from core.wire import longpoll
 from servers.asgi import (
     Receive,
@@ -99,4 +100,4 @@ class LongPollTransport(Transport):
 
     def routes(self, hub: Hub) -> list[BaseRoute]:
         endpoint = PollEndpoint(hub)
-        return [Route(path, endpoint, methods=["GET"]) for path in room_paths("poll")]
+        return [Route(path, endpoint, methods=["GET"]) for path in room_paths(SUBSCRIBE[self.name])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from core import Item, RtbenchError
+from core.urls import SUBSCRIBE
 from core.wire import sse
 from servers.asgi import Receive, Scope, Send, header, parse_after, query, room_of, wait_disconnect
 from servers.hub import Hub
@@ -72,4 +73,4 @@ class SSETransport(Transport):
 
     def routes(self, hub: Hub) -> list[BaseRoute]:
         endpoint = SSEEndpoint(hub)
-        return [Route(path, endpoint, methods=["GET"]) for path in room_paths("sse")]
+        return [Route(path, endpoint, methods=["GET"]) for path in room_paths(SUBSCRIBE[self.name])]

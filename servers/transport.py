@@ -10,14 +10,12 @@ from starlette.routing import BaseRoute
 
 from core import Event, Item, RtbenchError
 from core.auth import Grant
+from core.urls import route_templates
 from servers.asgi import Scope, Send, address_of, error_body, header, query, send_json
 from servers.connection import Connection
 from servers.hub import Hub, Space
 
-
-def room_paths(suffix: str) -> list[str]:
-    """The default namespace at `/rooms/...`, any other at `/ns/{namespace}/rooms/...`."""
-    return [f"/rooms/{{room}}/{suffix}", f"/ns/{{namespace}}/rooms/{{room}}/{suffix}"]
+room_paths = route_templates
 
 
 def token_of(scope: Scope) -> str | None:

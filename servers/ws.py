@@ -25,6 +25,7 @@ from core import (
 from core.auth import Grant
 from core.payload import check_size
 from core.ratelimit import TokenBucket
+from core.urls import SUBSCRIBE
 from core.wire import ws
 from servers.asgi import Receive, Scope, Send, error_body, parse_after, query, room_of
 from servers.connection import Connection
@@ -225,4 +226,4 @@ class WebSocketTransport(Transport):
 
     def routes(self, hub: Hub) -> list[BaseRoute]:
         endpoint = WebSocketEndpoint(hub)
-        return [WebSocketRoute(path, endpoint) for path in room_paths("ws")]
+        return [WebSocketRoute(path, endpoint) for path in room_paths(SUBSCRIBE[self.name])]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from core import urls
 from servers.process import ServerProcess
 
-TRANSPORTS = ["longpoll", "sse", "ws"]
+TRANSPORTS = list(urls.TRANSPORTS)
 
 # A server with small bounds, so overflow, gaps and size limits show with little traffic.
 TIGHT = {

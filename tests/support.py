@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core import Delivery, Event
+from core import Delivery, Event, urls
 from scenarios.browser import chromium_binary as browser_chromium
 
 # Bounds that keep a broken server from hanging the suite; not performance expectations.
@@ -52,11 +52,10 @@ async def eventually(check: Callable[[], Awaitable[Any]], patience: float = PATI
 
 
 def subscribe_path(transport: str, room: str, after: int | None = None) -> str:
-    path = {"longpoll": "poll", "sse": "sse", "ws": "ws"}[transport]
-    query = (
-        f"?after={after}" if after is not None else ("?after=0" if transport == "longpoll" else "")
-    )
-    return f"/rooms/{room}/{path}{query}"
+    """A subscribe path that starts at once: a poll without a cursor would only ask for one."""
+    if after is None and transport == "longpoll":
+        after = 0
+    return urls.subscribe_path(transport, room, after)
 
 
 def open_stalled_subscriber(base_url: str, transport: str, room: str) -> socket.socket:

@@ -21,7 +21,7 @@ from clients.aio.probe import Tally
 from peers import PEERS
 from scenarios import profile as profiles
 from scenarios.measure import decode, encode, merge, new_histogram, record_us, summary
-from scenarios.results import UnknownSchema, load, schema
+from scenarios.schema import UnknownSchema, json_schema, read
 from scenarios.workers import Worker, processes_of_run
 from servers.process import ServerProcess
 from tests.conftest import TRANSPORTS
@@ -66,14 +66,14 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
     run_id = f"tiny-{uuid.uuid4().hex[:6]}"
     done = run_bench("--profile", "tiny", out=out, run_id=run_id)
     assert done.returncode == 0, done.stdout + done.stderr
-    return load(out / run_id), out / run_id, run_id
+    return dict(read(out / run_id)), out / run_id, run_id
 
 
 def test_results_file_validates_against_its_schema(
     tiny_run: tuple[dict[str, Any], Path, str],
 ) -> None:
     results, _, _ = tiny_run
-    jsonschema.validate(results, schema())
+    jsonschema.validate(results, json_schema())
     assert results["pinning"]["server_cpus"] and results["machine"]["cores"] == os.cpu_count()
     assert results["software"]["git"]["commit"]
 
@@ -133,7 +133,7 @@ def test_failure_is_reported_and_leaves_no_process(tmp_path: Path) -> None:
         run_id=run_id,
     )
     assert done.returncode == 1
-    results = load(tmp_path / run_id)
+    results = dict(read(tmp_path / run_id))
     # The null server has no broker; cluster steps bring their own (redis-server).
     own = ("baseline", "cluster", "cluster_locust")
     real = [s for s in results["steps"] if s["scenario"] not in own]
@@ -260,8 +260,8 @@ def test_histogram_merge_equals_one_histogram_of_all_samples() -> None:
 def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"schema": "rtbench.results", "schema_version": 99}))
-    with pytest.raises(UnknownSchema, match=r"expected rtbench\.results version 2"):
-        load(path)
+    with pytest.raises(UnknownSchema, match=r"expected rtbench\.results version 1 or 2"):
+        read(path)
 
 
 def test_profiles_parse_and_refuse_typos() -> None:

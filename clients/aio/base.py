@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from core import Delivery, Event, Gap
+from core.urls import room_path
 
 
 class SubscriberClosed(Exception):
@@ -87,4 +88,4 @@ class Subscriber(abc.ABC):
         return item
 
     def url(self, path: str) -> str:
-        return f"{self.base_url}/rooms/{self.room}/{path}"
+        return self.base_url + room_path(self.room, path)

@@ -26,6 +26,7 @@ import h2.settings
 
 from clients.aio.probe import PollProbe, Probe, SSEProbe, tcp_bytes, tcp_segments
 from core import jsonc
+from core.urls import subscribe_path
 from core.wire import sse
 
 WINDOW = 16 * 1024 * 1024
@@ -192,7 +193,8 @@ class H2SSEProbe(SSEProbe):
         self.connection = await self.pool.connection(self)
         self.parser = sse.SSEParser()
         headers = {**self.headers, "accept": "text/event-stream", "last-event-id": str(self.after)}
-        self.stream_id = self.connection.request(f"/rooms/{self.room}/sse", headers, self)
+        path = subscribe_path("sse", self.room)
+        self.stream_id = self.connection.request(path, headers, self)
         await self.ready
 
     def head(self, status: int) -> None:
@@ -254,7 +256,7 @@ class H2PollProbe(PollProbe):
 
     def poll(self) -> None:
         assert self.connection is not None
-        target = f"/rooms/{self.room}/poll?after={self.cursor}&timeout={self.poll_timeout:g}"
+        target = subscribe_path("longpoll", self.room, self.cursor, timeout=self.poll_timeout)
         self.body = []
         self.stream_id = self.connection.request(target, self.headers, self)
         self.polls += 1

@@ -25,6 +25,7 @@ from websockets.uri import parse_uri
 
 from core import jsonc
 from core.events import data_of
+from core.urls import subscribe_path
 from core.wire import http, sse, ws
 
 # struct tcp_info (linux/tcp.h): tcpi_bytes_acked and tcpi_bytes_received, two u64 at 120;
@@ -246,7 +247,7 @@ class SSEProbe(Probe):
     def start(self) -> None:
         self.reader = http.ResponseReader()
         self.parser = sse.SSEParser()
-        path = f"/rooms/{self.room}/sse"
+        path = subscribe_path("sse", self.room)
         headers = {**self.headers, "accept": "text/event-stream", "last-event-id": str(self.after)}
         self.write(http.build_request("GET", path, self.netloc, headers))
 
@@ -281,7 +282,7 @@ class PollProbe(Probe):
         self.ready.set_result(None)
 
     def poll(self) -> None:
-        target = f"/rooms/{self.room}/poll?after={self.cursor}&timeout={self.poll_timeout:g}"
+        target = subscribe_path("longpoll", self.room, self.cursor, timeout=self.poll_timeout)
         self.write(http.build_request("GET", target, self.netloc, self.headers))
         self.polls += 1
 
@@ -316,7 +317,7 @@ class WSProbe(Probe):
         self.compression = compression
 
     def target(self) -> str:
-        return f"/rooms/{self.room}/ws?after={self.after}"
+        return subscribe_path("ws", self.room, self.after)
 
     def start(self) -> None:
         scheme = "wss" if self.tls else "ws"

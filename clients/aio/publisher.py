@@ -12,6 +12,7 @@ from clients.aio.errors import RequestRefused
 from core import JSON
 from core.events import dump_json
 from core.payload import BINARY_MEDIA_TYPE
+from core.urls import events_path, room_path
 
 
 class Publisher:
@@ -49,13 +50,13 @@ class Publisher:
     ) -> httpx.Response:
         """Send any body as is (tests of malformed input)."""
         return await self._client.post(
-            f"{self.base_url}/rooms/{room}/events",
+            self.base_url + events_path(room),
             content=body,
             headers={"content-type": content_type},
         )
 
     async def last_id(self, room: str) -> int:
-        response = await self._client.get(f"{self.base_url}/rooms/{room}")
+        response = await self._client.get(self.base_url + room_path(room))
         if response.status_code != 200:
             raise RequestRefused(response.status_code, response.text)
         last_id = response.json()["last_id"]

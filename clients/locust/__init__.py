@@ -11,7 +11,6 @@ SSE frames) and httpx under gevent costs ~0.5 ms per request, so neither is used
 
 from __future__ import annotations
 
-import json
 import random
 import socket
 import time
@@ -26,9 +25,10 @@ from locust import FastHttpUser, task
 from websockets.sync.client import connect as ws_connect
 
 from clients.aio.probe import Tally
-from clients.payload import padding
+from clients.payload import payload
 from core import jsonc
 from core.backoff import Backoff
+from core.urls import events_path, room_path, subscribe_path
 from core.wire import http, sse
 
 LOWEST_US, HIGHEST_US = 1, 60_000_000
@@ -79,7 +79,7 @@ def measurements_file(environment: Any, path: str) -> None:
 
     last_ids = {}
     for room in sorted({room for room, _ in MEASUREMENTS.tallies}):
-        with urllib.request.urlopen(f"{environment.host}/rooms/{room}", timeout=10) as response:
+        with urllib.request.urlopen(environment.host + room_path(room), timeout=10) as response:
             last_ids[room] = json_module.load(response)["last_id"]
     if environment.runner is not None and type(environment.runner).__name__ == "WorkerRunner":
         path = f"{path}.{os.getpid()}"
@@ -104,8 +104,9 @@ class RealtimeUser(FastHttpUser):
         self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.netloc = parts.netloc
         self.room = f"locust-{random.randrange(self.rooms)}"
+        self.sent = 0
         self.tally = Tally()
-        response = self.client.get(f"/rooms/{self.room}", name="/rooms/[room]")
+        response = self.client.get(room_path(self.room), name="/rooms/[room]")
         self.tally.last_id = response.json()["last_id"] if response.status_code == 200 else 0
         MEASUREMENTS.tallies.append((self.room, self.tally))
         MEASUREMENTS.cursors.append(self.tally.last_id)
@@ -151,10 +152,10 @@ class RealtimeUser(FastHttpUser):
                 context={},
             )
 
-    def data(self) -> dict[str, Any]:
-        data = {"from": id(self), "t": time.time_ns(), "pad": ""}
-        data["pad"] = padding(self.payload_bytes - len(json.dumps(data)))
-        return data
+    def body(self) -> bytes:
+        """The publish body `{"data": {"seq", "t", "pad"}}`, sized as the lean driver's."""
+        self.sent += 1
+        return payload(self.sent, time.time_ns(), self.payload_bytes)
 
     @task
     def chat(self) -> None:
@@ -164,7 +165,10 @@ class RealtimeUser(FastHttpUser):
 
     def publish(self) -> None:
         response = self.client.post(
-            f"/rooms/{self.room}/events", json={"data": self.data()}, name="/rooms/[room]/events"
+            events_path(self.room),
+            data=self.body().decode(),
+            headers={"content-type": "application/json"},
+            name="/rooms/[room]/events",
         )
         if response.status_code == 201:
             MEASUREMENTS.published += 1
@@ -179,7 +183,8 @@ class SSEUser(RealtimeUser):
     def subscribe(self, after: int) -> None:
         with socket.create_connection(self.address, timeout=60) as sock:
             headers = {"accept": "text/event-stream", "last-event-id": str(after)}
-            sock.sendall(http.build_request("GET", f"/rooms/{self.room}/sse", self.netloc, headers))
+            path = subscribe_path("sse", self.room)
+            sock.sendall(http.build_request("GET", path, self.netloc, headers))
             reader, parser = http.ResponseReader(), sse.SSEParser()
             while chunk := sock.recv(65536):
                 for part in reader.feed(chunk):
@@ -198,7 +203,7 @@ class LongPollUser(RealtimeUser):
         with socket.create_connection(self.address, timeout=60) as sock:
             reader, cursor = http.ResponseReader(), after
             while True:
-                target = f"/rooms/{self.room}/poll?after={cursor}&timeout=25"
+                target = subscribe_path("longpoll", self.room, cursor, timeout=25)
                 sock.sendall(http.build_request("GET", target, self.netloc))
                 status, body = 0, b""
                 done = False
@@ -235,7 +240,7 @@ class WebSocketUser(RealtimeUser):
         super().on_start()
 
     def subscribe(self, after: int) -> None:
-        url = f"ws://{self.netloc}/rooms/{self.room}/ws?after={after}"
+        url = f"ws://{self.netloc}" + subscribe_path("ws", self.room, after)
         with ws_connect(url, compression=None, open_timeout=10) as websocket:
             self.socket = websocket
             self.connected.set()
@@ -251,7 +256,7 @@ class WebSocketUser(RealtimeUser):
             return
         started = time.perf_counter()
         try:
-            self.socket.send(json.dumps({"op": "publish", "data": self.data()}))
+            self.socket.send((b'{"op":"publish",' + self.body()[1:]).decode())
         except Exception as exc:
             MEASUREMENTS.publish_errors += 1
             self.environment.events.request.fire(

@@ -19,6 +19,7 @@ from locust.env import Environment
 
 from clients.locust import LongPollUser, RealtimeUser, SSEUser, WebSocketUser, measurements_file
 from clients.payload import payload
+from core.urls import events_path
 
 ROOM_COUNT = 1
 
@@ -78,7 +79,7 @@ class Announcer(FastHttpUser):
         size = options.payload_bytes if options is not None else 90
         Announcer.seq += 1
         self.client.post(
-            "/rooms/locust-0/events",
+            events_path("locust-0"),
             data=payload(Announcer.seq, time.time_ns(), size).decode(),
             headers={"content-type": "application/json"},
             name="announce",

@@ -1,22 +1,18 @@
-"""The results file: versioned JSON with the machine, the software and every step's figures.
-
-Readers refuse a schema version they do not know instead of guessing at its meaning.
-"""
+"""What a results file says about where it was measured: the machine (CPU, cores and which
+share a physical core, memory, kernel, virtual or not) and the software (Python, package
+versions, the git commit). The results contract itself is `scenarios.schema`."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import subprocess
 import sys
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "rtbench.results"
-SCHEMA_VERSION = 2
 PACKAGES = (
     "rtbench",
     "starlette",
@@ -26,11 +22,10 @@ PACKAGES = (
     "uvloop",
     "httpx",
     "hdrhistogram",
+    "hypercorn",
+    "h2",
+    "playwright",
 )
-
-
-class UnknownSchema(ValueError):
-    pass
 
 
 def machine() -> dict[str, Any]:
@@ -116,30 +111,3 @@ def git_state() -> dict[str, Any]:
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
-
-
-def schema() -> dict[str, Any]:
-    text = (resources.files("scenarios") / "results.schema.json").read_text()
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-def write(path: Path, results: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-
-
-def load(path: str | Path) -> dict[str, Any]:
-    """Read a results file, refusing one whose schema this version does not know."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
-    results: dict[str, Any] = json.loads(path.read_text())
-    if results.get("schema") != SCHEMA or results.get("schema_version") != SCHEMA_VERSION:
-        raise UnknownSchema(
-            f"expected {SCHEMA} version {SCHEMA_VERSION} in {path}, got "
-            f"{results.get('schema')!r} version {results.get('schema_version')!r}"
-        )
-    return results

@@ -1,0 +1,52 @@
+"""Where things are: every path of the wire contract, for servers (route templates) and
+clients (concrete paths) alike.
+
+The default namespace is served at `/rooms/...`, any other at `/ns/{namespace}/rooms/...`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+TRANSPORTS = ("longpoll", "sse", "ws")
+"""The subscribe transports, in the order every table and chart shows them."""
+SUBSCRIBE = {"longpoll": "poll", "sse": "sse", "ws": "ws"}
+"""The path suffix of each transport's subscribe endpoint."""
+
+
+def route_templates(suffix: str = "") -> list[str]:
+    """Starlette route templates of a room endpoint, in both namespace forms."""
+    tail = f"/{suffix}" if suffix else ""
+    return [f"/rooms/{{room}}{tail}", f"/ns/{{namespace}}/rooms/{{room}}{tail}"]
+
+
+def room_path(room: str, suffix: str = "", namespace: str | None = None) -> str:
+    head = f"/ns/{quote(namespace, safe='')}" if namespace else ""
+    return f"{head}/rooms/{room}" + (f"/{suffix}" if suffix else "")
+
+
+def events_path(room: str, namespace: str | None = None) -> str:
+    """`POST` here publishes."""
+    return room_path(room, "events", namespace)
+
+
+def subscribe_path(
+    transport: str,
+    room: str,
+    after: int | None = None,
+    *,
+    timeout: float | None = None,
+    namespace: str | None = None,
+) -> str:
+    """The subscribe request of `transport`: the cursor as `after`, a poll's `timeout`."""
+    try:
+        suffix = SUBSCRIBE[transport]
+    except KeyError:
+        known = ", ".join(SUBSCRIBE)
+        raise ValueError(f"expected a transport among {known}, got {transport!r}") from None
+    query = []
+    if after is not None:
+        query.append(f"after={after}")
+    if timeout is not None:
+        query.append(f"timeout={timeout:g}")
+    return room_path(room, suffix, namespace) + ("?" + "&".join(query) if query else "")

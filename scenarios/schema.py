@@ -1,0 +1,204 @@
+"""The results contract: what `scenarios.run` writes and `report` reads, in one module.
+
+A results file is versioned JSON (`results.schema.json` beside this module describes it). The
+writer validates every step as it is appended and the whole file at the end; readers refuse a
+version they do not know instead of guessing at its meaning. This is the one module of
+`scenarios` the report may import (`tests/test_layering.py`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypedDict
+
+from core.urls import TRANSPORTS
+
+SCHEMA = "rtbench.results"
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 1 had no utilisation figures; the report reads it and says so where it matters."""
+
+__all__ = [
+    "READABLE_VERSIONS",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "TRANSPORTS",
+    "BytesPerMessage",
+    "LatencySummary",
+    "Results",
+    "SchemaViolation",
+    "StepResult",
+    "UnknownSchema",
+    "Utilisation",
+    "find_run",
+    "json_schema",
+    "read",
+    "validate",
+    "validate_step",
+    "write",
+]
+
+
+class UnknownSchema(ValueError):
+    """Not a results file this version can read."""
+
+
+class SchemaViolation(ValueError):
+    """A results file (or step) that does not match the schema: a bug of the writer."""
+
+
+class LatencySummary(TypedDict):
+    """Microseconds, from every raw sample of the step (HdrHistogram, 3 digits)."""
+
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    p99_9: float | None
+    max: float | None
+    min: float | None
+    mean: float | None
+
+
+class Utilisation(TypedDict, total=False):
+    """CPU seconds of each side's pinned processes ÷ wall seconds ÷ CPUs, and why the step
+    counts as saturated (None when it does not)."""
+
+    server_core: float | None
+    driver_core: float | None
+    cpu_busy: dict[str, float]
+    saturated_because: str | None
+
+
+class BytesPerMessage(TypedDict, total=False):
+    down: float | None
+    up: float | None
+    payload: int
+    source: str
+    total_down: int
+    total_up: int
+    app_down: int
+    down_split: dict[str, float]
+    segments_down: float | None
+    segments_up: float | None
+    ip_tcp_header_bytes_per_segment: int
+
+
+class StepResult(TypedDict, total=False):
+    """One step. Every step has the first seven keys; the rest depend on its scenario."""
+
+    id: str
+    scenario: str
+    transport: str
+    repeat: int
+    params: dict[str, Any]
+    status: str
+    """ok, degraded (figures as measured, `degraded_because` says why) or failed (`error`)."""
+    wall_seconds: float
+    error: str
+    degraded_because: str | None
+    latency_us: LatencySummary
+    bytes_per_message: BytesPerMessage
+    utilisation: Utilisation
+    expected: int
+    delivered: int
+    lost: int
+    duplicated: int
+    reconnects: int
+    server_cpu_us_per_message: float | None
+    driver_cpu_us_per_message: float | None
+
+
+class Results(TypedDict):
+    schema: str
+    schema_version: int
+    run_id: str
+    created: str
+    command: str
+    profile: dict[str, Any]
+    machine: dict[str, Any]
+    software: dict[str, Any]
+    pinning: dict[str, Any]
+    settings: dict[str, Any]
+    client_code_lines: dict[str, int]
+    steps: list[StepResult]
+
+
+@functools.cache
+def json_schema() -> dict[str, Any]:
+    text = (resources.files("scenarios") / "results.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@functools.cache
+def _validator(part: str) -> Any:
+    import jsonschema
+
+    schema = json_schema()
+    if part != "file":
+        schema = {**schema, "$ref": f"#/$defs/{part}"}
+        schema.pop("required", None)
+        schema.pop("properties", None)
+        schema.pop("type", None)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _check(part: str, value: Any) -> None:
+    errors = sorted(_validator(part).iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top)"
+        raise SchemaViolation(f"expected a results {part} matching the schema, got at {where}: "
+                              f"{first.message}")  # fmt: skip
+
+
+def validate_step(step: StepResult) -> None:
+    _check("step", step)
+
+
+def validate(results: Results) -> None:
+    _check("file", results)
+
+
+def write(path: Path, results: Results, *, whole: bool = False) -> None:
+    """Write atomically, after checking the newest step (or, with `whole`, everything)."""
+    if whole:
+        validate(results)
+    elif results["steps"]:
+        validate_step(results["steps"][-1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+def find_run(path: str | Path) -> Path:
+    """A run folder from a folder, a results.json, or `results` (its `latest`)."""
+    path = Path(path)
+    if path.is_file():
+        return path.parent
+    if (path / "results.json").exists():
+        return path
+    if (path / "latest" / "results.json").exists():
+        return (path / "latest").resolve()
+    raise UnknownSchema(f"expected a run folder with results.json at {path}, got none there")
+
+
+def read(path: str | Path, versions: tuple[int, ...] = READABLE_VERSIONS) -> Results:
+    """A results file, refusing one whose schema or version is not among `versions`."""
+    file = find_run(path) / "results.json"
+    try:
+        results: Results = json.loads(file.read_text())
+    except ValueError as exc:
+        raise UnknownSchema(f"expected JSON in {file}, got {exc}") from exc
+    schema, version = results.get("schema"), results.get("schema_version")
+    if schema != SCHEMA or version not in versions:
+        raise UnknownSchema(
+            f"expected {SCHEMA} version {' or '.join(map(str, versions))} in {file}, got "
+            f"{schema!r} version {version!r}: is rtbench older than the run?"
+        )
+    return results
