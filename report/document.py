@@ -466,7 +466,9 @@ def browser_section(run: Run) -> Section | None:
             "over HTTP/1.1 (Chromium keeps at most six connections per origin) and events are "
             f"published for 2 s; then {first['connection_limit']['closed']} receiving "
             "subscribers close and publishing goes on for 2 s. A fetch loop's requests queue "
-            "for a connection and share them; a stream holds its connection for good."
+            "for a connection and share them; a stream holds its connection for good. Over "
+            "HTTP/2 (hypercorn, TLS; the protocol Chromium reports in Resource Timing: "
+            f"{protocols(run)}) every subscriber of the origin is a stream of one connection."
         )
         section.blocks.append(
             Table(

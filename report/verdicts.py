@@ -829,16 +829,28 @@ def universal_support(run: Run) -> Claim:
                      "needs a proxy in front: make bench PROFILE=realworld")  # fmt: skip
     figures = "; ".join(f"nginx {flavour}: {through(s)}" for flavour, s in sorted(mine.items()))
     others = [
-        f"{NAMES[t]} behind nginx defaults: {through(s)}"
+        f"{NAMES[t]} behind nginx defaults"
+        + ("" if unbuffered else " without X-Accel-Buffering")
+        + f": {through(s)}"
         for (t, flavour, unbuffered), s in sorted(found.items())
         if t != "longpoll" and flavour == "defaults"
     ]
     if others:
         figures += " — vs " + "; ".join(others)
+    in_browser = [s["latency"] for s in browser_steps(run, "longpoll") if s.get("latency")]
+    if in_browser:
+        lost = sum(x["lost"] for x in in_browser)
+        expected = sum(x["expected"] for x in in_browser)
+        figures += f"; Chromium's fetch loop: {lost} lost of {expected:,}"
     if all(s.get("handshake_passed") and s.get("lost", 1) == 0 for s in mine.values()):
+        clients = (
+            "and a browser's plain fetch loop received everything"
+            if in_browser and not lost
+            else "clients other than our own are not measured here"
+        )
         return Claim("longpoll", words, figures, "supported for proxies",
-                     "plain requests and responses pass any HTTP proxy as it comes; clients "
-                     "other than our own are not measured here")  # fmt: skip
+                     "plain requests and responses pass any HTTP proxy as it comes; "
+                     + clients)  # fmt: skip
     return Claim("longpoll", words, figures, "contradicted",
                  "long polling failed through a proxy configuration")  # fmt: skip
 

@@ -228,3 +228,20 @@ def test_backplane_tool_reports_its_own_measurements() -> None:
     figures = json.loads(done.stdout)
     assert figures["events"] == 300 and figures["events_per_second"] > 0
     assert figures["redis_cpu_us_per_event"] is not None and figures["stream_length"] == 300
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"flavour": "fast"}, "expected an nginx flavour among ('tuned', 'defaults'), got 'fast'"),
+        ({"read_timeout_seconds": 0}, "expected a read timeout of 1–3600 s, got 0"),
+        ({"read_timeout_seconds": 86400}, "expected a read timeout of 1–3600 s, got 86400"),
+    ],
+)
+def test_nonsense_nginx_parameters_are_refused_clearly(
+    tmp_path: Path, options: dict[str, object], says: str
+) -> None:
+    binary = service_binary("nginx", "nginx")
+    with pytest.raises(ValueError) as refused:
+        Nginx(binary, tmp_path, ["http://127.0.0.1:1"], **options)  # type: ignore[arg-type]
+    assert str(refused.value) == says
