@@ -48,7 +48,7 @@ def only_ok_step(
     """The one step of this transport and scenario (with these params, and server knobs off
     unless named), checked to be ok."""
     params = {"tls": False, "auth": False, "ratelimit": False, "compression": False,
-              "browser_headers": False, **params}  # fmt: skip
+              "browser_headers": False, "binary": False, "http2": False, **params}  # fmt: skip
     [step] = [
         s
         for s in results["steps"]

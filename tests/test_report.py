@@ -74,7 +74,7 @@ def test_unknown_schema_version_is_refused_clearly(run_copy: Path) -> None:
     results = json.loads((run_copy / "results.json").read_text())
     results["schema_version"] = 99
     (run_copy / "results.json").write_text(json.dumps(results))
-    with pytest.raises(UnknownResults, match="version 99: this report cannot read it"):
+    with pytest.raises(UnknownResults, match="version 99: is rtbench older than the run"):
         load(run_copy)
     done = subprocess.run(
         [sys.executable, "-m", "report", str(run_copy)], capture_output=True, text=True, timeout=60
