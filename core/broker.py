@@ -66,6 +66,22 @@ class Broker(abc.ABC):
         """Close every subscription; no more events are delivered."""
 
 
+def detach(
+    subscription: Subscription,
+    members_of: Callable[[str], dict[int, Subscription] | None],
+    stats: Stats,
+) -> None:
+    """Take a closed subscription out of every room it was in (each broker's local fan-out
+    tables), counting it when it was dropped for being too slow."""
+    if subscription.close_reason is CloseReason.SLOW:
+        stats.dropped_subscribers += 1
+    for room in subscription.rooms:
+        members = members_of(room)
+        if members is not None:
+            members.pop(subscription.id, None)
+    subscription.rooms.clear()
+
+
 @dataclass(slots=True, eq=False)
 class _Room:
     buffer: ResumeBuffer
@@ -147,13 +163,11 @@ class MemoryBroker(Broker):
             await self.unsubscribe(subscription, room)
 
     def _detach_closed(self, subscription: Subscription) -> None:
-        if subscription.close_reason is CloseReason.SLOW:
-            self.stats.dropped_subscribers += 1
-        for room in subscription.rooms:
-            target = self._rooms.get(room)
-            if target is not None:
-                target.subscriptions.pop(subscription.id, None)
-        subscription.rooms.clear()
+        detach(subscription, self._members, self.stats)
+
+    def _members(self, room: str) -> dict[int, Subscription] | None:
+        target = self._rooms.get(room)
+        return None if target is None else target.subscriptions
 
     async def backlog(self, room: str, after: int, limit: int) -> Backlog:
         return self._room(room).buffer.since(after, limit)

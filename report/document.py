@@ -150,6 +150,8 @@ def server_share(run: Run) -> Table | None:
             a, b = verdicts.spread_of(ours, get), verdicts.spread_of(null, get)
             share = "–" if a is None or b is None else f"{(a.median - b.median) / unit:,.2f}"
             row += [formatter(a), formatter(b), share]
+        a, b = verdicts.spread_of(ours, verdicts.cpu), verdicts.spread_of(null, verdicts.cpu)
+        row.append("–" if a is None or b is None or not b.median else f"{a.median / b.median:.0%}")
         rows.append(row)
     if not rows:
         return None
@@ -162,6 +164,7 @@ def server_share(run: Run) -> Table | None:
             "server CPU/msg",
             "null server CPU/msg",
             "server share (µs/msg)",
+            "server CPU as a share of the floor's",
         ],
         rows,
     )

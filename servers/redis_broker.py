@@ -43,7 +43,7 @@ from core import (
     jsonc,
 )
 from core.backoff import Backoff
-from core.broker import Broker
+from core.broker import Broker, detach
 from core.buffer import Backlog
 from core.events import data_of, dump_json, event_json
 from core.rooms import validate_room
@@ -389,13 +389,11 @@ class RedisBroker(Broker):
                 self._drop(room, sub)
 
     def _drop(self, room: str, subscription: Subscription) -> None:
-        if subscription.close_reason is CloseReason.SLOW:
-            self.stats.dropped_subscribers += 1
-        for name in list(subscription.rooms):
-            local = self._rooms.get(name)
-            if local is not None:
-                local.subscriptions.pop(subscription.id, None)
-        subscription.rooms.clear()
+        detach(subscription, self._members, self.stats)
+
+    def _members(self, room: str) -> dict[int, Subscription] | None:
+        local = self._rooms.get(room)
+        return None if local is None else local.subscriptions
 
     async def _recover(self) -> None:
         """After a reconnect: deliver what each local room missed, or say it is gone."""
