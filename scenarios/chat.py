@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from scenarios.broadcast import figures_of
 from scenarios.profile import Step
 from scenarios.target import Target
 from scenarios.workers import WorkerFailed
@@ -13,8 +14,6 @@ from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
-
-from scenarios.broadcast import figures_of
 
 
 async def measure(

@@ -8,17 +8,16 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
+from scenarios import broadcast, locust_chat
+from scenarios.fixtures import console
 from scenarios.profile import Step
+from scenarios.services import Nginx, RedisServer, find_binary
 from scenarios.target import Target
 from scenarios.workers import RUN_MARKER, WorkerFailed
 from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
-
-from scenarios import broadcast, locust_chat
-from scenarios.fixtures import console
-from scenarios.services import Nginx, RedisServer, find_binary
 
 
 async def measure(

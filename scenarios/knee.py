@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from scenarios import broadcast
 from scenarios import figures as figure
 from scenarios.profile import Step
 from scenarios.target import Target
@@ -13,8 +14,6 @@ from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
-
-from scenarios import broadcast
 
 
 async def measure(

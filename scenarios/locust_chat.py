@@ -4,6 +4,7 @@ distributed on loopback (a master and workers) when `locust_workers` > 0."""
 from __future__ import annotations
 
 import json
+import resource
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,6 @@ from servers.process import ServerProcess
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
 
-import resource
 
 from scenarios.services import free_port
 

@@ -7,6 +7,7 @@ silently run the default.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import tomllib
 from dataclasses import dataclass, field
@@ -191,6 +192,9 @@ class Step:
     transport: str
     params: dict[str, Any]
     repeat: int
+    block: int = 0
+    """Which [[scenario]] block of the profile made it: names apart steps that two blocks
+    would otherwise give the same id (a load measured twice in one profile)."""
 
     @property
     def id(self) -> str:
@@ -222,7 +226,7 @@ class Step:
             parts.append(f"{self.params['rtt_ms']:g}ms-rtt")
         if self.scenario == "proxy_idle":
             parts.append(f"{self.params['read_timeout_seconds']:g}s-timeout")
-        return "-".join(parts) + f"-r{self.repeat}"
+        return "-".join(parts) + (f"-b{self.block}" if self.block else "") + f"-r{self.repeat}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +245,8 @@ class Profile:
     def steps(self, transport: str | None = None) -> list[Step]:
         """Every step, transports interleaved within each repeat (A B C, A B C, …): a drift
         of the machine during the run then hits every transport alike."""
-        steps: list[Step] = []
-        for kind, values, repeat, only in self.scenarios:
+        made: list[tuple[Step, int]] = []
+        for block, (kind, values, repeat, only) in enumerate(self.scenarios, 1):
             names = list(values)
             for combo in itertools.product(*(values[n] for n in names)):
                 params = dict(zip(names, combo, strict=True))
@@ -255,7 +259,14 @@ class Profile:
                     and (t not in self.peers or peer_can_run(kind, params, t))
                 ]
                 for r in range(1, repeat + 1):
-                    steps.extend(Step(kind, t, params, r) for t in runs_here)
+                    made.extend((Step(kind, t, params, r), block) for t in runs_here)
+        steps: list[Step] = []
+        seen: set[str] = set()
+        for step, block in made:
+            if step.id in seen:  # a later block measuring the same load again
+                step = dataclasses.replace(step, block=block)
+            seen.add(step.id)
+            steps.append(step)
         return steps
 
 

@@ -9,10 +9,9 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
-from servers.process import stop_process
+from servers.process import ChildProcess
 
 
 def free_port() -> int:
@@ -41,8 +40,8 @@ def wait_for_port(port: int, patience: float = 10.0) -> None:
             time.sleep(0.05)
 
 
-class Service(abc.ABC):
-    """A child process on a loopback port, stopped on exit whatever happens."""
+class Service(ChildProcess, abc.ABC):
+    """A service binary on a loopback port, stopped on exit whatever happens."""
 
     def __init__(
         self, binary: str, port: int | None = None, env: dict[str, str] | None = None
@@ -52,28 +51,8 @@ class Service(abc.ABC):
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
     @abc.abstractmethod
     def start(self) -> Self: ...
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class RedisServer(Service):

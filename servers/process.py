@@ -33,7 +33,38 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> int:
         return proc.wait()
 
 
-class ServerProcess:
+class ChildProcess:
+    """A child process the harness owns: its pid, stopped on exit whatever happens (SIGTERM,
+    then SIGKILL). Servers, redis-server and nginx are ones; the bench's workers, which talk
+    JSON lines over asyncio pipes, are `scenarios.workers.Worker`."""
+
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM, then SIGKILL if it has not exited within `timeout`. Returns the exit code."""
+        return None if self.proc is None else stop_process(self.proc, timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess(ChildProcess):
     def __init__(
         self,
         transport: str,
@@ -66,11 +97,6 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
 
     def start(self, timeout: float = 20.0) -> Self:
         preexec = None
@@ -124,21 +150,7 @@ class ServerProcess:
         return self.proc.wait(timeout)
 
     def stop(self, timeout: float = 5.0) -> int | None:
-        """SIGTERM, then SIGKILL if it has not exited within `timeout`. Returns the exit code."""
-        if self.proc is None:
-            return None
-        code = stop_process(self.proc, timeout)
+        code = super().stop(timeout)
         if self._reader is not None:
             self._reader.join(2)
         return code
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

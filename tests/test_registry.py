@@ -24,3 +24,10 @@ def test_the_results_schema_knows_exactly_the_registered_scenarios() -> None:
 def test_an_unknown_scenario_says_what_exists() -> None:
     with pytest.raises(ValueError, match="expected a scenario among broadcast, baseline"):
         registry.get_scenario("broadcats")
+
+
+@pytest.mark.parametrize("name", profile.builtin_profiles())
+def test_every_step_of_a_profile_has_its_own_id(name: str) -> None:
+    """Ids name histogram and timeline files: two steps with one id would overwrite them."""
+    ids = [step.id for step in profile.load(name).steps()]
+    assert len(ids) == len(set(ids))

@@ -178,16 +178,40 @@ def shared_counts(
     return count(sock) if sock is not None else None
 
 
-class H2SSEProbe(SSEProbe):
-    """One SSE stream on a shared HTTP/2 connection."""
-
-    transport_name = "sse"
+class H2Stream(Probe):
+    """What both HTTP/2 subscribers share: a stream of a pooled connection, failing without
+    closing the connection its neighbours use, and the connection's kernel counts reported once.
+    """
 
     def __init__(self, *args: Any, pool: H2Pool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pool = pool
         self.connection: H2Connection | None = None
         self.stream_id = 0
+
+    def failed(self, error: str) -> None:
+        self.fail(error)
+
+    def fail(self, error: str) -> None:
+        self.error = self.error or error
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(error))
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.cancel(self.stream_id)
+            if self.connection.owner is self and not self.connection.handlers:
+                self.connection.close()
+
+    def wire_bytes(self) -> tuple[int, int] | None:
+        return shared_counts(self, self.connection, tcp_bytes)
+
+    def wire_segments(self) -> tuple[int, int] | None:
+        return shared_counts(self, self.connection, tcp_segments)
+
+
+class H2SSEProbe(H2Stream, SSEProbe):
+    """One SSE stream on a shared HTTP/2 connection."""
 
     async def open(self) -> None:
         self.connection = await self.pool.connection(self)
@@ -214,37 +238,9 @@ class H2SSEProbe(SSEProbe):
     def ended(self, received_ns: int) -> None:
         self.fail("stream ended by server")
 
-    def failed(self, error: str) -> None:
-        self.fail(error)
 
-    def fail(self, error: str) -> None:
-        self.error = self.error or error
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(error))
-
-    def close(self) -> None:
-        if self.connection is not None:
-            self.connection.cancel(self.stream_id)
-            if self.connection.owner is self and not self.connection.handlers:
-                self.connection.close()
-
-    def wire_bytes(self) -> tuple[int, int] | None:
-        return shared_counts(self, self.connection, tcp_bytes)
-
-    def wire_segments(self) -> tuple[int, int] | None:
-        return shared_counts(self, self.connection, tcp_segments)
-
-
-class H2PollProbe(PollProbe):
+class H2PollProbe(H2Stream, PollProbe):
     """Long polling on a shared HTTP/2 connection: each poll is a new stream."""
-
-    transport_name = "longpoll"
-
-    def __init__(self, *args: Any, pool: H2Pool, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.pool = pool
-        self.connection: H2Connection | None = None
-        self.stream_id = 0
 
     async def open(self) -> None:
         self.connection = await self.pool.connection(self)
@@ -256,9 +252,8 @@ class H2PollProbe(PollProbe):
 
     def poll(self) -> None:
         assert self.connection is not None
-        target = subscribe_path("longpoll", self.room, self.cursor, timeout=self.poll_timeout)
         self.body = []
-        self.stream_id = self.connection.request(target, self.headers, self)
+        self.stream_id = self.connection.request(self.poll_target(), self.headers, self)
         self.polls += 1
 
     def head(self, status: int) -> None:
@@ -273,26 +268,6 @@ class H2PollProbe(PollProbe):
             self.answered(b"".join(self.body), received_ns)
         except Exception as exc:
             self.fail(f"{type(exc).__name__}: {exc}")
-
-    def failed(self, error: str) -> None:
-        self.fail(error)
-
-    def fail(self, error: str) -> None:
-        self.error = self.error or error
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(error))
-
-    def close(self) -> None:
-        if self.connection is not None:
-            self.connection.cancel(self.stream_id)
-            if self.connection.owner is self and not self.connection.handlers:
-                self.connection.close()
-
-    def wire_bytes(self) -> tuple[int, int] | None:
-        return shared_counts(self, self.connection, tcp_bytes)
-
-    def wire_segments(self) -> tuple[int, int] | None:
-        return shared_counts(self, self.connection, tcp_segments)
 
 
 H2_PROBES: dict[str, type[Probe]] = {"longpoll": H2PollProbe, "sse": H2SSEProbe}

@@ -281,9 +281,11 @@ class PollProbe(Probe):
         self.poll()
         self.ready.set_result(None)
 
+    def poll_target(self) -> str:
+        return subscribe_path("longpoll", self.room, self.cursor, timeout=self.poll_timeout)
+
     def poll(self) -> None:
-        target = subscribe_path("longpoll", self.room, self.cursor, timeout=self.poll_timeout)
-        self.write(http.build_request("GET", target, self.netloc, self.headers))
+        self.write(http.build_request("GET", self.poll_target(), self.netloc, self.headers))
         self.polls += 1
 
     def feed(self, data: bytes, received_ns: int) -> None:
