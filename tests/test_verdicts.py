@@ -245,3 +245,25 @@ def test_a_websocket_read_from_another_origin_is_no_same_origin_protection() -> 
     assert "WebSocket without an Origin check read 3 of 3 events" in judged.figures
     run = run_of(*plain, browser_step("ws", cross_origin=crossed(0)))
     assert claim(run, "ws", "finer-grained security").verdict == "not measured in this run"
+
+
+def chat(transport: str, p50_ms: float) -> dict[str, Any]:
+    made = step(transport, p50_ms, p50_ms * 3, scenario="chat")
+    made["params"] = {"rooms": 20, "members_per_room": 10, "member_rate": 0.5}
+    return made
+
+
+def test_bidirectional_is_a_capability_that_only_a_slower_socket_qualifies() -> None:
+    plain = [step(t, 2.0) for t in ("ws", "sse") for _ in range(3)]
+    faster = run_of(*plain, *(chat("ws", v) for v in (0.9, 0.95, 1.0)),
+                    *(chat("sse", v) for v in (1.2, 1.25, 1.3)))  # fmt: skip
+    tied = run_of(*plain, *(chat("ws", v) for v in (1.0, 1.5, 1.2)),
+                  *(chat("sse", v) for v in (1.1, 1.6, 1.3)))  # fmt: skip
+    slower = run_of(*plain, *(chat("ws", v) for v in (2.0, 2.1, 2.2)),
+                    *(chat("sse", v) for v in (1.5, 1.55, 1.6)))  # fmt: skip
+    same = "supported: both directions on one socket, no slower than SSE + POST"
+    assert claim(faster, "ws", "bidirectional").verdict == same
+    assert "p50 lower than Server-Sent Events" in claim(faster, "ws", "bidirectional").reason
+    assert claim(tied, "ws", "bidirectional").verdict == same
+    slow = "supported, but slower here than SSE + POST"
+    assert claim(slower, "ws", "bidirectional").verdict == slow
