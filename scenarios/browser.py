@@ -134,12 +134,11 @@ class Publishing:
     """Events published at a steady rate through the server's publish API, each carrying its
     scheduled send time; the ids the server assigned are kept to judge delivery."""
 
-    ca_file: str | None = None
-    """The CA to trust for an https:// server (the bench's own, for the HTTP/2 steps)."""
-
-    def __init__(self, url: str, room: str) -> None:
-        ca = Publishing.ca_file
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
+    def __init__(self, url: str, room: str, ca_file: str | None = None) -> None:
+        """`ca_file`: the CA to trust for an https:// server (the bench's own, HTTP/2 steps)."""
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_file) if ca_file else True
+        )
         self.client = httpx.Client(base_url=url, timeout=10.0, verify=verify)
         self.room = room
         self.ids: list[int] = []
@@ -194,15 +193,19 @@ def delivery(seen: list[dict[str, Any]], published: list[int]) -> dict[str, int]
 class Session:
     """One Chromium, pages opened on any origin with the measurement page."""
 
-    def __init__(self, browser: Any, trust_any_certificate: bool = False) -> None:
+    def __init__(self, browser: Any, ca_file: str | None = None) -> None:
         self.browser = browser
         self.html = page_html()
-        self.trust_any_certificate = trust_any_certificate
-        """For the bench's own test CA over HTTPS (HTTP/2 steps)."""
+        self.ca_file = ca_file
+        """The bench's own test CA over HTTPS (HTTP/2 steps): the pages accept its
+        certificates and the publisher trusts it."""
+
+    def publishing(self, url: str, room: str) -> Publishing:
+        return Publishing(url, room, self.ca_file)
 
     @contextmanager
     def page(self, origin: str) -> Iterator[Any]:
-        context = self.browser.new_context(ignore_https_errors=self.trust_any_certificate)
+        context = self.browser.new_context(ignore_https_errors=self.ca_file is not None)
         page = context.new_page()
         page.route(f"{origin}{PAGE_PATH}", self.fulfil)
         page.goto(f"{origin}{PAGE_PATH}")
@@ -253,7 +256,7 @@ def latency(session: Session, transport: str, url: str, subscribers: int, rate: 
             seconds: float) -> dict[str, Any]:  # fmt: skip
     """Latency and the browser's CPU per message, a few subscribers on one page."""
     room = f"browser-{uuid.uuid4().hex[:10]}"
-    publishing = Publishing(url, room)
+    publishing = session.publishing(url, room)
     with session.page(url) as page:
         subs = open_subscribers(page, transport, url, room, subscribers)
         if not until(lambda: opened(page, subs) == subscribers):
@@ -295,7 +298,7 @@ def connection_limit(session: Session, transport: str, url: str) -> dict[str, An
     """Eight subscribers of one page to one origin: who receives, who stalls, and what two of
     them closing does for the rest."""
     room = f"limit-{uuid.uuid4().hex[:10]}"
-    publishing = Publishing(url, room)
+    publishing = session.publishing(url, room)
     with session.page(url) as page:
         subs = open_subscribers(page, transport, url, room, STREAMS)
         time.sleep(1.5)
@@ -351,7 +354,7 @@ def cross_origin(session: Session, transport: str, targets: dict[str, str]) -> d
             room = f"origin-{uuid.uuid4().hex[:10]}"
             subs = open_subscribers(page, transport, url, room, 1)
             until(functools.partial(settled, page, subs), 5.0)
-            publishing = Publishing(url, room)
+            publishing = session.publishing(url, room)
             for _ in range(3):
                 publishing.one(time.time_ns())
             time.sleep(1.0)
@@ -373,7 +376,7 @@ def sse_reconnection(session: Session, urls: dict[int, str]) -> dict[str, Any]:
     found: dict[str, Any] = {"stream_max_seconds": STREAM_MAX_SECONDS}
     for retry_ms, url in urls.items():
         room = f"retry-{uuid.uuid4().hex[:10]}"
-        publishing = Publishing(url, room)
+        publishing = session.publishing(url, room)
         with session.page(url) as page:
             subs = open_subscribers(page, "sse", url, room, 1)
             until(functools.partial(settled, page, subs))
@@ -405,7 +408,7 @@ def main(args: argparse.Namespace) -> None:
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        session = Session(browser, trust_any_certificate=args.url.startswith("https://"))
+        session = Session(browser, ca_file=args.tls_ca)
         ipc.emit("ready", chromium=chromium, version=browser.version)
         result: dict[str, Any] = {"chromium_version": browser.version}
         result["protocol"] = protocol(session, args.url)
@@ -461,7 +464,6 @@ def run() -> None:
     if not 1 <= args.subscribers <= 6:
         raise SystemExit(f"expected --subscribers in 1..6 (one origin), got {args.subscribers}")
     ipc.pin({int(c) for c in args.cpus.split(",") if c})
-    Publishing.ca_file = args.tls_ca
     main(args)
 
 
