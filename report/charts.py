@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from report import stats, verdicts
 from report.results import Run
 from report.verdicts import NAMES
-from scenarios.schema import TRANSPORTS
+from scenarios.schema import TRANSPORTS, BytesPerMessage, StepResult
 
 COLORS = {
     "longpoll": "#c8553d",
@@ -84,9 +84,7 @@ def comparison_load(run: Run, scenario: str = "broadcast") -> int | None:
     return counts[0] if counts else None
 
 
-def plain(
-    run: Run, scenario: str, transport: str, subscribers: int | None
-) -> dict[str, Any] | None:
+def plain(run: Run, scenario: str, transport: str, subscribers: int | None) -> StepResult | None:
     """The plain step at this load; with repeats, the one whose p50 is the median."""
     steps = [
         s
@@ -154,7 +152,7 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
     for transport in SERIES:
-        by_load: dict[int, list[dict[str, Any]]] = {}
+        by_load: dict[int, list[StepResult]] = {}
         for step in run.of("broadcast", transport):
             if not verdicts.variant(step):
                 by_load.setdefault(step["params"]["subscribers"], []).append(step)
@@ -162,8 +160,11 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
             continue
         xs = sorted(by_load)
         peer = transport in PEERS
-        for key, style in (("p50", "-.o" if peer else "-o"), ("p99", ":^" if peer else "--^")):
-            values = [[(s["latency_us"][key] or 0) / 1000 for s in by_load[x]] for x in xs]
+        for key, get, style in (
+            ("p50", verdicts.p50, "-.o" if peer else "-o"),
+            ("p99", verdicts.p99, ":^" if peer else "--^"),
+        ):
+            values = [[(get(s) or 0) / 1000 for s in by_load[x]] for x in xs]
             medians = [statistics.median(v) for v in values]
             errors = [
                 [m - min(v) for m, v in zip(medians, values, strict=True)],
@@ -206,7 +207,7 @@ def _bars(
     path: Path,
     title: str,
     ylabel: str,
-    value: Callable[[dict[str, Any]], float | None],
+    value: Callable[[StepResult], float | None],
     scenario: str = "broadcast",
     group_key: str = "subscribers",
     baseline: bool = False,
@@ -301,19 +302,19 @@ def rss_per_connection(run: Run, path: Path) -> Path | None:
 
 def wire_bytes(run: Run, path: Path) -> Path | None:
     subscribers = comparison_load(run)
-    rows: list[tuple[str, dict[str, Any]]] = [
-        (t, step)
-        for t in SERIES
-        if (step := plain(run, "broadcast", t, subscribers)) is not None
-        and step["bytes_per_message"]["down"]
-    ]
+    rows: list[tuple[str, int, float, float]] = []
+    """(transport, payload, bytes down, bytes up) per delivered message."""
+    for t in SERIES:
+        step = plain(run, "broadcast", t, subscribers)
+        b = step["bytes_per_message"] if step is not None else BytesPerMessage()
+        down, payload = b.get("down"), b.get("payload")
+        if down and payload is not None:
+            rows.append((t, payload, down, b.get("up") or 0.0))
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for i, (transport, step) in enumerate(rows):
-        b = step["bytes_per_message"]
-        payload = b["payload"]
-        overhead = max(0.0, b["down"] - payload)
+    for i, (transport, payload, down, up) in enumerate(rows):
+        overhead = max(0.0, down - payload)
         ax.barh(
             i,
             payload,
@@ -330,31 +331,27 @@ def wire_bytes(run: Run, path: Path) -> Path | None:
         )
         ax.barh(
             i,
-            b["up"],
+            up,
             left=payload + overhead,
             color="#555555",
             label="client → server" if i == 0 else None,
         )
         ax.text(
-            payload + overhead + b["up"] + 3,
+            payload + overhead + up + 3,
             i,
-            f"{b['down']:.0f} B down + {b['up']:.0f} B up",
+            f"{down:.0f} B down + {up:.0f} B up",
             va="center",
             fontsize=8,
         )
-    ax.set_yticks(range(len(rows)), [NAMES[t] for t, _ in rows])
+    ax.set_yticks(range(len(rows)), [NAMES[row[0]] for row in rows])
     ax.set_xlabel(
         "bytes on the wire per delivered message (TCP payload, headers and framing included)"
     )
     ax.set_title(
-        f"Wire bytes per delivered message, broadcast to {subscribers}, "
-        f"{rows[0][1]['bytes_per_message']['payload']} B payload"
+        f"Wire bytes per delivered message, broadcast to {subscribers}, {rows[0][1]} B payload"
     )
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
-    ax.set_xlim(
-        0,
-        max(s["bytes_per_message"]["down"] + s["bytes_per_message"]["up"] for _, s in rows) * 1.45,
-    )
+    ax.set_xlim(0, max(down + up for _, _, down, up in rows) * 1.45)
     return _finish(fig, run, path)
 
 
@@ -401,7 +398,7 @@ def knee(run: Run, path: Path) -> Path | None:
 
 def churn_timeline(run: Run, path: Path) -> Path | None:
     steps = run.of("churn")
-    timelines: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    timelines: list[tuple[StepResult, dict[str, Any]]] = [
         (step, timeline)
         for step in steps
         if (timeline := run.timeline(step)) is not None and timeline["delivered"]

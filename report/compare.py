@@ -13,12 +13,12 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from report import stats, verdicts
 from report.results import Run, UnknownResults, load
+from scenarios.schema import StepResult
 
-FIGURES: dict[str, Callable[[dict[str, Any]], float | None]] = {
+FIGURES: dict[str, Callable[[StepResult], float | None]] = {
     "p50 ms": lambda s: _ms(s.get("latency_us", {}).get("p50")),
     "p99 ms": lambda s: _ms(s.get("latency_us", {}).get("p99")),
     "p99.9 ms": lambda s: _ms(s.get("latency_us", {}).get("p99_9")),
@@ -41,9 +41,9 @@ def _kib(size: float | None) -> float | None:
     return None if size is None else size / 1024
 
 
-def grouped(run: Run) -> dict[str, list[dict[str, Any]]]:
+def grouped(run: Run) -> dict[str, list[StepResult]]:
     """Steps by id without the repeat suffix."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[StepResult]] = {}
     for step in run.steps:
         groups.setdefault(step["id"].rsplit("-r", 1)[0], []).append(step)
     return groups

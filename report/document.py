@@ -6,13 +6,13 @@ import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from report import verdicts
+from report import stats, verdicts
 from report.charts import PEERS, SERIES, plain
 from report.results import Run
 from report.verdicts import NAMES, through
-from scenarios.schema import TRANSPORTS
+from scenarios.schema import TRANSPORTS, StepResult, Utilisation
 
 
 @dataclass
@@ -52,9 +52,9 @@ def pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
-def core_use(steps: list[dict[str, Any]], side: str) -> str:
+def core_use(steps: list[StepResult], side: Literal["server_core", "driver_core"]) -> str:
     """A side's core utilisation over repeats, max of them (saturation is about the worst)."""
-    values = [v for s in steps if (v := (s.get("utilisation") or {}).get(side)) is not None]
+    values = [v for s in steps if (v := s.get("utilisation", Utilisation()).get(side)) is not None]
     return pct(max(values)) if values else "–"
 
 
@@ -71,7 +71,7 @@ def capacity(run: Run, transport: str, subscribers: int) -> str:
     return capacity_text(best)
 
 
-def capacity_text(knee: dict[str, Any]) -> str:
+def capacity_text(knee: StepResult) -> str:
     """`4,000/s`, or `≥ 16,000/s` when the sweep stopped before the server did."""
     value = knee.get("max_sustainable_deliveries_per_second")
     if not value:
@@ -236,22 +236,21 @@ def wire_table(run: Run) -> Table | None:
             if not steps:
                 continue
 
-            def median(get: verdicts.Getter, steps: list[dict[str, Any]] = steps) -> str:
+            def median(get: verdicts.Getter, steps: list[StepResult] = steps) -> str:
                 spread = verdicts.spread_of(steps, get)
                 return "–" if spread is None else f"{spread.median:,.1f}"
 
             def part(key: str) -> verdicts.Getter:
                 return lambda one: (one["bytes_per_message"].get("down_split") or {}).get(key)
 
-            def headers(s: dict[str, Any]) -> float | None:
+            def headers(s: StepResult) -> float | None:
                 b = s["bytes_per_message"]
-                if b.get("segments_down") is None or b.get("segments_up") is None:
+                down, up = b.get("segments_down"), b.get("segments_up")
+                if down is None or up is None:
                     return None
-                return float(
-                    (b["segments_down"] + b["segments_up"]) * b["ip_tcp_header_bytes_per_segment"]
-                )
+                return float((down + up) * b["ip_tcp_header_bytes_per_segment"])
 
-            def total(s: dict[str, Any]) -> float | None:
+            def total(s: StepResult) -> float | None:
                 wire, ip = verdicts.wire(s), headers(s)
                 return None if wire is None or ip is None else wire + ip
 
@@ -290,9 +289,8 @@ def wire_table(run: Run) -> Table | None:
     )
 
 
-def driver_cpu(step: dict[str, Any]) -> float | None:
-    value: float | None = step.get("driver_cpu_us_per_message")
-    return value
+def driver_cpu(step: StepResult) -> float | None:
+    return step.get("driver_cpu_us_per_message")
 
 
 def http2_table(run: Run) -> Table | None:
@@ -304,7 +302,7 @@ def http2_table(run: Run) -> Table | None:
             flag = "; ".join(sorted({f for s in steps if (f := verdicts.saturated(s))}))
             status = ", ".join(sorted({s["status"] for s in steps}))
 
-            def median(get: verdicts.Getter, steps: list[dict[str, Any]] = steps) -> str:
+            def median(get: verdicts.Getter, steps: list[StepResult] = steps) -> str:
                 spread = verdicts.spread_of(steps, get)
                 return "–" if spread is None else f"{spread.median:,.0f}"
 
@@ -382,7 +380,8 @@ def binary_table(run: Run) -> Table | None:
                 ]))  # fmt: skip
     if not rows:
         return None
-    load = next(iter(verdicts.binary_steps(run, "ws").values()), [{}])[0].get("params") or {}
+    some = next(iter(verdicts.binary_steps(run, "ws").values()), [])
+    load = some[0]["params"] if some else {}
     at = f"{load['subscribers']:,} subscribers × {load['rate']:g} msg/s" if load else ""
     return Table(
         [
@@ -433,7 +432,7 @@ def browser_section(run: Run) -> Section | None:
             load,
             verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
             verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
-            verdicts.fmt_us(verdicts.spread_of(lat, lambda x: x["browser_cpu_us_per_message"])),
+            verdicts.fmt_us(stats.spread([x["browser_cpu_us_per_message"] for x in lat])),
             f"{sum(x['lost'] for x in lat)} of {sum(x['expected'] for x in lat):,}",
         ])  # fmt: skip
     section.blocks.append(
@@ -674,8 +673,8 @@ def every_step(run: Run) -> Table:
     """Every step that ran or failed, so nothing measured is out of sight."""
     rows = []
     for step in run.data["steps"]:
-        use = step.get("utilisation") or {}
-        latency = step.get("latency_us") or {}
+        use = step.get("utilisation", Utilisation())
+        latency = step.get("latency_us")
         note = step.get("error") or step.get("degraded_because") or ""
         if use.get("saturated_because"):
             note = "; ".join(x for x in (note, f"saturated: {use['saturated_because']}") if x)
@@ -692,8 +691,8 @@ def every_step(run: Run) -> Table:
                 f"`{step['id']}`",
                 step["status"],
                 num(step.get("achieved_rate"), "/s", 1) if "achieved_rate" in step else "",
-                ms(latency.get("p50")) if latency else "",
-                ms(latency.get("p99")) if latency else "",
+                ms(latency["p50"]) if latency else "",
+                ms(latency["p99"]) if latency else "",
                 us(step.get("server_cpu_us_per_message")) if "server_cpu_us_per_message" in step
                 else "",
                 f"{pct(use.get('server_core'))} / {pct(use.get('driver_core'))}" if use else "",
@@ -819,11 +818,10 @@ def cluster_section(run: Run) -> Section | None:
                 continue
             processes = step.get("process_cpu_us_per_message") or {}
             nodes = {k: v for k, v in processes.items() if k.startswith("node")}
-            added = (
-                ms(one_redis["latency_us"]["p50"] - single["latency_us"]["p50"])
-                if step is one_redis and single is not None and one_redis is not None
-                else ""
-            )
+            added = ""
+            if step is one_redis and single is not None:
+                with_redis, without = one_redis["latency_us"]["p50"], single["latency_us"]["p50"]
+                added = ms(None if with_redis is None or without is None else with_redis - without)
             rows.append(
                 [
                     NAMES[t],
@@ -888,7 +886,7 @@ def security_section(run: Run) -> Section | None:
     rows = []
     for t in TRANSPORTS:
         for knob, label in KNOBS.items():
-            by_load: dict[int, list[dict[str, Any]]] = {}
+            by_load: dict[int, list[StepResult]] = {}
             for step in run.of("broadcast", t):
                 p = step["params"]
                 others = [k for k in ("compression", *KNOBS) if k != knob and p.get(k)]

@@ -10,7 +10,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from scenarios.schema import UnknownSchema, find_run, read
+from scenarios.schema import Results, StepResult, UnknownSchema, find_run, read
 
 UnknownResults = UnknownSchema
 """Not a results file this report can read."""
@@ -19,26 +19,26 @@ UnknownResults = UnknownSchema
 @dataclass
 class Run:
     folder: Path
-    data: dict[str, Any]
+    data: Results
 
     @property
-    def steps(self) -> list[dict[str, Any]]:
+    def steps(self) -> list[StepResult]:
         return [s for s in self.data["steps"] if s.get("status") in ("ok", "degraded")]
 
-    def of(self, scenario: str, transport: str | None = None) -> list[dict[str, Any]]:
+    def of(self, scenario: str, transport: str | None = None) -> list[StepResult]:
         return [
             s
             for s in self.steps
             if s["scenario"] == scenario and (transport is None or s["transport"] == transport)
         ]
 
-    def histogram(self, step: dict[str, Any]) -> HdrHistogram | None:
+    def histogram(self, step: StepResult) -> HdrHistogram | None:
         name = step.get("histogram_file")
         if not name or not (self.folder / name).exists():
             return None
         return HdrHistogram.decode((self.folder / name).read_text().strip().encode("ascii"))
 
-    def timeline(self, step: dict[str, Any]) -> dict[str, Any] | None:
+    def timeline(self, step: StepResult) -> dict[str, Any] | None:
         name = step.get("timeline_file")
         if not name or not (self.folder / name).exists():
             return None
@@ -48,4 +48,4 @@ class Run:
 
 def load(path: str | Path) -> Run:
     """The run at `path` (a folder, its results.json, or `results` for the latest)."""
-    return Run(find_run(path), dict(read(path)))
+    return Run(find_run(path), read(path))

@@ -15,9 +15,9 @@ from typing import Any
 from report import stats
 from report.results import Run
 from report.stats import Spread
-from scenarios.schema import TRANSPORTS
+from scenarios.schema import TRANSPORTS, BytesPerMessage, StepResult, Utilisation
 
-Step = dict[str, Any]
+Step = StepResult
 Getter = Callable[[Step], float | None]
 
 NAMES = {
@@ -63,9 +63,7 @@ def variant(step: Step) -> bool:
 
 def saturated(step: Step) -> str | None:
     """Why the step ran saturated, or None (runs before schema 2 recorded no utilisation)."""
-    use = step.get("utilisation") or {}
-    reason: str | None = use.get("saturated_because")
-    return reason
+    return step.get("utilisation", Utilisation()).get("saturated_because")
 
 
 Load = tuple[int, float]
@@ -115,11 +113,11 @@ def spread_of(steps: Sequence[Step], get: Getter) -> Spread | None:
 
 
 def p50(step: Step) -> float | None:
-    return step["latency_us"]["p50"]  # type: ignore[no-any-return]
+    return step["latency_us"]["p50"]
 
 
 def p99(step: Step) -> float | None:
-    return step["latency_us"]["p99"]  # type: ignore[no-any-return]
+    return step["latency_us"]["p99"]
 
 
 def cpu(step: Step) -> float | None:
@@ -127,8 +125,9 @@ def cpu(step: Step) -> float | None:
 
 
 def wire(step: Step) -> float | None:
-    b = step.get("bytes_per_message") or {}
-    return None if b.get("down") is None else b["down"] + (b.get("up") or 0)
+    b = step.get("bytes_per_message", BytesPerMessage())
+    down = b.get("down")
+    return None if down is None else down + (b.get("up") or 0)
 
 
 def up(step: Step) -> float | None:
@@ -818,10 +817,11 @@ def through(step: Step) -> str:
     """What one subscribe through nginx got: refused, or delivered with its latency."""
     if not step.get("handshake_passed"):
         return f"refused ({step.get('handshake_status')})"
-    latency = step.get("latency_us") or {}
     lost = step.get("lost", 0)
-    p50_text = "–" if latency.get("p50") is None else f"{latency['p50'] / 1000:.1f} ms"
-    p99_text = "–" if latency.get("p99") is None else f"{latency['p99'] / 1000:.1f} ms"
+    latency = step.get("latency_us")
+    p50_us, p99_us = (None, None) if latency is None else (latency["p50"], latency["p99"])
+    p50_text = "–" if p50_us is None else f"{p50_us / 1000:.1f} ms"
+    p99_text = "–" if p99_us is None else f"{p99_us / 1000:.1f} ms"
     return f"passes, {lost} lost, p50 {p50_text}, p99 {p99_text}"
 
 

@@ -105,7 +105,7 @@ async def measure(
     )
     after = run.sample(server, drivers, None)
     after["publisher"] = publisher_after
-    await asyncio.gather(publisher.stop(), *(d.stop() for d in drivers))
+    await asyncio.gather(publisher.aclose(), *(d.aclose() for d in drivers))
     figures = figures_of(run, step, published, received, before, after)
     figures["utilisation"] = run.utilisation(before, window)
     figures["driver_processes"] = len(drivers)

@@ -531,7 +531,7 @@ async def measure(
         await worker.event("ready", 60)
         result = await worker.event("result", 180)
     finally:
-        await worker.stop()
+        await worker.aclose()
         run.workers.remove(worker)
         await run.stop_extra_servers()
     result.pop("event", None)

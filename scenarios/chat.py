@@ -48,7 +48,7 @@ async def measure(
     before = run.sample(server, driver, None)
     received = await driver.event("result", patience)
     after = run.sample(server, driver, None)
-    await driver.stop()
+    await driver.aclose()
     nominal = members * p["member_rate"]
     figures = figures_of(
         run, step, received["published"], received, before, after, nominal_rate=nominal

@@ -129,7 +129,7 @@ async def measure(
         after = sample_process(proxy.pid)
     finally:
         with contextlib.suppress(Exception):
-            await proxy.stop()
+            await proxy.aclose()
         run.workers.remove(proxy)
     by_place = [median([b[k] for b in bursts]) for k in range(p["burst"])]
     chunks = 2 * p["repeats"] * (2 + p["burst"])  # a rough count of what crossed, for the CPU

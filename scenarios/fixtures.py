@@ -228,7 +228,7 @@ class Fixtures:
     async def worker(self, module: str, args: list[str], name: str) -> Worker:
         worker = Worker(module, [*args, "--cpus", self.driver_cpus], self.run_id, name)
         self.workers.append(worker)
-        await worker.start()
+        worker.start()
         return worker
 
     async def stop_pool(self, pool: dict[GroupKey, ServerProcess]) -> None:
@@ -238,7 +238,7 @@ class Fixtures:
         pool.clear()
 
     async def stop_all(self) -> None:
-        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
+        await asyncio.gather(*(w.aclose() for w in self.workers), return_exceptions=True)
         self.workers.clear()
         for server in list(self.servers):
             await asyncio.to_thread(server.stop)

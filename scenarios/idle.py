@@ -39,7 +39,7 @@ async def measure(
         status = (await client.get(f"{server.publish_url}/status")).json()
     await driver.send(cmd="stop")
     await driver.event("result", 60)
-    await driver.stop()
+    await driver.aclose()
     held = status["connections"]["by_room"].get(room, 0)
     connected = ready["connected"]
     per_connection = (

@@ -96,9 +96,9 @@ async def measure(
     before = run.sample(server, None, None)
     # Locust exits before it can be sampled; its CPU shows in the reaped children's usage.
     children_before = children_cpu_seconds()
-    await locust.start()
+    locust.start()
     for worker in locust_workers:
-        await worker.start()
+        worker.start()
     code = await locust.finish(run_seconds + 120)
     for worker in locust_workers:
         await worker.finish(30)
@@ -106,7 +106,7 @@ async def measure(
     after = run.sample(server, None, None)
     wall = after["monotonic"] - before["monotonic"]
     if not results_path.exists():
-        tail = "\n".join(locust.stderr_tail[-8:])
+        tail = "\n".join(list(locust.stderr_tail)[-8:])
         raise WorkerFailed(f"locust exited ({code}) without results:\n{tail}")
     parts = [results_path, *sorted(results_path.parent.glob(f"{results_path.name}.*"))]
     measured = merge_locust_results([json.loads(path.read_text()) for path in parts])

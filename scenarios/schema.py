@@ -25,12 +25,16 @@ __all__ = [
     "READABLE_VERSIONS",
     "SCHEMA",
     "SCHEMA_VERSION",
+    "STEP_KEYS",
     "TRANSPORTS",
     "BytesPerMessage",
+    "Cluster",
     "LatencySummary",
     "Results",
     "SchemaViolation",
+    "Soak",
     "StepResult",
+    "Storm",
     "UnknownSchema",
     "Utilisation",
     "find_run",
@@ -64,12 +68,14 @@ class LatencySummary(TypedDict):
 
 
 class Utilisation(TypedDict, total=False):
-    """CPU seconds of each side's pinned processes ÷ wall seconds ÷ CPUs, and why the step
-    counts as saturated (None when it does not)."""
+    """CPU seconds of each side's pinned processes ÷ wall seconds ÷ CPUs over the measured
+    window, every CPU's busy fraction from /proc/stat, and why the step counts as saturated
+    (None when it does not)."""
 
     server_core: float | None
     driver_core: float | None
-    cpu_busy: dict[str, float]
+    cpus_busy: dict[str, float]
+    window_seconds: float
     saturated_because: str | None
 
 
@@ -87,8 +93,58 @@ class BytesPerMessage(TypedDict, total=False):
     ip_tcp_header_bytes_per_segment: int
 
 
+class Soak(TypedDict, total=False):
+    """`samples`: [seconds since the window opened, server RSS bytes, server open fds]."""
+
+    sample_seconds: float
+    warmup_seconds: float
+    samples: list[list[float]]
+    steady_seconds: float
+    rss_slope_mib_per_hour: float | None
+    rss_first_mib: float | None
+    rss_last_mib: float | None
+    rss_max_mib: float | None
+    fds_min: int | None
+    fds_max: int | None
+
+
+class Storm(TypedDict, total=False):
+    subscribers: int
+    within_seconds: float
+    timeline_bucket: int
+    p99_before_us: float | None
+    p99_worst_us: float | None
+    recovery_seconds: float | None
+    """Until p99 is back to its level before the storm; None: not within the window."""
+
+
+class Cluster(TypedDict):
+    nodes: int
+    broker: str
+    load_balancer: bool
+
+
+class BrowserLatency(TypedDict, total=False):
+    """Subscribers in Chromium pages; CPU of every Chromium process above its idle rate."""
+
+    expected: int
+    delivered: int
+    lost: int
+    duplicated: int
+    subscribers: int
+    rate: float
+    seconds: float
+    latency_us: LatencySummary
+    histogram: str
+    browser_cpu_us_per_message: float
+    browser_cpu_us_per_message_with_idle: float
+    browser_idle_cpu_share: float
+    browser_processes: int
+
+
 class StepResult(TypedDict, total=False):
-    """One step. Every step has the first seven keys; the rest depend on its scenario."""
+    """One step. Every step has the first seven keys; the rest depend on its scenario. Writing
+    a key that is not declared here fails (`validate_step`), so a typo cannot pass unseen."""
 
     id: str
     scenario: str
@@ -100,16 +156,99 @@ class StepResult(TypedDict, total=False):
     wall_seconds: float
     error: str
     degraded_because: str | None
-    latency_us: LatencySummary
-    bytes_per_message: BytesPerMessage
-    utilisation: Utilisation
+    note: str
+    # Delivery (broadcast, baseline, churn, chat, storm, soak, cluster, proxy, delay).
+    nominal_rate: float
+    achieved_rate: float | None
+    kept_up: bool
+    published: int
+    publish_errors: dict[str, int]
     expected: int
     delivered: int
     lost: int
     duplicated: int
+    reordered: int
+    gap_notices: int
+    drained: bool
     reconnects: int
+    reconnect_failures: list[str]
+    subscriber_errors: list[str]
+    polls: int | None
+    deliveries_of_accepted: float
+    # Latency and cost.
+    latency_us: LatencySummary
+    publisher_lag_us: LatencySummary
+    histogram_file: str
+    timeline_file: str
+    bytes_per_message: BytesPerMessage
     server_cpu_us_per_message: float | None
     driver_cpu_us_per_message: float | None
+    publisher_cpu_us_per_event: float | None
+    process_cpu_us_per_message: dict[str, float]
+    server_rss_bytes: int
+    driver_processes: int
+    utilisation: Utilisation
+    soak: Soak
+    storm: Storm
+    cluster: Cluster
+    missed_other_nodes: int
+    """Cluster without a backplane: deliveries a subscriber missed because another node took the
+    publish."""
+    # Knee: the offered-load sweep, one step-like point per rate.
+    points: list[StepResult]
+    rate: float
+    """Of a knee point: the publish rate it offered."""
+    max_sustainable_rate: float | None
+    max_sustainable_deliveries_per_second: float | None
+    capacity_is_lower_bound: bool
+    stopped_because: str
+    # Idle connections.
+    requested: int
+    connected: int
+    errors: list[str]
+    connect_seconds: float
+    held_by_server: int
+    server_rss_before_bytes: int
+    server_rss_after_bytes: int
+    rss_per_connection_bytes: int
+    driver_rss_bytes: int
+    server_cpu_us_per_connection: float
+    # Locust.
+    clients: str
+    driver: str
+    locust_exit_code: int
+    locust_processes: int
+    locust_workers: int
+    locust_results_file: str
+    # Proxies (nginx) and network delay.
+    nginx: str
+    handshake_status: int
+    handshake_passed: bool
+    heartbeat_seconds: float
+    read_timeout_seconds: float
+    watched_seconds: float
+    streams: list[dict[str, Any]]
+    proxy_cpu_us_per_chunk: float
+    rtt_ms: float
+    time_to_first_event_ms: list[float]
+    time_to_first_event_median_ms: float
+    resume_ms: list[float]
+    resume_median_ms: float
+    burst_latency_ms_by_place: list[float]
+    burst_first_median_ms: float
+    burst_rest_ms: list[float]
+    burst_rest_median_ms: float
+    # Browser (Chromium).
+    chromium_version: str
+    protocol: str
+    latency: BrowserLatency
+    connection_limit: dict[str, Any]
+    cross_origin: dict[str, Any]
+    sse_reconnection: dict[str, Any]
+    recovery_code_lines: dict[str, int]
+
+
+STEP_KEYS = frozenset(StepResult.__annotations__)
 
 
 class Results(TypedDict):
@@ -157,6 +296,11 @@ def _check(part: str, value: Any) -> None:
 
 
 def validate_step(step: StepResult) -> None:
+    unknown = sorted(set(step) - STEP_KEYS)
+    if unknown:
+        raise SchemaViolation(
+            f"expected step keys declared in scenarios.schema.StepResult, got {unknown}"
+        )
     _check("step", step)
 
 

@@ -46,10 +46,9 @@ class Service(ChildProcess, abc.ABC):
     def __init__(
         self, binary: str, port: int | None = None, env: dict[str, str] | None = None
     ) -> None:
+        super().__init__([binary], env=env)
         self.binary = binary
         self.port = port or free_port()
-        self.env = {**os.environ, **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @abc.abstractmethod
     def start(self) -> Self: ...
@@ -63,26 +62,11 @@ class RedisServer(Service):
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> Self:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=self.env,
-        )
+        self.argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        # No persistence: a restart loses every room, which is what the resume tests need.
+        self.argv += ["--save", "", "--appendonly", "no"]
+        self.argv += ["--protected-mode", "yes", "--loglevel", "warning"]
+        self.spawn(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
         return self
 
@@ -216,20 +200,9 @@ class Nginx(Service):
         self.folder.mkdir(parents=True, exist_ok=True)
         conf = self.folder / "nginx.conf"
         conf.write_text(self.config())
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "-c",
-                str(conf),
-                "-p",
-                str(self.folder),
-                "-e",
-                str(self.folder / "error.log"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=self.env,
-        )
+        self.argv = [self.binary, "-c", str(conf), "-p", str(self.folder)]
+        self.argv += ["-e", str(self.folder / "error.log")]
+        self.spawn(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_port(self.port)
         except OSError:

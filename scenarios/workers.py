@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
-import signal
+import subprocess
 import sys
-from typing import Any
+from collections import deque
+from typing import Any, Self
+
+from servers.process import ChildProcess
 
 RUN_MARKER = "RTBENCH_RUN_ID"
 """Set in every child's environment, so a run's processes can be found (and checked gone)."""
@@ -17,63 +21,61 @@ class WorkerFailed(RuntimeError):
     pass
 
 
-class Worker:
-    """A `python -m <module>` child speaking JSON lines (see scenarios.ipc)."""
+class Worker(ChildProcess):
+    """A `python -m <module>` child speaking JSON lines (see scenarios.ipc): commands go to its
+    stdin, events come from its stdout; its stderr's tail explains a failure."""
 
     def __init__(
         self, module: str, args: list[str], run_id: str, name: str, pin: set[int] | None = None
     ) -> None:
-        self.module = module
-        self.pin = pin
-        self.args = args
-        self.run_id = run_id
-        self.name = name
-        self.proc: asyncio.subprocess.Process | None = None
-        self.stderr_tail: list[str] = []
-        self._stderr_reader: asyncio.Task[None] | None = None
+        argv = [sys.executable, "-m", module, *args]
+        super().__init__(argv, env={RUN_MARKER: run_id}, cpus=pin, name=name)
+        self.stderr_tail: deque[str] = deque(maxlen=20)
+        self._stdout = asyncio.StreamReader(limit=1 << 24)
+        self._attached: asyncio.Task[None] | None = None
+        self._transports: list[asyncio.BaseTransport] = []
+        self._stderr_drain: asyncio.Task[None] | None = None
 
-    @property
-    def pid(self) -> int:
+    def start(self) -> Self:
+        """Launch it; its pipes join the running event loop."""
+        self.spawn(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._attached = asyncio.get_running_loop().create_task(self._attach())
+        return self
+
+    async def _attach(self) -> None:
+        assert self.proc is not None and self.proc.stdout and self.proc.stderr
+        loop = asyncio.get_running_loop()
+        stderr = asyncio.StreamReader()
+        for reader, pipe in ((self._stdout, self.proc.stdout), (stderr, self.proc.stderr)):
+            transport, _ = await loop.connect_read_pipe(
+                functools.partial(asyncio.StreamReaderProtocol, reader), pipe
+            )
+            self._transports.append(transport)
+        self._stderr_drain = loop.create_task(self._drain(stderr))
+
+    async def _drain(self, stderr: asyncio.StreamReader) -> None:
+        async for line in stderr:
+            self.stderr_tail.append(line.decode(errors="replace").rstrip())
+
+    async def _stdout_line(self) -> bytes:
+        if self._attached is None:
+            raise RuntimeError(f"expected {self.name} to be started, got no process yet")
+        await self._attached
+        return await self._stdout.readline()
+
+    async def _exit_code(self) -> int:
         assert self.proc is not None
-        return self.proc.pid
-
-    async def start(self) -> None:
-        env = {**os.environ, RUN_MARKER: self.run_id}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            self.module,
-            *self.args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            limit=1 << 24,
-            preexec_fn=self._pin_child if self.pin else None,
-        )
-        self._stderr_reader = asyncio.create_task(self._drain_stderr())
-
-    def _pin_child(self) -> None:
-        if self.pin:
-            os.sched_setaffinity(0, self.pin)
-
-    async def _drain_stderr(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        async for line in self.proc.stderr:
-            self.stderr_tail = [*self.stderr_tail[-19:], line.decode(errors="replace").rstrip()]
+        return await asyncio.to_thread(self.proc.wait)
 
     async def event(self, name: str, patience: float) -> dict[str, Any]:
         """The next JSON line whose `event` is `name` (others are skipped)."""
-        assert self.proc is not None and self.proc.stdout is not None
         async with asyncio.timeout(patience):
             while True:
-                line = await self.proc.stdout.readline()
+                line = await self._stdout_line()
                 if not line:
-                    await self.proc.wait()
-                    tail = "\n".join(self.stderr_tail[-8:])
-                    raise WorkerFailed(
-                        f"{self.name} exited ({self.proc.returncode}) before '{name}':\n{tail}"
-                    )
+                    code = await self._exit_code()
+                    tail = "\n".join(list(self.stderr_tail)[-8:])
+                    raise WorkerFailed(f"{self.name} exited ({code}) before '{name}':\n{tail}")
                 try:
                     message = json.loads(line)
                 except ValueError:
@@ -83,32 +85,27 @@ class Worker:
 
     async def finish(self, patience: float) -> int:
         """Wait for the process to exit on its own; its exit code."""
-        assert self.proc is not None and self.proc.stdout is not None
         async with asyncio.timeout(patience):
-            async for _ in self.proc.stdout:
+            while await self._stdout_line():
                 pass
-            return await self.proc.wait()
+            return await self._exit_code()
 
     async def send(self, **command: Any) -> None:
+        """One command line; the child reads its stdin as it runs, so the write does not wait."""
         assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.write((json.dumps(command) + "\n").encode())
-        await self.proc.stdin.drain()
+        self.proc.stdin.flush()
 
-    async def stop(self, grace: float = 3.0) -> None:
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                proc.send_signal(sig)
-            except ProcessLookupError:
-                return
-            try:
-                async with asyncio.timeout(wait):
-                    await proc.wait()
-                return
-            except TimeoutError:
-                continue
+    async def aclose(self, grace: float = 3.0) -> int | None:
+        """`stop` off the event loop, then its pipes released."""
+        code = await asyncio.to_thread(self.stop, grace)
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+        for transport in self._transports:
+            transport.close()
+        if self._stderr_drain is not None:
+            self._stderr_drain.cancel()
+        return code
 
 
 def processes_of_run(run_id: str) -> list[int]:

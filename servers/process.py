@@ -22,35 +22,63 @@ class ServerFailed(RuntimeError):
     pass
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> int:
-    """SIGTERM, then SIGKILL if it has not exited within `timeout`. Returns the exit code."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
-
-
 class ChildProcess:
-    """A child process the harness owns: its pid, stopped on exit whatever happens (SIGTERM,
-    then SIGKILL). Servers, redis-server and nginx are ones; the bench's workers, which talk
-    JSON lines over asyncio pipes, are `scenarios.workers.Worker`."""
+    """One child process the harness owns, and the only way it launches one: its command, its
+    environment, the CPUs it is pinned to, and a stop that always happens (SIGTERM, then SIGKILL).
+    Servers (`ServerProcess`), redis-server and nginx (`scenarios.services`) and the bench's
+    JSON-line workers (`scenarios.workers.Worker`) are all ones."""
 
-    proc: subprocess.Popen[bytes] | None = None
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cpus: set[int] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.argv = argv
+        self.env = {**os.environ, **(env or {})}
+        self.cpus = cpus
+        self.name = name or os.path.basename(argv[0])
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int:
-        assert self.proc is not None
+        if self.proc is None:
+            raise RuntimeError(f"expected {self.name} to be started, got no process yet")
         return self.proc.pid
+
+    def spawn(self, *, stdin: int, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
+        cpus = self.cpus
+
+        def pin() -> None:
+            if cpus:
+                os.sched_setaffinity(0, cpus)
+
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            env=self.env,
+            preexec_fn=pin if cpus else None,
+        )
+        return self.proc
 
     def start(self) -> Self:
         raise NotImplementedError
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM, then SIGKILL if it has not exited within `timeout`. Returns the exit code."""
-        return None if self.proc is None else stop_process(self.proc, timeout)
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -80,40 +108,25 @@ class ServerProcess(ChildProcess):
         module: str = "servers",
     ) -> None:
         self.transport = transport
-        self.args = [sys.executable, "-m", module, transport, "--host", host, "--port", str(port)]
-        self.args += ["--log-format", "json"]
+        argv = [sys.executable, "-m", module, transport, "--host", host, "--port", str(port)]
+        argv += ["--log-format", "json"]
         if config is not None:
-            self.args += ["--config", str(config)]
+            argv += ["--config", str(config)]
         if broker is not None:
-            self.args += ["--broker", broker]
-        self.args += extra_args or []
-        self.cpu = cpu
-        self.env = {**os.environ, **(env or {})}
+            argv += ["--broker", broker]
+        argv += extra_args or []
+        cpus = None if cpu is None else {cpu}
+        super().__init__(argv, env=env, cpus=cpus, name=f"{transport} server")
         self.logs: deque[dict[str, Any]] = deque(maxlen=log_lines)
         """Parsed JSON log lines, newest last (bounded)."""
         self.url = ""
         self.publish_url = ""
         """Where `POST /rooms/{room}/events` is served: `url`, unless the server says otherwise."""
-        self.proc: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
 
     def start(self, timeout: float = 20.0) -> Self:
-        preexec = None
-        if self.cpu is not None:
-            cpu = self.cpu
-
-            def preexec() -> None:
-                os.sched_setaffinity(0, {cpu})
-
-        self.proc = subprocess.Popen(
-            self.args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=preexec,
-            env=self.env,
-        )
+        self.spawn(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         if not self._ready.wait(timeout) or not self.url:

@@ -217,15 +217,15 @@ async def test_lossy_subscriber_is_counted_as_lossy() -> None:
             "publisher",
         )
         try:
-            await driver.start()
+            driver.start()
             await driver.event("ready", 30)
-            await publisher.start()
+            publisher.start()
             published = await publisher.event("result", 30)
             await driver.send(cmd="drain", last_id=published["last_id"], seconds=1)
             received = await driver.event("result", 30)
         finally:
-            await driver.stop()
-            await publisher.stop()
+            await driver.aclose()
+            await publisher.aclose()
     seen = published["last_id"] * 3
     assert received["lost"] == seen // 7
     assert received["delivered"] + received["lost"] == seen
