@@ -12,6 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from scenarios import figures as figure
+from scenarios import ipc
 from scenarios.measure import (
     decode,
     encode,
@@ -52,7 +53,7 @@ async def measure(
     for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
         args = [*run.driver_args(step, server, room, share), *options]
         drivers.append(await run.worker("scenarios.driver", args, f"driver {index}"))
-    readies = await asyncio.gather(*(d.event("ready", patience=120) for d in drivers))
+    readies = await asyncio.gather(*(d.receive(ipc.DriverReady, 120) for d in drivers))
     failed = sum(ready["failed"] for ready in readies)
     if failed:
         errors = [e for ready in readies for e in ready["errors"]][:5]
@@ -79,7 +80,7 @@ async def measure(
         "publisher",
     )
     patience = p["warmup_seconds"] + p["duration_seconds"] + 60
-    await publisher.event("measuring", patience)
+    await publisher.receive(ipc.Measuring, patience)
     before = run.sample(server, drivers, publisher)
     every = float(p.get("sample_seconds") or 0)
     watched: list[list[float]] = []
@@ -91,7 +92,7 @@ async def measure(
         storm_ns = time.time_ns()
         for driver in drivers:
             await driver.send(cmd="storm", within=storm)
-    published = await publisher.event("result", patience)
+    published = await publisher.receive(ipc.PublisherResult, patience)
     window = run.sample(server, drivers, publisher)
     if watching is not None:
         watching.cancel()
@@ -101,7 +102,9 @@ async def measure(
             cmd="drain", last_id=published["last_id"] or 0, seconds=run.profile.drain_seconds
         )
     received = merge_driver_results(
-        await asyncio.gather(*(d.event("result", run.profile.drain_seconds + 60) for d in drivers))
+        await asyncio.gather(
+            *(d.receive(ipc.DriverResult, run.profile.drain_seconds + 60) for d in drivers)
+        )
     )
     after = run.sample(server, drivers, None)
     after["publisher"] = publisher_after
@@ -143,8 +146,8 @@ async def watch(server: ServerProcess | Target, every: float, into: list[list[fl
 def figures_of(
     run: Fixtures,
     step: Step,
-    published: dict[str, Any],
-    received: dict[str, Any],
+    published: ipc.Published,
+    received: ipc.DriverResult,
     before: dict[str, Any],
     after: dict[str, Any],
     nominal_rate: float | None = None,
@@ -165,9 +168,11 @@ def figures_of(
     timeline_path = run.out / "timelines" / f"{step.id}.json"
     timeline_path.parent.mkdir(parents=True, exist_ok=True)
     timeline_path.write_text(json.dumps(received["timeline"]) + "\n")
-    source = "tcp_info" if received["tcp_bytes_in"] is not None else "application"
-    down = received["tcp_bytes_in"] if source == "tcp_info" else received["app_bytes_in"]
-    up = received["tcp_bytes_out"] if source == "tcp_info" else received["app_bytes_out"]
+    tcp_down, tcp_up = received["tcp_bytes_in"], received["tcp_bytes_out"]
+    if tcp_down is not None and tcp_up is not None:
+        source, down, up = "tcp_info", tcp_down, tcp_up
+    else:
+        source, down, up = "application", received["app_bytes_in"], received["app_bytes_out"]
     expected = received["expected"]
     segments_out, segments_in = (
         received.get("tcp_segments_out"),
@@ -199,7 +204,7 @@ def figures_of(
         received["complete"],
         received["error_count"],
         sum(published["errors"].values()),
-        received["reconnect_failures"],
+        received["reconnect_failure_count"],
     )
     server_after = after["server"]
     return {
@@ -268,14 +273,15 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-def merge_driver_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+def merge_driver_results(results: list[ipc.DriverResult]) -> ipc.DriverResult:
     """One driver result from several processes: counts add up, histograms merge (raw samples,
     not percentiles), timelines add bucket by bucket."""
     if len(results) == 1:
         return results[0]
     merged: dict[str, Any] = {}
-    for key, value in results[0].items():
-        values = [r[key] for r in results]
+    each: list[dict[str, Any]] = [dict(r) for r in results]
+    for key, value in each[0].items():
+        values = [r[key] for r in each]
         if key == "histogram":
             merged[key] = encode(merge(values))
         elif key == "timeline":
@@ -294,7 +300,7 @@ def merge_driver_results(results: list[dict[str, Any]]) -> dict[str, Any]:
             merged[key] = [item for v in values for item in v][:5]
         else:
             merged[key] = value
-    return merged
+    return ipc.parse(ipc.DriverResult, merged)
 
 
 def worst_series(series: list[list[int | None]]) -> list[int | None]:

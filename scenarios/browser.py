@@ -409,7 +409,7 @@ def main(args: argparse.Namespace) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         session = Session(browser, ca_file=args.tls_ca)
-        ipc.emit("ready", chromium=chromium, version=browser.version)
+        ipc.emit({"event": "ready", "chromium": chromium, "version": browser.version})
         result: dict[str, Any] = {"chromium_version": browser.version}
         result["protocol"] = protocol(session, args.url)
         result["latency"] = latency(
@@ -418,7 +418,7 @@ def main(args: argparse.Namespace) -> None:
         result["connection_limit"] = connection_limit(session, args.transport, args.url)
         if args.limit_only:
             browser.close()
-            ipc.emit("result", **result)
+            ipc.emit({"event": "result", **result})
             return
         targets = {"no_origin_check": args.url}
         if args.origin_checked_url:
@@ -428,7 +428,7 @@ def main(args: argparse.Namespace) -> None:
             urls = {int(ms): url for ms, url in (item.split("=", 1) for item in args.retry_url)}
             result["sse_reconnection"] = sse_reconnection(session, urls)
         browser.close()
-    ipc.emit("result", **result)
+    ipc.emit({"event": "result", **result})
 
 
 def parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from scenarios import ipc
 from scenarios.broadcast import figures_of
 from scenarios.profile import Step
 from scenarios.target import Target
@@ -32,7 +33,7 @@ async def measure(
         ],
         "driver",
     )
-    ready = await driver.event("ready", patience=120)
+    ready = await driver.receive(ipc.DriverReady, 120)
     if ready["failed"]:
         raise WorkerFailed(f"{ready['failed']} members could not connect: {ready['errors']}")
     await driver.send(
@@ -44,9 +45,9 @@ async def measure(
         drain_seconds=run.profile.drain_seconds,
     )
     patience = p["warmup_seconds"] + p["duration_seconds"] + run.profile.drain_seconds + 60
-    await driver.event("measuring", patience)
+    await driver.receive(ipc.Measuring, patience)
     before = run.sample(server, driver, None)
-    received = await driver.event("result", patience)
+    received = await driver.receive(ipc.DriverResult, patience)
     after = run.sample(server, driver, None)
     await driver.aclose()
     nominal = members * p["member_rate"]

@@ -255,11 +255,13 @@ async def main(args: argparse.Namespace) -> None:
     started = time.monotonic()
     connected, errors = await connect_all(probes, args.connect_concurrency, args.patience)
     ipc.emit(
-        "ready",
-        connected=connected,
-        failed=len(errors),
-        errors=errors[:5],
-        seconds=round(time.monotonic() - started, 3),
+        ipc.DriverReady(
+            event="ready",
+            connected=connected,
+            failed=len(errors),
+            errors=errors[:5],
+            seconds=round(time.monotonic() - started, 3),
+        )
     )
     if churn is not None and args.churn_per_second:
         churn.start()
@@ -296,7 +298,7 @@ def report(
     complete: bool,
     churn: Churn | None,
     also_counted: tuple[list[int], list[int]] | None = None,
-    **extra: Any,
+    published: ipc.Published | None = None,
 ) -> None:
     """`also_counted`: (tcp, app) [out, in] bytes of connections no longer in `probes` (churned)
     or not subscribers at all (chat members' publish connections)."""
@@ -322,8 +324,8 @@ def report(
             segments = [segments[0] + seen[0], segments[1] + seen[1]]
     tallies = [p.tally for p in probes]
     errors = [p.error for p in probes if p.error]
-    ipc.emit(
-        "result",
+    result = ipc.DriverResult(
+        event="result",
         subscribers=len(probes),
         complete=complete,
         delivered=sum(t.delivered for t in tallies),
@@ -346,9 +348,12 @@ def report(
         error_count=len(errors),
         reconnects=churn.reconnects if churn else 0,
         reconnect_failures=churn.failures[:5] if churn else [],
+        reconnect_failure_count=len(churn.failures) if churn else 0,
         timeline=recorder.timeline.as_json(),
-        **extra,
     )
+    if published is not None:
+        result["published"] = published
+    ipc.emit(result)
 
 
 class Chat:
@@ -459,18 +464,18 @@ class Chat:
             complete,
             None,
             (tcp, app),
-            published={
-                "published": self.published,
-                "warmup": warmup_count,
-                "measured": measured,
-                "last_id": max(self.room_last.values(), default=0),
-                "achieved_rate": round(
+            published=ipc.Published(
+                published=self.published,
+                warmup=warmup_count,
+                measured=measured,
+                last_id=max(self.room_last.values(), default=0),
+                achieved_rate=round(
                     measured / max(1e-9, (measured_ended - measured_started) / 1e9), 3
                 ),
-                "lag": summary(self.lag),
-                "lag_histogram": encode(self.lag),
-                "errors": self.errors,
-            },
+                lag=summary(self.lag),
+                lag_histogram=encode(self.lag),
+                errors=self.errors,
+            ),
         )
         for conn in self.posts.values():
             if conn.transport is not None:

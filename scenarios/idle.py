@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from scenarios import figures as figure
+from scenarios import ipc
 from scenarios.measure import (
     sample_process,
 )
@@ -31,14 +32,14 @@ async def measure(
     before = sample_process(server.pid)
     args = [*run.driver_args(step, server, room, p["connections"]), *run.token_args(step)]
     driver = await run.worker("scenarios.driver", args, "driver")
-    ready = await driver.event("ready", patience=300)
+    ready = await driver.receive(ipc.DriverReady, 300)
     await asyncio.sleep(p["settle_seconds"])
     after = sample_process(server.pid)
     driver_sample = sample_process(driver.pid)
     async with httpx.AsyncClient(timeout=10) as client:
         status = (await client.get(f"{server.publish_url}/status")).json()
     await driver.send(cmd="stop")
-    await driver.event("result", 60)
+    await driver.receive(ipc.DriverResult, 60)
     await driver.aclose()
     held = status["connections"]["by_room"].get(room, 0)
     connected = ready["connected"]

@@ -11,11 +11,111 @@ import json
 import os
 import resource
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast, get_origin, get_type_hints
+
+from scenarios.schema import LatencySummary
 
 
-def emit(event: str, **fields: Any) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+class DriverReady(TypedDict):
+    """Every subscriber tried: how many are connected."""
+
+    event: Literal["ready"]
+    connected: int
+    failed: int
+    errors: list[str]
+    seconds: float
+
+
+class Measuring(TypedDict):
+    """The warm-up is over: the measured window opens at `seq`."""
+
+    event: Literal["measuring"]
+    seq: int
+
+
+class Published(TypedDict):
+    """What was published in a step: by the publisher, or by a chat's members."""
+
+    published: int
+    last_id: int | None
+    warmup: int
+    measured: int
+    achieved_rate: float | None
+    """Events per second over the measured phase, from the first send to the last answer."""
+    lag: LatencySummary
+    lag_histogram: str
+    errors: dict[str, int]
+
+
+class PublisherResult(Published):
+    event: Literal["result"]
+    first_id: int | None
+
+
+class DriverResult(TypedDict):
+    """What a driver's subscribers received, after the drain; bytes as counted by the kernel
+    (`tcp_*`, None where TCP_INFO is not available) and by the application."""
+
+    event: Literal["result"]
+    subscribers: int
+    complete: bool
+    delivered: int
+    lost: int
+    expected: int
+    duplicated: int
+    reordered: int
+    gap_notices: int
+    measured: int
+    unmeasurable: int
+    histogram: str
+    app_bytes_in: int
+    app_bytes_out: int
+    tcp_bytes_in: int | None
+    tcp_bytes_out: int | None
+    tcp_segments_out: int | None
+    tcp_segments_in: int | None
+    polls: int
+    errors: list[str]
+    error_count: int
+    reconnects: int
+    reconnect_failures: list[str]
+    """The first five."""
+    reconnect_failure_count: int
+    timeline: dict[str, Any]
+    published: NotRequired[Published]
+    """A chat's: its members published."""
+
+
+Message = TypeVar("Message", bound=Mapping[str, Any])
+
+
+class UnexpectedMessage(ValueError):
+    pass
+
+
+def event_name(kind: type[Mapping[str, Any]]) -> str:
+    """The `event` a message type carries (its `Literal`)."""
+    name: str = get_type_hints(kind)["event"].__args__[0]
+    return name
+
+
+def parse(kind: type[Message], message: Mapping[str, Any]) -> Message:
+    """`message` as a `kind`, once its keys are those `kind` declares."""
+    # From the hints, not `__required_keys__`: postponed annotations hide `NotRequired` from it.
+    hints = get_type_hints(kind, include_extras=True)
+    required = {key for key, hint in hints.items() if get_origin(hint) is not NotRequired}
+    declared = set(hints)
+    missing, unknown = sorted(required - message.keys()), sorted(message.keys() - declared)
+    if missing or unknown:
+        raise UnexpectedMessage(
+            f"expected a {kind.__name__} message, got one missing {missing} and with {unknown}"
+        )
+    return cast(Message, message)
+
+
+def emit(message: Mapping[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
 
 

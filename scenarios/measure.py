@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from hdrh.histogram import HdrHistogram
+
+from scenarios.schema import LatencySummary
 
 # 1 µs … 60 s at 3 significant digits: every latency we keep, from loopback to overload.
 LOWEST_US = 1
@@ -40,19 +41,23 @@ def merge(encoded: list[str]) -> HdrHistogram:
     return total
 
 
-def summary(histogram: HdrHistogram) -> dict[str, Any]:
+def summary(histogram: HdrHistogram) -> LatencySummary:
     """Percentiles in µs from the raw samples the histogram holds (None when it is empty)."""
     count = histogram.get_total_count()
     if count == 0:
-        return {"count": 0, **{k: None for k in PERCENTILES}, "max": None, "mean": None}
-    values = {k: histogram.get_value_at_percentile(p) for k, p in PERCENTILES.items()}
-    return {
-        "count": count,
-        **values,
-        "max": histogram.get_max_value(),
-        "min": histogram.get_min_value(),
-        "mean": round(histogram.get_mean_value(), 1),
-    }
+        return LatencySummary(count=0, p50=None, p90=None, p99=None, p99_9=None, max=None,
+                              min=None, mean=None)  # fmt: skip
+    at = histogram.get_value_at_percentile
+    return LatencySummary(
+        count=count,
+        p50=at(PERCENTILES["p50"]),
+        p90=at(PERCENTILES["p90"]),
+        p99=at(PERCENTILES["p99"]),
+        p99_9=at(PERCENTILES["p99_9"]),
+        max=histogram.get_max_value(),
+        min=histogram.get_min_value(),
+        mean=round(histogram.get_mean_value(), 1),
+    )
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")

@@ -115,7 +115,7 @@ class Schedule:
             await until(scheduled_ns)
             if seq == self.warmup_count:
                 self.measured_started_ns = time.time_ns()
-                ipc.emit("measuring", seq=seq)
+                ipc.emit(ipc.Measuring(event="measuring", seq=seq))
             yield seq, scheduled_ns
 
 
@@ -186,17 +186,18 @@ async def main(args: argparse.Namespace) -> None:
     measured = sum(1 for _ in ids) - min(warmup_count, len(ids))
     elapsed = max(1e-9, (measured_ended_ns - schedule.measured_started_ns) / 1e9)
     ipc.emit(
-        "result",
-        published=len(ids),
-        first_id=min(ids) if ids else None,
-        last_id=max(ids) if ids else None,
-        warmup=warmup_count,
-        measured=measured,
-        # Events per second over the measured phase, from the first send to the last answer.
-        achieved_rate=round(measured / elapsed, 3) if measured > 1 else None,
-        lag=summary(lag),
-        lag_histogram=encode(lag),
-        errors=errors,
+        ipc.PublisherResult(
+            event="result",
+            published=len(ids),
+            first_id=min(ids) if ids else None,
+            last_id=max(ids) if ids else None,
+            warmup=warmup_count,
+            measured=measured,
+            achieved_rate=round(measured / elapsed, 3) if measured > 1 else None,
+            lag=summary(lag),
+            lag_histogram=encode(lag),
+            errors=errors,
+        )
     )
 
 

@@ -11,6 +11,7 @@ import sys
 from collections import deque
 from typing import Any, Self
 
+from scenarios import ipc
 from servers.process import ChildProcess
 
 RUN_MARKER = "RTBENCH_RUN_ID"
@@ -82,6 +83,10 @@ class Worker(ChildProcess):
                     continue
                 if isinstance(message, dict) and message.get("event") == name:
                     return message
+
+    async def receive(self, kind: type[ipc.Message], patience: float) -> ipc.Message:
+        """The next message of type `kind` (others are skipped), its keys checked."""
+        return ipc.parse(kind, await self.event(ipc.event_name(kind), patience))
 
     async def finish(self, patience: float) -> int:
         """Wait for the process to exit on its own; its exit code."""

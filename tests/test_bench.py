@@ -19,6 +19,7 @@ import pytest
 
 from clients.aio.probe import Tally
 from peers import PEERS
+from scenarios import ipc
 from scenarios import profile as profiles
 from scenarios.measure import decode, encode, merge, new_histogram, record_us, summary
 from scenarios.schema import UnknownSchema, json_schema, read
@@ -218,14 +219,15 @@ async def test_lossy_subscriber_is_counted_as_lossy() -> None:
         )
         try:
             driver.start()
-            await driver.event("ready", 30)
+            await driver.receive(ipc.DriverReady, 30)
             publisher.start()
-            published = await publisher.event("result", 30)
+            published = await publisher.receive(ipc.PublisherResult, 30)
             await driver.send(cmd="drain", last_id=published["last_id"], seconds=1)
-            received = await driver.event("result", 30)
+            received = await driver.receive(ipc.DriverResult, 30)
         finally:
             await driver.aclose()
             await publisher.aclose()
+    assert published["last_id"] is not None
     seen = published["last_id"] * 3
     assert received["lost"] == seen // 7
     assert received["delivered"] + received["lost"] == seen
@@ -360,23 +362,43 @@ def test_driver_results_from_several_processes_merge_exactly() -> None:
         for v in range(1, 100 * (n + 1)):
             record_us(h, v)
         parts.append(
-            {
-                "delivered": 10 * (n + 1),
-                "complete": n != 1,
-                "histogram": encode(h),
-                "tcp_bytes_in": 100,
-                "errors": [f"e{n}"],
-                "timeline": {
+            ipc.DriverResult(
+                event="result",
+                subscribers=5,
+                complete=n != 1,
+                delivered=10 * (n + 1),
+                lost=0,
+                expected=10 * (n + 1),
+                duplicated=0,
+                reordered=0,
+                gap_notices=0,
+                measured=10 * (n + 1),
+                unmeasurable=0,
+                histogram=encode(h),
+                app_bytes_in=90,
+                app_bytes_out=1,
+                tcp_bytes_in=100,
+                tcp_bytes_out=None if n == 2 else 1,
+                tcp_segments_out=None,
+                tcp_segments_in=None,
+                polls=0,
+                errors=[f"e{n}"],
+                error_count=1,
+                reconnects=0,
+                reconnect_failures=[],
+                reconnect_failure_count=0,
+                timeline={
                     "bucket_ms": 100,
                     "start_ns": 0,
                     "delivered": [1] * (n + 1),
                     "reconnects": [0] * (n + 1),
                 },
-            }
+            )
         )
     merged = merge_driver_results(parts)
     assert merged["delivered"] == 60 and merged["complete"] is False
     assert merged["tcp_bytes_in"] == 300 and merged["errors"] == ["e0", "e1", "e2"]
+    assert merged["tcp_bytes_out"] is None  # one process could not count: no total
     assert merged["timeline"]["delivered"] == [3, 2, 1]
     assert decode(merged["histogram"]).get_total_count() == 99 + 199 + 299
 

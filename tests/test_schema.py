@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from scenarios import schema
+from scenarios import ipc, schema
 
 DOCS = Path(__file__).parent.parent / "docs"
 TINY = Path(__file__).parent / "fixtures" / "run-tiny" / "results.json"
@@ -52,3 +52,12 @@ def test_every_committed_run_matches_the_contract(path: Path) -> None:
             schema.validate_step(step)
         else:
             assert set(step) <= schema.STEP_KEYS
+
+
+def test_a_worker_message_is_checked_at_the_boundary() -> None:
+    ready = {"event": "ready", "connected": 3, "failed": 0, "errors": [], "seconds": 0.1}
+    assert ipc.parse(ipc.DriverReady, ready)["connected"] == 3
+    assert ipc.event_name(ipc.DriverResult) == "result"
+    with pytest.raises(ipc.UnexpectedMessage, match=r"missing \['seconds'\] and with \['secs'\]"):
+        ipc.parse(ipc.DriverReady, {**{k: v for k, v in ready.items() if k != "seconds"},
+                                    "secs": 0.1})  # fmt: skip
