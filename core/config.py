@@ -161,6 +161,10 @@ class Namespace:
                 )
 
 
+FANOUTS = ("direct", "asgi")
+"""How events reach subscribers' sockets (`ServerConfig.fanout`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = "127.0.0.1"
@@ -173,6 +177,10 @@ class ServerConfig:
     ssl_keyfile: str = ""
     log_format: str = "json"
     log_level: str = "info"
+    fanout: str = "direct"
+    """`direct`: events go to each ready subscriber's socket as they are published, framed once
+    (where the ASGI server offers the write: uvicorn); `asgi`: through each connection's queue
+    and ASGI `send`, the path every ASGI server has."""
     shutdown_grace_seconds: float = 1.0
     limits: Limits = field(default_factory=Limits)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
@@ -196,6 +204,8 @@ class ServerConfig:
             self.auth.check_usable()
         if self.log_format not in ("json", "text"):
             raise ConfigError(f"expected log_format 'json' or 'text', got {self.log_format!r}")
+        if self.fanout not in FANOUTS:
+            raise ConfigError(f"expected fanout among {FANOUTS}, got {self.fanout!r}")
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any]) -> Self:

@@ -96,6 +96,8 @@ class LatencyHistogram:
 class Stats:
     published: int = 0
     delivered: int = 0
+    delivered_direct: int = 0
+    """Of `delivered`, those written by the fan-out's fast path (`fanout = "direct"`)."""
     dropped_subscribers: int = 0
     connections_opened: int = 0
     connections_closed: int = 0

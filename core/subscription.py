@@ -2,6 +2,11 @@
 
 The broker offers items; the connection's writer takes them. When the queue is full the
 subscription is closed as `slow` instead of buffering without bound; the client resumes by id.
+
+The fast path: a server that can write to the client's socket synchronously sets `direct`, and
+an item offered while nothing is queued or being written goes straight out through it, with no
+task switch. `direct` refuses (returns False) when the socket is paused or closing; the item is
+queued then, and the queue's bound still decides when the subscriber is too slow.
 """
 
 from __future__ import annotations
@@ -35,12 +40,15 @@ class Subscription:
     """Bounded queue of items for one client connection, attached to one or more rooms."""
 
     __slots__ = (
+        "_in_flight",
         "_on_close",
         "_queue",
         "_waiter",
         "base_capacity",
         "capacity",
         "close_reason",
+        "direct",
+        "direct_writes",
         "id",
         "one_shot",
         "rooms",
@@ -64,6 +72,11 @@ class Subscription:
         self._queue: deque[Item] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._on_close = on_close
+        self._in_flight = False
+        """Items taken and not yet written: a direct write now would overtake them."""
+        self.direct: Callable[[Item], bool] | None = None
+        """Writes an item to the client now, or returns False when it cannot (see above)."""
+        self.direct_writes = 0
 
     def __repr__(self) -> str:
         return f"<Subscription {self.id} rooms={sorted(self.rooms)} queued={len(self._queue)}>"
@@ -79,6 +92,10 @@ class Subscription:
         """Queue `item`; False (and the subscription closes) when it is full or closed."""
         if self.close_reason is not None:
             return False
+        direct = self.direct
+        if direct is not None and not self._queue and not self._in_flight and direct(item):
+            self.direct_writes += 1
+            return True
         if len(self._queue) >= self.capacity:
             self.close(CloseReason.FULL if self.one_shot else CloseReason.SLOW)
             return False
@@ -96,12 +113,18 @@ class Subscription:
     def take(self, limit: int | None = None) -> list[Item]:
         """Remove and return up to `limit` queued items without waiting."""
         queue = self._queue
+        if queue:
+            self._in_flight = True
         if limit is None or limit >= len(queue):
             items = list(queue)
             queue.clear()
             self.capacity = self.base_capacity  # any replay allowance is used up
             return items
         return [queue.popleft() for _ in range(limit)]
+
+    def written(self) -> None:
+        """What `take` returned is written: direct writes may go out again."""
+        self._in_flight = False
 
     async def wait(self) -> None:
         """Return when an item is queued or the subscription is closed."""

@@ -58,6 +58,7 @@ def variant(step: Step) -> bool:
         any(p.get(knob) for knob in KNOBS)
         or p.get("payload_bytes", 90) != 90
         or p.get("server", "uvicorn") != "uvicorn"
+        or p.get("fanout", "direct") != "direct"
     )
 
 

@@ -66,7 +66,7 @@ class Pinning:
         }
 
 
-GroupKey = tuple[str, str, bool, bool, str, bool, bool, bool]
+GroupKey = tuple[str, str, bool, bool, str, str, bool, bool, bool]
 """What decides whether two steps can share one server (`group_key`)."""
 
 
@@ -155,6 +155,7 @@ class Fixtures:
     async def start_server(self, step: profiles.Step) -> ServerProcess:
         transport, p = step.transport, step.params
         extra = ["--log-level", "warning"] + (["--compression"] if p.get("compression") else [])
+        extra += ["--fanout", str(p.get("fanout", "direct"))]
         if p.get("server", "uvicorn") != "uvicorn" or p.get("http2"):
             extra += ["--server", "hypercorn" if p.get("http2") else p["server"]]
         if profiles.uses_tls(p):
@@ -298,6 +299,7 @@ def group_key(step: profiles.Step) -> GroupKey:
         bool(options.get("compression")),
         profiles.uses_tls(options),
         str(options.get("server", "uvicorn")) + ("-h2" if options.get("http2") else ""),
+        str(options.get("fanout", "direct")),
         bool(options.get("auth")),
         bool(options.get("ratelimit")),
         bool(options.get("sse_proxy_buffering_off", True)),

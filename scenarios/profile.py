@@ -64,6 +64,9 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "binary": [False],
         # The ASGI server of the same app: uvicorn (HTTP/1.1) or hypercorn.
         "server": ["uvicorn"],
+        # How events reach SSE and WebSocket sockets: `direct` (framed once, written as
+        # published) or `asgi` (each connection's queue and ASGI send).
+        "fanout": ["direct"],
         # Long polling and SSE over HTTP/2 (hypercorn, TLS with ALPN h2), with this many
         # subscribers multiplexed on each connection.
         "http2": [False],
@@ -117,6 +120,7 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "payload_bytes": [90],
         "duration_seconds": [3.0],
         "warmup_seconds": [0.5],
+        "fanout": ["direct"],
     },
     # Broadcast through several nodes on one broker, behind nginx when `lb` (make cluster).
     "cluster": {
@@ -213,6 +217,8 @@ class Step:
                 parts.append(flag)
         if self.params.get("server", "uvicorn") != "uvicorn":
             parts.append(str(self.params["server"]))
+        if self.params.get("fanout", "direct") != "direct":
+            parts.append(f"{self.params['fanout']}-fanout")
         if self.params.get("http2"):
             per = self.params.get("streams_per_connection")
             parts.append(f"h2-{per}per-conn" if per else "h2")
@@ -274,7 +280,7 @@ def peer_can_run(kind: str, params: dict[str, Any], peer: str) -> bool:
     """Peers run plain broadcast, knee and idle: no TLS, compression or churn knobs; binary
     events only on the bare websockets peer (its binary frames are ours)."""
     knobs = ("tls", "compression", "auth", "ratelimit", "browser_headers", "http2")
-    if params.get("server", "uvicorn") != "uvicorn":
+    if params.get("server", "uvicorn") != "uvicorn" or params.get("fanout", "direct") != "direct":
         return False
     if params.get("binary") and peer != BINARY_PEER:
         return False

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from core import ConfigError, ServerConfig
+from core.config import FANOUTS
 from servers import logs
 from servers.app import create_app
 from servers.registry import TRANSPORTS, get_transport
@@ -46,6 +47,12 @@ def parser() -> argparse.ArgumentParser:
         help="ASGI server: uvicorn (default) or hypercorn (HTTP/2 over TLS, by ALPN)",
     )
     p.add_argument(
+        "--fanout",
+        choices=list(FANOUTS),
+        help="direct (default): events written to each ready socket as published, framed once; "
+        "asgi: through each connection's queue and ASGI send",
+    )
+    p.add_argument(
         "--compression",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -65,6 +72,7 @@ def load_config(args: argparse.Namespace) -> ServerConfig:
             "log_format",
             "log_level",
             "compression",
+            "fanout",
             "ssl_certfile",
             "ssl_keyfile",
         )

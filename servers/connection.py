@@ -118,13 +118,15 @@ class Connection:
         wrote = True
         timer: asyncio.TimerHandle | None = None
         idle_due = False
+        direct_writes = 0
 
         def tick() -> None:
-            nonlocal wrote, idle_due, timer
-            if not wrote:
+            nonlocal wrote, idle_due, timer, direct_writes
+            if not wrote and subscription.direct_writes == direct_writes:
                 idle_due = True
                 subscription.wake()
             wrote = False
+            direct_writes = subscription.direct_writes
             timer = loop.call_later(idle_seconds, tick)
 
         if idle is not None:
@@ -137,6 +139,7 @@ class Connection:
                 items = subscription.take()
                 if items:
                     await write(items)
+                    subscription.written()
                     wrote = True
                 elif idle_due and idle is not None:
                     await idle()

@@ -232,6 +232,7 @@ class Hub:
         return {
             "transport": self.transport,
             "version": __version__,
+            "fanout": self.config.fanout,
             "uptime_s": round(time.monotonic() - self.started_at, 3),
             "connections": {
                 "total": len(self._live),
@@ -244,6 +245,7 @@ class Hub:
             "events": {
                 "published": stats.published,
                 "delivered": stats.delivered,
+                "delivered_direct": stats.delivered_direct,
                 "dropped_subscribers": stats.dropped_subscribers,
                 "per_minute": stats.published_window.total(now),
             },

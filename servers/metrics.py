@@ -38,6 +38,11 @@ class HubCollector(Collector):
         for name, help_text, value in (
             ("rtbench_events_published", "Events accepted by the broker", stats.published),
             ("rtbench_events_delivered", "Events written to subscribers", stats.delivered),
+            (
+                "rtbench_events_delivered_direct",
+                "Events written by the fan-out's fast path, without a per-subscriber task",
+                stats.delivered_direct,
+            ),
             ("rtbench_subscribers_dropped", "Subscribers dropped as too slow",
              stats.dropped_subscribers),
             ("rtbench_connections_opened", "Subscriber connections opened",

@@ -1,4 +1,14 @@
-"""uvicorn's httptools protocol with the two request-head limits it lacks.
+"""uvicorn's protocols with what we need of them: the request-head limits httptools lacks, and
+a direct write for the fan-out.
+
+The fan-out fast path: each protocol puts a synchronous writer in the ASGI scope's extensions
+(`DIRECT`): `write(data) -> bool` writes already-framed bytes (a whole WebSocket frame, a whole
+chunk of a chunked response) to the socket now, or returns False when it must not (the
+transport's buffer is over its high-water mark, the response or socket is closing, the
+connection negotiated a per-message compression whose state a raw frame would skip). The app
+falls back to `send` then. uvicorn takes protocol classes by value (`Config(http=..., ws=...)`).
+
+The request-head limits:
 
 uvicorn + httptools reads request headers without a size limit or a time limit (its h11
 protocol has `h11_max_incomplete_event_size`, and nothing times a head out; nginx has
@@ -20,12 +30,60 @@ import json
 from typing import Any
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 from core.config import Limits
 
 DEFAULTS = Limits()
 LINGER_SECONDS = 2.0
+DIRECT = "rtbench.direct"
+"""The scope extension holding `{"write": Callable[[bytes], bool]}`."""
+
+
+class DirectBody:
+    """Writes pre-framed chunks of one response's chunked body."""
+
+    __slots__ = ("cycle",)
+
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        self.cycle = cycle
+
+    def write(self, chunk: bytes) -> bool:
+        cycle = self.cycle
+        if (
+            not cycle.response_started
+            or cycle.response_complete
+            or cycle.disconnected
+            or not cycle.chunked_encoding
+            or cycle.flow.write_paused
+        ):
+            return False
+        cycle.transport.write(chunk)
+        return True
+
+
+class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets sans-I/O protocol, offering the direct write of whole frames."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and not self.close_sent and not self.conn.extensions:
+            scope["extensions"][DIRECT] = {"write": self.write_frame}
+
+    def write_frame(self, frame: bytes) -> bool:
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or not self.writable.is_set()
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -116,6 +174,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.head_bytes > self.max_header_bytes:
             return  # data_received answers 431; the application never sees this request
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # not an upgrade: a response
+            self.scope["extensions"] = {DIRECT: {"write": DirectBody(cycle).write}}
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

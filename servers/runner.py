@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 
 from core import ServerConfig, __version__
 from servers.hub import Hub
-from servers.protocol import guarded
+from servers.protocol import DirectWebSocketProtocol, guarded
 
 log = logging.getLogger("rtbench.lifecycle")
 
@@ -72,7 +72,7 @@ def uvicorn_config(app: ASGIApp, config: ServerConfig) -> uvicorn.Config:
         host=config.host,
         port=config.port,
         http=guarded(config.limits),
-        ws="websockets-sansio",
+        ws=DirectWebSocketProtocol,
         ws_max_size=config.limits.max_message_bytes,
         ws_per_message_deflate=config.compression,
         ws_ping_interval=config.heartbeat.ws_ping_seconds or None,

@@ -62,6 +62,7 @@ class SSEEndpoint(Endpoint):
             )
             retry = sse.encode_retry(hub.config.heartbeat.sse_retry_ms)
             await connection.send({"type": "http.response.body", "body": retry, "more_body": True})
+            self.go_direct(scope, connection.subscription, sse.chunk)
             await connection.pump(write, ping, hub.config.heartbeat.sse_ping_seconds)
 
         await connection.run(pump, lambda: wait_disconnect(receive))

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from starlette.routing import BaseRoute
 
-from core import Event, Item, RtbenchError
+from core import Event, Item, RtbenchError, Subscription
 from core.auth import Grant
 from core.urls import route_templates
 from servers.asgi import Scope, Send, address_of, error_body, header, query, send_json
 from servers.connection import Connection
 from servers.hub import Hub, Space
+from servers.protocol import DIRECT
 
 room_paths = route_templates
 
@@ -77,6 +78,34 @@ class Endpoint:
         space.admit(grant, "subscribe", room)
         hub.check_capacity(address_of(scope))
         return space, grant
+
+    def go_direct(
+        self, scope: Scope, subscription: Subscription, frame: Callable[[Item], bytes]
+    ) -> None:
+        """The fan-out fast path, when the config asks for it and the ASGI server offers it:
+        items go to the socket as they are offered, `frame`d once per event (see
+        `servers.protocol` and `core.subscription`)."""
+        if self.hub.config.fanout != "direct":
+            return
+        extension = scope.get("extensions", {}).get(DIRECT)
+        if extension is None:
+            return
+        write: Callable[[bytes], bool] = extension["write"]
+        stats = self.hub.stats
+        histogram = stats.latency_histogram
+
+        def direct(item: Item) -> bool:
+            if not write(frame(item)):
+                return False
+            if isinstance(item, Event):
+                now = time.time_ns()
+                stats.delivered += 1
+                stats.delivered_direct += 1
+                stats.delivery_latency.offer(item.ts_ns, now)
+                histogram.observe((now - item.ts_ns) / 1e9)
+            return True
+
+        subscription.direct = direct
 
     def count_delivered(self, items: Sequence[Item]) -> None:
         """Count the events written and the server's own delivery latency for `/status`."""

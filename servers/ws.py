@@ -77,6 +77,7 @@ class WebSocketEndpoint(Endpoint):
 
         async def pump() -> None:
             await connection.send({"type": "websocket.accept"})
+            self.go_direct(scope, subscription, ws.frame)
             await connection.pump(write)
 
         reason = await connection.run(pump, lambda: self.read(connection, session, receive))

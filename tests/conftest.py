@@ -32,9 +32,10 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerF
     started: dict[tuple[str, str], ServerProcess] = {}
     counter = itertools.count()
 
-    def start(transport: str, **limits: float) -> ServerProcess:
-        """A running server of `transport` with these limits (one per combination)."""
-        key = (transport, repr(sorted(limits.items())))
+    def start(transport: str, fanout: str = "direct", **limits: float) -> ServerProcess:
+        """A running server of `transport` with this fan-out and these limits (one per
+        combination)."""
+        key = (transport, fanout, repr(sorted(limits.items())))
         if key in started and started[key].proc and started[key].proc.poll() is None:
             return started[key]
         config: Path | None = None
@@ -42,7 +43,8 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerF
             config = tmp_path_factory.mktemp("config") / f"rtbench-{next(counter)}.toml"
             lines = ["[limits]", *(f"{k} = {v!r}" for k, v in limits.items())]
             config.write_text("\n".join(lines) + "\n")
-        server = started[key] = ServerProcess(transport, config=config).start()
+        server = ServerProcess(transport, config=config, extra_args=["--fanout", fanout])
+        started[key] = server.start()
         return server
 
     yield start
@@ -50,19 +52,51 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerF
         server.stop()
 
 
-@pytest.fixture(scope="session", params=TRANSPORTS)
-def transport(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+DIRECT = [(t, "direct") for t in TRANSPORTS]
+VARIANTS = [*DIRECT, ("sse", "asgi"), ("ws", "asgi")]
+"""Each transport with the default fan-out, and the streams with the ASGI path as well (long
+polling answers each poll through ASGI either way)."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests against the shared servers run over every variant; the others (which start
+    their own servers) over each transport once."""
+    if "variant" not in metafunc.fixturenames:
+        return
+    shared = {"server", "tight_server"} & set(metafunc.fixturenames)
+    metafunc.parametrize(
+        "variant",
+        VARIANTS if shared else DIRECT,
+        ids=lambda v: v[0] if v[1] == "direct" else "-".join(v),
+        indirect=True,
+        scope="session",
+    )
 
 
 @pytest.fixture(scope="session")
-def server(transport: str, server_factory: ServerFactory) -> ServerProcess:
-    return server_factory(transport)
+def variant(request: pytest.FixtureRequest) -> tuple[str, str]:
+    transport, fanout = request.param
+    return str(transport), str(fanout)
 
 
 @pytest.fixture(scope="session")
-def tight_server(transport: str, server_factory: ServerFactory) -> ServerProcess:
-    return server_factory(transport, **TIGHT)
+def transport(variant: tuple[str, str]) -> str:
+    return variant[0]
+
+
+@pytest.fixture(scope="session")
+def fanout(variant: tuple[str, str]) -> str:
+    return variant[1]
+
+
+@pytest.fixture(scope="session")
+def server(transport: str, fanout: str, server_factory: ServerFactory) -> ServerProcess:
+    return server_factory(transport, fanout)
+
+
+@pytest.fixture(scope="session")
+def tight_server(transport: str, fanout: str, server_factory: ServerFactory) -> ServerProcess:
+    return server_factory(transport, fanout, **TIGHT)
 
 
 @pytest.fixture

@@ -72,3 +72,27 @@ async def test_values_json_libraries_disagree_on_are_delivered_unchanged(
     assert response.status_code == 201
     assert isinstance(item, Event)
     assert item.data == {"big": 123456789012345678901234567890, "s": "\ud800x", "f": 1.5}
+
+
+async def test_the_fan_out_takes_the_path_the_server_was_told(
+    transport: str, fanout: str, server: ServerProcess, room: str
+) -> None:
+    """`direct`: a stream's events are written by the fast path (counted in `/status`), with
+    every event once and in order as above; `asgi` and every long poll: never."""
+    count = 50
+    async with Publisher(server.url) as publisher:
+        before = await publisher.status()
+        async with subscribe(transport, server.url, room) as sub:
+            reader = asyncio.create_task(collect(sub, count))
+            published = [await publisher.publish(room, n) for n in range(count)]
+            items = await reader
+        after = await publisher.status()
+    assert ids(items) == published
+    assert after["fanout"] == fanout
+
+    def delta(key: str) -> int:
+        return int(after["events"][key] - before["events"][key])  # type: ignore[index,call-overload]
+
+    assert delta("delivered") == count
+    fast = fanout == "direct" and transport != "longpoll"
+    assert delta("delivered_direct") == (count if fast else 0)

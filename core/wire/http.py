@@ -37,6 +37,11 @@ ResponseEvent: TypeAlias = Head | Body | End
 END = End()
 
 
+def encode_chunk(data: bytes) -> bytes:
+    """One piece of a chunked body (RFC 9112 §7.1): its size in hex, CRLF, the bytes, CRLF."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
 def build_request(
     method: str, target: str, host: str, headers: dict[str, str] | None = None, body: bytes = b""
 ) -> bytes:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from core import jsonc
 from core.errors import ProtocolError
 from core.events import Delivery, Event, Gap, Item, delivery_from_json, dump_json
+from core.wire.http import encode_chunk
 
 PING = b": ping\n\n"
 
@@ -21,6 +22,22 @@ def encode_event(event: Event) -> bytes:
         frame = event.frames["sse"] = b"id: %d\ndata: %s\n\n" % (event.id, event.json)
     assert isinstance(frame, bytes)
     return frame
+
+
+def event_chunk(event: Event) -> bytes:
+    """The event's frame in HTTP/1.1 chunked framing, built once for every subscriber."""
+    chunk = event.frames.get("sse_chunk")
+    if chunk is None:
+        chunk = event.frames["sse_chunk"] = encode_chunk(encode_event(event))
+    assert isinstance(chunk, bytes)
+    return chunk
+
+
+def chunk(item: Item) -> bytes:
+    """An event or gap notice as one chunk of a chunked response body."""
+    if isinstance(item, Event):
+        return event_chunk(item)
+    return encode_chunk(encode(item))
 
 
 def encode_gap(gap: Gap) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 
 from core import jsonc
 from core.errors import InvalidPayload, ProtocolError, RtbenchError
-from core.events import JSON, Delivery, Event, Gap, delivery_from_json, dump_json
+from core.events import JSON, Delivery, Event, Gap, Item, Reply, delivery_from_json, dump_json
 from core.payload import loads_object
 from core.rooms import validate_room
 
@@ -50,6 +50,43 @@ def encode_event(event: Event) -> str | bytes:
         )
     assert isinstance(frame, str | bytes)
     return frame
+
+
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+
+
+def server_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
+    """One whole unmasked frame as a server sends it (RFC 6455 §5.2): FIN, opcode, length."""
+    length = len(payload)
+    first = 0x80 | opcode
+    if length < 126:
+        return bytes((first, length)) + payload
+    if length < 1 << 16:
+        return struct.pack("!BBH", first, 126, length) + payload
+    return struct.pack("!BBQ", first, 127, length) + payload
+
+
+def event_frame(event: Event) -> bytes:
+    """The event's whole frame, built once and written to every subscriber as it is."""
+    frame = event.frames.get("ws_frame")
+    if frame is None:
+        data = event.data
+        frame = event.frames["ws_frame"] = (
+            server_frame(encode_binary_event(event.id, event.room, data), OP_BINARY)
+            if isinstance(data, bytes)
+            else server_frame(event.json)
+        )
+    assert isinstance(frame, bytes)
+    return frame
+
+
+def frame(item: Item) -> bytes:
+    """An event, gap notice or reply as one whole server frame."""
+    if isinstance(item, Event):
+        return event_frame(item)
+    text = item.text if isinstance(item, Reply) else encode_gap(item)
+    return server_frame(text.encode())
 
 
 def encode_gap(gap: Gap) -> str:
