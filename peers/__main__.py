@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from core import ConfigError, ServerConfig
+from core.urls import WS_PEERS
 from peers import PEERS
 from servers import logs
 from servers.runner import Server, uvicorn_config
@@ -13,7 +14,7 @@ from servers.runner import Server, uvicorn_config
 EPILOG = """\
 Publish (all peers): POST /rooms/{room}/events {"data": ...} -> 201 {"id": n}; GET /status.
 Subscribe:
-  bare-ws           ws://HOST:PORT/rooms/{room}/ws   (publish API on the port in the ready line)
+  bare-ws, picows   ws://HOST:PORT/rooms/{room}/ws   (publish API on the port in the ready line)
   socketio-*        Socket.IO at /socket.io/ (EIO=4): connect with ?room=<room>, or emit
                     "join"; events arrive as "event"; namespace /admin needs auth {token}
 """
@@ -22,7 +23,7 @@ Subscribe:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m peers",
-        description="Run a reference peer: the bare websockets server or python-socketio.",
+        description="Run a reference peer: the bare websockets server, picows or python-socketio.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -49,10 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(args.log_format, args.log_level)
     server: Server
-    if args.peer == "bare-ws":
+    if args.peer in WS_PEERS:
         from peers.bare_ws import BareWebSocketPeer
+        from peers.picows_peer import PicowsPeer
 
-        bare = BareWebSocketPeer(config.host, config.port, config.limits)
+        kind = BareWebSocketPeer if args.peer == "bare-ws" else PicowsPeer
+        bare = kind(config.host, config.port, config.limits)
         publish = uvicorn_config(bare.app, config.replace(port=0))
         server = Server(publish, bare.stop, bare.ready_fields)
     else:

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from report import stats, verdicts
 from report.results import Run
 from report.verdicts import NAMES
-from scenarios.schema import TRANSPORTS, BytesPerMessage, StepResult
+from scenarios.schema import PEERS, TRANSPORTS, BytesPerMessage, StepResult
 
 COLORS = {
     "longpoll": "#c8553d",
@@ -25,10 +25,11 @@ COLORS = {
     "ws": "#2a7f8f",
     "null": "#7a7a7a",
     "bare-ws": "#3b4cc0",
+    "picows": "#1b9e77",
     "socketio-ws": "#8e44ad",
     "socketio-polling": "#c39bd3",
 }
-PEERS = ("bare-ws", "socketio-ws", "socketio-polling")
+
 """Reference peers (the `peers` package): shown next to ours, styled apart (dash-dot)."""
 SERIES = TRANSPORTS + PEERS
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Literal
 
 from report import stats, verdicts
-from report.charts import PEERS, SERIES, plain
+from report.charts import SERIES, plain
 from report.results import Run
 from report.verdicts import NAMES, through
-from scenarios.schema import TRANSPORTS, StepResult, Utilisation
+from scenarios.schema import PEERS, TRANSPORTS, StepResult, Utilisation
 
 
 @dataclass

@@ -25,6 +25,7 @@ NAMES = {
     "sse": "Server-Sent Events",
     "ws": "WebSocket",
     "bare-ws": "bare websockets (peer)",
+    "picows": "picows (peer)",
     "socketio-ws": "Socket.IO, WebSocket (peer)",
     "socketio-polling": "Socket.IO, polling (peer)",
 }

@@ -149,6 +149,7 @@ def wire_split(
     from clients.payload import binary_payload, payload
     from core import jsonc
     from core.events import Event
+    from core.urls import WS_PEERS
     from core.wire import longpoll, sse, ws
 
     scheduled_ns = 1_700_000_000_000_000_000
@@ -165,7 +166,7 @@ def wire_split(
     if transport in ("sse",):
         frame = len(sse.encode_event(event))
         framing = frame - carried + len(b"%x\r\n\r\n" % frame)
-    elif transport in ("ws", "bare-ws"):
+    elif transport in ("ws", *WS_PEERS):
         carried = len(ws.encode_event(event))
         framing = 2 if carried < 126 else 4 if carried < 65536 else 10
     elif transport == "longpoll":

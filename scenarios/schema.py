@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypedDict
 
-from core.urls import TRANSPORTS
+from core.urls import PEERS, TRANSPORTS
 
 SCHEMA = "rtbench.results"
 SCHEMA_VERSION = 2
@@ -22,6 +22,7 @@ READABLE_VERSIONS = (1, 2)
 """Version 1 had no utilisation figures; the report reads it and says so where it matters."""
 
 __all__ = [
+    "PEERS",
     "READABLE_VERSIONS",
     "SCHEMA",
     "SCHEMA_VERSION",

@@ -25,7 +25,7 @@ from websockets.uri import parse_uri
 
 from core import jsonc
 from core.events import data_of
-from core.urls import subscribe_path
+from core.urls import WS_PEERS, subscribe_path
 from core.wire import http, sse, ws
 
 # struct tcp_info (linux/tcp.h): tcpi_bytes_acked and tcpi_bytes_received, two u64 at 120;
@@ -380,5 +380,6 @@ PROBES: dict[str, type[Probe]] = {
     "longpoll": PollProbe,
     "sse": SSEProbe,
     "ws": WSProbe,
-    "bare-ws": WSProbe,  # the bare websockets peer speaks the same WebSocket contract
+    # The bare websockets and picows peers speak the same WebSocket contract.
+    **dict.fromkeys(WS_PEERS, WSProbe),
 }
