@@ -24,6 +24,25 @@ def route_templates(suffix: str = "") -> list[str]:
     return [f"/rooms/{{room}}{tail}", f"/ns/{{namespace}}/rooms/{{room}}{tail}"]
 
 
+def parse_room_path(path: str) -> tuple[str | None, str, str] | None:
+    """(namespace, room, suffix) of a path `route_templates(suffix)` matches, the namespace
+    None for the default one; None for any other path. What Starlette's templates match,
+    without a scan of the route table."""
+    if path.startswith("/rooms/"):
+        namespace, rest = None, path[7:]
+    elif path.startswith("/ns/"):
+        namespace, _, rest = path[4:].partition("/")
+        if not namespace or not rest.startswith("rooms/"):
+            return None
+        rest = rest[6:]
+    else:
+        return None
+    room, _, suffix = rest.partition("/")
+    if not room or not suffix or "/" in suffix:
+        return None
+    return namespace, room, suffix
+
+
 def room_path(room: str, suffix: str = "", namespace: str | None = None) -> str:
     head = f"/ns/{quote(namespace, safe='')}" if namespace else ""
     return f"{head}/rooms/{room}" + (f"/{suffix}" if suffix else "")

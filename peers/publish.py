@@ -2,8 +2,8 @@
 `GET /rooms/{room}`, `/healthz` and a small `/status`, as one Starlette app.
 
 Per-room ids are assigned here, gap-free, so the driver judges peers exactly as it judges our
-servers (every event once, in order). Publishing pays the same Starlette path as ours; only the
-fan-out differs.
+servers (every event once, in order). Publishing pays the same path as ours (a raw-ASGI
+endpoint dispatched before Starlette's routing, `servers.hot`); only the fan-out differs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -23,6 +24,8 @@ from core import JSON, Limits, RtbenchError, __version__, validate_room
 from core.payload import parse_publish
 from core.urls import route_templates
 from servers.app import read_body
+from servers.asgi import Receive, Scope, Send, error_body, header, send_json
+from servers.hot import HotPaths
 
 Deliver = Callable[[str, dict[str, JSON]], Awaitable[None]]
 """Fan one event object `{"id", "room", "data"}` out to the subscribers of a room."""
@@ -58,19 +61,20 @@ class Rooms:
 def publish_app(
     rooms: Rooms, deliver: Deliver, limits: Limits, lifespan: Lifespan[Starlette] | None = None
 ) -> Starlette:
-    async def publish(request: Request) -> Response:
+    async def publish(scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            room = validate_room(request.path_params["room"])
-            body = await read_body(request, limits.max_message_bytes)
-            content_type = request.headers.get("content-type")
+            room = validate_room(scope["path_params"]["room"])
+            body = await read_body(scope, receive, limits.max_message_bytes)
+            content_type = header(scope, b"content-type")
             data = parse_publish(body, content_type, limits.max_message_bytes)
         except RtbenchError as exc:
-            return JSONResponse({"error": exc.message, "kind": exc.kind}, exc.status_code)
+            await send_json(send, exc.status_code, error_body(exc))
+            return
         except ClientDisconnect:
-            return Response(status_code=400)
+            return
         event = rooms.next_event(room, data)
         await deliver(room, event)
-        return Response(b'{"id":%d}' % event["id"], 201, media_type="application/json")
+        await send_json(send, 201, b'{"id":%d}' % event["id"])
 
     async def room_info(request: Request) -> Response:
         try:
@@ -93,4 +97,7 @@ def publish_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    hot = {("POST", "events"): publish}
+    return Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(HotPaths, routes=hot)]
+    )

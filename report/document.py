@@ -12,7 +12,7 @@ from report import stats, verdicts
 from report.charts import SERIES, plain
 from report.results import Run
 from report.verdicts import NAMES, through
-from scenarios.schema import PEERS, TRANSPORTS, StepResult, Utilisation
+from scenarios.schema import PEERS, TRANSPORTS, WS_PEERS, StepResult, Utilisation
 
 
 @dataclass
@@ -168,6 +168,59 @@ def server_share(run: Run) -> Table | None:
         ],
         rows,
     )
+
+
+def fanout_steps(run: Run, transport: str, load: verdicts.Load, fanout: str) -> list[StepResult]:
+    """Every repeat of a broadcast at `load` by this fan-out, otherwise plain."""
+    return [
+        s
+        for s in run.of("broadcast", transport)
+        if s["params"].get("fanout", "direct") == fanout
+        and verdicts.load_of(s) == load
+        and not verdicts.variant({**s, "params": {**s["params"], "fanout": "direct"}})
+    ]
+
+
+def fanout_table(run: Run) -> Table | None:
+    """Where both fan-out paths ran: each next to the floors (null server, WebSocket peers)."""
+    loads = sorted(
+        {verdicts.load_of(s) for s in run.of("broadcast") if s["params"].get("fanout") == "asgi"}
+    )
+    rows = []
+    for load in loads:
+        for t in ("sse", "ws"):
+            direct = fanout_steps(run, t, load, "direct")
+            if not direct or not fanout_steps(run, t, load, "asgi"):
+                continue
+            floor = verdicts.spread_of(verdicts.repeats(run, "baseline", t, load), verdicts.cpu)
+            candidates = [
+                (f"{NAMES[t]}, {f}", fanout_steps(run, t, load, f)) for f in ("direct", "asgi")
+            ]
+            if t == "ws":
+                candidates += [(NAMES[p], verdicts.repeats(run, "broadcast", p, load))
+                               for p in WS_PEERS]  # fmt: skip
+            for label, steps in candidates:
+                if not steps:
+                    continue
+                cpu = verdicts.spread_of(steps, verdicts.cpu)
+                rows.append([
+                    label,
+                    verdicts.at_text(load),
+                    verdicts.fmt_us(cpu),
+                    "–" if cpu is None or floor is None or not floor.median
+                    else f"{cpu.median / floor.median:.0%}",
+                    verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
+                    verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
+                    core_use(steps, "server_core"),
+                    f"{sum(s['lost'] for s in steps)} of {sum(s['expected'] for s in steps):,}",
+                ])  # fmt: skip
+    if not rows:
+        return None
+    return Table(
+        ["server", "load", "server CPU/msg", "of its null server's", "p50", "p99",
+         "server core (max)", "lost"],
+        rows,
+    )  # fmt: skip
 
 
 def sweep(run: Run) -> Table | None:
@@ -1109,6 +1162,15 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
             "queues, one write per socket): what the driver, the publisher and the kernel "
             "account for. The server's own share is ours minus the null server's.",
             server_share(run),
+        ),
+        (
+            "The fan-out path: direct or through ASGI",
+            "`direct` (the servers' default): each event is framed once and written to every "
+            "ready socket as it is published. `asgi`: each event goes through the "
+            "subscriber's queue, a task wake-up and ASGI `send`, the path every ASGI server "
+            "offers. The same load, the same driver; the null server of the transport and the "
+            "WebSocket peers (bare websockets, picows) are the floors.",
+            fanout_table(run),
         ),
         (
             "Capacity: offered-load sweep",

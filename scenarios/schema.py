@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypedDict
 
-from core.urls import PEERS, TRANSPORTS
+from core.urls import PEERS, TRANSPORTS, WS_PEERS
 
 SCHEMA = "rtbench.results"
 SCHEMA_VERSION = 2
@@ -28,6 +28,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STEP_KEYS",
     "TRANSPORTS",
+    "WS_PEERS",
     "BytesPerMessage",
     "Cluster",
     "LatencySummary",

@@ -8,6 +8,7 @@ import math
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -15,6 +16,8 @@ from starlette.routing import Route
 from core import PayloadTooLarge, RateLimited, RtbenchError, ServerConfig, validate_room
 from core.payload import check_size, parse_publish
 from servers import demo, metrics
+from servers.asgi import Receive, Scope, Send, error_body, header, send_json
+from servers.hot import HotPaths
 from servers.hub import Hub
 from servers.transport import Transport, client_address, room_paths, token_of
 
@@ -34,20 +37,30 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
             {"error": exc.message, "kind": exc.kind}, exc.status_code, headers=headers
         )
 
-    async def publish(request: Request) -> Response:
+    async def publish(scope: Scope, receive: Receive, send: Send) -> None:
+        """`POST /rooms/{room}/events`, raw ASGI: it runs once per event published."""
+        params = scope["path_params"]
         try:
-            room = validate_room(request.path_params["room"])
-            space = hub.space(request.path_params.get("namespace"))
-            space.admit(space.grant(token_of(request.scope)), "publish", room)
-            space.check_publish_rate(client_address(request.scope))
-            body = await read_body(request, space.max_message_bytes)
-            data = parse_publish(body, request.headers.get("content-type"), space.max_message_bytes)
+            room = validate_room(params["room"])
+            space = hub.space(params.get("namespace"))
+            space.admit(space.grant(token_of(scope)), "publish", room)
+            space.check_publish_rate(client_address(scope))
+            body = await read_body(scope, receive, space.max_message_bytes)
+            data = parse_publish(body, header(scope, b"content-type"), space.max_message_bytes)
             event = await space.publish(room, data)
         except RtbenchError as exc:
-            return refuse(request, exc)
+            limited = "publish" if isinstance(exc, RateLimited) else None
+            hub.refused(exc, transport="http", path=scope.get("path"), limited=limited)
+            retry = (
+                [(b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode())]
+                if isinstance(exc, RateLimited)
+                else None
+            )
+            await send_json(send, exc.status_code, error_body(exc), retry)
+            return
         except ClientDisconnect:
-            return Response(status_code=400)
-        return Response(b'{"id":%d}' % event.id, 201, media_type="application/json")
+            return  # nobody is left to answer
+        await send_json(send, 201, b'{"id":%d}' % event.id)
 
     async def room_info(request: Request) -> Response:
         try:
@@ -85,21 +98,29 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
         *transport.routes(hub),
         *demo.routes(),
     ]
-    app = Starlette(routes=routes, lifespan=hub.lifespan)
+    hot = {("POST", "events"): publish, **transport.hot_routes(hub)}
+    app = Starlette(
+        routes=routes, lifespan=hub.lifespan, middleware=[Middleware(HotPaths, routes=hot)]
+    )
     app.state.hub = hub
     return app
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The request body, refused as soon as it is known to exceed `limit` bytes."""
-    declared = request.headers.get("content-length")
+    declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit():
         check_size(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"expected a body of at most {limit} bytes, got more")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)

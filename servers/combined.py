@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from servers.hot import HotRoutes
 from servers.hub import Hub
 from servers.longpoll import LongPollTransport
 from servers.sse import SSETransport
@@ -21,3 +22,6 @@ class CombinedTransport(Transport):
 
     def routes(self, hub: Hub) -> list[BaseRoute]:
         return [route for part in self.parts for route in part().routes(hub)]
+
+    def hot_routes(self, hub: Hub) -> HotRoutes:
+        return {key: route for part in self.parts for key, route in part().hot_routes(hub).items()}

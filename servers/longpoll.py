@@ -27,6 +27,7 @@ from servers.asgi import (
     wait_disconnect,
 )
 from servers.connection import Connection
+from servers.hot import HotRoutes
 from servers.hub import Hub
 from servers.transport import Endpoint, Transport, room_paths
 
@@ -101,3 +102,6 @@ class LongPollTransport(Transport):
     def routes(self, hub: Hub) -> list[BaseRoute]:
         endpoint = PollEndpoint(hub)
         return [Route(path, endpoint, methods=["GET"]) for path in room_paths(SUBSCRIBE[self.name])]
+
+    def hot_routes(self, hub: Hub) -> HotRoutes:
+        return {("GET", SUBSCRIBE[self.name]): PollEndpoint(hub)}

@@ -13,6 +13,7 @@ from core.auth import Grant
 from core.urls import route_templates
 from servers.asgi import Scope, Send, address_of, error_body, header, query, send_json
 from servers.connection import Connection
+from servers.hot import HotRoutes
 from servers.hub import Hub, Space
 from servers.protocol import DIRECT
 
@@ -39,6 +40,11 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def routes(self, hub: Hub) -> list[BaseRoute]: ...
+
+    def hot_routes(self, hub: Hub) -> HotRoutes:
+        """Requests made once per delivery, served before Starlette's routing
+        (`servers.hot`): (method, path suffix under /rooms/{room}/) → raw-ASGI endpoint."""
+        return {}
 
 
 class Endpoint:

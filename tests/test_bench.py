@@ -49,13 +49,15 @@ def only_ok_step(
     """The one step of this transport and scenario (with these params, and server knobs off
     unless named), checked to be ok."""
     params = {"tls": False, "auth": False, "ratelimit": False, "compression": False,
-              "browser_headers": False, "binary": False, "http2": False, **params}  # fmt: skip
+              "browser_headers": False, "binary": False, "http2": False, "fanout": "direct",
+              **params}  # fmt: skip
+    defaults = {"fanout": "direct"}
     [step] = [
         s
         for s in results["steps"]
         if s["transport"] == transport
         and s["scenario"] == scenario
-        and all(s["params"].get(k, False) == v for k, v in params.items())
+        and all(s["params"].get(k, defaults.get(k, False)) == v for k, v in params.items())
     ]
     assert step["status"] == "ok", step
     return step
@@ -462,6 +464,9 @@ def test_every_step_of_a_tiny_run_appears_in_its_report(
             assert use["window_seconds"] > 0 and use["server_core"] is not None, step["id"]
             assert set(use["cpus_busy"]) == {str(c) for c in os.sched_getaffinity(0)}
     assert results["settings"]["saturation"] == {"server": 0.8, "driver": 0.7, "kept_up": 0.95}
+    fanout = text.split("## The fan-out path", 1)[1].split("\n## ", 1)[0]
+    for transport in ("Server-Sent Events", "WebSocket"):
+        assert f"| {transport}, direct |" in fanout and f"| {transport}, asgi |" in fanout
 
 
 def test_wire_bytes_are_split_and_segments_counted(
@@ -588,3 +593,14 @@ def test_tiny_http2_steps_run_over_hypercorn(
     step = only_ok_step(results, transport, "broadcast", http2=True)
     assert step["delivered"] == step["expected"] > 0
     assert step["bytes_per_message"]["source"] == "tcp_info"
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_the_asgi_fan_out_steps_run_clean_beside_the_direct_ones(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, _, _ = tiny_run
+    asgi = only_ok_step(results, transport, "broadcast", fanout="asgi")
+    direct = only_ok_step(results, transport, "broadcast", subscribers=5)
+    assert asgi["id"] != direct["id"] and "asgi-fanout" in asgi["id"]
+    assert asgi["lost"] == 0 and asgi["delivered"] == asgi["expected"] > 0

@@ -12,12 +12,14 @@ from core import (
     Event,
     Gap,
     InvalidRoom,
+    Item,
     Limits,
     MemoryBroker,
     ResumeBuffer,
     RoomLimitReached,
     ServerConfig,
     Subscription,
+    urls,
     validate_room,
 )
 from core.backoff import Backoff
@@ -154,3 +156,54 @@ def test_backoff_is_capped_exponential_with_full_jitter() -> None:
     assert all(0 <= d <= 1.0 for d in delays) and len(set(delays)) == 200
     with pytest.raises(ConfigError):
         Backoff(initial=2, maximum=1)
+
+
+def test_a_direct_writer_takes_items_only_when_nothing_is_waiting_before_them() -> None:
+    written: list[int] = []
+    ready = True
+
+    def direct(item: Item) -> bool:
+        if ready and isinstance(item, Event):
+            written.append(item.id)
+        return ready
+
+    sub = Subscription(capacity=4)
+    sub.direct = direct
+    assert sub.offer(Event(1, "r", None)) and written == [1] and len(sub) == 0
+    ready = False  # the socket is paused: the item waits in the queue
+    assert sub.offer(Event(2, "r", None)) and len(sub) == 1
+    ready = True  # writable again, but event 2 is queued: 3 must not overtake it
+    assert sub.offer(Event(3, "r", None)) and written == [1] and len(sub) == 2
+    taken = sub.take()
+    assert [e.id for e in taken if isinstance(e, Event)] == [2, 3]
+    assert sub.offer(Event(4, "r", None)) and len(sub) == 1  # 2 and 3 are being written
+    sub.written()
+    sub.take()
+    sub.written()
+    assert sub.offer(Event(5, "r", None)) and written == [1, 5] and sub.direct_writes == 2
+
+
+def test_a_paused_direct_subscriber_is_still_dropped_past_its_queue() -> None:
+    sub = Subscription(capacity=2)
+    sub.direct = lambda item: False
+    assert sub.offer(Event(1, "r", None)) and sub.offer(Event(2, "r", None))
+    assert not sub.offer(Event(3, "r", None))
+    assert sub.close_reason is CloseReason.SLOW
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/rooms/a/events", "/rooms/a/poll", "/ns/chat/rooms/b-1/sse", "/rooms/a", "/rooms//events",
+     "/ns//rooms/a/events", "/ns/x/a/events", "/rooms/a/b/c", "/status", "/ns/x/rooms/a/",
+     "/rooms/a%2Fb/ws", "/roomsx/a/events"],
+)  # fmt: skip
+def test_the_hot_path_parser_matches_what_starlette_routes(path: str) -> None:
+    from starlette.routing import compile_path
+
+    expected = None
+    for template in urls.route_templates("{suffix}"):
+        regex, _, _ = compile_path(template)
+        if (match := regex.match(path)) is not None:
+            found = match.groupdict()
+            expected = (found.get("namespace"), found["room"], found["suffix"])
+    assert urls.parse_room_path(path) == expected

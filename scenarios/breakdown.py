@@ -1,0 +1,203 @@
+"""Where a delivery's server CPU goes: py-spy samples of a server under broadcast, by layer.
+
+    python -m scenarios.breakdown                       # every transport, 100 × 50/s, 10 s
+    python -m scenarios.breakdown --transports ws --subscribers 1000 --fanout asgi
+
+The server runs pinned to one core, the lean driver and publisher to the other, as in a bench
+step; py-spy (`py-spy record --native`, which stops the server for each sample: its CPU per
+delivery here is a little above a bench step's) samples it through the measured window. Every
+sample is charged to one layer, the first that matches walking from the innermost frame out:
+
+- `kernel write`: the socket write and what the kernel does inside it (uvloop's write, send);
+- `framing`: encoding events and responses (`core/wire`, JSON);
+- `core`: the event core (`core/`: broker, subscription, buffers, counters);
+- `ASGI and HTTP`: uvicorn, Starlette, httptools, websockets, our endpoints (`servers/`);
+- `event loop`: uvloop/asyncio scheduling, tasks, timers;
+- `other`: anything else (imports, logging, the interpreter itself).
+
+Each layer's share times the step's measured server CPU per delivery gives µs per delivery.
+The result is a table on stdout and JSON (`--out`). A breakdown is a benchmark: its figures vary
+with the machine and the load; run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from core.urls import TRANSPORTS
+from scenarios import ipc
+from scenarios.measure import sample_process
+from scenarios.workers import Worker
+from servers.process import ServerProcess
+
+LAYERS = ("kernel write", "framing", "core", "ASGI and HTTP", "event loop", "other")
+
+# Innermost first: the first rule a frame matches decides the sample's layer. Native frames
+# read `name (library)`: the socket write is libc's write/send, inside uvloop's transport.
+SYSCALLS = ("write (libc", "writev (libc", "send (libc", "sendmsg (libc", "sendto (libc")
+RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("kernel write", SYSCALLS),
+    ("framing", ("core/wire/", "core/jsonc.py", "orjson", "json/encoder", "json/decoder",
+                 "_json.c")),
+    ("core", ("core/",)),
+    ("ASGI and HTTP", ("uvicorn/", "starlette/", "httptools", "websockets/", "servers/",
+                       "h11/", "anyio/")),
+    ("event loop", ("uvloop", "asyncio/", "_asynciomodule", "epoll_pwait", "epoll_wait")),
+)  # fmt: skip
+
+
+def layer_of(stack: list[str]) -> str:
+    """`stack`: frames outermost first, as py-spy's raw format writes them."""
+    for frame in reversed(stack):
+        for layer, needles in RULES:
+            if any(frame.startswith(n) if layer == "kernel write" else n in frame for n in needles):
+                return layer
+    return "other"
+
+
+def breakdown(raw: str) -> Counter[str]:
+    """Samples per layer from py-spy's raw (collapsed) output: `frame;frame;... count`."""
+    counts: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            counts[layer_of(stack.split(";"))] += int(count)
+    return counts
+
+
+async def measure(args: argparse.Namespace, transport: str, workdir: Path) -> dict[str, object]:
+    run_id = f"breakdown-{uuid.uuid4().hex[:6]}"
+    room = f"breakdown-{uuid.uuid4().hex[:8]}"
+    extra = ["--log-level", "warning", "--fanout", args.fanout]
+    with ServerProcess(transport, extra_args=extra, cpu=args.server_cpu) as server:
+        common = ["--cpus", str(args.driver_cpu)]
+        driver = Worker("scenarios.driver", [
+            "--transport", transport, "--url", server.url, "--room", room,
+            "--subscribers", str(args.subscribers), *common,
+        ], run_id, "driver")  # fmt: skip
+        publisher = Worker("scenarios.publisher", [
+            "--url", server.url, "--room", room, "--rate", str(args.rate),
+            "--warmup", "2", "--duration", str(args.seconds), *common,
+        ], run_id, "publisher")  # fmt: skip
+        raw_file = workdir / f"{transport}.txt"
+        try:
+            driver.start()
+            await driver.receive(ipc.DriverReady, 120)
+            publisher.start()
+            await publisher.receive(ipc.Measuring, 60)
+            before = sample_process(server.pid)
+            spy = await asyncio.create_subprocess_exec(
+                args.py_spy, "record", "--pid", str(server.pid), "--native",
+                "--rate", str(args.sample_rate), "--duration", str(max(1, int(args.seconds) - 1)),
+                "--format", "raw", "--output", str(raw_file),
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                preexec_fn=lambda: os.sched_setaffinity(0, {args.driver_cpu}),
+            )  # fmt: skip
+            published = await publisher.receive(ipc.PublisherResult, args.seconds + 60)
+            after = sample_process(server.pid)
+            _, spy_errors = await spy.communicate()
+            await driver.send(cmd="drain", last_id=published["last_id"] or 0, seconds=5)
+            received = await driver.receive(ipc.DriverResult, 65)
+        finally:
+            await driver.aclose()
+            await publisher.aclose()
+    if spy.returncode != 0 or not raw_file.exists():
+        raise RuntimeError(f"expected py-spy to record the server, got: {spy_errors.decode()}")
+    counts = breakdown(raw_file.read_text())
+    total = sum(counts.values()) or 1
+    delivered = max(1, published["measured"] * args.subscribers)
+    cpu_us = None
+    if before is not None and after is not None:
+        cpu_us = (after.cpu_ns - before.cpu_ns) / 1000 / delivered
+    return {
+        "transport": transport,
+        "fanout": args.fanout if transport != "longpoll" else "asgi",
+        "subscribers": args.subscribers,
+        "rate": args.rate,
+        "lost": received["lost"],
+        "samples": total,
+        "server_cpu_us_per_message": None if cpu_us is None else round(cpu_us, 2),
+        "layers": {
+            layer: {
+                "share": round(counts[layer] / total, 3),
+                "us_per_message": None
+                if cpu_us is None
+                else round(cpu_us * counts[layer] / total, 2),
+            }
+            for layer in LAYERS
+        },
+    }
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    head = "| transport | server µs/msg | " + " | ".join(LAYERS) + " |"
+    lines = [head, "|---" * (len(LAYERS) + 2) + "|"]
+    for row in rows:
+        layers = row["layers"]
+        assert isinstance(layers, dict)
+        cells = [
+            f"{v['us_per_message']} ({v['share']:.0%})" if v["us_per_message"] is not None
+            else f"{v['share']:.0%}"
+            for v in layers.values()
+        ]  # fmt: skip
+        name = f"{row['transport']} ({row['fanout']})"
+        lines.append(f"| {name} | {row['server_cpu_us_per_message']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m scenarios.breakdown",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--transports", default=",".join(TRANSPORTS), help="comma-separated")
+    p.add_argument("--subscribers", type=int, default=100)
+    p.add_argument("--rate", type=float, default=50.0, help="events per second")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured window")
+    p.add_argument("--fanout", choices=["direct", "asgi"], default="direct")
+    p.add_argument("--sample-rate", type=int, default=250, help="py-spy samples per second")
+    p.add_argument("--server-cpu", type=int, default=0)
+    p.add_argument("--driver-cpu", type=int, default=1)
+    p.add_argument("--out", type=Path, help="write the breakdown as JSON here")
+    p.add_argument("--raw-dir", type=Path, help="keep py-spy's raw stacks here (flame graphs)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    args.py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(args.py_spy).exists():
+        print("error: expected py-spy (pip install py-spy), got none on PATH", file=sys.stderr)
+        return 2
+    transports = [t for t in args.transports.split(",") if t]
+    unknown = [t for t in transports if t not in TRANSPORTS]
+    if unknown:
+        print(f"error: expected transports among {TRANSPORTS}, got {unknown}", file=sys.stderr)
+        return 2
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.raw_dir or scratch
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for transport in transports:
+            print(f"{transport}: {args.subscribers} × {args.rate:g}/s for {args.seconds:g} s …",
+                  file=sys.stderr)  # fmt: skip
+            rows.append(asyncio.run(measure(args, transport, Path(folder))))
+    print(table(rows))
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
