@@ -433,16 +433,28 @@ def soak(run: Run, path: Path) -> Path | None:
     steps = [s for s in run.of("soak") if (s.get("soak") or {}).get("samples")]
     if not steps:
         return None
-    fig, (rss, fds) = plt.subplots(2, 1, figsize=(7.5, 5.5), sharex=True)
+    with_heap = any(len(s) > 3 and s[3] for st in steps for s in st["soak"]["samples"])
+    fig, axes = plt.subplots(3 if with_heap else 2, 1, figsize=(7.5, 7.5 if with_heap else 5.5),
+                             sharex=True)  # fmt: skip
+    rss, fds = axes[0], axes[-1]
     for step in steps:
         figures = step["soak"]
-        xs = [sample[0] / 60 for sample in figures["samples"]]
+        samples = [[v or 0.0 for v in s] for s in figures["samples"]]
+        xs = [sample[0] / 60 for sample in samples]
         slope = figures.get("rss_slope_mib_per_hour")
         label = NAMES[step["transport"]] + (f": {slope:+.1f} MiB/h" if slope is not None else "")
         color = COLORS[step["transport"]]
-        rss.plot(xs, [s[1] / 2**20 for s in figures["samples"]], color=color, label=label)
-        fds.plot(xs, [s[2] for s in figures["samples"]], color=color)
-        rss.axvline(figures["warmup_seconds"] / 60, color="grey", linewidth=0.8, linestyle=":")
+        rss.plot(xs, [s[1] / 2**20 for s in samples], color=color, label=label)
+        fds.plot(xs, [s[2] for s in samples], color=color)
+        if with_heap:
+            heap = [
+                (x, s[3] / 1000) for x, s in zip(xs, samples, strict=True) if len(s) > 3 and s[3]
+            ]
+            axes[1].plot([h[0] for h in heap], [h[1] for h in heap], color=color)
+        for ax in axes:
+            ax.axvline(figures["warmup_seconds"] / 60, color="grey", linewidth=0.8, linestyle=":")
+    if with_heap:
+        axes[1].set_ylabel("Python's blocks (thousands)")
     rss.set_ylabel("server RSS (MiB)")
     fds.set_ylabel("server open fds")
     fds.set_xlabel("minutes into the soak (dotted: end of the warm-up the slope excludes)")

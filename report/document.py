@@ -387,6 +387,7 @@ def soak_table(run: Run) -> Table | None:
             continue
         p = step["params"]
         slope = figures.get("rss_slope_mib_per_hour")
+        heap = figures.get("python_blocks_slope_share_per_hour")
         rows.append([
             NAMES[step["transport"]],
             f"{p['subscribers']:,} × {p['rate']:g}/s, {p['churn_per_second']:g} drops/s",
@@ -396,6 +397,8 @@ def soak_table(run: Run) -> Table | None:
             f"{step.get('reconnects', 0):,}",
             "–" if slope is None else f"{slope:+.2f}",
             f"{figures.get('rss_first_mib')} → {figures.get('rss_last_mib')} MiB",
+            "–" if heap is None else f"{heap:+.2%} ({figures.get('python_blocks_first'):,} → "
+            f"{figures.get('python_blocks_last'):,})",
             f"{figures.get('fds_min')}–{figures.get('fds_max')}",
             step["status"],
         ])  # fmt: skip
@@ -403,7 +406,8 @@ def soak_table(run: Run) -> Table | None:
         return None
     return Table(
         ["transport", "load", "length", "delivered", "lost", "reconnects",
-         "RSS slope after warm-up (MiB/h)", "RSS after warm-up → end", "open fds (range)",
+         "RSS slope after warm-up (MiB/h)", "RSS after warm-up → end",
+         "Python's blocks: slope per hour (after warm-up → end)", "open fds (range)",
          "status"],
         rows,
     )  # fmt: skip

@@ -11,6 +11,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from scenarios import figures as figure
 from scenarios import ipc
 from scenarios.measure import (
@@ -83,7 +85,7 @@ async def measure(
     await publisher.receive(ipc.Measuring, patience)
     before = run.sample(server, drivers, publisher)
     every = float(p.get("sample_seconds") or 0)
-    watched: list[list[float]] = []
+    watched: list[list[float | None]] = []
     watching = asyncio.create_task(watch(server, every, watched)) if every else None
     storm_ns = 0
     if storm:
@@ -132,14 +134,24 @@ async def measure(
     return figures
 
 
-async def watch(server: ServerProcess | Target, every: float, into: list[list[float]]) -> None:
-    """Every `every` seconds: [seconds since start, the server's RSS, its open fds]."""
+async def watch(
+    server: ServerProcess | Target, every: float, into: list[list[float | None]]
+) -> None:
+    """Every `every` seconds: [seconds since start, the server's RSS, its open fds, the blocks
+    Python holds in it (from `/status`; None from a server that does not say)]."""
     started = time.monotonic()
-    pid = Target.of(server).pids["server"][0]
-    while True:
-        sample, fds = sample_process(pid), open_fds(pid)
-        if sample is not None and fds is not None:
-            into.append([round(time.monotonic() - started, 2), sample.rss_bytes, fds])
+    target = Target.of(server)
+    pid = target.pids["server"][0]
+    async with httpx.AsyncClient(base_url=target.publish_url, timeout=every) as client:
+        while True:
+            sample, fds = sample_process(pid), open_fds(pid)
+            try:
+                memory = (await client.get("/status")).json().get("memory", {})
+                blocks = memory.get("python_allocated_blocks")
+            except (httpx.HTTPError, ValueError, AttributeError):
+                blocks = None
+            if sample is not None and fds is not None:
+                into.append([round(time.monotonic() - started, 2), sample.rss_bytes, fds, blocks])
         await asyncio.sleep(every)
 
 

@@ -214,20 +214,38 @@ def storm_recovery(
     }
 
 
-def soak(samples: list[list[float]], warmup_seconds: float) -> dict[str, Any]:
-    """From [seconds, RSS bytes, open fds] samples of a long run: after the warm-up, the RSS
-    slope (least squares, MiB per hour) and the range of open fds and RSS."""
-    steady = [s for s in samples if s[0] >= warmup_seconds]
-    if len(steady) < 3:
-        return {"rss_slope_mib_per_hour": None, "fds_min": None, "fds_max": None}
-    xs = [s[0] for s in steady]
-    ys = [s[1] / 2**20 for s in steady]
+def slope_per_hour(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of `ys` over `xs` seconds, per hour."""
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
     spread = sum((x - mean_x) ** 2 for x in xs)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
-    fds = [int(s[2]) for s in steady]
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread * 3600
+
+
+def soak(samples: list[list[float | None]], warmup_seconds: float) -> dict[str, Any]:
+    """From [seconds, RSS bytes, open fds, Python's allocated blocks (when known)] samples of a
+    long run: after the warm-up, the RSS slope (least squares, MiB per hour), the slope of the
+    blocks Python holds (per hour, and as a share of their mean), and the ranges."""
+    steady = [[float(v) if v is not None else None for v in s] for s in samples]
+    steady = [s for s in steady if s[0] is not None and s[0] >= warmup_seconds]
+    if len(steady) < 3:
+        return {"rss_slope_mib_per_hour": None, "fds_min": None, "fds_max": None}
+    xs = [s[0] or 0.0 for s in steady]
+    ys = [(s[1] or 0.0) / 2**20 for s in steady]
+    fds = [int(s[2] or 0) for s in steady]
+    heap: dict[str, Any] = {}
+    blocks = [(x, s[3]) for x, s in zip(xs, steady, strict=True) if len(s) > 3 and s[3]]
+    if len(blocks) >= 3:
+        bx, by = [b[0] for b in blocks], [b[1] or 0.0 for b in blocks]
+        per_hour = slope_per_hour(bx, by)
+        heap = {
+            "python_blocks_slope_per_hour": round(per_hour),
+            "python_blocks_slope_share_per_hour": round(per_hour / (sum(by) / len(by)), 4),
+            "python_blocks_first": int(by[0]),
+            "python_blocks_last": int(by[-1]),
+        }
     return {
-        "rss_slope_mib_per_hour": round(slope * 3600, 2),
+        **heap,
+        "rss_slope_mib_per_hour": round(slope_per_hour(xs, ys), 2),
         "rss_first_mib": round(ys[0], 1),
         "rss_last_mib": round(ys[-1], 1),
         "rss_max_mib": round(max(ys), 1),

@@ -96,11 +96,12 @@ class BytesPerMessage(TypedDict, total=False):
 
 
 class Soak(TypedDict, total=False):
-    """`samples`: [seconds since the window opened, server RSS bytes, server open fds]."""
+    """`samples`: [seconds since the window opened, server RSS bytes, server open fds, Python's
+    allocated blocks in the server (None where `/status` did not answer)]."""
 
     sample_seconds: float
     warmup_seconds: float
-    samples: list[list[float]]
+    samples: list[list[float | None]]
     steady_seconds: float
     rss_slope_mib_per_hour: float | None
     rss_first_mib: float | None
@@ -108,6 +109,11 @@ class Soak(TypedDict, total=False):
     rss_max_mib: float | None
     fds_min: int | None
     fds_max: int | None
+    python_blocks_slope_per_hour: int
+    """Of the blocks Python's allocator holds (`sys.getallocatedblocks()` via `/status`)."""
+    python_blocks_slope_share_per_hour: float
+    python_blocks_first: int
+    python_blocks_last: int
 
 
 class Storm(TypedDict, total=False):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -266,7 +267,12 @@ class Hub:
                 for name, space in self.spaces.items()
             },
             "broker": self.broker.health(),
-            "memory": self.budget.status(),
+            "memory": {
+                **self.budget.status(),
+                # Objects Python holds (pymalloc blocks): it grows with a leak of objects, not
+                # with what the allocator keeps of freed memory (which RSS counts).
+                "python_allocated_blocks": sys.getallocatedblocks(),
+            },
             "tasks": len(asyncio.all_tasks()),
             "shutting_down": self.shutting_down,
         }

@@ -100,3 +100,21 @@ def test_soak_slope_is_least_squares_after_the_warm_up() -> None:
     assert found["rss_slope_mib_per_hour"] == pytest.approx(60, abs=0.01)
     assert found["fds_min"] == found["fds_max"] == 40
     assert figures.soak(samples[:2], 0)["rss_slope_mib_per_hour"] is None
+
+
+def test_soak_separates_python_objects_from_rss() -> None:
+    """RSS may grow while the blocks Python holds stay flat (the allocator keeps freed memory);
+    a leak of objects shows in the blocks' slope."""
+    mib = 2**20
+    flat: list[list[float | None]] = [
+        [t, (100 + t / 60) * mib, 40, 50_000.0] for t in range(0, 600, 5)
+    ]
+    found = figures.soak(flat, 60)
+    assert found["rss_slope_mib_per_hour"] == pytest.approx(60, abs=0.01)
+    assert found["python_blocks_slope_per_hour"] == 0
+    leaking: list[list[float | None]] = [[t, 100 * mib, 40, 50_000.0 + t] for t in range(0, 600, 5)]
+    found = figures.soak(leaking, 60)
+    assert found["python_blocks_slope_per_hour"] == 3600
+    assert found["python_blocks_first"] == 50_060 and found["python_blocks_last"] == 50_595
+    unknown: list[list[float | None]] = [[t, 100 * mib, 40, None] for t in range(0, 600, 5)]
+    assert "python_blocks_slope_per_hour" not in figures.soak(unknown, 60)
