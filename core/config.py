@@ -179,8 +179,8 @@ class ServerConfig:
     log_level: str = "info"
     fanout: str = "direct"
     """`direct`: events go to each ready subscriber's socket as they are published, framed once
-    (where the ASGI server offers the write: uvicorn); `asgi`: through each connection's queue
-    and ASGI `send`, the path every ASGI server has."""
+    (where the ASGI server offers the write: uvicorn), and a held poll is answered at once;
+    `asgi`: through each connection's queue and ASGI `send`, the path every ASGI server has."""
     shutdown_grace_seconds: float = 1.0
     limits: Limits = field(default_factory=Limits)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)

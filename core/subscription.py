@@ -34,6 +34,8 @@ class CloseReason(enum.Enum):
     """The stream lived `heartbeat.stream_max_seconds`; the client resumes by id."""
     FULL = "batch_full"
     """A one-shot (long-poll) subscription has a full batch; nothing is lost, it resumes by id."""
+    ANSWERED = "answered"
+    """A one-shot (long-poll) subscription was answered by the fast path: its work is done."""
 
 
 class Subscription:

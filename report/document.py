@@ -188,7 +188,7 @@ def fanout_table(run: Run) -> Table | None:
     )
     rows = []
     for load in loads:
-        for t in ("sse", "ws"):
+        for t in TRANSPORTS:
             direct = fanout_steps(run, t, load, "direct")
             if not direct or not fanout_steps(run, t, load, "asgi"):
                 continue

@@ -11,7 +11,7 @@ import asyncio
 
 from starlette.routing import BaseRoute, Route
 
-from core import CloseReason, Event, Gap, RtbenchError
+from core import CloseReason, Event, Gap, Item, RtbenchError
 from core.urls import SUBSCRIBE
 from core.wire import longpoll
 from servers.asgi import (
@@ -76,9 +76,14 @@ class PollEndpoint(Endpoint):
             timeout, subscription.close, CloseReason.TIMEOUT
         )
 
+        def answered() -> None:
+            subscription.close(CloseReason.ANSWERED)
+
+        self.go_direct(scope, subscription, direct_answer, writer="respond", then=answered)
+
         async def answer() -> None:
             await subscription.wait()
-            if subscription.close_reason is CloseReason.CLIENT_LEFT:
+            if subscription.close_reason in (CloseReason.CLIENT_LEFT, CloseReason.ANSWERED):
                 return
             items = subscription.take(limits.poll_batch)
             events = [item for item in items if isinstance(item, Event)]
@@ -94,6 +99,12 @@ class PollEndpoint(Endpoint):
         next_id = events[-1].id if events else (0 if gap is not None and gap.reset else after)
         await send_json(send, 200, longpoll.encode_response(events, next_id, gap))
         self.count_delivered(events)
+
+
+def direct_answer(item: Item) -> bytes | None:
+    """A held poll's answer by the fast path: one event, its body built once for every
+    subscriber; anything else (a gap notice) goes the ASGI way."""
+    return longpoll.event_response(item) if isinstance(item, Event) else None
 
 
 class LongPollTransport(Transport):

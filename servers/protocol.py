@@ -35,6 +35,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 
 from core.config import Limits
+from core.wire.http import encode_head
 
 DEFAULTS = Limits()
 LINGER_SECONDS = 2.0
@@ -42,13 +43,35 @@ DIRECT = "rtbench.direct"
 """The scope extension holding `{"write": Callable[[bytes], bool]}`."""
 
 
+OK_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+
+
 class DirectBody:
-    """Writes pre-framed chunks of one response's chunked body."""
+    """Writes pre-framed chunks of one response's chunked body, or a whole response."""
 
     __slots__ = ("cycle",)
 
     def __init__(self, cycle: RequestResponseCycle) -> None:
         self.cycle = cycle
+
+    def respond(self, body: bytes) -> bool:
+        """The whole `200` JSON answer to this request, written now, as uvicorn would write
+        it (its default headers, then ours), and the request is done."""
+        cycle = self.cycle
+        if (
+            cycle.response_started
+            or cycle.disconnected
+            or not cycle.keep_alive
+            or cycle.flow.write_paused
+        ):
+            return False
+        length = [(b"content-length", b"%d" % len(body))]
+        head = encode_head(b"HTTP/1.1 200 OK\r\n", [*cycle.default_headers, *OK_JSON, *length])
+        cycle.response_started = cycle.response_complete = True
+        cycle.transport.write(head + body)
+        cycle.message_event.set()
+        cycle.on_response()
+        return True
 
     def write(self, chunk: bytes) -> bool:
         cycle = self.cycle
@@ -176,7 +199,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # not an upgrade: a response
-            self.scope["extensions"] = {DIRECT: {"write": DirectBody(cycle).write}}
+            body = DirectBody(cycle)
+            self.scope["extensions"] = {DIRECT: {"write": body.write, "respond": body.respond}}
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

@@ -86,22 +86,31 @@ class Endpoint:
         return space, grant
 
     def go_direct(
-        self, scope: Scope, subscription: Subscription, frame: Callable[[Item], bytes]
+        self,
+        scope: Scope,
+        subscription: Subscription,
+        frame: Callable[[Item], bytes | None],
+        *,
+        writer: str = "write",
+        then: Callable[[], None] | None = None,
     ) -> None:
         """The fan-out fast path, when the config asks for it and the ASGI server offers it:
         items go to the socket as they are offered, `frame`d once per event (see
-        `servers.protocol` and `core.subscription`)."""
+        `servers.protocol` and `core.subscription`). `writer`: the extension's `write` (a
+        frame or chunk) or `respond` (a whole response); `frame` returns None for an item the
+        fast path leaves to the queue; `then` runs after each direct write."""
         if self.hub.config.fanout != "direct":
             return
         extension = scope.get("extensions", {}).get(DIRECT)
         if extension is None:
             return
-        write: Callable[[bytes], bool] = extension["write"]
+        write: Callable[[bytes], bool] = extension[writer]
         stats = self.hub.stats
         histogram = stats.latency_histogram
 
         def direct(item: Item) -> bool:
-            if not write(frame(item)):
+            data = frame(item)
+            if data is None or not write(data):
                 return False
             if isinstance(item, Event):
                 now = time.time_ns()
@@ -109,6 +118,8 @@ class Endpoint:
                 stats.delivered_direct += 1
                 stats.delivery_latency.offer(item.ts_ns, now)
                 histogram.observe((now - item.ts_ns) / 1e9)
+            if then is not None:
+                then()
             return True
 
         subscription.direct = direct

@@ -53,9 +53,8 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerF
 
 
 DIRECT = [(t, "direct") for t in TRANSPORTS]
-VARIANTS = [*DIRECT, ("sse", "asgi"), ("ws", "asgi")]
-"""Each transport with the default fan-out, and the streams with the ASGI path as well (long
-polling answers each poll through ASGI either way)."""
+VARIANTS = [*DIRECT, *((t, "asgi") for t in TRANSPORTS)]
+"""Each transport with the default fan-out and with the ASGI path."""
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

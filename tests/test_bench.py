@@ -465,7 +465,7 @@ def test_every_step_of_a_tiny_run_appears_in_its_report(
             assert set(use["cpus_busy"]) == {str(c) for c in os.sched_getaffinity(0)}
     assert results["settings"]["saturation"] == {"server": 0.8, "driver": 0.7, "kept_up": 0.95}
     fanout = text.split("## The fan-out path", 1)[1].split("\n## ", 1)[0]
-    for transport in ("Server-Sent Events", "WebSocket"):
+    for transport in ("Long polling", "Server-Sent Events", "WebSocket"):
         assert f"| {transport}, direct |" in fanout and f"| {transport}, asgi |" in fanout
 
 
@@ -595,7 +595,7 @@ def test_tiny_http2_steps_run_over_hypercorn(
     assert step["bytes_per_message"]["source"] == "tcp_info"
 
 
-@pytest.mark.parametrize("transport", ["sse", "ws"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_the_asgi_fan_out_steps_run_clean_beside_the_direct_ones(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:

@@ -37,6 +37,11 @@ ResponseEvent: TypeAlias = Head | Body | End
 END = End()
 
 
+def encode_head(status_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A response's status line and header fields, up to the blank line that ends them."""
+    return status_line + b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n"
+
+
 def encode_chunk(data: bytes) -> bytes:
     """One piece of a chunked body (RFC 9112 §7.1): its size in hex, CRLF, the bytes, CRLF."""
     return b"%x\r\n%s\r\n" % (len(data), data)

@@ -22,6 +22,16 @@ def encode_response(events: list[Event], next_id: int, gap: Gap | None = None) -
     return b"".join(parts)
 
 
+def event_response(event: Event) -> bytes:
+    """The body answering a held poll with this one event: the same for every subscriber, so
+    built once."""
+    body = event.frames.get("poll")
+    if body is None:
+        body = event.frames["poll"] = encode_response([event], event.id)
+    assert isinstance(body, bytes)
+    return body
+
+
 @dataclass(slots=True)
 class PollResponse:
     events: list[Event]
