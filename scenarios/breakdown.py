@@ -121,7 +121,7 @@ async def measure(args: argparse.Namespace, transport: str, workdir: Path) -> di
         cpu_us = (after.cpu_ns - before.cpu_ns) / 1000 / delivered
     return {
         "transport": transport,
-        "fanout": args.fanout if transport != "longpoll" else "asgi",
+        "fanout": args.fanout,
         "subscribers": args.subscribers,
         "rate": args.rate,
         "lost": received["lost"],
