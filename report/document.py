@@ -10,7 +10,7 @@ from typing import Literal
 
 from report import stats, verdicts
 from report.charts import SERIES, plain
-from report.results import Run
+from report.results import Run, breakdown
 from report.verdicts import NAMES, through
 from scenarios.schema import PEERS, TRANSPORTS, WS_PEERS, StepResult, Utilisation
 
@@ -221,6 +221,26 @@ def fanout_table(run: Run) -> Table | None:
          "server core (max)", "lost"],
         rows,
     )  # fmt: skip
+
+
+def breakdown_table(run: Run) -> Table | None:
+    """py-spy's split of a delivery's server CPU by layer (`scenarios.breakdown`)."""
+    rows = breakdown(run)
+    if not rows:
+        return None
+    layers = list(rows[0]["layers"])
+    return Table(
+        ["server", "load", "server CPU/msg (sampled)", *layers],
+        [
+            [
+                f"{NAMES.get(r['transport'], r['transport'])}, {r['fanout']}",
+                f"{r['subscribers']:,} × {r['rate']:g}/s",
+                us(r["server_cpu_us_per_message"]),
+                *(f"{us(v['us_per_message'])} ({v['share']:.0%})" for v in r["layers"].values()),
+            ]
+            for r in rows
+        ],
+    )
 
 
 def sweep(run: Run) -> Table | None:
@@ -1175,6 +1195,16 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
             "offers. The same load, the same driver; the null server of the transport and the "
             "WebSocket peers (bare websockets, picows) are the floors.",
             fanout_table(run),
+        ),
+        (
+            "Where a delivery's server CPU goes",
+            "From `python -m scenarios.breakdown` (py-spy with native frames, sampling the "
+            "server through a broadcast): each sample charged to the innermost layer it is "
+            "in, times the CPU per delivery measured meanwhile (py-spy stops the server to "
+            "sample it, so that figure runs a little above a bench step's). `kernel write` is "
+            "the socket write itself; `ASGI and HTTP` includes the publish request and, for "
+            "long polling, every poll request.",
+            breakdown_table(run),
         ),
         (
             "Capacity: offered-load sweep",

@@ -46,6 +46,15 @@ class Run:
         return loaded
 
 
+def breakdown(run: Run) -> list[dict[str, Any]] | None:
+    """`python -m scenarios.breakdown --out <run>/breakdown.json`'s rows, when it was run."""
+    file = run.folder / "breakdown.json"
+    if not file.exists():
+        return None
+    rows: list[dict[str, Any]] = json.loads(file.read_text())
+    return rows
+
+
 def load(path: str | Path) -> Run:
     """The run at `path` (a folder, its results.json, or `results` for the latest)."""
     return Run(find_run(path), read(path))

@@ -16,8 +16,9 @@ sample is charged to one layer, the first that matches walking from the innermos
 - `other`: anything else (imports, logging, the interpreter itself).
 
 Each layer's share times the step's measured server CPU per delivery gives µs per delivery.
-The result is a table on stdout and JSON (`--out`). A breakdown is a benchmark: its figures vary
-with the machine and the load; run it on an otherwise idle machine.
+The result is a table on stdout and JSON (`--out`; written into a run's folder as
+`breakdown.json`, the run's report shows it). A breakdown is a benchmark: its figures vary with
+the machine and the load; run it on an otherwise idle machine, never beside another benchmark.
 """
 
 from __future__ import annotations
@@ -169,7 +170,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=int, default=250, help="py-spy samples per second")
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--driver-cpu", type=int, default=1)
-    p.add_argument("--out", type=Path, help="write the breakdown as JSON here")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="write the breakdown as JSON here; as results/<run>/breakdown.json, that run's "
+        "report shows it",
+    )
     p.add_argument("--raw-dir", type=Path, help="keep py-spy's raw stacks here (flame graphs)")
     return p
 

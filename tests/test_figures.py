@@ -118,3 +118,21 @@ def test_soak_separates_python_objects_from_rss() -> None:
     assert found["python_blocks_first"] == 50_060 and found["python_blocks_last"] == 50_595
     unknown: list[list[float | None]] = [[t, 100 * mib, 40, None] for t in range(0, 600, 5)]
     assert "python_blocks_slope_per_hour" not in figures.soak(unknown, 60)
+
+
+def test_breakdown_charges_each_sample_to_its_innermost_layer() -> None:
+    from scenarios.breakdown import breakdown
+
+    raw = "\n".join([
+        "run (uvloop/loop.pyx:1);publish (servers/app.py:40);"
+        "MemoryBroker.publish (core/broker.py:130);direct (servers/transport.py:90);"
+        "write_frame (servers/protocol.py:85);write (libc.so.6) 7",
+        "run (uvloop/loop.pyx:1);publish (servers/app.py:40);loads (core/jsonc.py:41) 2",
+        "run (uvloop/loop.pyx:1);publish (servers/app.py:40);check (core/auth.py:59) 3",
+        "run (uvloop/loop.pyx:1);route (starlette/routing.py:255) 4",
+        "epoll_pwait (libc.so.6) 5",
+        "main (<frozen runpy>:88) 1",
+    ])  # fmt: skip
+    assert breakdown(raw) == {
+        "kernel write": 7, "framing": 2, "core": 3, "ASGI and HTTP": 4, "event loop": 5, "other": 1,
+    }  # fmt: skip
