@@ -182,6 +182,10 @@ class ServerConfig:
     (where the ASGI server offers the write: uvicorn), and a held poll is answered at once;
     `asgi`: through each connection's queue and ASGI `send`, the path every ASGI server has."""
     shutdown_grace_seconds: float = 1.0
+    memory_trim_seconds: float = 60.0
+    """Every this many seconds, hand the memory the C allocator keeps after frees back to the
+    system (glibc's `malloc_trim`; 0: never). Connections come and go for days: without it,
+    RSS keeps the high-water mark of every burst, and a leak hides among it."""
     limits: Limits = field(default_factory=Limits)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     auth: Auth = field(default_factory=Auth)
@@ -204,6 +208,10 @@ class ServerConfig:
             self.auth.check_usable()
         if self.log_format not in ("json", "text"):
             raise ConfigError(f"expected log_format 'json' or 'text', got {self.log_format!r}")
+        if self.memory_trim_seconds < 0:
+            raise ConfigError(
+                f"expected memory_trim_seconds >= 0 (0: never), got {self.memory_trim_seconds!r}"
+            )
         if self.fanout not in FANOUTS:
             raise ConfigError(f"expected fanout among {FANOUTS}, got {self.fanout!r}")
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -99,6 +101,20 @@ class Space:
         return await self.broker.publish(room, self.accept(data), exclude=exclude)
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None where the C library has none (musl, macOS)."""
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(
+            ctypes.util.find_library("c") or "libc.so.6"
+        ).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+TRIM = _malloc_trim()
+
+
 class Hub:
     """Everything the routes of one server share."""
 
@@ -107,6 +123,8 @@ class Hub:
         self.config = config
         self.limits = config.limits
         self.stats = Stats()
+        self.memory_trims = 0
+        """Times freed memory was handed back to the system (`memory_trim_seconds`)."""
         self.budget = Budget(config.limits.memory_budget_bytes)
         """One memory budget for the resume buffers of every namespace (memory broker)."""
         self.spaces: dict[str, Space] = {}
@@ -220,12 +238,26 @@ class Hub:
     async def lifespan(self, app: object) -> AsyncIterator[None]:
         for space in self.spaces.values():
             await space.broker.start()  # cluster mode: listen to the backplane before serving
+        trimming = (
+            asyncio.create_task(self.trim_memory(self.config.memory_trim_seconds))
+            if self.config.memory_trim_seconds and TRIM is not None
+            else None
+        )
         try:
             yield
         finally:
+            if trimming is not None:
+                trimming.cancel()
             self.begin_shutdown()
             for space in self.spaces.values():
                 await space.broker.close()
+
+    async def trim_memory(self, every: float) -> None:
+        assert TRIM is not None
+        while True:
+            await asyncio.sleep(every)
+            TRIM(0)
+            self.memory_trims += 1
 
     def status(self) -> dict[str, JSON]:
         stats = self.stats
@@ -272,6 +304,7 @@ class Hub:
                 # Objects Python holds (pymalloc blocks): it grows with a leak of objects, not
                 # with what the allocator keeps of freed memory (which RSS counts).
                 "python_allocated_blocks": sys.getallocatedblocks(),
+                "trims": self.memory_trims,
             },
             "tasks": len(asyncio.all_tasks()),
             "shutting_down": self.shutting_down,

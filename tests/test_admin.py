@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from clients.aio import Publisher, subscribe
+from core import ConfigError, ServerConfig
 from servers.process import ServerProcess
 from tests.support import collect
 
@@ -70,3 +73,21 @@ def test_grafana_dashboard_uses_only_metrics_the_servers_export(server: ServerPr
             exported.add(f"{family.name}_total")
     exported |= {f"{name}_bucket" for name in exported}
     assert used and used <= exported, used - exported
+
+
+async def test_freed_memory_is_handed_back_on_schedule(tmp_path: Path) -> None:
+    """`memory_trim_seconds` trims the C allocator's free memory on its period; 0 never."""
+    counts = {}
+    for every in (0.2, 0.0):
+        config = tmp_path / f"trim-{every}.toml"
+        config.write_text(f"memory_trim_seconds = {every}\n")
+        with ServerProcess("sse", config=config) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+                await asyncio.sleep(1.1)
+                counts[every] = (await client.get("/status")).json()["memory"]["trims"]
+    assert counts[0.2] >= 3 and counts[0.0] == 0, counts
+
+
+def test_a_negative_trim_period_is_refused() -> None:
+    with pytest.raises(ConfigError, match="expected memory_trim_seconds >= 0"):
+        ServerConfig(memory_trim_seconds=-1)
