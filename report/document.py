@@ -212,13 +212,14 @@ def fanout_table(run: Run) -> Table | None:
                     verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
                     verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
                     core_use(steps, "server_core"),
+                    core_use(steps, "driver_core"),
                     f"{sum(s['lost'] for s in steps)} of {sum(s['expected'] for s in steps):,}",
                 ])  # fmt: skip
     if not rows:
         return None
     return Table(
         ["server", "load", "server CPU/msg", "of its null server's", "p50", "p99",
-         "server core (max)", "lost"],
+         "server core (max)", "driver core (max; past 70 % its latency is the driver's)", "lost"],
         rows,
     )  # fmt: skip
 
@@ -230,11 +231,12 @@ def breakdown_table(run: Run) -> Table | None:
         return None
     layers = list(rows[0]["layers"])
     return Table(
-        ["server", "load", "server CPU/msg (sampled)", *layers],
+        ["server", "load", "server core", "server CPU/msg (sampled)", *layers],
         [
             [
                 f"{NAMES.get(r['transport'], r['transport'])}, {r['fanout']}",
                 f"{r['subscribers']:,} × {r['rate']:g}/s",
+                pct(r.get("server_core")),
                 us(r["server_cpu_us_per_message"]),
                 *(f"{us(v['us_per_message'])} ({v['share']:.0%})" for v in r["layers"].values()),
             ]
