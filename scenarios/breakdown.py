@@ -4,8 +4,8 @@
     python -m scenarios.breakdown --transports ws --subscribers 1000 --fanout asgi
 
 The server runs pinned to one core, the lean driver and publisher to the other, as in a bench
-step; py-spy (`py-spy record --native`, which stops the server for each sample: its CPU per
-delivery here is a little above a bench step's) samples it through the measured window. Every
+step, twice: once unsampled, for its CPU per delivery, then with py-spy (`py-spy record
+--native`, which stops the server for each sample) for where that CPU goes. Every
 sample is charged to one layer, the first that matches walking from the innermost frame out:
 
 - `kernel write`: the socket write and what the kernel does inside it (uvloop's write, send);
@@ -15,7 +15,7 @@ sample is charged to one layer, the first that matches walking from the innermos
 - `event loop`: uvloop/asyncio scheduling, tasks, timers;
 - `other`: anything else (imports, logging, the interpreter itself).
 
-Each layer's share times the step's measured server CPU per delivery gives µs per delivery.
+Each layer's share times the unsampled window's server CPU per delivery gives µs per delivery.
 The result is a table on stdout and JSON (`--out`; written into a run's folder as
 `breakdown.json`, the run's report shows it). A breakdown is a benchmark: its figures vary with
 the machine and the load; run it on an otherwise idle machine, never beside another benchmark.
@@ -77,10 +77,16 @@ def breakdown(raw: str) -> Counter[str]:
     return counts
 
 
-async def measure(args: argparse.Namespace, transport: str, workdir: Path) -> dict[str, object]:
+Window = tuple[float | None, float | None, int, Counter[str] | None]
+"""(server CPU µs per delivery, server core utilisation, events lost, samples per layer)."""
+
+
+async def window(args: argparse.Namespace, transport: str, raw_file: Path | None) -> Window:
+    """One broadcast at the asked load; sampled by py-spy into `raw_file` when given."""
     run_id = f"breakdown-{uuid.uuid4().hex[:6]}"
     room = f"breakdown-{uuid.uuid4().hex[:8]}"
     extra = ["--log-level", "warning", "--fanout", args.fanout]
+    spy: asyncio.subprocess.Process | None = None
     with ServerProcess(transport, extra_args=extra, cpu=args.server_cpu) as server:
         common = ["--cpus", str(args.driver_cpu)]
         driver = Worker("scenarios.driver", [
@@ -91,47 +97,67 @@ async def measure(args: argparse.Namespace, transport: str, workdir: Path) -> di
             "--url", server.url, "--room", room, "--rate", str(args.rate),
             "--warmup", "2", "--duration", str(args.seconds), *common,
         ], run_id, "publisher")  # fmt: skip
-        raw_file = workdir / f"{transport}.txt"
         try:
             driver.start()
             await driver.receive(ipc.DriverReady, 120)
             publisher.start()
             await publisher.receive(ipc.Measuring, 60)
             before, started = sample_process(server.pid), time.monotonic()
-            spy = await asyncio.create_subprocess_exec(
-                args.py_spy, "record", "--pid", str(server.pid), "--native",
-                "--rate", str(args.sample_rate), "--duration", str(max(1, int(args.seconds) - 1)),
-                "--format", "raw", "--output", str(raw_file),
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                preexec_fn=lambda: os.sched_setaffinity(0, {args.driver_cpu}),
-            )  # fmt: skip
+            if raw_file is not None:
+                spy = await asyncio.create_subprocess_exec(
+                    args.py_spy, "record", "--pid", str(server.pid), "--native",
+                    "--rate", str(args.sample_rate),
+                    "--duration", str(max(1, int(args.seconds) - 1)),
+                    "--format", "raw", "--output", str(raw_file),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    preexec_fn=lambda: os.sched_setaffinity(0, {args.driver_cpu}),
+                )  # fmt: skip
             published = await publisher.receive(ipc.PublisherResult, args.seconds + 60)
             after, wall = sample_process(server.pid), time.monotonic() - started
-            _, spy_errors = await spy.communicate()
+            spy_errors = b"" if spy is None else (await spy.communicate())[1]
             await driver.send(cmd="drain", last_id=published["last_id"] or 0, seconds=5)
             received = await driver.receive(ipc.DriverResult, 65)
         finally:
             await driver.aclose()
             await publisher.aclose()
-    if spy.returncode != 0 or not raw_file.exists():
-        raise RuntimeError(f"expected py-spy to record the server, got: {spy_errors.decode()}")
-    counts = breakdown(raw_file.read_text())
-    total = sum(counts.values()) or 1
+    counts = None
+    if raw_file is not None:
+        try:
+            if spy is None or spy.returncode != 0:
+                raise FileNotFoundError(raw_file)
+            counts = breakdown(await asyncio.to_thread(raw_file.read_text))
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"expected py-spy to record the server, got: {spy_errors.decode()}"
+            ) from None
     delivered = max(1, published["measured"] * args.subscribers)
-    cpu_us = core = None
-    if before is not None and after is not None:
-        cpu_us = (after.cpu_ns - before.cpu_ns) / 1000 / delivered
-        core = round((after.cpu_ns - before.cpu_ns) / 1e9 / wall, 2)
+    if before is None or after is None:
+        return None, None, received["lost"], counts
+    used_ns = after.cpu_ns - before.cpu_ns
+    return used_ns / 1000 / delivered, used_ns / 1e9 / wall, received["lost"], counts
+
+
+async def measure(args: argparse.Namespace, transport: str, workdir: Path) -> dict[str, object]:
+    """The CPU per delivery from a window nobody samples (py-spy stops the server to read its
+    stacks, which batches long polls and slows everything a little), then the shares from a
+    sampled window of the same load."""
+    cpu_us, core, lost, _ = await window(args, transport, None)
+    _, sampled_core, sampled_lost, counts = await window(
+        args, transport, workdir / f"{transport}.txt"
+    )
+    assert counts is not None
+    total = sum(counts.values()) or 1
     return {
         "transport": transport,
         "fanout": args.fanout,
         "subscribers": args.subscribers,
         "rate": args.rate,
-        "lost": received["lost"],
+        "lost": lost + sampled_lost,
         "samples": total,
         "server_cpu_us_per_message": None if cpu_us is None else round(cpu_us, 2),
-        # Past 0.8 the server was saturated: its shares hold, its CPU per delivery less so.
-        "server_core": core,
+        # Past 0.8 the server was saturated: CPU per delivery is then the queue's as much.
+        "server_core": None if core is None else round(core, 2),
+        "server_core_sampled": None if sampled_core is None else round(sampled_core, 2),
         "layers": {
             layer: {
                 "share": round(counts[layer] / total, 3),
