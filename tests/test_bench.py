@@ -561,12 +561,15 @@ def test_a_reconnect_storm_resumes_every_subscriber_without_loss(
     assert storm["p99_before_us"] is not None and storm["p99_worst_us"] is not None, storm
 
 
-def test_tiny_soak_samples_rss_and_fds(tiny_run: tuple[dict[str, Any], Path, str]) -> None:
+def test_tiny_soak_samples_rss_fds_and_python_blocks(
+    tiny_run: tuple[dict[str, Any], Path, str],
+) -> None:
     results, _, _ = tiny_run
     step = only_ok_step(results, "ws", "soak")
     soak = step["soak"]
     assert len(soak["samples"]) >= 5
-    assert all(rss > 10 * 2**20 and fds > 5 for _, rss, fds in soak["samples"])
+    for _, rss, fds, blocks in soak["samples"]:
+        assert rss > 10 * 2**20 and fds > 5 and blocks > 10_000
     assert soak["rss_slope_mib_per_hour"] is not None
     assert soak["fds_min"] <= soak["fds_max"]
     assert step["reconnects"] > 0 and step["lost"] == 0
