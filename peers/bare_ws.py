@@ -8,34 +8,19 @@ second port of the same process and event loop, announced as `publish_url` in th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 import websockets
-from starlette.applications import Starlette
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from core import JSON, Limits, RtbenchError, jsonc, validate_room
+from core import JSON, RtbenchError, jsonc, validate_room
 from core.wire import ws
-from peers.publish import Rooms, publish_app
+from peers.publish import WebSocketPeer
 
 PREFIX, SUFFIX = "/rooms/", "/ws"
 
 
-class BareWebSocketPeer:
-    def __init__(self, host: str, port: int, limits: Limits) -> None:
-        self.host, self.port = host, port
-        self.subscribers: dict[str, set[ServerConnection]] = {}
-        self.rooms = Rooms("bare-ws", self.connections)
-        self.url = ""
-        self.server: Server | None = None
-        self.app = publish_app(self.rooms, self.deliver, limits, lifespan=self.lifespan)
-        self.max_size = limits.max_message_bytes
-
-    def connections(self) -> dict[str, int]:
-        return {room: len(members) for room, members in self.subscribers.items() if members}
+class BareWebSocketPeer(WebSocketPeer[ServerConnection]):
+    name = "bare-ws"
 
     async def deliver(self, room: str, event: dict[str, JSON]) -> None:
         members = self.subscribers.get(room)
@@ -67,9 +52,8 @@ class BareWebSocketPeer:
         finally:
             members.discard(connection)
 
-    @asynccontextmanager
-    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        self.server = await serve(
+    async def listen(self) -> Server:
+        return await serve(
             self.handler,
             self.host,
             self.port,
@@ -77,18 +61,7 @@ class BareWebSocketPeer:
             compression=None,
             max_size=self.max_size,
         )
-        host, port = next(iter(self.server.sockets)).getsockname()[:2]
-        self.url = f"http://{host}:{port}"
-        try:
-            yield
-        finally:
-            self.stop()
-            await self.server.wait_closed()
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.close(close_connections=True)
-
-    def ready_fields(self, publish_url: str) -> dict[str, Any]:
-        port = int(self.url.rsplit(":", 1)[1])
-        return {"transport": "bare-ws", "url": self.url, "port": port, "publish_url": publish_url}

@@ -9,16 +9,13 @@ uvicorn on a second port of the same process and event loop (`publish_url` in th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
-from starlette.applications import Starlette
 
-from core import JSON, Limits, RtbenchError, jsonc, validate_room
+from core import JSON, RtbenchError, jsonc, validate_room
 from core.wire import ws
-from peers.publish import Rooms, publish_app
+from peers.publish import WebSocketPeer
 
 PREFIX, SUFFIX = b"/rooms/", b"/ws"
 
@@ -41,18 +38,8 @@ class Subscriber(WSListener):
             transport.disconnect()
 
 
-class PicowsPeer:
-    def __init__(self, host: str, port: int, limits: Limits) -> None:
-        self.host, self.port = host, port
-        self.subscribers: dict[str, set[Subscriber]] = {}
-        self.rooms = Rooms("picows", self.connections)
-        self.url = ""
-        self.server: Any = None
-        self.app = publish_app(self.rooms, self.deliver, limits, lifespan=self.lifespan)
-        self.max_size = limits.max_message_bytes
-
-    def connections(self) -> dict[str, int]:
-        return {room: len(members) for room, members in self.subscribers.items() if members}
+class PicowsPeer(WebSocketPeer[Subscriber]):
+    name = "picows"
 
     async def deliver(self, room: str, event: dict[str, JSON]) -> None:
         members = self.subscribers.get(room)
@@ -78,18 +65,10 @@ class PicowsPeer:
             return None
         return Subscriber(self.subscribers.setdefault(room, set()))
 
-    @asynccontextmanager
-    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        self.server = await ws_create_server(
+    async def listen(self) -> Any:
+        return await ws_create_server(
             self.listener, self.host, self.port, max_frame_size=self.max_size
         )
-        host, port = self.server.sockets[0].getsockname()[:2]
-        self.url = f"http://{host}:{port}"
-        try:
-            yield
-        finally:
-            self.stop()
-            await self.server.wait_closed()
 
     def stop(self) -> None:
         if self.server is not None:
@@ -98,7 +77,3 @@ class PicowsPeer:
                 for member in list(members):
                     if member.transport is not None:
                         member.transport.disconnect()
-
-    def ready_fields(self, publish_url: str) -> dict[str, Any]:
-        port = int(self.url.rsplit(":", 1)[1])
-        return {"transport": "picows", "url": self.url, "port": port, "publish_url": publish_url}

@@ -8,10 +8,12 @@ endpoint dispatched before Starlette's routing, `servers.hot`); only the fan-out
 
 from __future__ import annotations
 
+import abc
 import json
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -27,6 +29,7 @@ from servers.app import read_body
 from servers.asgi import Receive, Scope, Send, error_body, header, send_json
 from servers.hot import HotPaths
 
+Member = TypeVar("Member")
 Deliver = Callable[[str, dict[str, JSON]], Awaitable[None]]
 """Fan one event object `{"id", "room", "data"}` out to the subscribers of a room."""
 
@@ -101,3 +104,47 @@ def publish_app(
     return Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(HotPaths, routes=hot)]
     )
+
+
+class WebSocketPeer(abc.ABC, Generic[Member]):
+    """A WebSocket peer: subscribers at `/rooms/{room}/ws` on its own server, the publish API
+    on a second port of the same process and loop (`publish_url` in the ready line)."""
+
+    name: str
+
+    def __init__(self, host: str, port: int, limits: Limits) -> None:
+        self.host, self.port = host, port
+        self.subscribers: dict[str, set[Member]] = {}
+        self.rooms = Rooms(self.name, self.connections)
+        self.url = ""
+        self.server: Any = None
+        self.app = publish_app(self.rooms, self.deliver, limits, lifespan=self.lifespan)
+        self.max_size = limits.max_message_bytes
+
+    def connections(self) -> dict[str, int]:
+        return {room: len(members) for room, members in self.subscribers.items() if members}
+
+    @abc.abstractmethod
+    async def deliver(self, room: str, event: dict[str, JSON]) -> None: ...
+
+    @abc.abstractmethod
+    async def listen(self) -> Any:
+        """Start the WebSocket server on (host, port); return it (an `asyncio.Server`-like)."""
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.server = await self.listen()
+        host, port = next(iter(self.server.sockets)).getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        try:
+            yield
+        finally:
+            self.stop()
+            await self.server.wait_closed()
+
+    def ready_fields(self, publish_url: str) -> dict[str, Any]:
+        port = int(self.url.rsplit(":", 1)[1])
+        return {"transport": self.name, "url": self.url, "port": port, "publish_url": publish_url}
