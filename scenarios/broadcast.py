@@ -152,7 +152,7 @@ async def watch(
                 blocks = None
             if sample is not None and fds is not None:
                 into.append([round(time.monotonic() - started, 2), sample.rss_bytes, fds, blocks])
-        await asyncio.sleep(every)
+            await asyncio.sleep(every)
 
 
 def figures_of(

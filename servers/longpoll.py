@@ -58,7 +58,7 @@ class PollEndpoint(Endpoint):
             await self.refuse(send, scope, exc)
             return
         if backlog.events or backlog.gap is not None:
-            await self.respond(send, backlog.events, backlog.gap, after)
+            await self.respond(send, backlog.events, backlog.gap, after, scope)
             return
 
         connection = Connection(
@@ -88,16 +88,23 @@ class PollEndpoint(Endpoint):
             items = subscription.take(limits.poll_batch)
             events = [item for item in items if isinstance(item, Event)]
             gap = next((item for item in items if isinstance(item, Gap)), None)
-            await self.respond(connection.send, events, gap, after)
+            await self.respond(connection.send, events, gap, after, scope)
 
         try:
             await connection.run(answer, lambda: wait_disconnect(receive))
         finally:
             expiry.cancel()
 
-    async def respond(self, send: Send, events: list[Event], gap: Gap | None, after: int) -> None:
+    async def respond(
+        self, send: Send, events: list[Event], gap: Gap | None, after: int, scope: Scope
+    ) -> None:
+        """The answer to a poll; written whole by the server's protocol when it offers that
+        (the fast path: no ASGI messages, no per-header checks), else through `send`."""
         next_id = events[-1].id if events else (0 if gap is not None and gap.reset else after)
-        await send_json(send, 200, longpoll.encode_response(events, next_id, gap))
+        body = longpoll.encode_response(events, next_id, gap)
+        respond = self.direct_writer(scope, "respond")
+        if respond is None or not respond(body):
+            await send_json(send, 200, body)
         self.count_delivered(events)
 
 

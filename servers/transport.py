@@ -85,6 +85,17 @@ class Endpoint:
         hub.check_capacity(address_of(scope))
         return space, grant
 
+    def direct_writer(self, scope: Scope, name: str) -> Callable[[bytes], bool] | None:
+        """The server protocol's `write` or `respond` (`servers.protocol`), when the config
+        takes the fast path and the server offers it."""
+        if self.hub.config.fanout != "direct":
+            return None
+        extension = scope.get("extensions", {}).get(DIRECT)
+        if extension is None:
+            return None
+        found: Callable[[bytes], bool] = extension[name]
+        return found
+
     def go_direct(
         self,
         scope: Scope,
@@ -99,12 +110,9 @@ class Endpoint:
         `servers.protocol` and `core.subscription`). `writer`: the extension's `write` (a
         frame or chunk) or `respond` (a whole response); `frame` returns None for an item the
         fast path leaves to the queue; `then` runs after each direct write."""
-        if self.hub.config.fanout != "direct":
+        write = self.direct_writer(scope, writer)
+        if write is None:
             return
-        extension = scope.get("extensions", {}).get(DIRECT)
-        if extension is None:
-            return
-        write: Callable[[bytes], bool] = extension[writer]
         stats = self.hub.stats
         histogram = stats.latency_histogram
 

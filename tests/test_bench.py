@@ -3,6 +3,7 @@ honest, and no process left behind whatever happens."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -570,6 +571,9 @@ def test_tiny_soak_samples_rss_fds_and_python_blocks(
     assert len(soak["samples"]) >= 5
     for _, rss, fds, blocks in soak["samples"]:
         assert rss > 10 * 2**20 and fds > 5 and blocks > 10_000
+    times = [sample[0] for sample in soak["samples"]]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 0.5 * soak["sample_seconds"], gaps  # sampled on its period, no faster
     assert soak["rss_slope_mib_per_hour"] is not None
     assert soak["fds_min"] <= soak["fds_max"]
     assert step["reconnects"] > 0 and step["lost"] == 0
