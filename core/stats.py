@@ -112,6 +112,12 @@ class Stats:
     rate_limited: Counter[str] = field(default_factory=Counter)
     """By what was limited: publish, ws_message."""
 
+    def count_delivery(self, published_ns: int, now_ns: int) -> None:
+        """One event written to a subscriber: the count, and its latency inside the server."""
+        self.delivered += 1
+        self.delivery_latency.offer(published_ns, now_ns)
+        self.latency_histogram.observe((now_ns - published_ns) / 1e9)
+
     @property
     def connections(self) -> int:
         return self.connections_opened - self.connections_closed

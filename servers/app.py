@@ -25,16 +25,19 @@ from servers.transport import Transport, client_address, room_paths, token_of
 def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = None) -> Starlette:
     hub = hub if hub is not None else Hub(transport.name, config)
 
-    def refuse(request: Request, exc: RtbenchError) -> Response:
+    def refused(exc: RtbenchError, path: str | None) -> list[tuple[bytes, bytes]]:
+        """Count a refused request; the headers its answer carries (Retry-After, when a rate
+        limit refused it)."""
         limited = "publish" if isinstance(exc, RateLimited) else None
-        hub.refused(exc, transport="http", path=request.url.path, limited=limited)
-        headers = (
-            {"retry-after": str(max(1, math.ceil(exc.retry_after)))}
-            if isinstance(exc, RateLimited)
-            else None
-        )
+        hub.refused(exc, transport="http", path=path, limited=limited)
+        if isinstance(exc, RateLimited):
+            return [(b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode())]
+        return []
+
+    def refuse(request: Request, exc: RtbenchError) -> Response:
+        headers = {k.decode(): v.decode() for k, v in refused(exc, request.url.path)}
         return JSONResponse(
-            {"error": exc.message, "kind": exc.kind}, exc.status_code, headers=headers
+            {"error": exc.message, "kind": exc.kind}, exc.status_code, headers=headers or None
         )
 
     async def publish(scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,14 +52,7 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
             data = parse_publish(body, header(scope, b"content-type"), space.max_message_bytes)
             event = await space.publish(room, data)
         except RtbenchError as exc:
-            limited = "publish" if isinstance(exc, RateLimited) else None
-            hub.refused(exc, transport="http", path=scope.get("path"), limited=limited)
-            retry = (
-                [(b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode())]
-                if isinstance(exc, RateLimited)
-                else None
-            )
-            await send_json(send, exc.status_code, error_body(exc), retry)
+            await send_json(send, exc.status_code, error_body(exc), refused(exc, scope.get("path")))
             return
         except ClientDisconnect:
             return  # nobody is left to answer
@@ -123,4 +119,4 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             raise PayloadTooLarge(f"expected a body of at most {limit} bytes, got more")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return b"".join(chunks)

@@ -114,18 +114,14 @@ class Endpoint:
         if write is None:
             return
         stats = self.hub.stats
-        histogram = stats.latency_histogram
 
         def direct(item: Item) -> bool:
             data = frame(item)
             if data is None or not write(data):
                 return False
             if isinstance(item, Event):
-                now = time.time_ns()
-                stats.delivered += 1
+                stats.count_delivery(item.ts_ns, time.time_ns())
                 stats.delivered_direct += 1
-                stats.delivery_latency.offer(item.ts_ns, now)
-                histogram.observe((now - item.ts_ns) / 1e9)
             if then is not None:
                 then()
             return True
@@ -136,9 +132,6 @@ class Endpoint:
         """Count the events written and the server's own delivery latency for `/status`."""
         stats = self.hub.stats
         now = time.time_ns()
-        histogram = stats.latency_histogram
         for item in items:
             if isinstance(item, Event):
-                stats.delivered += 1
-                stats.delivery_latency.offer(item.ts_ns, now)
-                histogram.observe((now - item.ts_ns) / 1e9)
+                stats.count_delivery(item.ts_ns, now)
