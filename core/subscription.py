@@ -148,6 +148,9 @@ class Subscription:
         if self.close_reason is not None:
             return
         self.close_reason = reason
+        # Nothing is written to a closed subscription; and the writer's closures may hold
+        # this subscription, a cycle that would outlive the connection.
+        self.direct = None
         self._wake()
         if self._on_close is not None:
             callback, self._on_close = self._on_close, None

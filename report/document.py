@@ -410,6 +410,7 @@ def soak_table(run: Run) -> Table | None:
         p = step["params"]
         slope = figures.get("rss_slope_mib_per_hour")
         heap = figures.get("python_blocks_slope_share_per_hour")
+        freed = figures.get("cyclic_gc_freed_per_hour")
         rows.append([
             NAMES[step["transport"]],
             f"{p['subscribers']:,} × {p['rate']:g}/s, {p['churn_per_second']:g} drops/s",
@@ -421,6 +422,7 @@ def soak_table(run: Run) -> Table | None:
             f"{figures.get('rss_first_mib')} → {figures.get('rss_last_mib')} MiB",
             "–" if heap is None else f"{heap:+.2%} ({figures.get('python_blocks_first'):,} → "
             f"{figures.get('python_blocks_last'):,})",
+            "–" if freed is None else f"{freed:,}",
             f"{figures.get('fds_min')}–{figures.get('fds_max')}",
             step["status"],
         ])  # fmt: skip
@@ -429,7 +431,8 @@ def soak_table(run: Run) -> Table | None:
     return Table(
         ["transport", "load", "length", "delivered", "lost", "reconnects",
          "RSS slope after warm-up (MiB/h)", "RSS after warm-up → end",
-         "Python's blocks: slope per hour (after warm-up → end)", "open fds (range)",
+         "Python's blocks: slope per hour (after warm-up → end)",
+         "objects freed by the cyclic GC per hour", "open fds (range)",
          "status"],
         rows,
     )  # fmt: skip

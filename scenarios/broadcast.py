@@ -138,7 +138,8 @@ async def watch(
     server: ServerProcess | Target, every: float, into: list[list[float | None]]
 ) -> None:
     """Every `every` seconds: [seconds since start, the server's RSS, its open fds, the blocks
-    Python holds in it (from `/status`; None from a server that does not say)]."""
+    Python holds in it, the objects its cyclic collector has freed (both from `/status`; None
+    from a server that does not say)]."""
     started = time.monotonic()
     target = Target.of(server)
     pid = target.pids["server"][0]
@@ -147,11 +148,12 @@ async def watch(
             sample, fds = sample_process(pid), open_fds(pid)
             try:
                 memory = (await client.get("/status")).json().get("memory", {})
-                blocks = memory.get("python_allocated_blocks")
+                blocks, freed = memory.get("python_allocated_blocks"), memory.get("cyclic_gc_freed")
             except (httpx.HTTPError, ValueError, AttributeError):
-                blocks = None
+                blocks = freed = None
             if sample is not None and fds is not None:
-                into.append([round(time.monotonic() - started, 2), sample.rss_bytes, fds, blocks])
+                elapsed = round(time.monotonic() - started, 2)
+                into.append([elapsed, sample.rss_bytes, fds, blocks, freed])
             await asyncio.sleep(every)
 
 

@@ -222,9 +222,10 @@ def slope_per_hour(xs: list[float], ys: list[float]) -> float:
 
 
 def soak(samples: list[list[float | None]], warmup_seconds: float) -> dict[str, Any]:
-    """From [seconds, RSS bytes, open fds, Python's allocated blocks (when known)] samples of a
-    long run: after the warm-up, the RSS slope (least squares, MiB per hour), the slope of the
-    blocks Python holds (per hour, and as a share of their mean), and the ranges."""
+    """From [seconds, RSS bytes, open fds, Python's allocated blocks, objects the cyclic
+    collector freed (both when known)] samples of a long run: after the warm-up, the RSS slope
+    (least squares, MiB per hour), the slope of the blocks Python holds (per hour, and as a
+    share of their mean), the objects the cyclic collector freed per hour, and the ranges."""
     steady = [[float(v) if v is not None else None for v in s] for s in samples]
     steady = [s for s in steady if s[0] is not None and s[0] >= warmup_seconds]
     if len(steady) < 3:
@@ -243,6 +244,10 @@ def soak(samples: list[list[float | None]], warmup_seconds: float) -> dict[str, 
             "python_blocks_first": int(by[0]),
             "python_blocks_last": int(by[-1]),
         }
+    freed = [(x, s[4]) for x, s in zip(xs, steady, strict=True) if len(s) > 4 and s[4] is not None]
+    if len(freed) >= 2 and freed[-1][0] > freed[0][0]:
+        (x0, f0), (x1, f1) = freed[0], freed[-1]
+        heap["cyclic_gc_freed_per_hour"] = round(((f1 or 0.0) - (f0 or 0.0)) / (x1 - x0) * 3600)
     return {
         **heap,
         "rss_slope_mib_per_hour": round(slope_per_hour(xs, ys), 2),

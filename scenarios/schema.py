@@ -97,7 +97,8 @@ class BytesPerMessage(TypedDict, total=False):
 
 class Soak(TypedDict, total=False):
     """`samples`: [seconds since the window opened, server RSS bytes, server open fds, Python's
-    allocated blocks in the server (None where `/status` did not answer)]."""
+    allocated blocks in the server, objects its cyclic collector has freed so far (both None
+    where `/status` did not answer; earlier results lack the last)]."""
 
     sample_seconds: float
     warmup_seconds: float
@@ -114,6 +115,9 @@ class Soak(TypedDict, total=False):
     python_blocks_slope_share_per_hour: float
     python_blocks_first: int
     python_blocks_last: int
+    cyclic_gc_freed_per_hour: int
+    """Objects only the cyclic collector could free (they were in reference cycles), per hour
+    after the warm-up: what a closed connection leaves behind if it is not freed at once."""
 
 
 class Storm(TypedDict, total=False):

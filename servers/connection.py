@@ -114,23 +114,7 @@ class Connection:
         """Write queued items in batches until the subscription closes; call `idle` after
         `idle_seconds` without a write (heartbeats)."""
         subscription = self.subscription
-        loop = asyncio.get_running_loop()
-        wrote = True
-        timer: asyncio.TimerHandle | None = None
-        idle_due = False
-        direct_writes = 0
-
-        def tick() -> None:
-            nonlocal wrote, idle_due, timer, direct_writes
-            if not wrote and subscription.direct_writes == direct_writes:
-                idle_due = True
-                subscription.wake()
-            wrote = False
-            direct_writes = subscription.direct_writes
-            timer = loop.call_later(idle_seconds, tick)
-
-        if idle is not None:
-            timer = loop.call_later(idle_seconds, tick)
+        quiet = Quiet(subscription, idle_seconds) if idle is not None else None
         try:
             while True:
                 await subscription.wait()
@@ -140,14 +124,45 @@ class Connection:
                 if items:
                     await write(items)
                     subscription.written()
-                    wrote = True
-                elif idle_due and idle is not None:
+                    if quiet is not None:
+                        quiet.wrote = True
+                elif quiet is not None and quiet.due and idle is not None:
                     await idle()
-                idle_due = False
+                if quiet is not None:
+                    quiet.due = False
         finally:
-            if timer is not None:
-                timer.cancel()
+            if quiet is not None:
+                quiet.cancel()
 
     async def _watch(self, watch: TaskFn) -> None:
         await watch()
         self.subscription.close(CloseReason.CLIENT_LEFT)
+
+
+class Quiet:
+    """Notices a subscription that nothing was written to (queued or direct) for `seconds`:
+    `due` is set and its writer woken, to send a heartbeat. One timer per connection, re-armed
+    every `seconds`, instead of one per write."""
+
+    __slots__ = ("_direct_writes", "_timer", "due", "seconds", "subscription", "wrote")
+
+    def __init__(self, subscription: Subscription, seconds: float) -> None:
+        self.subscription = subscription
+        self.seconds = seconds
+        self.wrote = True
+        self.due = False
+        self._direct_writes = subscription.direct_writes
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._tick)
+
+    def _tick(self) -> None:
+        subscription = self.subscription
+        if not self.wrote and subscription.direct_writes == self._direct_writes:
+            self.due = True
+            subscription.wake()
+        self.wrote = False
+        self._direct_writes = subscription.direct_writes
+        self._timer = asyncio.get_running_loop().call_later(self.seconds, self._tick)
+
+    def cancel(self) -> None:
+        """Stop; a cancelled timer drops its callback, so nothing holds this any more."""
+        self._timer.cancel()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from typing import Any
 
 import httptools
@@ -47,19 +48,24 @@ OK_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store
 
 
 class DirectBody:
-    """Writes pre-framed chunks of one response's chunked body, or a whole response."""
+    """Writes pre-framed chunks of one response's chunked body, or a whole response.
+
+    It holds its request's cycle weakly: the cycle's scope holds these writers, and a strong
+    reference back would make every request a reference cycle, freed only by the cyclic
+    collector instead of the moment the request is done."""
 
     __slots__ = ("cycle",)
 
     def __init__(self, cycle: RequestResponseCycle) -> None:
-        self.cycle = cycle
+        self.cycle = weakref.ref(cycle)
 
     def respond(self, body: bytes) -> bool:
         """The whole `200` JSON answer to this request, written now, as uvicorn would write
         it (its default headers, then ours), and the request is done."""
-        cycle = self.cycle
+        cycle = self.cycle()
         if (
-            cycle.response_started
+            cycle is None
+            or cycle.response_started
             or cycle.disconnected
             or not cycle.keep_alive
             or cycle.flow.write_paused
@@ -74,9 +80,10 @@ class DirectBody:
         return True
 
     def write(self, chunk: bytes) -> bool:
-        cycle = self.cycle
+        cycle = self.cycle()
         if (
-            not cycle.response_started
+            cycle is None
+            or not cycle.response_started
             or cycle.response_complete
             or cycle.disconnected
             or not cycle.chunked_encoding
@@ -95,6 +102,14 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None and not self.close_sent and not self.conn.extensions:
             scope["extensions"][DIRECT] = {"write": self.write_frame}
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The scope holds `write_frame`, bound to this protocol, which holds the scope: let
+        # the connection be freed by reference counting as soon as it is gone.
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"].pop(DIRECT, None)
 
     def write_frame(self, frame: bytes) -> bool:
         if (
@@ -146,6 +161,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.disarm()
         super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self) -> None:
+        super().handle_websocket_upgrade()
+        # The WebSocket protocol has the socket now. uvicorn drops the parser (which holds
+        # this protocol's callbacks) on `connection_lost`, which this protocol no longer gets.
+        self.parser = None  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         """uvicorn's, but a head that grew past the limit is a 431, whether the parser gave up

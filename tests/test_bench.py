@@ -562,15 +562,15 @@ def test_a_reconnect_storm_resumes_every_subscriber_without_loss(
     assert storm["p99_before_us"] is not None and storm["p99_worst_us"] is not None, storm
 
 
-def test_tiny_soak_samples_rss_fds_and_python_blocks(
+def test_tiny_soak_samples_rss_fds_python_blocks_and_cycle_garbage(
     tiny_run: tuple[dict[str, Any], Path, str],
 ) -> None:
     results, _, _ = tiny_run
     step = only_ok_step(results, "ws", "soak")
     soak = step["soak"]
     assert len(soak["samples"]) >= 5
-    for _, rss, fds, blocks in soak["samples"]:
-        assert rss > 10 * 2**20 and fds > 5 and blocks > 10_000
+    for _, rss, fds, blocks, cycle_freed in soak["samples"]:
+        assert rss > 10 * 2**20 and fds > 5 and blocks > 10_000 and cycle_freed >= 0
     times = [sample[0] for sample in soak["samples"]]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert min(gaps) >= 0.5 * soak["sample_seconds"], gaps  # sampled on its period, no faster
