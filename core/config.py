@@ -183,9 +183,12 @@ class ServerConfig:
     `asgi`: through each connection's queue and ASGI `send`, the path every ASGI server has."""
     shutdown_grace_seconds: float = 1.0
     memory_trim_seconds: float = 60.0
-    """Every this many seconds, hand the memory the C allocator keeps after frees back to the
-    system (glibc's `malloc_trim`; 0: never). Connections come and go for days: without it,
-    RSS keeps the high-water mark of every burst, and a leak hides among it."""
+    """Every this many seconds, a full garbage collection (which empties the interpreter's free
+    lists too), then hand the memory the C allocator keeps after frees back to the system
+    (glibc's `malloc_trim`; 0: never). Connections come and go for days: without it, RSS keeps
+    the high-water mark of every burst, and a leak hides among it. A closed connection is freed
+    by reference counting, so full collections are otherwise rare; the heap built at startup is
+    frozen out of them (`gc.freeze`), so one walks only what serving made."""
     limits: Limits = field(default_factory=Limits)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     auth: Auth = field(default_factory=Auth)

@@ -170,19 +170,24 @@ def server_share(run: Run) -> Table | None:
     )
 
 
-def fanout_steps(run: Run, transport: str, load: verdicts.Load, fanout: str) -> list[StepResult]:
-    """Every repeat of a broadcast at `load` by this fan-out, otherwise plain."""
+def fanout_steps(
+    run: Run, transport: str, load: verdicts.Load, fanout: str, server: str = "uvicorn"
+) -> list[StepResult]:
+    """Every repeat of a broadcast at `load` by this fan-out and ASGI server, otherwise plain."""
+    plain = {"fanout": "direct", "server": "uvicorn"}
     return [
         s
         for s in run.of("broadcast", transport)
         if s["params"].get("fanout", "direct") == fanout
+        and s["params"].get("server", "uvicorn") == server
         and verdicts.load_of(s) == load
-        and not verdicts.variant({**s, "params": {**s["params"], "fanout": "direct"}})
+        and not verdicts.variant({**s, "params": {**s["params"], **plain}})
     ]
 
 
 def fanout_table(run: Run) -> Table | None:
-    """Where both fan-out paths ran: each next to the floors (null server, WebSocket peers)."""
+    """Where both fan-out paths ran: each next to the floors (null server, WebSocket peers), and
+    the same app under granian where it ran."""
     loads = sorted(
         {verdicts.load_of(s) for s in run.of("broadcast") if s["params"].get("fanout") == "asgi"}
     )
@@ -196,6 +201,9 @@ def fanout_table(run: Run) -> Table | None:
             candidates = [
                 (f"{NAMES[t]}, {f}", fanout_steps(run, t, load, f)) for f in ("direct", "asgi")
             ]
+            candidates.append(
+                (f"{NAMES[t]}, granian", fanout_steps(run, t, load, "asgi", "granian"))
+            )
             if t == "ws":
                 candidates += [(NAMES[p], verdicts.repeats(run, "broadcast", p, load))
                                for p in WS_PEERS]  # fmt: skip

@@ -23,6 +23,8 @@ PACKAGES = (
     "httpx",
     "hdrhistogram",
     "hypercorn",
+    "granian",
+    "picows",
     "h2",
     "playwright",
 )

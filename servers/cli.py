@@ -44,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
         "--server",
         choices=list(SERVERS),
         default="uvicorn",
-        help="ASGI server: uvicorn (default) or hypercorn (HTTP/2 over TLS, by ALPN)",
+        help="ASGI server: uvicorn (default; the only one with the direct fan-out), hypercorn "
+        "(HTTP/2 over TLS, by ALPN) or granian (HTTP/1.1 and WebSockets in Rust)",
     )
     p.add_argument(
         "--fanout",
@@ -78,6 +79,10 @@ def load_config(args: argparse.Namespace) -> ServerConfig:
         )
         if (value := getattr(args, key)) is not None
     }
+    if args.server != "uvicorn":
+        # The direct fan-out writes through uvicorn's protocols (servers.protocol); the other
+        # servers have none to offer, so /status says what actually runs.
+        overrides["fanout"] = "asgi"
     return config.replace(**overrides)
 
 

@@ -126,6 +126,8 @@ class Hub:
         self.stats = Stats()
         self.memory_trims = 0
         """Times freed memory was handed back to the system (`memory_trim_seconds`)."""
+        self.memory_trim_ms = 0.0
+        """How long the last one held the event loop: the collection and the trim."""
         self.budget = Budget(config.limits.memory_budget_bytes)
         """One memory budget for the resume buffers of every namespace (memory broker)."""
         self.spaces: dict[str, Space] = {}
@@ -239,9 +241,10 @@ class Hub:
     async def lifespan(self, app: object) -> AsyncIterator[None]:
         for space in self.spaces.values():
             await space.broker.start()  # cluster mode: listen to the backplane before serving
+        gc.freeze()  # modules, app, config: never garbage, never walked again by a collection
         trimming = (
             asyncio.create_task(self.trim_memory(self.config.memory_trim_seconds))
-            if self.config.memory_trim_seconds and TRIM is not None
+            if self.config.memory_trim_seconds
             else None
         )
         try:
@@ -254,10 +257,13 @@ class Hub:
                 await space.broker.close()
 
     async def trim_memory(self, every: float) -> None:
-        assert TRIM is not None
         while True:
             await asyncio.sleep(every)
-            TRIM(0)
+            started = time.perf_counter()
+            gc.collect()
+            if TRIM is not None:
+                TRIM(0)
+            self.memory_trim_ms = round((time.perf_counter() - started) * 1000, 2)
             self.memory_trims += 1
 
     def status(self) -> dict[str, JSON]:
@@ -309,6 +315,7 @@ class Hub:
                 # cycles): a connection that is freed the moment it closes adds none.
                 "cyclic_gc_freed": sum(generation["collected"] for generation in gc.get_stats()),
                 "trims": self.memory_trims,
+                "last_trim_ms": self.memory_trim_ms,
             },
             "tasks": len(asyncio.all_tasks()),
             "shutting_down": self.shutting_down,

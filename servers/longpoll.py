@@ -8,10 +8,12 @@ state for the client: the cursor lives in the client, so any node can answer the
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 
 from starlette.routing import BaseRoute, Route
 
-from core import CloseReason, Event, Gap, Item, RtbenchError
+from core import CloseReason, Event, Gap, Item, RtbenchError, Subscription
 from core.urls import SUBSCRIBE
 from core.wire import longpoll
 from servers.asgi import (
@@ -28,7 +30,7 @@ from servers.asgi import (
 )
 from servers.connection import Connection
 from servers.hot import HotRoutes
-from servers.hub import Hub
+from servers.hub import Hub, Space
 from servers.transport import Endpoint, Transport, room_paths
 
 
@@ -59,6 +61,10 @@ class PollEndpoint(Endpoint):
             return
         if backlog.events or backlog.gap is not None:
             await self.respond(send, backlog.events, backlog.gap, after, scope)
+            return
+        direct = self.direct(scope)
+        if direct is not None:
+            await self.hold(scope, send, space, room, after, timeout, direct["on_lost"])
             return
 
         connection = Connection(
@@ -94,6 +100,52 @@ class PollEndpoint(Endpoint):
             await connection.run(answer, lambda: wait_disconnect(receive))
         finally:
             expiry.cancel()
+
+    async def hold(
+        self,
+        scope: Scope,
+        send: Send,
+        space: Space,
+        room: str,
+        after: int,
+        hold_seconds: float,
+        on_lost: Callable[[Callable[[], None]], None],
+    ) -> None:
+        """A held poll on the fast path: answered by the publisher's call (`go_direct`), the
+        client's leaving told by the protocol (`on_lost`), the timeout by a timer. No task
+        besides the request's own, which sleeps until one of them closes the subscription."""
+        hub, limits = self.hub, self.hub.limits
+        closed = asyncio.get_running_loop().create_future()
+
+        def wake(reason: CloseReason) -> None:
+            if not closed.done():
+                closed.set_result(None)
+
+        subscription = Subscription(limits.poll_batch, one_shot=True, on_close=wake)
+        fields = {"room": room, "address": address_of(scope)}
+        hub.opened(subscription, space, **fields)
+        expiry = None
+        try:
+            await space.broker.subscribe(subscription, room, after)
+            if not len(subscription):  # else events came while it subscribed: answer them
+                answered = functools.partial(subscription.close, CloseReason.ANSWERED)
+                self.go_direct(scope, subscription, direct_answer, writer="respond", then=answered)
+                expiry = asyncio.get_running_loop().call_later(
+                    hold_seconds, subscription.close, CloseReason.TIMEOUT
+                )
+                on_lost(functools.partial(subscription.close, CloseReason.CLIENT_LEFT))
+                await closed
+            if subscription.close_reason not in (CloseReason.CLIENT_LEFT, CloseReason.ANSWERED):
+                items = subscription.take(limits.poll_batch)
+                events = [item for item in items if isinstance(item, Event)]
+                gap = next((item for item in items if isinstance(item, Gap)), None)
+                await self.respond(send, events, gap, after, scope)
+        finally:
+            if expiry is not None:
+                expiry.cancel()
+            subscription.close(CloseReason.CLIENT_LEFT)  # no-op once closed
+            await space.broker.release(subscription)
+            hub.closed(subscription, **fields)
 
     async def respond(
         self, send: Send, events: list[Event], gap: Gap | None, after: int, scope: Scope

@@ -122,6 +122,8 @@ class ServerProcess(ChildProcess):
         self.url = ""
         self.publish_url = ""
         """Where `POST /rooms/{room}/events` is served: `url`, unless the server says otherwise."""
+        self.server = ""
+        """The ASGI server it runs under (`servers.runner.SERVERS`), once ready."""
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
 
@@ -148,6 +150,7 @@ class ServerProcess(ChildProcess):
             if line.get("event") == "ready":
                 self.url = str(line["url"])
                 self.publish_url = str(line.get("publish_url") or self.url)
+                self.server = str(line.get("server", ""))
                 self._ready.set()
         self._ready.set()
 

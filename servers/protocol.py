@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import httptools
@@ -41,7 +42,8 @@ from core.wire.http import encode_head
 DEFAULTS = Limits()
 LINGER_SECONDS = 2.0
 DIRECT = "rtbench.direct"
-"""The scope extension holding `{"write": Callable[[bytes], bool]}`."""
+"""The scope extension holding `{"write": Callable[[bytes], bool]}`, and for an HTTP response
+`"respond"` (a whole response) and `"on_lost"` (a callback for the client leaving) too."""
 
 
 OK_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
@@ -54,10 +56,25 @@ class DirectBody:
     reference back would make every request a reference cycle, freed only by the cyclic
     collector instead of the moment the request is done."""
 
-    __slots__ = ("cycle",)
+    __slots__ = ("cycle", "lost")
 
     def __init__(self, cycle: RequestResponseCycle) -> None:
         self.cycle = weakref.ref(cycle)
+        self.lost: Callable[[], None] | None = None
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when the client leaves before this response is complete (now, if
+        it has left): a held request learns it without a task blocked in `receive`."""
+        cycle = self.cycle()
+        if cycle is None or cycle.disconnected:
+            callback()
+        else:
+            self.lost = callback
+
+    def connection_lost(self) -> None:
+        callback, self.lost = self.lost, None
+        if callback is not None:
+            callback()
 
     def respond(self, body: bytes) -> bool:
         """The whole `200` JSON answer to this request, written now, as uvicorn would write
@@ -74,10 +91,15 @@ class DirectBody:
         length = [(b"content-length", b"%d" % len(body))]
         head = encode_head(b"HTTP/1.1 200 OK\r\n", [*cycle.default_headers, *OK_JSON, *length])
         cycle.response_started = cycle.response_complete = True
+        self.lost = None
         cycle.transport.write(head + body)
         cycle.message_event.set()
         cycle.on_response()
         return True
+
+    def complete(self) -> bool:
+        cycle = self.cycle()
+        return cycle is None or cycle.response_complete
 
     def write(self, chunk: bytes) -> bool:
         cycle = self.cycle()
@@ -136,6 +158,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.head_complete = False
         self.head_timer: asyncio.TimerHandle | None = None
         self.refused = False
+        self.bodies: list[DirectBody] = []
+        """The direct writers of this connection's responses not yet complete."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -161,6 +185,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.disarm()
         super().connection_lost(exc)
+        bodies, self.bodies = self.bodies, []
+        for body in bodies:
+            body.connection_lost()
 
     def handle_websocket_upgrade(self) -> None:
         super().handle_websocket_upgrade()
@@ -221,10 +248,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # not an upgrade: a response
             body = DirectBody(cycle)
-            self.scope["extensions"] = {DIRECT: {"write": body.write, "respond": body.respond}}
+            self.bodies.append(body)
+            self.scope["extensions"] = {
+                DIRECT: {"write": body.write, "respond": body.respond, "on_lost": body.on_lost}
+            }
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        self.bodies = [body for body in self.bodies if not body.complete()]
         idle = not self.pipeline and (self.cycle is None or self.cycle.response_complete)
         if idle and not self.transport.is_closing():
             self.arm()  # the next request's head on this keep-alive connection

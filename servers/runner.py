@@ -5,6 +5,11 @@ stop signal arrives.
 - `hypercorn`: HTTP/1.1 and, over TLS, HTTP/2 by ALPN (`h2`), WebSockets over both (RFC 8441
   on HTTP/2). Its own limits stand in for the guard: `h11_max_incomplete_size` and
   `h2_max_header_list_size` are set to `limits.max_header_bytes` (it has no header timeout).
+- `granian`: HTTP/1.1 and WebSockets in Rust (hyper, tokio), the app on uvloop. hyper's own
+  limits stand in for the guard: its header read timeout and its read buffer (431 past it).
+
+The fan-out fast path (`fanout = "direct"`) needs uvicorn's protocols (`servers.protocol`);
+under the others every event goes through ASGI `send`.
 
 Servers wait for open responses to finish before they shut down; streams and held polls never
 finish on their own, so the hub must close them as soon as SIGTERM/SIGINT is received.
@@ -144,9 +149,77 @@ def run_hypercorn(app: Starlette, config: ServerConfig) -> None:
     asyncio.run(main())
 
 
+def run_granian(app: Starlette, config: ServerConfig) -> None:
+    """granian (Rust: hyper and tokio do the HTTP and the sockets), embedded in this process so
+    that the server is one process, as with the others, on uvloop as granian's CLI picks it."""
+    import uvloop
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.server.embed import Server as Granian
+
+    if config.ssl_certfile:
+        raise ValueError("expected --server uvicorn or hypercorn for TLS, got granian")
+    hub: Hub = app.state.hub
+    limits = config.limits
+    # granian takes a port, not a socket, and binds it with SO_REUSEPORT: a socket of ours
+    # bound to port 0 with that option tells the port and keeps it ours until granian binds.
+    reserved = socket.socket()
+    reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reserved.bind((config.host, config.port))
+    host, port = reserved.getsockname()[:2]
+    served: Any = Granian(  # its embedded server is untyped
+        app,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        http=HTTPModes.http1,
+        backlog=2048,
+        # hyper's read buffer bounds the request head (431 past it); it takes no less than 8 KiB.
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(limits.header_timeout_seconds * 1000),
+            max_buffer_size=max(8192, limits.max_header_bytes),
+        ),
+        log_enabled=False,
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            hub.begin_shutdown()
+            served.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop)
+        serving = asyncio.create_task(served.serve())
+        await wait_listening(host, port, serving)
+        reserved.close()
+        fields = {"url": f"http://{host}:{port}", "host": host, "port": port}
+        log.info("ready", extra={**fields, "version": __version__, "transport": hub.transport,
+                                 "broker": hub.broker.kind, "server": "granian"})  # fmt: skip
+        await serving
+
+    uvloop.run(main())
+
+
+async def wait_listening(host: str, port: int, serving: asyncio.Task[None]) -> None:
+    """Return once a connection to (host, port) is accepted; raise if `serving` ends first."""
+    while not serving.done():
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(0.01)
+            continue
+        writer.close()
+        return
+    serving.result()
+    raise RuntimeError(f"expected granian to listen on {host}:{port}, got it stopped")
+
+
 SERVERS: dict[str, Callable[[Starlette, ServerConfig], None]] = {
     "uvicorn": run_uvicorn,
     "hypercorn": run_hypercorn,
+    "granian": run_granian,
 }
 
 

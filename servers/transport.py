@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from starlette.routing import BaseRoute
 
@@ -85,12 +86,17 @@ class Endpoint:
         hub.check_capacity(address_of(scope))
         return space, grant
 
-    def direct_writer(self, scope: Scope, name: str) -> Callable[[bytes], bool] | None:
-        """The server protocol's `write` or `respond` (`servers.protocol`), when the config
-        takes the fast path and the server offers it."""
+    def direct(self, scope: Scope) -> dict[str, Any] | None:
+        """The server protocol's direct writers (`servers.protocol`), when the config takes
+        the fast path and the server offers it."""
         if self.hub.config.fanout != "direct":
             return None
-        extension = scope.get("extensions", {}).get(DIRECT)
+        extension: dict[str, Any] | None = scope.get("extensions", {}).get(DIRECT)
+        return extension
+
+    def direct_writer(self, scope: Scope, name: str) -> Callable[[bytes], bool] | None:
+        """The server protocol's `write` or `respond`, when the fast path is taken."""
+        extension = self.direct(scope)
         if extension is None:
             return None
         found: Callable[[bytes], bool] = extension[name]

@@ -29,13 +29,15 @@ ServerFactory = Callable[..., ServerProcess]
 
 @pytest.fixture(scope="session")
 def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
-    started: dict[tuple[str, str], ServerProcess] = {}
+    started: dict[tuple[str, str, str, str], ServerProcess] = {}
     counter = itertools.count()
 
-    def start(transport: str, fanout: str = "direct", **limits: float) -> ServerProcess:
-        """A running server of `transport` with this fan-out and these limits (one per
+    def start(
+        transport: str, fanout: str = "direct", server: str = "uvicorn", **limits: float
+    ) -> ServerProcess:
+        """A running server of `transport` with this fan-out, ASGI server and limits (one per
         combination)."""
-        key = (transport, fanout, repr(sorted(limits.items())))
+        key = (transport, fanout, server, repr(sorted(limits.items())))
         if key in started and started[key].proc and started[key].proc.poll() is None:
             return started[key]
         config: Path | None = None
@@ -43,9 +45,11 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerF
             config = tmp_path_factory.mktemp("config") / f"rtbench-{next(counter)}.toml"
             lines = ["[limits]", *(f"{k} = {v!r}" for k, v in limits.items())]
             config.write_text("\n".join(lines) + "\n")
-        server = ServerProcess(transport, config=config, extra_args=["--fanout", fanout])
-        started[key] = server.start()
-        return server
+        process = ServerProcess(
+            transport, config=config, extra_args=["--fanout", fanout, "--server", server]
+        )
+        started[key] = process.start()
+        return process
 
     yield start
     for server in started.values():

@@ -20,10 +20,13 @@ from tests.support import collect, eventually, ids, subscribe_path
 HEADER_TIMEOUT = 1.0
 
 
-@pytest.fixture(scope="session")
-def guarded_server(transport: str, server_factory: ServerFactory) -> ServerProcess:
-    """The default header size limit (16 KiB), a header timeout short enough to test."""
-    return server_factory(transport, header_timeout_seconds=HEADER_TIMEOUT)
+@pytest.fixture(scope="session", params=["uvicorn", "granian"])
+def guarded_server(
+    transport: str, server_factory: ServerFactory, request: pytest.FixtureRequest
+) -> ServerProcess:
+    """The default header size limit (16 KiB), a header timeout short enough to test; under
+    uvicorn (our guard, `servers.protocol`) and granian (hyper's own limits)."""
+    return server_factory(transport, server=request.param, header_timeout_seconds=HEADER_TIMEOUT)
 
 
 @asynccontextmanager
@@ -79,7 +82,8 @@ async def test_a_200_kib_header_is_answered_431_and_nothing_is_lost(
         _, answer = await closed_after(reader, 10)
         writer.close()
         assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
-        assert b"expected a request head of at most 16384 bytes" in answer
+        if guarded_server.server == "uvicorn":  # granian's 431 has no body
+            assert b"expected a request head of at most 16384 bytes" in answer
         assert len(await received()) == 40
 
 

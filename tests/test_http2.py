@@ -1,6 +1,6 @@
-"""The same app under hypercorn: HTTP/1.1 on every transport, and long polling and SSE over
-HTTP/2 (TLS, ALPN h2) through the lean driver's `h2` probes, one connection per subscriber or
-many subscribers multiplexed on one."""
+"""The same app under hypercorn and granian: HTTP/1.1 on every transport; and, under hypercorn,
+long polling and SSE over HTTP/2 (TLS, ALPN h2) through the lean driver's `h2` probes, one
+connection per subscriber or many subscribers multiplexed on one."""
 
 from __future__ import annotations
 
@@ -31,18 +31,23 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(folder / "ca.pem"), str(folder / "chain.pem")
 
 
-@pytest.fixture(scope="module", params=["longpoll", "sse", "ws"])
-def hypercorn_plain(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    with ServerProcess(request.param, extra_args=["--server", "hypercorn"]) as server:
-        yield server
+@pytest.fixture(
+    scope="module",
+    params=[(s, t) for s in ("hypercorn", "granian") for t in ("longpoll", "sse", "ws")],
+    ids="-".join,
+)
+def other_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    server, transport = request.param
+    with ServerProcess(transport, extra_args=["--server", server]) as process:
+        yield process
 
 
-async def test_every_transport_delivers_under_hypercorn(
-    hypercorn_plain: ServerProcess, room: str
+async def test_every_transport_delivers_under_hypercorn_and_granian(
+    other_server: ServerProcess, room: str
 ) -> None:
     async with (
-        subscribe(hypercorn_plain.transport, hypercorn_plain.url, room) as sub,
-        Publisher(hypercorn_plain.url) as publisher,
+        subscribe(other_server.transport, other_server.url, room) as sub,
+        Publisher(other_server.url) as publisher,
     ):
         published = [await publisher.publish(room, {"n": n}) for n in range(20)]
         items = await collect(sub, 20)

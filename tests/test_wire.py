@@ -143,3 +143,67 @@ def test_http_reader_reassembles_responses_under_any_chunking(
             got[-1] += part.data
     assert got == bodies
     assert sum(isinstance(p, http.End) for p in parts) == len(bodies)
+
+
+@st.composite
+def server_messages(draw: st.DrawFn) -> list[tuple[int, bytes, list[int]]]:
+    """Messages as (opcode, payload, fragment sizes); control frames are never fragmented."""
+    messages = []
+    for _ in range(draw(st.integers(0, 8))):
+        opcode = draw(st.sampled_from([ws.OP_TEXT, ws.OP_BINARY, ws.OP_PING, ws.OP_CLOSE]))
+        size = draw(st.sampled_from([0, 1, 125, 126, 127, 65535, 65536, 70000]))
+        payload = draw(st.binary(min_size=min(size, 8), max_size=8)) * (size // 8 + 1)
+        payload = payload[:size] if opcode < ws.OP_CLOSE else payload[:125]
+        splits = [] if opcode >= ws.OP_CLOSE else draw(st.lists(st.integers(1, 70000), max_size=3))
+        messages.append((opcode, payload, splits))
+    return messages
+
+
+@settings(max_examples=100, deadline=None)
+@given(messages=server_messages(), cuts=st.lists(st.integers(0, 300_000), max_size=30))
+def test_server_frames_read_what_websockets_writes_under_any_chunking(
+    messages: list[tuple[int, bytes, list[int]]], cuts: list[int]
+) -> None:
+    from websockets.frames import Frame, Opcode
+
+    stream = b""
+    for opcode, payload, splits in messages:
+        bounds = sorted({0, len(payload), *(s for s in splits if s < len(payload))})
+        pieces = [payload[a:b] for a, b in itertools.pairwise(bounds)] or [b""]
+        for index, piece in enumerate(pieces):
+            kind = Opcode(opcode) if index == 0 else Opcode.CONT
+            frame = Frame(kind, piece, fin=index == len(pieces) - 1)
+            stream += frame.serialize(mask=False)
+    reader, got = ws.ServerFrames(), []
+    for chunk in split(stream, cuts):
+        got += reader.feed(chunk)
+    assert got == [(opcode, payload) for opcode, payload, _ in messages]
+
+
+@given(payload=st.binary(max_size=70_000), opcode=st.sampled_from([ws.OP_TEXT, ws.OP_BINARY]))
+def test_client_frames_are_masked_frames_websockets_reads(payload: bytes, opcode: int) -> None:
+    from websockets.frames import Frame
+    from websockets.streams import StreamReader
+
+    reader = StreamReader()
+    reader.feed_data(ws.client_frame(payload, opcode))
+    parser = Frame.parse(reader.read_exact, mask=True)
+    try:
+        next(parser)
+    except StopIteration as done:
+        frame = done.value
+    assert frame.opcode.value == opcode and frame.data == payload and frame.fin
+
+
+def test_server_frames_refuse_masked_compressed_and_oversized_frames() -> None:
+    import pytest
+
+    from core.errors import ProtocolError
+
+    for frame, error in [
+        (ws.client_frame(b"hi"), "expected an unmasked frame"),
+        (bytes((0xC1, 2)) + b"hi", "without extensions"),  # RSV1: a compressed message
+        (ws.server_frame(b"x" * 200), "at most 100 bytes, got 200"),
+    ]:
+        with pytest.raises(ProtocolError, match=error):
+            ws.ServerFrames(max_size=100).feed(frame)

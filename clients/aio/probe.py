@@ -1,9 +1,9 @@
 """Measuring subscribers: one raw asyncio protocol per transport, built for the lean driver.
 
-They speak the same wire contract as the other clients, through the core's sans-I/O codecs and
-the websockets library's sans-I/O protocol, directly on asyncio transports: no per-message
-task, no client library between the socket and the clock. Each timestamps a read once, as it
-arrives, and hands every event it carries to a `Recorder`.
+They speak the same wire contract as the other clients, through the core's sans-I/O codecs
+(and websockets' sans-I/O protocol for a compressed WebSocket), directly on asyncio transports:
+no per-message task, no client library between the socket and the clock. Each timestamps a
+read once, as it arrives, and hands every event it carries to a `Recorder`.
 """
 
 from __future__ import annotations
@@ -312,36 +312,69 @@ class PollProbe(Probe):
 
 
 class WSProbe(Probe):
+    """Frames are read by `core.wire.ws.ServerFrames`, a few lines of slicing per frame; with
+    permessage-deflate (`compression`), websockets' sans-I/O protocol does it all."""
+
     transport_name = "ws"
+    MAX_HEAD = 64 * 1024
 
     def __init__(self, *args: Any, compression: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.compression = compression
+        self.frames: ws.ServerFrames | None = None
+        """Set once the server's 101 is read (never with compression)."""
+        self.head = b""
+        self.key = ""
 
     def target(self) -> str:
         return subscribe_path("ws", self.room, self.after)
 
     def start(self) -> None:
-        scheme = "wss" if self.tls else "ws"
-        uri = parse_uri(f"{scheme}://{self.netloc}{self.target()}")
-        extensions = [ClientPerMessageDeflateFactory()] if self.compression else None
-        self.protocol = ClientProtocol(uri, extensions=extensions, max_size=16 * 1024 * 1024)
-        request = self.protocol.connect()
-        for name, value in self.headers.items():
-            request.headers[name] = value
-        self.protocol.send_request(request)
-        self.flush()
+        if self.compression:
+            scheme = "wss" if self.tls else "ws"
+            uri = parse_uri(f"{scheme}://{self.netloc}{self.target()}")
+            self.protocol = ClientProtocol(
+                uri, extensions=[ClientPerMessageDeflateFactory()], max_size=16 * 1024 * 1024
+            )
+            request = self.protocol.connect()
+            for name, value in self.headers.items():
+                request.headers[name] = value
+            self.protocol.send_request(request)
+            self.flush()
+            return
+        self.key = ws.handshake_key()
+        upgrade = {
+            "upgrade": "websocket",
+            "connection": "Upgrade",
+            "sec-websocket-key": self.key,
+            "sec-websocket-version": "13",
+        }
+        self.write(
+            http.build_request("GET", self.target(), self.netloc, {**upgrade, **self.headers})
+        )
+
+    def send_text(self, payload: bytes) -> None:
+        if self.compression:
+            self.protocol.send_text(payload)
+            self.flush()
+        else:
+            self.write(ws.client_frame(payload))
+
+    def send_binary(self, payload: bytes) -> None:
+        if self.compression:
+            self.protocol.send_binary(payload)
+            self.flush()
+        else:
+            self.write(ws.client_frame(payload, ws.OP_BINARY))
 
     def publish(self, body: bytes) -> None:
         """Publish over this socket: `body` is the frame `{"op": "publish", "data": ...}`."""
-        self.protocol.send_text(body)
-        self.flush()
+        self.send_text(body)
 
     def publish_binary(self, data: bytes, ack: int | None = None) -> None:
         """Publish `data` as a binary event: the announcing text frame, then the bytes."""
-        self.protocol.send_text(ws.encode_client_op(ws.PublishBinary(ack=ack)).encode())
-        self.protocol.send_binary(data)
-        self.flush()
+        self.send_text(ws.encode_client_op(ws.PublishBinary(ack=ack)).encode())
+        self.send_binary(data)
 
     def flush(self) -> None:
         for chunk in self.protocol.data_to_send():
@@ -349,6 +382,52 @@ class WSProbe(Probe):
                 self.write(chunk)
 
     def feed(self, data: bytes, received_ns: int) -> None:
+        if self.compression:
+            self.feed_deflated(data, received_ns)
+            return
+        frames = self.frames
+        if frames is None:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.head) > self.MAX_HEAD:
+                    self.fail(f"expected a response head of at most {self.MAX_HEAD} bytes")
+                return
+            head, data, self.head = self.head[:end], self.head[end + 4 :], b""
+            if not self.accepted(head):
+                return
+            frames = self.frames = ws.ServerFrames()
+            self.upgraded()
+        for opcode, payload in frames.feed(data):
+            if opcode == ws.OP_TEXT:
+                self.text(payload, received_ns)
+            elif opcode == ws.OP_BINARY:
+                event = ws.parse_binary_event(payload)
+                self.recorder.record(self.tally, event.id, event.data, received_ns)
+            elif opcode == ws.OP_PING:
+                self.write(ws.client_frame(payload, ws.OP_PONG))
+            elif opcode == ws.OP_CLOSE:
+                self.error = self.error or f"websocket closed {ws.close_code(payload)}"
+                self.write(ws.client_frame(payload[:2], ws.OP_CLOSE))
+
+    def accepted(self, head: bytes) -> bool:
+        """The server's answer to the upgrade: a 101 that proves it read our key."""
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        parts = status_line.split(" ", 2)
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        if status != 101:
+            self.fail(f"expected 101 for the WebSocket upgrade, got {status}")
+            return False
+        headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
+        accept = headers.get("sec-websocket-accept")
+        if accept != ws.handshake_accept(self.key):
+            self.fail(
+                f"expected Sec-WebSocket-Accept {ws.handshake_accept(self.key)}, got {accept}"
+            )
+            return False
+        return True
+
+    def feed_deflated(self, data: bytes, received_ns: int) -> None:
         protocol = self.protocol
         protocol.receive_data(data)
         for item in protocol.events_received():

@@ -54,8 +54,7 @@ class SocketIOWSProbe(SocketIOMixin, WSProbe):
         self.packet(data, received_ns)
 
     def send_packet(self, packet: bytes) -> None:
-        self.protocol.send_text(packet)
-        self.flush()
+        self.send_text(packet)
 
 
 class SocketIOPollProbe(SocketIOMixin, PollProbe):

@@ -9,6 +9,9 @@ Socket.IO sends attachments), so a binary frame is never taken for anything else
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import struct
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -220,3 +223,113 @@ def parse_server_frame(text: str | bytes) -> Delivery | ServerReply:
     if isinstance(body, dict) and isinstance(body.get("op"), str):
         return ServerReply(body["op"], body)
     return delivery_from_json(body)
+
+
+# -- the client's framing (RFC 6455 §4.1, §5): the lean driver's, without websockets' parser --
+
+OP_CONTINUATION = 0x0
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def handshake_key() -> str:
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def handshake_accept(key: str) -> str:
+    """The `Sec-WebSocket-Accept` a server must answer `key` with."""
+    return base64.b64encode(hashlib.sha1(key.encode() + ACCEPT_GUID).digest()).decode()
+
+
+def client_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
+    """One whole masked frame, as a client must send it."""
+    length = len(payload)
+    first = 0x80 | opcode
+    if length < 126:
+        head = bytes((first, 0x80 | length))
+    elif length < 1 << 16:
+        head = struct.pack("!BBH", first, 0xFE, length)
+    else:
+        head = struct.pack("!BBQ", first, 0xFF, length)
+    mask = os.urandom(4)
+    # XOR of the payload with the repeated mask, as one big-integer operation.
+    repeated = (mask * (length // 4 + 1))[:length]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
+        length, "big"
+    )
+    return head + mask + masked
+
+
+class ServerFrames:
+    """Reads what a server sends after its 101: unmasked frames, joined into whole messages.
+
+    `feed(data)` returns the complete messages as (opcode, payload): text, binary, close, ping
+    and pong (control frames may come between the fragments of a message). No extension is
+    understood: a frame with an RSV bit set is an error, as is a message over `max_size`."""
+
+    __slots__ = ("_buffer", "_fragments", "_opcode", "max_size")
+
+    def __init__(self, max_size: int = 16 * 1024 * 1024) -> None:
+        self.max_size = max_size
+        self._buffer = b""
+        self._fragments: list[bytes] = []
+        self._opcode = 0
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buffer = self._buffer + data if self._buffer else data
+        messages: list[tuple[int, bytes]] = []
+        end, position = len(buffer), 0
+        while end - position >= 2:
+            first, second = buffer[position], buffer[position + 1]
+            length, head = second & 0x7F, 2
+            if length == 126:
+                if end - position < 4:
+                    break
+                length, head = int.from_bytes(buffer[position + 2 : position + 4], "big"), 4
+            elif length == 127:
+                if end - position < 10:
+                    break
+                length, head = int.from_bytes(buffer[position + 2 : position + 10], "big"), 10
+            if second & 0x80 or first & 0x70:
+                raise ProtocolError(
+                    "expected an unmasked frame without extensions, "
+                    f"got the header {first:#04x} {second:#04x}"
+                )
+            if length > self.max_size:
+                raise ProtocolError(
+                    f"expected a frame of at most {self.max_size} bytes, got {length}"
+                )
+            if end - position < head + length:
+                break
+            payload = buffer[position + head : position + head + length]
+            position += head + length
+            opcode, final = first & 0x0F, first & 0x80
+            if opcode >= OP_CLOSE:
+                messages.append((opcode, payload))
+            elif opcode != OP_CONTINUATION and not self._fragments and final:
+                messages.append((opcode, payload))  # the common case: one whole frame
+            else:
+                self._fragment(opcode, payload, final, messages)
+        self._buffer = buffer[position:]
+        return messages
+
+    def _fragment(
+        self, opcode: int, payload: bytes, final: int, messages: list[tuple[int, bytes]]
+    ) -> None:
+        if (opcode == OP_CONTINUATION) != bool(self._fragments):
+            raise ProtocolError(f"expected a continuation frame in order, got opcode {opcode}")
+        if opcode != OP_CONTINUATION:
+            self._opcode = opcode
+        self._fragments.append(payload)
+        if sum(map(len, self._fragments)) > self.max_size:
+            raise ProtocolError(f"expected a message of at most {self.max_size} bytes, got more")
+        if final:
+            messages.append((self._opcode, b"".join(self._fragments)))
+            self._fragments = []
+
+
+def close_code(payload: bytes) -> int:
+    """The status code of a close frame's payload (1005 when it carries none)."""
+    return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
