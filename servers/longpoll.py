@@ -113,28 +113,25 @@ class PollEndpoint(Endpoint):
     ) -> None:
         """A held poll on the fast path: answered by the publisher's call (`go_direct`), the
         client's leaving told by the protocol (`on_lost`), the timeout by a timer. No task
-        besides the request's own, which sleeps until one of them closes the subscription."""
+        besides the request's own, which sleeps until one of them closes the subscription
+        or an item is queued."""
         hub, limits = self.hub, self.hub.limits
-        closed = asyncio.get_running_loop().create_future()
-
-        def wake(reason: CloseReason) -> None:
-            if not closed.done():
-                closed.set_result(None)
-
-        subscription = Subscription(limits.poll_batch, one_shot=True, on_close=wake)
+        subscription = Subscription(limits.poll_batch, one_shot=True)
         fields = {"room": room, "address": address_of(scope)}
         hub.opened(subscription, space, **fields)
         expiry = None
         try:
             await space.broker.subscribe(subscription, room, after)
-            if not len(subscription):  # else events came while it subscribed: answer them
-                answered = functools.partial(subscription.close, CloseReason.ANSWERED)
-                self.go_direct(scope, subscription, direct_answer, writer="respond", then=answered)
-                expiry = asyncio.get_running_loop().call_later(
-                    hold_seconds, subscription.close, CloseReason.TIMEOUT
-                )
-                on_lost(functools.partial(subscription.close, CloseReason.CLIENT_LEFT))
-                await closed
+            answered = functools.partial(subscription.close, CloseReason.ANSWERED)
+            self.go_direct(scope, subscription, direct_answer, writer="respond", then=answered)
+            expiry = asyncio.get_running_loop().call_later(
+                hold_seconds, subscription.close, CloseReason.TIMEOUT
+            )
+            on_lost(functools.partial(subscription.close, CloseReason.CLIENT_LEFT))
+            # Until an answer is written, the client leaves, the time is up, or an item is
+            # queued: one that came while subscribing, or one the fast path could not write
+            # (a connection that closes after this response, a socket that is not writable).
+            await subscription.wait()
             if subscription.close_reason not in (CloseReason.CLIENT_LEFT, CloseReason.ANSWERED):
                 items = subscription.take(limits.poll_batch)
                 events = [item for item in items if isinstance(item, Event)]

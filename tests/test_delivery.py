@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from urllib.parse import urlsplit
+
+import pytest
 
 from clients.aio import Publisher, subscribe
 from core import Event
 from servers.process import ServerProcess
-from tests.support import collect, eventually, ids
+from tests.conftest import ServerFactory
+from tests.support import collect, eventually, ids, subscribe_path
 
 PAYLOADS = [
     "plain",
@@ -109,3 +114,33 @@ async def test_the_fan_out_takes_the_path_the_server_was_told(
         assert delta("delivered_direct") <= count
     else:
         assert delta("delivered_direct") == (count if direct else 0)
+
+
+@pytest.mark.parametrize("fanout", ["direct", "asgi"])
+async def test_a_held_poll_on_a_connection_that_closes_after_it_is_answered(
+    fanout: str, server_factory: ServerFactory, room: str
+) -> None:
+    """A client that sends `Connection: close` (an HTTP/1.0 proxy such as nginx's default
+    upstream) cannot get the fast path's keep-alive answer: its poll is answered through
+    ASGI, at once, when the event is published."""
+    server = server_factory("longpoll", fanout)
+    async with Publisher(server.url) as publisher:
+        last = await publisher.publish(room, "before")
+        parts = urlsplit(server.url)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        writer.write(
+            f"GET {subscribe_path('longpoll', room, last)} HTTP/1.1\r\nhost: x\r\n"
+            "connection: close\r\n\r\n".encode()
+        )
+
+        async def held() -> bool:
+            by_room = (await publisher.status())["connections"]["by_room"]
+            return by_room.get(room) == 1  # type: ignore[union-attr]
+
+        await eventually(held)
+        published = await publisher.publish(room, "after")
+        answer = await asyncio.wait_for(reader.read(), 5)  # until the server closes
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert [e["id"] for e in json.loads(body)["events"]] == [published]
