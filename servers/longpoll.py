@@ -82,19 +82,10 @@ class PollEndpoint(Endpoint):
             timeout, subscription.close, CloseReason.TIMEOUT
         )
 
-        def answered() -> None:
-            subscription.close(CloseReason.ANSWERED)
-
-        self.go_direct(scope, subscription, direct_answer, writer="respond", then=answered)
-
-        async def answer() -> None:
+        async def answer() -> None:  # the ASGI path: a task waits, another watches `receive`
             await subscription.wait()
-            if subscription.close_reason in (CloseReason.CLIENT_LEFT, CloseReason.ANSWERED):
-                return
-            items = subscription.take(limits.poll_batch)
-            events = [item for item in items if isinstance(item, Event)]
-            gap = next((item for item in items if isinstance(item, Gap)), None)
-            await self.respond(connection.send, events, gap, after, scope)
+            if subscription.close_reason is not CloseReason.CLIENT_LEFT:
+                await self.answer_queued(subscription, connection.send, after, scope)
 
         try:
             await connection.run(answer, lambda: wait_disconnect(receive))
@@ -133,16 +124,22 @@ class PollEndpoint(Endpoint):
             # (a connection that closes after this response, a socket that is not writable).
             await subscription.wait()
             if subscription.close_reason not in (CloseReason.CLIENT_LEFT, CloseReason.ANSWERED):
-                items = subscription.take(limits.poll_batch)
-                events = [item for item in items if isinstance(item, Event)]
-                gap = next((item for item in items if isinstance(item, Gap)), None)
-                await self.respond(send, events, gap, after, scope)
+                await self.answer_queued(subscription, send, after, scope)
         finally:
             if expiry is not None:
                 expiry.cancel()
             subscription.close(CloseReason.CLIENT_LEFT)  # no-op once closed
             await space.broker.release(subscription)
             hub.closed(subscription, **fields)
+
+    async def answer_queued(
+        self, subscription: Subscription, send: Send, after: int, scope: Scope
+    ) -> None:
+        """A held poll's answer with what its subscription queued (nothing, at its timeout)."""
+        items = subscription.take(self.hub.limits.poll_batch)
+        events = [item for item in items if isinstance(item, Event)]
+        gap = next((item for item in items if isinstance(item, Gap)), None)
+        await self.respond(send, events, gap, after, scope)
 
     async def respond(
         self, send: Send, events: list[Event], gap: Gap | None, after: int, scope: Scope
