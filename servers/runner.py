@@ -36,6 +36,20 @@ from servers.protocol import DirectWebSocketProtocol, guarded
 log = logging.getLogger("rtbench.lifecycle")
 
 
+def log_ready(url: str, host: str, port: int, hub: Hub, server: str) -> None:
+    """The one `ready` line every server prints once it listens (`ServerProcess` waits for it)."""
+    log.info("ready", extra={"url": url, "host": host, "port": port, "version": __version__,
+                             "transport": hub.transport, "broker": hub.broker.kind,
+                             "server": server})  # fmt: skip
+
+
+def on_stop_signals(stop: Callable[[], None]) -> None:
+    """Call `stop` in the running loop on SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
+
+
 class Server(uvicorn.Server):
     """uvicorn, plus: `on_stop` runs in the loop as soon as a stop signal arrives, and one
     `ready` log line once bound: the URL, and `ready_fields(url)`, which may override it."""
@@ -132,17 +146,13 @@ def run_hypercorn(app: Starlette, config: ServerConfig) -> None:
 
     async def main() -> None:
         stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
 
         def stop() -> None:
             hub.begin_shutdown()
             stopping.set()
 
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop)
-        fields = {"url": url, "host": host, "port": port, "version": __version__}
-        log.info("ready", extra={**fields, "transport": hub.transport,
-                                 "broker": hub.broker.kind, "server": "hypercorn"})  # fmt: skip
+        on_stop_signals(stop)
+        log_ready(url, host, port, hub, "hypercorn")
         served: Any = app  # Starlette is an ASGI app; hypercorn types it narrower
         await serve(served, hypercorn_config(config, sock), shutdown_trigger=stopping.wait)
 
@@ -183,20 +193,15 @@ def run_granian(app: Starlette, config: ServerConfig) -> None:
     )
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-
         def stop() -> None:
             hub.begin_shutdown()
             served.stop()
 
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop)
+        on_stop_signals(stop)
         serving = asyncio.create_task(served.serve())
         await wait_listening(host, port, serving)
         reserved.close()
-        fields = {"url": f"http://{host}:{port}", "host": host, "port": port}
-        log.info("ready", extra={**fields, "version": __version__, "transport": hub.transport,
-                                 "broker": hub.broker.kind, "server": "granian"})  # fmt: skip
+        log_ready(f"http://{host}:{port}", host, port, hub, "granian")
         await serving
 
     uvloop.run(main())

@@ -412,14 +412,11 @@ class WSProbe(Probe):
 
     def accepted(self, head: bytes) -> bool:
         """The server's answer to the upgrade: a 101 that proves it read our key."""
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        parts = status_line.split(" ", 2)
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-        if status != 101:
-            self.fail(f"expected 101 for the WebSocket upgrade, got {status}")
+        response, _, _ = http.parse_head(head)
+        if response.status != 101:
+            self.fail(f"expected 101 for the WebSocket upgrade, got {response.status}")
             return False
-        headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
-        accept = headers.get("sec-websocket-accept")
+        accept = response.headers.get("sec-websocket-accept")
         if accept != ws.handshake_accept(self.key):
             self.fail(
                 f"expected Sec-WebSocket-Accept {ws.handshake_accept(self.key)}, got {accept}"

@@ -78,7 +78,7 @@ class ResponseReader:
                     if size - pos > MAX_HEAD:
                         raise ProtocolError(f"expected a response head under {MAX_HEAD} bytes")
                     break
-                head, framing, length = _parse_head(buf[pos:end])
+                head, framing, length = parse_head(buf[pos:end])
                 out.append(head)
                 pos = end + 4
                 if framing == "chunked":
@@ -142,7 +142,9 @@ class ResponseReader:
         return out
 
 
-def _parse_head(raw: bytes) -> tuple[Head, str, int]:
+def parse_head(raw: bytes) -> tuple[Head, str, int]:
+    """A response head without its blank line: the head, how its body is framed (`chunked`,
+    `length` or `close`) and the length for `length`."""
     lines = raw.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
