@@ -30,7 +30,7 @@ from core import jsonc
 from core.urls import events_path
 from core.wire import http
 from scenarios import ipc
-from scenarios.measure import encode, new_histogram, record_us, summary
+from scenarios.measure import Samples, encode, new_histogram, record_us, summary
 from scenarios.publisher import PublishConnection, Schedule
 
 ALL_PROBES: dict[str, type[Probe]] = {**PROBES, **socketio_probe.PROBES}
@@ -60,7 +60,9 @@ class Timeline:
         return int(index)
 
     def deliver(self, now_ns: int, latency_us: int | None = None) -> None:
-        index = self._bucket(now_ns)
+        index = (now_ns - self.start_ns) // TIMELINE_BUCKET_NS
+        if not 0 <= index < len(self.delivered):
+            index = self._bucket(now_ns)
         self.delivered[index] += 1
         if self.latencies is not None and latency_us is not None:
             self.latencies[index].append(latency_us)
@@ -94,7 +96,7 @@ class LatencyRecorder(Recorder):
         self.drop_every = drop_every
         self.seen = 0
         self.timeline = Timeline(origin_ns, latencies_over_time)
-        self.histogram = new_histogram()
+        self.samples = Samples()
         self.measured = 0
         self.unmeasurable = 0
 
@@ -113,7 +115,7 @@ class LatencyRecorder(Recorder):
         latency_us = (received_ns - scheduled_ns) // 1000
         self.timeline.deliver(received_ns, latency_us)
         if seq >= self.measure_from_seq:
-            record_us(self.histogram, latency_us)
+            self.samples.add(latency_us)
             self.measured += 1
 
 
@@ -336,7 +338,7 @@ def report(
         gap_notices=sum(t.gap_notices for t in tallies),
         measured=recorder.measured,
         unmeasurable=recorder.unmeasurable,
-        histogram=encode(recorder.histogram),
+        histogram=encode(recorder.samples.histogram()),
         app_bytes_in=app_in + sum(p.bytes_in for p in probes),
         app_bytes_out=app_out + sum(p.bytes_out for p in probes),
         tcp_bytes_in=tcp_in if tcp_ok else None,

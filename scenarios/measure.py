@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from array import array
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,6 +26,33 @@ def new_histogram() -> HdrHistogram:
 
 def record_us(histogram: HdrHistogram, microseconds: float) -> None:
     histogram.record_value(int(min(max(microseconds, LOWEST_US), HIGHEST_US)))
+
+
+class Samples:
+    """Latencies (µs) kept raw as they arrive and counted into an HdrHistogram when read.
+
+    A histogram's `record_value` costs about a microsecond of Python per sample, an append a few
+    tens of nanoseconds: the driver's own CPU per message is a figure of every step, and the
+    less it spends, the later it saturates. At most `bound` samples wait (8 bytes each)."""
+
+    __slots__ = ("_histogram", "_pending", "bound")
+
+    def __init__(self, bound: int = 1 << 20) -> None:
+        self._histogram = new_histogram()
+        self._pending = array("q")
+        self.bound = bound
+
+    def add(self, microseconds: int) -> None:
+        self._pending.append(microseconds)
+        if len(self._pending) >= self.bound:
+            self.histogram()
+
+    def histogram(self) -> HdrHistogram:
+        """Every sample so far, counted (the same histogram as `record_us` one by one)."""
+        for value, count in Counter(self._pending).items():
+            self._histogram.record_value(min(max(value, LOWEST_US), HIGHEST_US), count)
+        del self._pending[:]
+        return self._histogram
 
 
 def encode(histogram: HdrHistogram) -> str:

@@ -22,7 +22,7 @@ from clients.aio.probe import Tally
 from peers import PEERS
 from scenarios import ipc
 from scenarios import profile as profiles
-from scenarios.measure import decode, encode, merge, new_histogram, record_us, summary
+from scenarios.measure import Samples, decode, encode, merge, new_histogram, record_us, summary
 from scenarios.schema import UnknownSchema, json_schema, read
 from scenarios.workers import Worker, processes_of_run
 from servers.process import ServerProcess
@@ -260,6 +260,17 @@ def test_histogram_merge_equals_one_histogram_of_all_samples() -> None:
     assert summary(merged) == summary(whole)
     for p in (1, 25, 50, 75, 99, 99.99):
         assert merged.get_value_at_percentile(p) == whole.get_value_at_percentile(p)
+
+
+def test_samples_count_into_the_histogram_record_us_builds() -> None:
+    rng = random.Random(5)
+    values = [int(rng.lognormvariate(7, 1.5)) for _ in range(5_000)] + [0, -3, 10**9]
+    samples, one_by_one = Samples(bound=1_000), new_histogram()
+    for value in values:
+        samples.add(value)
+        record_us(one_by_one, value)
+    assert encode(samples.histogram()) == encode(one_by_one)
+    assert summary(samples.histogram()) == summary(one_by_one)  # read twice: nothing counted twice
 
 
 def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:

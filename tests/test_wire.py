@@ -56,6 +56,27 @@ def test_sse_stream_parses_the_same_under_any_chunking(
     assert parser.last_event_id == (str(last_event.id) if last_event else None)
 
 
+@settings(max_examples=100, deadline=None)
+@given(items=deliveries(), crlf=st.booleans())
+def test_sse_stream_read_a_record_and_a_chunk_at_a_time_parses_the_same(
+    items: list[Event | Gap], crlf: bool
+) -> None:
+    """How a stream of small events arrives: one read per record, each in its own HTTP chunk.
+    The reader's and the parser's shortcuts for that case agree with their state machines."""
+    records = [sse.PING, *(sse.encode(i) for i in items), b"id: 3\n\n", b"id: 4\ndata: x\n"]
+    if crlf:
+        records = [r.replace(b"\n", b"\r\n") for r in records]
+    head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    reader, parser, whole = http.ResponseReader(), sse.SSEParser(), sse.SSEParser()
+    assert reader.feed(head) == [http.Head(200, {"transfer-encoding": "chunked"})]
+    read = [part for r in records for part in reader.feed(http.encode_chunk(r))]
+    assert read == [http.Body(r) for r in records]
+    messages = [m for r in records for m in parser.feed(r)]
+    assert messages == whole.feed(b"".join(records))
+    assert [sse.decode(m) for m in messages] == items
+    assert parser.last_event_id == whole.last_event_id
+
+
 def test_sse_parser_follows_the_spec_edge_cases() -> None:
     parser = sse.SSEParser()
     stream = b"data: a\r\rdata:b\ndata:  c\n\nid: 7\n\n: comment\nevent: gap\ndata\n\nretry: x\n\n"

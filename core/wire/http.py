@@ -23,7 +23,7 @@ class Head:
     """Lower-cased names; a repeated header keeps its last value."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs twice as much, once per message read
 class Body:
     data: bytes
 
@@ -66,6 +66,10 @@ class ResponseReader:
         self._remaining = 0
 
     def feed(self, data: bytes) -> list[ResponseEvent]:
+        if self._state == "chunk-size" and not self._buf:
+            whole = self._one_chunk(data)
+            if whole is not None:
+                return [Body(whole)]
         buf = self._buf + data if self._buf else data
         out: list[ResponseEvent] = []
         pos = 0
@@ -140,6 +144,21 @@ class ResponseReader:
                 pos = size
         self._buf = buf[pos:]
         return out
+
+    @staticmethod
+    def _one_chunk(data: bytes) -> bytes | None:
+        """The data of `data` when it is exactly one whole non-empty chunk (a stream of small
+        events arrives so, a read each): the common case without the state machine."""
+        end = data.find(b"\r\n", 0, 18)
+        if end <= 0 or not data.endswith(b"\r\n"):
+            return None
+        try:
+            length = int(data[:end], 16)
+        except ValueError:  # an extension or a bad size: the state machine says which
+            return None
+        if length and len(data) == end + length + 4:
+            return data[end + 2 : end + 2 + length]
+        return None
 
 
 def parse_head(raw: bytes) -> tuple[Head, str, int]:
