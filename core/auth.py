@@ -56,13 +56,13 @@ class Grant:
 
     def check(self, action: str, namespace: str, room: str) -> None:
         """Raise Forbidden unless the token may `action` ("subscribe"/"publish") in `room`."""
-        if not any(fnmatchcase(namespace, p) for p in self.namespaces):
+        if not any(p == "*" or fnmatchcase(namespace, p) for p in self.namespaces):
             raise Forbidden(
                 f"expected a token granting namespace {namespace!r}, got one for "
                 f"{list(self.namespaces)}"
             )
         patterns = self.subscribe if action == "subscribe" else self.publish
-        if not any(fnmatchcase(room, p) for p in patterns):
+        if not any(p == "*" or fnmatchcase(room, p) for p in patterns):
             raise Forbidden(
                 f"expected a token allowed to {action} in room {room!r}, got {action} rights "
                 f"for {list(patterns) or 'no room'}"

@@ -65,5 +65,17 @@ class ResumeBuffer:
         first = self.first_id
         gap = Gap(self.room, after + 1, first - 1) if after + 1 < first else None
         start = max(after + 1, first) - first
-        stop = None if limit is None else start + limit
-        return Backlog(gap, list(islice(self.events, start, stop)), self.last_id)
+        return Backlog(gap, self._slice(start, limit), self.last_id)
+
+    def _slice(self, start: int, limit: int | None) -> list[Event]:
+        """`events[start:start + limit]`, walked from the nearer end: a poll or resume asks for
+        the newest few, and a deque is walked item by item."""
+        events, size = self.events, len(self.events)
+        stop = size if limit is None else min(size, start + limit)
+        if start >= stop:
+            return []
+        if size - start <= start:
+            newest = list(islice(reversed(events), size - start))
+            newest.reverse()
+            return newest[: stop - start]
+        return list(islice(events, start, stop))

@@ -128,12 +128,12 @@ class Subscription:
         """What `take` returned is written: direct writes may go out again."""
         self._in_flight = False
 
-    async def wait(self) -> None:
-        """Return when an item is queued or the subscription is closed."""
+    async def wait(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Return when an item is queued or the subscription is closed. `loop`: the running
+        loop, when the caller has it (finding it costs a system call, `getpid`)."""
         if self._queue or self.close_reason is not None:
             return
-        loop = asyncio.get_running_loop()
-        self._waiter = loop.create_future()
+        self._waiter = (loop or asyncio.get_running_loop()).create_future()
         try:
             await self._waiter
         finally:

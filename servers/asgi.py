@@ -42,15 +42,26 @@ async def wait_disconnect(receive: Receive) -> None:
         pass
 
 
+QUERY = "rtbench.query"
+"""Where `query` keeps a request's parsed query in its scope: the gate (a token may come as
+`?token=`) and the endpoint both read it, once per poll."""
+
+
 def query(scope: Scope) -> dict[str, str]:
+    parsed: dict[str, str] | None = scope.get(QUERY)
+    if parsed is not None:
+        return parsed
     raw: bytes = scope.get("query_string", b"")
     if not raw:
-        return {}
-    if b"%" not in raw and b"+" not in raw:  # the common case: nothing to unquote
+        parsed = {}
+    elif b"%" not in raw and b"+" not in raw:  # the common case: nothing to unquote
         pairs = (item.partition(b"=") for item in raw.split(b"&") if item)
-        return {k.decode("latin-1"): v.decode("latin-1") for k, _, v in pairs}
-    text = raw.decode("latin-1")
-    return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
+        parsed = {k.decode("latin-1"): v.decode("latin-1") for k, _, v in pairs}
+    else:
+        text = raw.decode("latin-1")
+        parsed = {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
+    scope[QUERY] = parsed
+    return parsed
 
 
 def header(scope: Scope, name: bytes) -> str | None:

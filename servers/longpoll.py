@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
@@ -64,7 +64,7 @@ class PollEndpoint(Endpoint):
             return
         direct = self.direct(scope)
         if direct is not None:
-            await self.hold(scope, send, space, room, after, timeout, direct["on_lost"])
+            await self.hold(scope, send, space, room, after, timeout, direct)
             return
 
         connection = Connection(
@@ -100,10 +100,10 @@ class PollEndpoint(Endpoint):
         room: str,
         after: int,
         hold_seconds: float,
-        on_lost: Callable[[Callable[[], None]], None],
+        direct: dict[str, Any],
     ) -> None:
         """A held poll on the fast path: answered by the publisher's call (`go_direct`), the
-        client's leaving told by the protocol (`on_lost`), the timeout by a timer. No task
+        client's leaving told by the protocol (`direct["on_lost"]`), the timeout by a timer. No task
         besides the request's own, which sleeps until one of them closes the subscription
         or an item is queued."""
         hub, limits = self.hub, self.hub.limits
@@ -115,14 +115,13 @@ class PollEndpoint(Endpoint):
             await space.broker.subscribe(subscription, room, after)
             answered = functools.partial(subscription.close, CloseReason.ANSWERED)
             self.go_direct(scope, subscription, direct_answer, writer="respond", then=answered)
-            expiry = asyncio.get_running_loop().call_later(
-                hold_seconds, subscription.close, CloseReason.TIMEOUT
-            )
-            on_lost(functools.partial(subscription.close, CloseReason.CLIENT_LEFT))
+            loop: asyncio.AbstractEventLoop = direct["loop"]
+            expiry = loop.call_later(hold_seconds, subscription.close, CloseReason.TIMEOUT)
+            direct["on_lost"](functools.partial(subscription.close, CloseReason.CLIENT_LEFT))
             # Until an answer is written, the client leaves, the time is up, or an item is
             # queued: one that came while subscribing, or one the fast path could not write
             # (a connection that closes after this response, a socket that is not writable).
-            await subscription.wait()
+            await subscription.wait(loop)
             if subscription.close_reason not in (CloseReason.CLIENT_LEFT, CloseReason.ANSWERED):
                 await self.answer_queued(subscription, send, after, scope)
         finally:

@@ -43,7 +43,8 @@ DEFAULTS = Limits()
 LINGER_SECONDS = 2.0
 DIRECT = "rtbench.direct"
 """The scope extension holding `{"write": Callable[[bytes], bool]}`, and for an HTTP response
-`"respond"` (a whole response) and `"on_lost"` (a callback for the client leaving) too."""
+`"respond"` (a whole response), `"on_lost"` (a callback for the client leaving) and `"loop"`
+(the connection's event loop) too."""
 
 
 OK_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
@@ -250,7 +251,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             body = DirectBody(cycle)
             self.bodies.append(body)
             self.scope["extensions"] = {
-                DIRECT: {"write": body.write, "respond": body.respond, "on_lost": body.on_lost}
+                DIRECT: {
+                    "write": body.write,
+                    "respond": body.respond,
+                    "on_lost": body.on_lost,
+                    "loop": self.loop,
+                }
             }
 
     def on_response_complete(self) -> None:

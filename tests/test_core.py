@@ -43,6 +43,19 @@ def test_buffer_keeps_last_n_and_reports_gap() -> None:
     assert [e.id for e in buffer.since(0, limit=2).events] == [5, 6]
 
 
+def test_buffer_since_is_the_slice_after_the_cursor_from_either_end() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        buffer = ResumeBuffer("r", max_events=rng.randint(1, 40), max_bytes=1 << 20)
+        for n in range(1, rng.randint(1, 60)):
+            buffer.append(event(n))
+        kept = [e.id for e in buffer.events]
+        after = rng.randint(max(0, kept[0] - 3), buffer.last_id) if kept else 0
+        limit = rng.choice([None, 1, 2, 5, 100])
+        wanted = [i for i in kept if i > after][:limit]
+        assert [e.id for e in buffer.since(after, limit).events] == wanted
+
+
 def test_buffer_byte_bound_keeps_newest_event() -> None:
     buffer = ResumeBuffer("r", max_events=100, max_bytes=10)
     for n in range(1, 4):
