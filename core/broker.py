@@ -18,7 +18,7 @@ from core.errors import RoomLimitReached
 from core.events import JSON, Event, Item
 from core.rooms import validate_room
 from core.stats import Stats
-from core.subscription import CloseReason, Subscription
+from core.subscription import CloseReason, Subscription, fan_out
 
 
 class Broker(abc.ABC):
@@ -128,11 +128,9 @@ class MemoryBroker(Broker):
         self.budget.added(target.buffer, event, target.buffer.append(event))
         self.stats.published += 1
         self.stats.published_window.add(now / 1e9)
-        overflowed = [
-            sub
-            for sub in target.subscriptions.values()
-            if sub is not exclude and not sub.offer(event)
-        ]
+        written, overflowed = fan_out(target.subscriptions.values(), event, exclude)
+        if written:
+            self.stats.count_direct(now, self._clock_ns(), written)
         for sub in overflowed:
             self._detach_closed(sub)
         return event

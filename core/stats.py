@@ -43,12 +43,16 @@ class LatencySample:
     _seen: int = 0
     _values: deque[float] = field(default_factory=deque)
 
-    def offer(self, publish_ns: int, now_ns: int) -> None:
-        self._seen += 1
-        if self._seen % self.every == 0:
-            if len(self._values) >= self.size:
-                self._values.popleft()
-            self._values.append((now_ns - publish_ns) / 1e6)
+    def offer(self, publish_ns: int, now_ns: int, count: int = 1) -> None:
+        """`count` deliveries of one event, all written by `now_ns`."""
+        kept = (self._seen + count) // self.every - self._seen // self.every
+        self._seen += count
+        if kept:
+            latency_ms = (now_ns - publish_ns) / 1e6
+            for _ in range(min(kept, self.size)):
+                if len(self._values) >= self.size:
+                    self._values.popleft()
+                self._values.append(latency_ms)
 
     def percentiles_ms(self) -> dict[str, float | int | None]:
         values = sorted(self._values)
@@ -78,10 +82,10 @@ class LatencyHistogram:
     def __post_init__(self) -> None:
         self.counts = [0] * (len(self.bounds) + 1)
 
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect_left(self.bounds, seconds)] += 1
-        self.total_s += seconds
-        self.count += 1
+    def observe(self, seconds: float, count: int = 1) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += count
+        self.total_s += seconds * count
+        self.count += count
 
     def cumulative(self) -> list[tuple[str, int]]:
         """(upper bound, cumulative count) pairs ending with +Inf, as Prometheus wants them."""
@@ -112,11 +116,17 @@ class Stats:
     rate_limited: Counter[str] = field(default_factory=Counter)
     """By what was limited: publish, ws_message."""
 
-    def count_delivery(self, published_ns: int, now_ns: int) -> None:
-        """One event written to a subscriber: the count, and its latency inside the server."""
-        self.delivered += 1
-        self.delivery_latency.offer(published_ns, now_ns)
-        self.latency_histogram.observe((now_ns - published_ns) / 1e9)
+    def count_delivery(self, published_ns: int, now_ns: int, count: int = 1) -> None:
+        """An event written to `count` subscribers: the count, and its latency inside the
+        server."""
+        self.delivered += count
+        self.delivery_latency.offer(published_ns, now_ns, count)
+        self.latency_histogram.observe((now_ns - published_ns) / 1e9, count)
+
+    def count_direct(self, published_ns: int, now_ns: int, count: int) -> None:
+        """An event the fan-out's fast path wrote to `count` subscribers by `now_ns`."""
+        self.count_delivery(published_ns, now_ns, count)
+        self.delivered_direct += count
 
     @property
     def connections(self) -> int:

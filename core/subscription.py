@@ -15,11 +15,15 @@ import asyncio
 import enum
 import itertools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from core.events import Item
 
 _ids = itertools.count(1)
+
+REFUSED, QUEUED, WRITTEN = 0, 1, 2
+"""What `Subscription.offer` did with an item: refused it (the subscription is closed), queued
+it, or wrote it to the client at once (the fast path)."""
 
 
 class CloseReason(enum.Enum):
@@ -90,27 +94,34 @@ class Subscription:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def offer(self, item: Item) -> bool:
-        """Queue `item`; False (and the subscription closes) when it is full or closed."""
+    def offer(self, item: Item) -> int:
+        """Write `item` now (`WRITTEN`) or queue it (`QUEUED`); `REFUSED` (falsy, and the
+        subscription closes) when it is full or closed."""
         if self.close_reason is not None:
-            return False
+            return REFUSED
         direct = self.direct
         if direct is not None and not self._queue and not self._in_flight and direct(item):
             self.direct_writes += 1
-            return True
+            return WRITTEN
+        return self._enqueue(item)
+
+    def _enqueue(self, item: Item) -> int:
         if len(self._queue) >= self.capacity:
             self.close(CloseReason.FULL if self.one_shot else CloseReason.SLOW)
-            return False
+            return REFUSED
         self._queue.append(item)
         self._wake()
-        return True
+        return QUEUED
 
     def replay(self, items: list[Item]) -> bool:
         """Queue a resume backlog. It is bounded by the resume buffer, not by the live queue,
         so room is made for it: a resume longer than the queue must not drop the subscriber
-        it is resuming."""
+        it is resuming. It is always queued, never written by the fast path: what the fast
+        path writes, the fan-out counts (`fan_out`), and a backlog is not a fan-out."""
+        if self.close_reason is not None:
+            return False
         self.capacity = max(self.capacity, len(self._queue) + len(items) + self.base_capacity)
-        return all(self.offer(item) for item in items)
+        return all(self._enqueue(item) for item in items)
 
     def take(self, limit: int | None = None) -> list[Item]:
         """Remove and return up to `limit` queued items without waiting."""
@@ -160,3 +171,22 @@ class Subscription:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+def fan_out(
+    subscriptions: Iterable[Subscription], item: Item, exclude: Subscription | None = None
+) -> tuple[int, list[Subscription]]:
+    """Offer `item` to every subscription but `exclude`: (how many the fast path wrote it to,
+    the subscriptions it closed as too slow). The writes are counted here, once per event,
+    rather than by each subscriber's writer."""
+    written = 0
+    refused: list[Subscription] = []
+    for subscription in subscriptions:
+        if subscription is exclude:
+            continue
+        outcome = subscription.offer(item)
+        if outcome == WRITTEN:
+            written += 1
+        elif not outcome:
+            refused.append(subscription)
+    return written, refused

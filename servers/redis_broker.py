@@ -47,7 +47,7 @@ from core.broker import Broker, detach
 from core.buffer import Backlog
 from core.events import data_of, dump_json, event_json
 from core.rooms import validate_room
-from core.subscription import CloseReason
+from core.subscription import CloseReason, fan_out
 
 log = logging.getLogger("rtbench.redis")
 
@@ -378,15 +378,27 @@ class RedisBroker(Broker):
             held.append(event)
         skip = self._excluded.pop((room, event.id), None)
         floors = local.floors
-        for sub in list(local.subscriptions.values()):
-            if floors:
-                floor = floors.get(sub.id)
-                if floor is not None:
-                    if event.id <= floor:
-                        continue
-                    del floors[sub.id]
-            if sub.id != skip and not sub.offer(event):
-                self._drop(room, sub)
+        members = list(local.subscriptions.values())
+        if floors or skip is not None:
+            members = [
+                sub for sub in members if self._past_floor(floors, sub, event) and sub.id != skip
+            ]
+        written, refused = fan_out(members, event)
+        if written:
+            self.stats.count_direct(event.ts_ns, time.time_ns(), written)
+        for sub in refused:
+            self._drop(room, sub)
+
+    @staticmethod
+    def _past_floor(floors: dict[int, int], sub: Subscription, event: Event) -> bool:
+        """False for an event a subscriber joining mid-recovery already had from its backlog."""
+        floor = floors.get(sub.id)
+        if floor is None:
+            return True
+        if event.id <= floor:
+            return False
+        del floors[sub.id]
+        return True
 
     def _drop(self, room: str, subscription: Subscription) -> None:
         detach(subscription, self._members, self.stats)

@@ -119,15 +119,11 @@ class Endpoint:
         write = self.direct_writer(scope, writer)
         if write is None:
             return
-        stats = self.hub.stats
 
         def direct(item: Item) -> bool:
             data = frame(item)
             if data is None or not write(data):
                 return False
-            if isinstance(item, Event):
-                stats.count_delivery(item.ts_ns, time.time_ns())
-                stats.delivered_direct += 1
             if then is not None:
                 then()
             return True

@@ -24,6 +24,8 @@ from core import (
 )
 from core.backoff import Backoff
 from core.payload import parse_publish_body
+from core.stats import Stats
+from core.subscription import fan_out
 
 
 def event(n: int, room: str = "r", data: object = None) -> Event:
@@ -194,6 +196,42 @@ def test_a_direct_writer_takes_items_only_when_nothing_is_waiting_before_them() 
     sub.take()
     sub.written()
     assert sub.offer(Event(5, "r", None)) and written == [1, 5] and sub.direct_writes == 2
+
+
+def test_fan_out_counts_what_the_fast_path_wrote_and_returns_who_it_closed() -> None:
+    direct, queued, full, closed, excluded = (Subscription(capacity=1) for _ in range(5))
+    direct.direct = lambda item: True
+    full.offer(Event(1, "r", None))  # its one place is taken
+    closed.close(CloseReason.CLIENT_LEFT)
+    excluded.direct = lambda item: True
+    members = [direct, queued, full, closed, excluded]
+    written, refused = fan_out(members, Event(2, "r", None), exclude=excluded)
+    assert written == 1 and refused == [full, closed]
+    assert len(queued) == 1 and excluded.direct_writes == 0
+    assert full.close_reason is CloseReason.SLOW
+
+
+def test_a_resume_backlog_is_queued_even_when_the_fast_path_is_open() -> None:
+    sub = Subscription(capacity=1)
+    sub.direct = lambda item: pytest.fail("a replayed item was written directly")
+    assert sub.replay([Event(n, "r", None) for n in (1, 2, 3)])  # past capacity: room is made
+    assert [e.id for e in sub.take() if isinstance(e, Event)] == [1, 2, 3]
+    sub.close(CloseReason.CLIENT_LEFT)
+    assert not sub.replay([Event(4, "r", None)])
+
+
+def test_deliveries_counted_at_once_equal_deliveries_counted_one_by_one() -> None:
+    at_once, one_by_one = Stats(), Stats()
+    for event_id, count in enumerate([1, 7, 8, 9, 100, 3, 4096, 5], start=1):
+        published, written = event_id * 1_000_000, event_id * 1_000_000 + 300_000 * event_id
+        at_once.count_direct(published, written, count)
+        for _ in range(count):
+            one_by_one.count_delivery(published, written)
+            one_by_one.delivered_direct += 1
+    assert at_once.delivered == one_by_one.delivered == at_once.delivered_direct
+    assert at_once.latency_histogram.counts == one_by_one.latency_histogram.counts
+    assert at_once.latency_histogram.total_s == pytest.approx(one_by_one.latency_histogram.total_s)
+    assert at_once.delivery_latency.percentiles_ms() == one_by_one.delivery_latency.percentiles_ms()
 
 
 def test_a_paused_direct_subscriber_is_still_dropped_past_its_queue() -> None:
