@@ -15,6 +15,10 @@ sample is charged to one layer, the first that matches walking from the innermos
 - `event loop`: uvloop/asyncio scheduling, tasks, timers;
 - `other`: anything else (imports, logging, the interpreter itself).
 
+A sample whose innermost frame is `epoll_wait` is the loop waiting for sockets (py-spy can
+read a thread that is just waking as running): it is counted apart (`idle_samples`), not in
+any layer.
+
 Each layer's share times the unsampled window's server CPU per delivery gives µs per delivery.
 The result is a table on stdout and JSON (`--out`; written into a run's folder as
 `breakdown.json`, the run's report shows it). A breakdown is a benchmark: its figures vary with
@@ -54,7 +58,7 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("core/",)),
     ("ASGI and HTTP", ("uvicorn/", "starlette/", "httptools", "websockets/", "servers/",
                        "h11/", "anyio/")),
-    ("event loop", ("uvloop", "asyncio/", "_asynciomodule", "epoll_pwait", "epoll_wait")),
+    ("event loop", ("uvloop", "asyncio/", "_asynciomodule")),
 )  # fmt: skip
 
 
@@ -67,13 +71,21 @@ def layer_of(stack: list[str]) -> str:
     return "other"
 
 
+IDLE = "idle"
+"""Samples taken while the loop waited for sockets (`epoll_wait` innermost): py-spy reads a
+thread woken a moment ago as running. They are not CPU spent on deliveries: counted apart."""
+WAITING = ("epoll_pwait (libc", "epoll_wait (libc")
+
+
 def breakdown(raw: str) -> Counter[str]:
     """Samples per layer from py-spy's raw (collapsed) output: `frame;frame;... count`."""
     counts: Counter[str] = Counter()
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
-            counts[layer_of(stack.split(";"))] += int(count)
+            frames = stack.split(";")
+            idle = frames[-1].startswith(WAITING)
+            counts[IDLE if idle else layer_of(frames)] += int(count)
     return counts
 
 
@@ -146,7 +158,7 @@ async def measure(args: argparse.Namespace, transport: str, workdir: Path) -> di
         args, transport, workdir / f"{transport}.txt"
     )
     assert counts is not None
-    total = sum(counts.values()) or 1
+    total = sum(counts[layer] for layer in LAYERS) or 1
     return {
         "transport": transport,
         "fanout": args.fanout,
@@ -154,6 +166,7 @@ async def measure(args: argparse.Namespace, transport: str, workdir: Path) -> di
         "rate": args.rate,
         "lost": lost + sampled_lost,
         "samples": total,
+        "idle_samples": counts[IDLE],
         "server_cpu_us_per_message": None if cpu_us is None else round(cpu_us, 2),
         # Past 0.8 the server was saturated: CPU per delivery is then the queue's as much.
         "server_core": None if core is None else round(core, 2),

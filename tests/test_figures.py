@@ -141,9 +141,11 @@ def test_breakdown_charges_each_sample_to_its_innermost_layer() -> None:
         "run (uvloop/loop.pyx:1);publish (servers/app.py:40);loads (core/jsonc.py:41) 2",
         "run (uvloop/loop.pyx:1);publish (servers/app.py:40);check (core/auth.py:59) 3",
         "run (uvloop/loop.pyx:1);route (starlette/routing.py:255) 4",
-        "epoll_pwait (libc.so.6) 5",
+        "run (uvloop/loop.pyx:1);call_soon (_asynciomodule.c:367) 6",
+        "run (uvloop/loop.pyx:1);uv__io_poll (linux.c:1);epoll_pwait (libc.so.6) 5",
         "main (<frozen runpy>:88) 1",
     ])  # fmt: skip
     assert breakdown(raw) == {
-        "kernel write": 7, "framing": 2, "core": 3, "ASGI and HTTP": 4, "event loop": 5, "other": 1,
+        "kernel write": 7, "framing": 2, "core": 3, "ASGI and HTTP": 4, "event loop": 6, "other": 1,
+        "idle": 5,
     }  # fmt: skip
