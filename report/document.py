@@ -1213,8 +1213,9 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
             "Where a delivery's server CPU goes",
             "From `python -m scenarios.breakdown` (py-spy with native frames, sampling the "
             "server through a broadcast): each sample charged to the innermost layer it is "
-            "in, times the CPU per delivery measured meanwhile (py-spy stops the server to "
-            "sample it, so that figure runs a little above a bench step's). `kernel write` is "
+            "in, times the CPU per delivery of an unsampled window at the same load (py-spy "
+            "stops the server to sample it); samples of the loop waiting in `epoll_wait` are "
+            "idle time, left out. `kernel write` is "
             "the socket write itself; `ASGI and HTTP` includes the publish request and, for "
             "long polling, every poll request.",
             breakdown_table(run),

@@ -252,7 +252,14 @@ class SSEProbe(Probe):
         self.write(http.build_request("GET", path, self.netloc, headers))
 
     def feed(self, data: bytes, received_ns: int) -> None:
-        for part in self.reader.feed(data):
+        # A read a record: one event in one chunk, read without building the general parts.
+        record = self.reader.whole_chunk(data)
+        message = None if record is None else self.parser.one_event(record)
+        if message is not None:
+            self.deliver(jsonc.loads_fast(message.data), received_ns)
+            return
+        parts = self.reader.feed(data) if record is None else [http.Body(record)]
+        for part in parts:
             if isinstance(part, http.Body):
                 for message in self.parser.feed(part.data):
                     self.deliver(jsonc.loads_fast(message.data), received_ns)

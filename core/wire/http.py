@@ -66,10 +66,9 @@ class ResponseReader:
         self._remaining = 0
 
     def feed(self, data: bytes) -> list[ResponseEvent]:
-        if self._state == "chunk-size" and not self._buf:
-            whole = self._one_chunk(data)
-            if whole is not None:
-                return [Body(whole)]
+        whole = self.whole_chunk(data)
+        if whole is not None:
+            return [Body(whole)]
         buf = self._buf + data if self._buf else data
         out: list[ResponseEvent] = []
         pos = 0
@@ -145,10 +144,12 @@ class ResponseReader:
         self._buf = buf[pos:]
         return out
 
-    @staticmethod
-    def _one_chunk(data: bytes) -> bytes | None:
-        """The data of `data` when it is exactly one whole non-empty chunk (a stream of small
-        events arrives so, a read each): the common case without the state machine."""
+    def whole_chunk(self, data: bytes) -> bytes | None:
+        """The data of `data` when the reader is between two chunks of a body and `data` is
+        exactly one whole non-empty chunk (a stream of small events arrives so, a read each),
+        read without the state machine; else None, and nothing is read."""
+        if self._state != "chunk-size" or self._buf:
+            return None
         end = data.find(b"\r\n", 0, 18)
         if end <= 0 or not data.endswith(b"\r\n"):
             return None

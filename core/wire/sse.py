@@ -79,10 +79,9 @@ class SSEParser:
         self.comments = 0
 
     def feed(self, chunk: bytes) -> list[SSEMessage]:
-        if not (self._pending or self._data or self._event) and chunk.startswith(b"id: "):
-            message = self._one_event(chunk)
-            if message is not None:
-                return [message]
+        message = self.one_event(chunk)
+        if message is not None:
+            return [message]
         buf = self._pending + chunk if self._pending else chunk
         if b"\r" in buf:
             lines, self._pending = _split_any(buf)
@@ -102,9 +101,12 @@ class SSEParser:
                 self._field(line)
         return messages
 
-    def _one_event(self, chunk: bytes) -> SSEMessage | None:
+    def one_event(self, chunk: bytes) -> SSEMessage | None:
         """`chunk` read as exactly `id: N`, one `data:` line and the blank line (what a server
-        sends per event, a read each), or None for the line-by-line rules to read it."""
+        sends per event, a read each) when nothing of an earlier chunk is pending; else None,
+        and nothing is read: `feed` reads it line by line."""
+        if self._pending or self._data or self._event or not chunk.startswith(b"id: "):
+            return None
         newline = chunk.find(b"\n")
         data = chunk[newline + 1 : -2]
         if (
