@@ -103,9 +103,9 @@ class PollEndpoint(Endpoint):
         direct: dict[str, Any],
     ) -> None:
         """A held poll on the fast path: answered by the publisher's call (`go_direct`), the
-        client's leaving told by the protocol (`direct["on_lost"]`), the timeout by a timer. No task
-        besides the request's own, which sleeps until one of them closes the subscription
-        or an item is queued."""
+        client's leaving told by the protocol (`direct["on_lost"]`), the timeout by a timer on
+        the protocol's loop (`direct["loop"]`). No task besides the request's own, which
+        sleeps until one of them closes the subscription or an item is queued."""
         hub, limits = self.hub, self.hub.limits
         subscription = Subscription(limits.poll_batch, one_shot=True)
         fields = {"room": room, "address": address_of(scope)}
