@@ -75,6 +75,15 @@ def test_sse_stream_read_a_record_and_a_chunk_at_a_time_parses_the_same(
     assert messages == whole.feed(b"".join(records))
     assert [sse.decode(m) for m in messages] == items
     assert parser.last_event_id == whole.last_event_id
+    # The measuring client's shortcut reads each event's chunk as the two of them do.
+    read = [sse.read_event_chunk(http.encode_chunk(r)) for r in records]
+    one_each = [sse.SSEParser().feed(r) for r in records]
+    for found, parsed in zip(read, one_each, strict=True):
+        if found is not None:
+            assert [(m.id, m.data) for m in parsed] == [(found[0].decode(), found[1].decode())]
+    assert [f is not None for f in read] == [
+        isinstance(i, Event) and not crlf for i in [None, *items, None, None]
+    ]
 
 
 def test_sse_parser_follows_the_spec_edge_cases() -> None:

@@ -253,13 +253,14 @@ class SSEProbe(Probe):
 
     def feed(self, data: bytes, received_ns: int) -> None:
         # A read a record: one event in one chunk, read without building the general parts.
-        record = self.reader.whole_chunk(data)
-        message = None if record is None else self.parser.one_event(record)
-        if message is not None:
-            self.deliver(jsonc.loads_fast(message.data), received_ns)
-            return
-        parts = self.reader.feed(data) if record is None else [http.Body(record)]
-        for part in parts:
+        if self.reader.between_chunks() and self.parser.idle():
+            found = sse.read_event_chunk(data)
+            if found is not None:
+                event_id, event = found
+                self.parser.last_event_id = event_id.decode("utf-8", errors="replace")
+                self.deliver(jsonc.loads_fast(event), received_ns)
+                return
+        for part in self.reader.feed(data):
             if isinstance(part, http.Body):
                 for message in self.parser.feed(part.data):
                     self.deliver(jsonc.loads_fast(message.data), received_ns)

@@ -144,22 +144,33 @@ class ResponseReader:
         self._buf = buf[pos:]
         return out
 
+    def between_chunks(self) -> bool:
+        """Whether the next byte fed starts a chunk's size line, with nothing held back."""
+        return self._state == "chunk-size" and not self._buf
+
     def whole_chunk(self, data: bytes) -> bytes | None:
         """The data of `data` when the reader is between two chunks of a body and `data` is
         exactly one whole non-empty chunk (a stream of small events arrives so, a read each),
         read without the state machine; else None, and nothing is read."""
-        if self._state != "chunk-size" or self._buf:
+        if not self.between_chunks():
             return None
-        end = data.find(b"\r\n", 0, 18)
-        if end <= 0 or not data.endswith(b"\r\n"):
-            return None
-        try:
-            length = int(data[:end], 16)
-        except ValueError:  # an extension or a bad size: the state machine says which
-            return None
-        if length and len(data) == end + length + 4:
-            return data[end + 2 : end + 2 + length]
+        bounds = one_chunk(data)
+        return None if bounds is None else data[bounds[0] : bounds[1]]
+
+
+def one_chunk(data: bytes) -> tuple[int, int] | None:
+    """Where the data of `data` starts and ends when `data` is exactly one whole non-empty
+    chunk of a chunked body (RFC 9112 §7.1: size in hex, CRLF, the bytes, CRLF); else None."""
+    head = data.find(b"\r\n", 0, 18)
+    if head <= 0 or not data.endswith(b"\r\n"):
         return None
+    try:
+        length = int(data[:head], 16)
+    except ValueError:  # an extension or a bad size: the state machine says which
+        return None
+    if length and len(data) == head + length + 4:
+        return head + 2, head + 2 + length
+    return None
 
 
 def parse_head(raw: bytes) -> tuple[Head, str, int]:
