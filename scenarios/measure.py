@@ -24,8 +24,13 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
+def in_range(microseconds: float) -> int:
+    """A latency as the histogram keeps it: whole µs, within its range."""
+    return int(min(max(microseconds, LOWEST_US), HIGHEST_US))
+
+
 def record_us(histogram: HdrHistogram, microseconds: float) -> None:
-    histogram.record_value(int(min(max(microseconds, LOWEST_US), HIGHEST_US)))
+    histogram.record_value(in_range(microseconds))
 
 
 class Samples:
@@ -50,7 +55,7 @@ class Samples:
     def histogram(self) -> HdrHistogram:
         """Every sample so far, counted (the same histogram as `record_us` one by one)."""
         for value, count in Counter(self._pending).items():
-            self._histogram.record_value(min(max(value, LOWEST_US), HIGHEST_US), count)
+            self._histogram.record_value(in_range(value), count)
         del self._pending[:]
         return self._histogram
 

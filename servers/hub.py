@@ -213,18 +213,17 @@ class Hub:
         reason = subscription.close_reason or CloseReason.CLIENT_LEFT
         self.stats.connections_closed += 1
         self.stats.closes[reason.value] += 1
-        if not log.isEnabledFor(logging.INFO):
-            return
-        log.info(
-            "disconnect",
-            extra={
-                "conn": subscription.id,
-                "transport": self.transport,
-                "namespace": space.name,
-                "reason": reason.value,
-                **fields,
-            },
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "disconnect",
+                extra={
+                    "conn": subscription.id,
+                    "transport": self.transport,
+                    "namespace": space.name,
+                    "reason": reason.value,
+                    **fields,
+                },
+            )
 
     def refused(self, exc: RtbenchError, **fields: Any) -> None:
         """Count and log one refused request, frame or connection."""

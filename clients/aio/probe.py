@@ -253,11 +253,9 @@ class SSEProbe(Probe):
 
     def feed(self, data: bytes, received_ns: int) -> None:
         # A read a record: one event in one chunk, read without building the general parts.
-        if self.reader.between_chunks() and self.parser.idle():
-            found = sse.read_event_chunk(data)
-            if found is not None:
-                event_id, event = found
-                self.parser.last_event_id = event_id.decode("utf-8", errors="replace")
+        if self.reader.between_chunks():
+            event = self.parser.one_event_in_chunk(data)
+            if event is not None:
                 self.deliver(jsonc.loads_fast(event), received_ns)
                 return
         for part in self.reader.feed(data):

@@ -109,14 +109,41 @@ class SSEParser:
         """`chunk` read as exactly `id: N`, one `data:` line and the blank line (what a server
         sends per event, a read each) when nothing of an earlier chunk is pending; else None,
         and nothing is read: `feed` reads it line by line."""
-        if not self.idle():
+        data = self._one_record(chunk, 0, len(chunk))
+        if data is None:
             return None
-        newline = one_record(chunk, 0, len(chunk))
-        if newline < 0:
+        return SSEMessage("message", data.decode("utf-8", errors="replace"), self.last_event_id)
+
+    def one_event_in_chunk(self, data: bytes) -> bytes | None:
+        """The data of the one event in `data` when `data` is exactly what `event_chunk`
+        writes for an event (one record in one HTTP/1.1 chunk: a stream of small events
+        arrives a read each), read in one pass over positions, its id taken as the last event
+        id; else None, and nothing is read. Only where the body's next chunk starts
+        (`ResponseReader.between_chunks`)."""
+        bounds = one_chunk(data)
+        if bounds is None:
             return None
-        self.last_event_id = chunk[4:newline].decode("utf-8", errors="replace")
-        data = chunk[newline + 7 : -2].decode("utf-8", errors="replace")
-        return SSEMessage("message", data, self.last_event_id)
+        start, end = bounds
+        return self._one_record(data, start, end)
+
+    def _one_record(self, buf: bytes, start: int, end: int) -> bytes | None:
+        """The data of `buf[start:end]` when nothing is pending and that record is exactly
+        `id: N`, one `data: ` line and the blank line, as `encode_event` writes it (no CR
+        anywhere, no NUL in the id); its id becomes the last event id. Else None."""
+        if self._pending or self._data or self._event or not buf.startswith(b"id: ", start):
+            return None
+        if not buf.endswith(b"\n\n", start, end):
+            return None
+        newline = buf.find(b"\n", start)
+        if (
+            buf.find(b"\n", newline + 1, end) != end - 2
+            or not buf.startswith(b"data: ", newline + 1)
+            or buf.find(b"\r", start, end) >= 0
+            or buf.find(b"\0", start, newline) >= 0
+        ):
+            return None
+        self.last_event_id = buf[start + 4 : newline].decode("utf-8", errors="replace")
+        return buf[newline + 7 : end - 2]
 
     def _field(self, line: bytes) -> None:
         if line.startswith(b":"):
@@ -140,38 +167,6 @@ class SSEParser:
         event = self._event.decode("utf-8", errors="replace") if self._event else "message"
         self._data, self._event = [], b""
         return SSEMessage(event, data, self.last_event_id)
-
-
-def one_record(buf: bytes, start: int, end: int) -> int:
-    """Where the `id` line of `buf[start:end]` ends when that record is exactly `id: N`, one
-    `data: ` line and the blank line, as `encode_event` writes it (no CR anywhere, no NUL in
-    the id); else -1. Positions, not slices: a reader's shortcut copies nothing it drops."""
-    if not buf.startswith(b"id: ", start) or not buf.endswith(b"\n\n", start, end):
-        return -1
-    newline = buf.find(b"\n", start)
-    if (
-        buf.find(b"\n", newline + 1, end) != end - 2
-        or not buf.startswith(b"data: ", newline + 1)
-        or buf.find(b"\r", start, end) >= 0
-        or buf.find(b"\0", start, newline) >= 0
-    ):
-        return -1
-    return newline
-
-
-def read_event_chunk(data: bytes) -> tuple[bytes, bytes] | None:
-    """(id, data) of the one event in `data` when `data` is exactly what `event_chunk` writes
-    for an event (one record in one HTTP/1.1 chunk: a stream of small events arrives a read
-    each); else None, for the general reader and parser. Only valid between two chunks of the
-    body with nothing pending in the parser (`ResponseReader.between_chunks`, `SSEParser.idle`)."""
-    bounds = one_chunk(data)
-    if bounds is None:
-        return None
-    start, end = bounds
-    newline = one_record(data, start, end)
-    if newline < 0:
-        return None
-    return data[start + 4 : newline], data[newline + 7 : end - 2]
 
 
 def _split_any(buf: bytes) -> tuple[list[bytes], bytes]:
