@@ -113,8 +113,7 @@ class PollEndpoint(Endpoint):
         expiry = None
         try:
             await space.broker.subscribe(subscription, room, after)
-            answered = functools.partial(subscription.close, CloseReason.ANSWERED)
-            self.go_direct(scope, subscription, direct_answer, writer="respond", then=answered)
+            self.go_direct(scope, subscription, direct_answer, kind="answer")
             loop: asyncio.AbstractEventLoop = direct["loop"]
             expiry = loop.call_later(hold_seconds, subscription.close, CloseReason.TIMEOUT)
             direct["on_lost"](functools.partial(subscription.close, CloseReason.CLIENT_LEFT))

@@ -1,12 +1,13 @@
 """uvicorn's protocols with what we need of them: the request-head limits httptools lacks, and
 a direct write for the fan-out.
 
-The fan-out fast path: each protocol puts a synchronous writer in the ASGI scope's extensions
-(`DIRECT`): `write(data) -> bool` writes already-framed bytes (a whole WebSocket frame, a whole
-chunk of a chunked response) to the socket now, or returns False when it must not (the
-transport's buffer is over its high-water mark, the response or socket is closing, the
-connection negotiated a per-message compression whose state a raw frame would skip). The app
-falls back to `send` then. uvicorn takes protocol classes by value (`Config(http=..., ws=...)`).
+The fan-out fast path: each protocol offers the app, in the ASGI scope's extensions (`DIRECT`),
+a sink (`core.subscription.Sink`) that writes already-framed bytes (a whole WebSocket frame, a
+whole chunk of a chunked response, a whole long-poll answer) to the socket at once. The
+protocol keeps the sink's `ready` up to date: not while the transport's buffer is over its
+high-water mark, nor once the response or socket is closing. A connection that negotiated a
+per-message compression (whose state a raw frame would skip) offers none, and the app uses
+`send`. uvicorn takes protocol classes by value (`Config(http=..., ws=...)`).
 
 The request-head limits:
 
@@ -34,6 +35,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame
 from websockets.http11 import Request
 
 from core.config import Limits
@@ -42,26 +44,52 @@ from core.wire.http import encode_head
 DEFAULTS = Limits()
 LINGER_SECONDS = 2.0
 DIRECT = "rtbench.direct"
-"""The scope extension holding `{"write": Callable[[bytes], bool]}`, and for an HTTP response
-`"respond"` (a whole response), `"on_lost"` (a callback for the client leaving) and `"loop"`
-(the connection's event loop) too."""
+"""The scope extension holding `{"stream": () -> Sink | None}` (the sink of a stream's frames or
+chunks, once its head is sent), and for an HTTP response `"answer"` (the sink of one whole
+answer), `"respond"` (a whole answer, written now or refused), `"on_lost"` (a callback for the
+client leaving) and `"loop"` (the connection's event loop) too."""
 
 
 OK_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 
 
+class StreamSink:
+    """A stream's socket as the fan-out writes to it (`core.subscription.Sink`): the transport
+    itself, and `ready` as the connection keeps it (open, not paused). Every place the
+    connection's transport may close while the stream is on shuts the sink first."""
+
+    __slots__ = ("_open", "_paused", "ready", "writer")
+
+    def __init__(self, transport: asyncio.Transport, *, paused: bool) -> None:
+        self.writer = transport
+        self._open = True
+        self._paused = paused
+        self.ready = not paused
+
+    def shut(self) -> None:
+        """The stream is over (its close is sent or its transport closing, its response
+        complete, its client gone)."""
+        self._open = self.ready = False
+
+    def pause(self, paused: bool) -> None:
+        self._paused = paused
+        self.ready = self._open and not paused
+
+
 class DirectBody:
-    """Writes pre-framed chunks of one response's chunked body, or a whole response.
+    """The fast path of one response: a whole answer (`respond`, and as a sink for the
+    fan-out), or the chunks of a chunked body (`open_stream`).
 
     It holds its request's cycle weakly: the cycle's scope holds these writers, and a strong
     reference back would make every request a reference cycle, freed only by the cyclic
     collector instead of the moment the request is done."""
 
-    __slots__ = ("cycle", "lost")
+    __slots__ = ("cycle", "lost", "stream")
 
     def __init__(self, cycle: RequestResponseCycle) -> None:
         self.cycle = weakref.ref(cycle)
         self.lost: Callable[[], None] | None = None
+        self.stream: StreamSink | None = None
 
     def on_lost(self, callback: Callable[[], None]) -> None:
         """Call `callback` when the client leaves before this response is complete (now, if
@@ -73,21 +101,47 @@ class DirectBody:
             self.lost = callback
 
     def connection_lost(self) -> None:
+        self.finished()
         callback, self.lost = self.lost, None
         if callback is not None:
             callback()
 
-    def respond(self, body: bytes) -> bool:
-        """The whole `200` JSON answer to this request, written now, as uvicorn would write
-        it (its default headers, then ours), and the request is done."""
+    def finished(self) -> None:
+        if self.stream is not None:
+            self.stream.shut()
+
+    def pause(self, paused: bool) -> None:
+        if self.stream is not None:
+            self.stream.pause(paused)
+
+    @property
+    def ready(self) -> bool:
+        """A whole answer can be written now (`core.subscription.Sink`)."""
         cycle = self.cycle()
-        if (
+        return not (
             cycle is None
             or cycle.response_started
             or cycle.disconnected
             or not cycle.keep_alive
             or cycle.flow.write_paused
-        ):
+            or cycle.transport.is_closing()
+        )
+
+    @property
+    def writer(self) -> DirectBody:
+        return self
+
+    def write(self, body: bytes) -> None:
+        self.respond(body)
+
+    def open_answer(self) -> DirectBody:
+        return self
+
+    def respond(self, body: bytes) -> bool:
+        """The whole `200` JSON answer to this request, written now, as uvicorn would write
+        it (its default headers, then ours), and the request is done."""
+        cycle = self.cycle()
+        if cycle is None or not self.ready:
             return False
         length = [(b"content-length", b"%d" % len(body))]
         head = encode_head(b"HTTP/1.1 200 OK\r\n", [*cycle.default_headers, *OK_JSON, *length])
@@ -102,7 +156,8 @@ class DirectBody:
         cycle = self.cycle()
         return cycle is None or cycle.response_complete
 
-    def write(self, chunk: bytes) -> bool:
+    def open_stream(self) -> StreamSink | None:
+        """The sink of this response's chunks, once its head is sent with a chunked body."""
         cycle = self.cycle()
         if (
             cycle is None
@@ -110,41 +165,89 @@ class DirectBody:
             or cycle.response_complete
             or cycle.disconnected
             or not cycle.chunked_encoding
-            or cycle.flow.write_paused
+            or cycle.transport.is_closing()
         ):
-            return False
-        cycle.transport.write(chunk)
-        return True
+            return None
+        self.stream = StreamSink(cycle.transport, paused=cycle.flow.write_paused)
+        return self.stream
 
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets sans-I/O protocol, offering the direct write of whole frames."""
+    """uvicorn's websockets sans-I/O protocol, offering the direct write of whole frames.
+
+    `close_sent` and `disconnected` are properties here so that every place uvicorn sets them
+    shuts the sink as well; the two closes that set neither (a server shutdown, the peer's
+    close) shut it themselves."""
+
+    sink: StreamSink | None = None
+    _close_sent = False
+    _disconnected = False
+
+    @property
+    def close_sent(self) -> bool:
+        return self._close_sent
+
+    @close_sent.setter
+    def close_sent(self, value: bool) -> None:
+        self._close_sent = value
+        if value and self.sink is not None:
+            self.sink.shut()
+
+    @property
+    def disconnected(self) -> bool:
+        return self._disconnected
+
+    @disconnected.setter
+    def disconnected(self, value: bool) -> None:
+        self._disconnected = value
+        if value and self.sink is not None:
+            self.sink.shut()
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None and not self.close_sent and not self.conn.extensions:
-            scope["extensions"][DIRECT] = {"write": self.write_frame}
+            scope["extensions"][DIRECT] = {"stream": self.open_stream}
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        # The scope holds `write_frame`, bound to this protocol, which holds the scope: let
-        # the connection be freed by reference counting as soon as it is gone.
-        scope = getattr(self, "scope", None)
-        if scope is not None:
-            scope["extensions"].pop(DIRECT, None)
-
-    def write_frame(self, frame: bytes) -> bool:
+    def open_stream(self) -> StreamSink | None:
+        """The sink of this connection's frames, once the app accepted it."""
         if (
             not self.handshake_complete
             or self.close_sent
             or self.disconnected
-            or not self.writable.is_set()
             or self.transport.is_closing()
         ):
-            return False
-        self.transport.write(frame)
-        return True
+            return None
+        self.sink = StreamSink(self.transport, paused=not self.writable.is_set())
+        return self.sink
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self.sink is not None:
+            self.sink.shut()
+
+    def handle_close(self, event: Frame) -> None:
+        super().handle_close(event)
+        if self.sink is not None and self.transport.is_closing():
+            self.sink.shut()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.sink is not None:
+            self.sink.pause(True)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.sink is not None:
+            self.sink.pause(False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The scope holds `open_stream`, bound to this protocol, which holds the scope: let
+        # the connection be freed by reference counting as soon as it is gone.
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"].pop(DIRECT, None)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -189,6 +292,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         bodies, self.bodies = self.bodies, []
         for body in bodies:
             body.connection_lost()
+
+    def send_400_response(self, msg: str) -> None:
+        super().send_400_response(msg)  # and the transport closes: no stream goes on
+        for body in self.bodies:
+            body.finished()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        for body in self.bodies:
+            body.pause(True)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        for body in self.bodies:
+            body.pause(False)
 
     def handle_websocket_upgrade(self) -> None:
         super().handle_websocket_upgrade()
@@ -252,7 +370,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.bodies.append(body)
             self.scope["extensions"] = {
                 DIRECT: {
-                    "write": body.write,
+                    "stream": body.open_stream,
+                    "answer": body.open_answer,
                     "respond": body.respond,
                     "on_lost": body.on_lost,
                     "loop": self.loop,
@@ -261,7 +380,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self.bodies = [body for body in self.bodies if not body.complete()]
+        bodies = []
+        for body in self.bodies:
+            if body.complete():
+                body.finished()
+            else:
+                bodies.append(body)
+        self.bodies = bodies
         idle = not self.pipeline and (self.cycle is None or self.cycle.response_complete)
         if idle and not self.transport.is_closing():
             self.arm()  # the next request's head on this keep-alive connection

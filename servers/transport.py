@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 
 from core import Event, Item, RtbenchError, Subscription
 from core.auth import Grant
+from core.subscription import Frame, Sink
 from core.urls import route_templates
 from servers.asgi import Scope, Send, address_of, error_body, header, query, send_json
 from servers.connection import Connection
@@ -95,7 +96,7 @@ class Endpoint:
         return extension
 
     def direct_writer(self, scope: Scope, name: str) -> Callable[[bytes], bool] | None:
-        """The server protocol's `write` or `respond`, when the fast path is taken."""
+        """The server protocol's `respond`, when the fast path is taken."""
         extension = self.direct(scope)
         if extension is None:
             return None
@@ -103,32 +104,18 @@ class Endpoint:
         return found
 
     def go_direct(
-        self,
-        scope: Scope,
-        subscription: Subscription,
-        frame: Callable[[Item], bytes | None],
-        *,
-        writer: str = "write",
-        then: Callable[[], None] | None = None,
+        self, scope: Scope, subscription: Subscription, frame: Frame, kind: str = "stream"
     ) -> None:
-        """The fan-out fast path, when the config asks for it and the ASGI server offers it:
-        items go to the socket as they are offered, `frame`d once per event (see
-        `servers.protocol` and `core.subscription`). `writer`: the extension's `write` (a
-        frame or chunk) or `respond` (a whole response); `frame` returns None for an item the
-        fast path leaves to the queue; `then` runs after each direct write."""
-        write = self.direct_writer(scope, writer)
-        if write is None:
+        """The fan-out fast path, when the config asks for it and the server's protocol offers
+        it: items go to the socket as they are offered, `frame`d once per event (see
+        `servers.protocol` and `core.subscription`). `kind`: the sink of a `stream`'s frames or
+        chunks, or of one whole `answer`."""
+        extension = self.direct(scope)
+        if extension is None:
             return
-
-        def direct(item: Item) -> bool:
-            data = frame(item)
-            if data is None or not write(data):
-                return False
-            if then is not None:
-                then()
-            return True
-
-        subscription.direct = direct
+        sink: Sink | None = extension[kind]()
+        if sink is not None:
+            subscription.attach(sink, frame)
 
     def count_delivered(self, items: Sequence[Item]) -> None:
         """Count the events written and the server's own delivery latency for `/status`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -173,48 +174,93 @@ def test_backoff_is_capped_exponential_with_full_jitter() -> None:
         Backoff(initial=2, maximum=1)
 
 
+class FakeSink:
+    """A socket as the fast path sees it: what it was written, and whether it is ready."""
+
+    def __init__(self, ready: bool = True) -> None:
+        self.ready = ready
+        self.written: list[bytes] = []
+
+    @property
+    def writer(self) -> FakeSink:
+        return self
+
+    def write(self, data: bytes) -> None:
+        assert self.ready, "written to while not ready"
+        self.written.append(data)
+
+
+def event_frame(item: Item) -> bytes | None:
+    return b"%d" % item.id if isinstance(item, Event) else None
+
+
 def test_a_direct_writer_takes_items_only_when_nothing_is_waiting_before_them() -> None:
-    written: list[int] = []
-    ready = True
-
-    def direct(item: Item) -> bool:
-        if ready and isinstance(item, Event):
-            written.append(item.id)
-        return ready
-
+    sink = FakeSink()
     sub = Subscription(capacity=4)
-    sub.direct = direct
-    assert sub.offer(Event(1, "r", None)) and written == [1] and len(sub) == 0
-    ready = False  # the socket is paused: the item waits in the queue
+    sub.attach(sink, event_frame)
+    assert sub.offer(Event(1, "r", None)) and sink.written == [b"1"] and len(sub) == 0
+    sink.ready = False  # the socket is paused: the item waits in the queue
     assert sub.offer(Event(2, "r", None)) and len(sub) == 1
-    ready = True  # writable again, but event 2 is queued: 3 must not overtake it
-    assert sub.offer(Event(3, "r", None)) and written == [1] and len(sub) == 2
+    sink.ready = True  # writable again, but event 2 is queued: 3 must not overtake it
+    assert sub.offer(Event(3, "r", None)) and sink.written == [b"1"] and len(sub) == 2
     taken = sub.take()
     assert [e.id for e in taken if isinstance(e, Event)] == [2, 3]
     assert sub.offer(Event(4, "r", None)) and len(sub) == 1  # 2 and 3 are being written
     sub.written()
     sub.take()
     sub.written()
-    assert sub.offer(Event(5, "r", None)) and written == [1, 5] and sub.direct_writes == 2
+    assert sub.offer(Event(5, "r", None)) and sink.written == [b"1", b"5"]
+    assert sub.direct_writes == 2
+    assert sub.offer(Gap("r", 6, 7)) and len(sub) == 1  # no frame for it: the queue takes it
 
 
 def test_fan_out_counts_what_the_fast_path_wrote_and_returns_who_it_closed() -> None:
-    direct, queued, full, closed, excluded = (Subscription(capacity=1) for _ in range(5))
-    direct.direct = lambda item: True
+    direct, paused, queued, full, closed, excluded = (Subscription(capacity=1) for _ in range(6))
+    sinks = {sub: FakeSink(ready=sub is not paused) for sub in (direct, paused, excluded)}
+    for sub, sink in sinks.items():
+        sub.attach(sink, event_frame)
     full.offer(Event(1, "r", None))  # its one place is taken
     closed.close(CloseReason.CLIENT_LEFT)
-    excluded.direct = lambda item: True
-    members = [direct, queued, full, closed, excluded]
+    members = [direct, paused, queued, full, closed, excluded]
     written, refused = fan_out(members, Event(2, "r", None), exclude=excluded)
     assert written == 1 and refused == [full, closed]
-    assert len(queued) == 1 and excluded.direct_writes == 0
+    assert sinks[direct].written == [b"2"] and direct.direct_writes == 1
+    assert len(paused) == 1 and len(queued) == 1
+    assert sinks[excluded].written == [] and excluded.direct_writes == 0
     assert full.close_reason is CloseReason.SLOW
 
 
+def test_fan_out_frames_once_per_kind_of_sink_and_answers_one_shots() -> None:
+    calls: list[str] = []
+
+    def framing(kind: str) -> Callable[[Item], bytes | None]:
+        def frame(item: Item) -> bytes | None:
+            calls.append(kind)
+            return kind.encode()
+
+        return frame
+
+    frames = {"ws": framing("ws"), "sse": framing("sse")}
+    streams = [Subscription(capacity=1) for _ in range(4)]
+    polls = [Subscription(capacity=1, one_shot=True) for _ in range(2)]
+    sinks = [FakeSink() for _ in range(6)]
+    for n, sub in enumerate(streams):
+        sub.attach(sinks[n], frames["ws" if n % 2 else "sse"])
+    for n, sub in enumerate(polls, start=4):
+        sub.attach(sinks[n], frames["ws"])
+    written, refused = fan_out([*streams, *polls], Event(1, "r", None))
+    assert written == 6 and refused == [] and sorted(calls) == ["sse", "ws"]
+    assert [s.written for s in sinks] == [[b"sse"], [b"ws"], [b"sse"], [b"ws"], [b"ws"], [b"ws"]]
+    assert all(p.close_reason is CloseReason.ANSWERED for p in polls)
+    assert not any(s.closed for s in streams)
+
+
 def test_a_resume_backlog_is_queued_even_when_the_fast_path_is_open() -> None:
+    sink = FakeSink()
     sub = Subscription(capacity=1)
-    sub.direct = lambda item: pytest.fail("a replayed item was written directly")
+    sub.attach(sink, event_frame)
     assert sub.replay([Event(n, "r", None) for n in (1, 2, 3)])  # past capacity: room is made
+    assert sink.written == []
     assert [e.id for e in sub.take() if isinstance(e, Event)] == [1, 2, 3]
     sub.close(CloseReason.CLIENT_LEFT)
     assert not sub.replay([Event(4, "r", None)])
@@ -236,7 +282,7 @@ def test_deliveries_counted_at_once_equal_deliveries_counted_one_by_one() -> Non
 
 def test_a_paused_direct_subscriber_is_still_dropped_past_its_queue() -> None:
     sub = Subscription(capacity=2)
-    sub.direct = lambda item: False
+    sub.attach(FakeSink(ready=False), event_frame)
     assert sub.offer(Event(1, "r", None)) and sub.offer(Event(2, "r", None))
     assert not sub.offer(Event(3, "r", None))
     assert sub.close_reason is CloseReason.SLOW
