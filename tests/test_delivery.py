@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,8 +13,15 @@ import pytest
 from clients.aio import Publisher, subscribe
 from core import Event
 from servers.process import ServerProcess
-from tests.conftest import ServerFactory
-from tests.support import collect, eventually, ids, subscribe_path
+from tests.conftest import TIGHT, ServerFactory
+from tests.support import (
+    PATIENCE,
+    collect,
+    eventually,
+    ids,
+    open_stalled_subscriber,
+    subscribe_path,
+)
 
 PAYLOADS = [
     "plain",
@@ -144,3 +153,73 @@ async def test_a_held_poll_on_a_connection_that_closes_after_it_is_answered(
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ")
     assert [e["id"] for e in json.loads(body)["events"]] == [published]
+
+
+def read_event_ids(sock: socket.socket, last: bytes) -> list[int]:
+    """The ids of the events a raw subscriber reads, in order, until `last` arrives."""
+    received = bytearray()
+    sock.settimeout(PATIENCE)
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            break
+        received += chunk
+        if last in received[-len(chunk) - len(last) :]:
+            break
+    return [int(n) for n in re.findall(rb'\{"id":(\d+),"room"', received)]
+
+
+@pytest.mark.parametrize("stream", ["ws", "sse"])
+async def test_a_paused_subscriber_is_queued_then_written_to_directly_again(
+    stream: str, server_factory: ServerFactory, room: str
+) -> None:
+    """While a subscriber's socket is paused (its reader is behind), the fast path leaves
+    events to its queue; once the queue is written and the socket drains, events go direct
+    again. Every event arrives once and in order through both paths."""
+    server = server_factory(stream, "direct", **TIGHT)
+    blob = "x" * (16 * 1024)
+    async with Publisher(server.url) as publisher:
+        before = (await publisher.status())["events"]
+
+        def delta(now: dict[str, int], key: str) -> int:
+            return now[key] - before[key]  # type: ignore[index,no-any-return]
+
+        async def events() -> dict[str, int]:
+            return (await publisher.status())["events"]  # type: ignore[return-value]
+
+        sock = open_stalled_subscriber(server.url, stream, room)
+        try:
+
+            async def attached() -> bool:
+                by_room = (await publisher.status())["connections"]["by_room"]
+                return by_room.get(room) == 1  # type: ignore[union-attr]
+
+            await eventually(attached)
+            published: list[int] = []
+            # The kernel's buffers take the first events; then the transport pauses and the
+            # next event is queued (bounded: the queue holds 64 before the subscriber is slow).
+            while delta(await events(), "delivered_direct") == len(published):
+                assert len(published) < 400, "the socket never paused"
+                published.append(await publisher.publish(room, {"b": blob}))
+            reader = asyncio.create_task(asyncio.to_thread(read_event_ids, sock, b'"done"'))
+
+            async def queue_written() -> bool:
+                return delta(await events(), "delivered") == len(published)
+
+            await eventually(queue_written)
+            for _ in range(100):  # the socket drains below its low-water mark: direct again
+                direct_before = delta(await events(), "delivered_direct")
+                published.append(await publisher.publish(room, len(published)))
+                if delta(await events(), "delivered_direct") > direct_before:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("expected the fast path to write again after the socket drained")
+            published.append(await publisher.publish(room, "done"))
+            received = await reader
+        finally:
+            sock.close()
+        after = await events()
+    assert received == published
+    assert delta(after, "delivered_direct") < len(published)  # the queue took some
+    assert delta(after, "dropped_subscribers") == 0
