@@ -45,6 +45,10 @@ class Sink(Protocol):
     @property
     def writer(self) -> Writer: ...
 
+    def watch(self, on_change: Callable[[], None] | None) -> bool:
+        """Call `on_change` whenever `ready` changes (None: stop); False when this sink
+        cannot tell, and `ready` must be asked before each write."""
+
 
 Frame: TypeAlias = Callable[[Item], bytes | None]
 """An item's bytes as a sink takes them, shared by every subscriber of its kind; None leaves
@@ -85,6 +89,8 @@ class Subscription:
         "one_shot",
         "rooms",
         "sink",
+        "watched",
+        "writer",
     )
 
     def __init__(
@@ -109,9 +115,12 @@ class Subscription:
         """Items taken and not yet written: a direct write now would overtake them."""
         self.sink: Sink | None = None
         self.frame: Frame | None = None
+        self.writer: Writer | None = None
+        self.watched = False
+        """The sink tells this subscription when its readiness changes."""
         self.fast = False
-        """A sink is attached, and nothing is queued or being written that an item written
-        now would overtake (the sink's own readiness is asked at each write)."""
+        """A watched sink is ready, and nothing is queued or being written that an item
+        written now would overtake: the fan-out writes to `writer` without asking more."""
         self.direct_writes = 0
 
     def __repr__(self) -> str:
@@ -126,26 +135,31 @@ class Subscription:
 
     def attach(self, sink: Sink, frame: Frame) -> None:
         """Open the fast path: items offered from now on go to `sink`, as `frame` makes them,
-        whenever nothing waits before them. A one-shot subscription is done (`ANSWERED`) after
-        its first direct write."""
+        whenever it is ready and nothing waits before them. A one-shot subscription is done
+        (`ANSWERED`) after its first direct write."""
         if self.close_reason is None:
-            self.sink, self.frame = sink, frame
+            self.sink, self.frame, self.writer = sink, frame, sink.writer
+            self.watched = sink.watch(self._refresh)
             self._refresh()
 
     def offer(self, item: Item) -> int:
         """Write `item` now (`WRITTEN`) or queue it (`QUEUED`); `REFUSED` (falsy, and the
         subscription closes) when it is full or closed."""
-        if self.fast:
-            sink, frame = self.sink, self.frame
-            assert sink is not None and frame is not None
-            if sink.ready:
-                data = frame(item)
-                if data is not None:
-                    sink.writer.write(data)
-                    self.direct_writes += 1
-                    if self.one_shot:
-                        self.close(CloseReason.ANSWERED)
-                    return WRITTEN
+        sink, frame = self.sink, self.frame
+        if (
+            sink is not None
+            and frame is not None
+            and not self._queue
+            and not self._in_flight
+            and sink.ready
+        ):
+            data = frame(item)
+            if data is not None:
+                sink.writer.write(data)
+                self.direct_writes += 1
+                if self.one_shot:
+                    self.close(CloseReason.ANSWERED)
+                return WRITTEN
         return self.queue(item)
 
     def queue(self, item: Item) -> int:
@@ -164,8 +178,12 @@ class Subscription:
         return QUEUED
 
     def _refresh(self) -> None:
+        sink = self.sink
         self.fast = (
-            self.sink is not None
+            self.watched
+            and not self.one_shot  # its answer closes it: `offer` writes it
+            and sink is not None
+            and sink.ready
             and self.close_reason is None
             and not self._queue
             and not self._in_flight
@@ -219,9 +237,12 @@ class Subscription:
         if self.close_reason is not None:
             return
         self.close_reason = reason
-        # Nothing is written to a closed subscription, and its sink is let go with it.
-        self.sink = self.frame = None
-        self.fast = False
+        # Nothing is written to a closed subscription, and its sink is let go with it (the
+        # sink's watch held this subscription: a cycle until now).
+        if self.sink is not None and self.watched:
+            self.sink.watch(None)
+        self.sink = self.frame = self.writer = None
+        self.fast = self.watched = False
         self._wake()
         if self._on_close is not None:
             callback, self._on_close = self._on_close, None
@@ -239,37 +260,41 @@ def fan_out(
     """Offer `item` to every subscription but `exclude`: (how many the fast path wrote it to,
     the subscriptions it closed as too slow).
 
-    In two passes: the first decides who is written to now and who queues, and frames the
-    item once per kind of sink; the second only writes. Each write's system call runs enough
-    kernel code to evict the caches, so whatever Python runs between two writes runs cold (a
-    few times slower than in a warm loop): the second pass keeps that to a loop step."""
+    In two passes: the first decides who is written to now and who is offered the item one by
+    one (queued, or a sink that must be asked), and frames the item once per kind of sink; the
+    second only writes. Each write's system call runs enough kernel code to evict the caches,
+    so whatever Python runs between two writes runs cold (a few times slower than in a warm
+    loop): the second pass keeps that to a loop step, and the first reads nothing but the
+    subscription itself."""
     batches: dict[Frame, tuple[bytes | None, list[Writer]]] = {}
-    answered: list[Subscription] = []
+    last_frame: Frame | None = None
+    data: bytes | None = None
+    writers: list[Writer] = []
+    written = 0
     refused: list[Subscription] = []
     for subscription in subscriptions:
         if subscription is exclude:
             continue
         if subscription.fast:
-            sink, frame = subscription.sink, subscription.frame
-            assert sink is not None and frame is not None
-            if sink.ready:
+            frame = subscription.frame
+            if frame is not last_frame:
+                assert frame is not None
                 batch = batches.get(frame)
                 if batch is None:
                     batch = batches[frame] = (frame(item), [])
-                if batch[0] is not None:
-                    batch[1].append(sink.writer)
-                    subscription.direct_writes += 1
-                    if subscription.one_shot:
-                        answered.append(subscription)
-                    continue
-        if not subscription.queue(item):
+                last_frame, (data, writers) = frame, batch
+            if data is not None:
+                writers.append(subscription.writer)  # type: ignore[arg-type]
+                subscription.direct_writes += 1
+                continue
+        outcome = subscription.offer(item)
+        if outcome == WRITTEN:
+            written += 1
+        elif not outcome:
             refused.append(subscription)
-    written = 0
     for data, writers in batches.values():
         if data is not None:
             for writer in writers:
                 writer.write(data)
             written += len(writers)
-    for subscription in answered:
-        subscription.close(CloseReason.ANSWERED)
     return written, refused

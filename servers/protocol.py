@@ -58,22 +58,35 @@ class StreamSink:
     itself, and `ready` as the connection keeps it (open, not paused). Every place the
     connection's transport may close while the stream is on shuts the sink first."""
 
-    __slots__ = ("_open", "_paused", "ready", "writer")
+    __slots__ = ("_on_change", "_open", "_paused", "ready", "writer")
 
     def __init__(self, transport: asyncio.Transport, *, paused: bool) -> None:
         self.writer = transport
         self._open = True
         self._paused = paused
         self.ready = not paused
+        self._on_change: Callable[[], None] | None = None
+
+    def watch(self, on_change: Callable[[], None] | None) -> bool:
+        self._on_change = on_change
+        return True
 
     def shut(self) -> None:
         """The stream is over (its close is sent or its transport closing, its response
         complete, its client gone)."""
-        self._open = self.ready = False
+        self._open = False
+        self._update()
 
     def pause(self, paused: bool) -> None:
         self._paused = paused
-        self.ready = self._open and not paused
+        self._update()
+
+    def _update(self) -> None:
+        ready = self._open and not self._paused
+        if ready != self.ready:
+            self.ready = ready
+            if self._on_change is not None:
+                self._on_change()
 
 
 class DirectBody:
@@ -130,6 +143,9 @@ class DirectBody:
     @property
     def writer(self) -> DirectBody:
         return self
+
+    def watch(self, on_change: Callable[[], None] | None) -> bool:
+        return False  # `ready` is read off the request's cycle when asked
 
     def write(self, body: bytes) -> None:
         self.respond(body)

@@ -175,15 +175,32 @@ def test_backoff_is_capped_exponential_with_full_jitter() -> None:
 
 
 class FakeSink:
-    """A socket as the fast path sees it: what it was written, and whether it is ready."""
+    """A socket as the fast path sees it: what it was written, and whether it is ready; a
+    watched one tells its subscription when that changes, an unwatched one is asked."""
 
-    def __init__(self, ready: bool = True) -> None:
-        self.ready = ready
+    def __init__(self, ready: bool = True, watched: bool = True) -> None:
+        self._ready = ready
+        self.watched = watched
+        self.on_change: Callable[[], None] | None = None
         self.written: list[bytes] = []
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @ready.setter
+    def ready(self, ready: bool) -> None:
+        self._ready = ready
+        if self.on_change is not None:
+            self.on_change()
 
     @property
     def writer(self) -> FakeSink:
         return self
+
+    def watch(self, on_change: Callable[[], None] | None) -> bool:
+        self.on_change = on_change if self.watched else None
+        return self.watched
 
     def write(self, data: bytes) -> None:
         assert self.ready, "written to while not ready"
@@ -194,8 +211,11 @@ def event_frame(item: Item) -> bytes | None:
     return b"%d" % item.id if isinstance(item, Event) else None
 
 
-def test_a_direct_writer_takes_items_only_when_nothing_is_waiting_before_them() -> None:
-    sink = FakeSink()
+@pytest.mark.parametrize("watched", [True, False], ids=["watched", "asked"])
+def test_a_direct_writer_takes_items_only_when_nothing_is_waiting_before_them(
+    watched: bool,
+) -> None:
+    sink = FakeSink(watched=watched)
     sub = Subscription(capacity=4)
     sub.attach(sink, event_frame)
     assert sub.offer(Event(1, "r", None)) and sink.written == [b"1"] and len(sub) == 0
@@ -240,19 +260,21 @@ def test_fan_out_frames_once_per_kind_of_sink_and_answers_one_shots() -> None:
 
         return frame
 
-    frames = {"ws": framing("ws"), "sse": framing("sse")}
+    frames = {"ws": framing("ws"), "sse": framing("sse"), "poll": framing("poll")}
     streams = [Subscription(capacity=1) for _ in range(4)]
     polls = [Subscription(capacity=1, one_shot=True) for _ in range(2)]
-    sinks = [FakeSink() for _ in range(6)]
+    sinks = [FakeSink(watched=n < 5) for n in range(6)]  # a poll's sink may or may not tell
     for n, sub in enumerate(streams):
         sub.attach(sinks[n], frames["ws" if n % 2 else "sse"])
     for n, sub in enumerate(polls, start=4):
-        sub.attach(sinks[n], frames["ws"])
+        sub.attach(sinks[n], frames["poll"])
     written, refused = fan_out([*streams, *polls], Event(1, "r", None))
-    assert written == 6 and refused == [] and sorted(calls) == ["sse", "ws"]
-    assert [s.written for s in sinks] == [[b"sse"], [b"ws"], [b"sse"], [b"ws"], [b"ws"], [b"ws"]]
+    assert written == 6 and refused == [] and sorted(calls) == ["poll", "poll", "sse", "ws"]
+    expected = [[b"sse"], [b"ws"], [b"sse"], [b"ws"], [b"poll"], [b"poll"]]
+    assert [s.written for s in sinks] == expected
     assert all(p.close_reason is CloseReason.ANSWERED for p in polls)
     assert not any(s.closed for s in streams)
+    assert all(s.on_change is None for s in sinks[4:])  # an answered poll stops watching
 
 
 def test_a_resume_backlog_is_queued_even_when_the_fast_path_is_open() -> None:
