@@ -49,8 +49,10 @@ from servers.process import ServerProcess
 LAYERS = ("kernel write", "framing", "core", "ASGI and HTTP", "event loop", "other")
 
 # Innermost first: the first rule a frame matches decides the sample's layer. Native frames
-# read `name (library)`: the socket write is libc's write/send, inside uvloop's transport.
-SYSCALLS = ("write (libc", "writev (libc", "send (libc", "sendmsg (libc", "sendto (libc")
+# read `name (library)`: the socket write is libc's write/send, inside uvloop's transport,
+# whose own write functions count with it (whoever calls them: an endpoint or the fan-out).
+SYSCALLS = ("write (libc", "writev (libc", "send (libc", "sendmsg (libc", "sendto (libc",
+            "UVStream_write (", "UVStream__")  # fmt: skip
 RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kernel write", SYSCALLS),
     ("framing", ("core/wire/", "core/jsonc.py", "orjson", "json/encoder", "json/decoder",

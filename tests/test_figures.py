@@ -138,6 +138,8 @@ def test_breakdown_charges_each_sample_to_its_innermost_layer() -> None:
         "run (uvloop/loop.pyx:1);publish (servers/app.py:40);"
         "MemoryBroker.publish (core/broker.py:130);direct (servers/transport.py:90);"
         "write_frame (servers/protocol.py:85);write (libc.so.6) 7",
+        "run (uvloop/loop.pyx:1);fan_out (core/subscription.py:260);"
+        "UVStream_write (loop.c:109949);UVStream__initiate_write (loop.c:107347) 3",
         "run (uvloop/loop.pyx:1);publish (servers/app.py:40);loads (core/jsonc.py:41) 2",
         "run (uvloop/loop.pyx:1);publish (servers/app.py:40);check (core/auth.py:59) 3",
         "run (uvloop/loop.pyx:1);route (starlette/routing.py:255) 4",
@@ -146,6 +148,6 @@ def test_breakdown_charges_each_sample_to_its_innermost_layer() -> None:
         "main (<frozen runpy>:88) 1",
     ])  # fmt: skip
     assert breakdown(raw) == {
-        "kernel write": 7, "framing": 2, "core": 3, "ASGI and HTTP": 4, "event loop": 6, "other": 1,
+        "kernel write": 10, "framing": 2, "core": 3, "ASGI and HTTP": 4, "event loop": 6, "other": 1,
         "idle": 5,
     }  # fmt: skip
