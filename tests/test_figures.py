@@ -148,6 +148,6 @@ def test_breakdown_charges_each_sample_to_its_innermost_layer() -> None:
         "main (<frozen runpy>:88) 1",
     ])  # fmt: skip
     assert breakdown(raw) == {
-        "kernel write": 10, "framing": 2, "core": 3, "ASGI and HTTP": 4, "event loop": 6, "other": 1,
-        "idle": 5,
+        "kernel write": 10, "framing": 2, "core": 3, "ASGI and HTTP": 4, "event loop": 6,
+        "other": 1, "idle": 5,
     }  # fmt: skip
