@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from starlette.routing import BaseRoute
 
@@ -104,7 +104,11 @@ class Endpoint:
         return found
 
     def go_direct(
-        self, scope: Scope, subscription: Subscription, frame: Frame, kind: str = "stream"
+        self,
+        scope: Scope,
+        subscription: Subscription,
+        frame: Frame,
+        kind: Literal["stream", "answer"] = "stream",
     ) -> None:
         """The fan-out fast path, when the config asks for it and the server's protocol offers
         it: items go to the socket as they are offered, `frame`d once per event (see
