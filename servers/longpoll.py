@@ -146,7 +146,7 @@ class PollEndpoint(Endpoint):
         (the fast path: no ASGI messages, no per-header checks), else through `send`."""
         next_id = events[-1].id if events else (0 if gap is not None and gap.reset else after)
         body = longpoll.encode_response(events, next_id, gap)
-        respond = self.direct_writer(scope, "respond")
+        respond = self.direct_respond(scope)
         if respond is None or not respond(body):
             await send_json(send, 200, body)
         self.count_delivered(events)

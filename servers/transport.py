@@ -95,13 +95,14 @@ class Endpoint:
         extension: dict[str, Any] | None = scope.get("extensions", {}).get(DIRECT)
         return extension
 
-    def direct_writer(self, scope: Scope, name: str) -> Callable[[bytes], bool] | None:
-        """The server protocol's `respond`, when the fast path is taken."""
+    def direct_respond(self, scope: Scope) -> Callable[[bytes], bool] | None:
+        """The server protocol's `respond` (a whole answer, written now or refused), when the
+        fast path is taken."""
         extension = self.direct(scope)
         if extension is None:
             return None
-        found: Callable[[bytes], bool] = extension[name]
-        return found
+        respond: Callable[[bytes], bool] = extension["respond"]
+        return respond
 
     def go_direct(
         self,
