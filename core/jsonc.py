@@ -37,8 +37,18 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"the non-standard constant {name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+"""One decoder for every call: `json.loads` with an argument builds a new one each time."""
+
+
 def loads(raw: bytes | bytearray | str) -> Any:
-    return json.loads(raw, parse_constant=_refuse_constant)
+    """`json.loads(raw, parse_constant=...)`, byte for byte: bytes in UTF-8, -16 or -32, a
+    BOM refused in a str."""
+    if isinstance(raw, str):
+        if raw.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
+        return _DECODER.decode(raw)
+    return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
 
 
 loads_fast = orjson.loads if orjson is not None else loads

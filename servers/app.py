@@ -19,7 +19,7 @@ from servers import demo, metrics
 from servers.asgi import Receive, Scope, Send, error_body, header, send_json
 from servers.hot import HotPaths
 from servers.hub import Hub
-from servers.transport import Transport, client_address, room_paths, token_of
+from servers.transport import Transport, client_address, direct_respond, room_paths, token_of
 
 
 def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = None) -> Starlette:
@@ -56,7 +56,10 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
             return
         except ClientDisconnect:
             return  # nobody is left to answer
-        await send_json(send, 201, b'{"id":%d}' % event.id)
+        answer = b'{"id":%d}' % event.id
+        respond = direct_respond(scope, hub.config)
+        if respond is None or not respond(answer, 201):
+            await send_json(send, 201, answer)
 
     async def room_info(request: Request) -> Response:
         try:

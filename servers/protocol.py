@@ -30,7 +30,7 @@ import asyncio
 import json
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -51,6 +51,14 @@ client leaving) and `"loop"` (the connection's event loop) too."""
 
 
 OK_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+STATUS_LINES = {200: b"HTTP/1.1 200 OK\r\n", 201: b"HTTP/1.1 201 Created\r\n"}
+"""The answers `DirectBody.respond` writes: a poll's events, a publish's id."""
+
+
+class Respond(Protocol):
+    """`DirectBody.respond`, as the app finds it in the scope's extension."""
+
+    def __call__(self, body: bytes, status: int = 200) -> bool: ...
 
 
 class StreamSink:
@@ -153,14 +161,15 @@ class DirectBody:
     def open_answer(self) -> DirectBody:
         return self
 
-    def respond(self, body: bytes) -> bool:
-        """The whole `200` JSON answer to this request, written now, as uvicorn would write
-        it (its default headers, then ours), and the request is done."""
+    def respond(self, body: bytes, status: int = 200) -> bool:
+        """The whole JSON answer to this request, written now, as uvicorn would write it (its
+        default headers, then ours), and the request is done; False when it cannot be written
+        now (the app then answers through ASGI)."""
         cycle = self.cycle()
         if cycle is None or not self.ready:
             return False
         length = [(b"content-length", b"%d" % len(body))]
-        head = encode_head(b"HTTP/1.1 200 OK\r\n", [*cycle.default_headers, *OK_JSON, *length])
+        head = encode_head(STATUS_LINES[status], [*cycle.default_headers, *OK_JSON, *length])
         cycle.response_started = cycle.response_complete = True
         self.lost = None
         cycle.transport.write(head + body)

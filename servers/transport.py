@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from starlette.routing import BaseRoute
 
-from core import Event, Item, RtbenchError, Subscription
+from core import Event, Item, RtbenchError, ServerConfig, Subscription
 from core.auth import Grant
 from core.subscription import Frame, Sink
 from core.urls import route_templates
@@ -17,7 +17,7 @@ from servers.asgi import Scope, Send, address_of, error_body, header, query, sen
 from servers.connection import Connection
 from servers.hot import HotRoutes
 from servers.hub import Hub, Space
-from servers.protocol import DIRECT
+from servers.protocol import DIRECT, Respond
 
 room_paths = route_templates
 
@@ -35,6 +35,25 @@ def token_of(scope: Scope) -> str | None:
 def client_address(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+def direct_writers(scope: Scope, config: ServerConfig) -> dict[str, Any] | None:
+    """The server protocol's direct writers (`servers.protocol`), when the config takes the
+    fast path and the server offers it."""
+    if config.fanout != "direct":
+        return None
+    extension: dict[str, Any] | None = scope.get("extensions", {}).get(DIRECT)
+    return extension
+
+
+def direct_respond(scope: Scope, config: ServerConfig) -> Respond | None:
+    """The server protocol's `respond` (a whole answer, written now or refused), when the fast
+    path is taken."""
+    writers = direct_writers(scope, config)
+    if writers is None:
+        return None
+    respond: Respond = writers["respond"]
+    return respond
 
 
 class Transport(abc.ABC):
@@ -88,21 +107,10 @@ class Endpoint:
         return space, grant
 
     def direct(self, scope: Scope) -> dict[str, Any] | None:
-        """The server protocol's direct writers (`servers.protocol`), when the config takes
-        the fast path and the server offers it."""
-        if self.hub.config.fanout != "direct":
-            return None
-        extension: dict[str, Any] | None = scope.get("extensions", {}).get(DIRECT)
-        return extension
+        return direct_writers(scope, self.hub.config)
 
-    def direct_respond(self, scope: Scope) -> Callable[[bytes], bool] | None:
-        """The server protocol's `respond` (a whole answer, written now or refused), when the
-        fast path is taken."""
-        extension = self.direct(scope)
-        if extension is None:
-            return None
-        respond: Callable[[bytes], bool] = extension["respond"]
-        return respond
+    def direct_respond(self, scope: Scope) -> Respond | None:
+        return direct_respond(scope, self.hub.config)
 
     def go_direct(
         self,
