@@ -8,9 +8,14 @@ import contextlib
 import signal
 
 import httpx
+import pytest
 
 from clients.aio import Publisher, subscribe
+from core import ServerConfig
+from servers import runner
+from servers.app import create_app
 from servers.process import ServerProcess
+from servers.registry import get_transport
 from tests.support import collect, eventually, open_stalled_subscriber
 
 
@@ -134,3 +139,20 @@ async def test_sigterm_with_live_subscribers_exits_promptly(transport: str, room
             if transport == "ws":
                 assert close_code in (1001, 1012)
     assert server.events("shutdown")
+
+
+async def test_an_exit_wakes_the_main_loop_without_waiting_for_its_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The main loop ticks once a second (the Date header) instead of polling `should_exit` ten
+    # times a second; an exit must wake it. With an hour's tick, only the wake can end it.
+    monkeypatch.setattr(runner, "TICK_SECONDS", 3600.0)
+    config = ServerConfig(port=0)
+    app = create_app(get_transport("sse"), config)
+    server = runner.Server(runner.uvicorn_config(app, config), lambda: None, lambda url: {})
+    serving = asyncio.create_task(server.serve())
+    await eventually(lambda: asyncio.sleep(0, server.started))
+    date = dict(server.server_state.default_headers)[b"date"]
+    assert date, "the first tick sets the Date header"
+    server.should_exit = True
+    await asyncio.wait_for(serving, timeout=5)
