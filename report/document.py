@@ -834,30 +834,32 @@ def peers_section(run: Run) -> Section | None:
         "framework: the floor for WebSocket fan-out in Python) and python-socketio under "
         "uvicorn, reached over its WebSocket transport and over Engine.IO long polling. Peers "
         "keep no resume buffer and no per-connection queue; our servers do (see "
-        "docs/socketio.md). CPU ratios divide our WebSocket server's CPU per delivered "
-        "message by the peer's."
+        "docs/socketio.md). Each figure is the median over the repeats, with [min–max]; CPU "
+        "ratios divide our WebSocket server's median CPU per delivered message by the peer's."
     )
     for subscribers in loads:
         rows = []
-        ours = plain(run, "broadcast", "ws", subscribers)
+        ours = verdicts.spread_of(at_fan_out(run, "ws", subscribers), verdicts.cpu)
         for t in ("ws", *PEERS):
-            step = plain(run, "broadcast", t, subscribers)
-            if step is None:
+            steps = at_fan_out(run, t, subscribers)
+            if not steps:
                 continue
-            cpu = step["server_cpu_us_per_message"]
+            cpu = verdicts.spread_of(steps, verdicts.cpu)
+            achieved = verdicts.spread_of(steps, lambda s: s["achieved_rate"])
             rows.append(
                 [
                     NAMES[t],
-                    step["status"],
-                    f"{num(step['achieved_rate'], '/s', 1)} of {num(step['nominal_rate'], '/s')}",
-                    ms(step["latency_us"]["p50"]),
-                    ms(step["latency_us"]["p99"]),
-                    f"{num(step['bytes_per_message']['down'])} + "
-                    f"{num(step['bytes_per_message']['up'])}",
-                    us(cpu),
+                    ", ".join(sorted({s["status"] for s in steps})),
+                    f"{num(achieved.median if achieved else None, '/s', 1)} of "
+                    f"{num(steps[0]['nominal_rate'], '/s')}",
+                    verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
+                    verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
+                    f"{num(median_of(steps, 'down'))} + {num(median_of(steps, 'up'))}",
+                    verdicts.fmt_us(cpu),
+                    str(len(steps)),
                     "–"
                     if t == "ws"
-                    else ratio(ours["server_cpu_us_per_message"] if ours else None, cpu),
+                    else ratio(ours.median if ours else None, cpu.median if cpu else None),
                 ]
             )
         section.blocks.append(
@@ -870,12 +872,28 @@ def peers_section(run: Run) -> Section | None:
                     "p99",
                     "bytes/msg (down + up)",
                     "server CPU/msg",
+                    "repeats",
                     "our WS CPU ÷ this",
                 ],
                 rows,
             )
         )
     return section
+
+
+def median_of(steps: list[StepResult], direction: Literal["down", "up"]) -> float | None:
+    """The median bytes per delivered message one way, over the repeats."""
+    spread = verdicts.spread_of(steps, lambda s: s["bytes_per_message"].get(direction))
+    return None if spread is None else spread.median
+
+
+def at_fan_out(run: Run, transport: str, subscribers: int) -> list[StepResult]:
+    """Every repeat of the plain broadcast at this many subscribers."""
+    return [
+        s
+        for s in run.of("broadcast", transport)
+        if not verdicts.variant(s) and s["params"]["subscribers"] == subscribers
+    ]
 
 
 # -- scale-out --------------------------------------------------------------------------------

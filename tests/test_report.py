@@ -153,3 +153,21 @@ def test_html_report_opens_in_headless_chromium(run_copy: Path) -> None:
     assert images == 8 and broken == 0
     assert errors == []
     assert shot.stat().st_size > 50_000
+
+
+def test_peer_table_gives_medians_over_repeats_and_their_ratio(run_copy: Path) -> None:
+    results = json.loads((run_copy / "results.json").read_text())
+    ours = next(s for s in results["steps"] if s["id"] == "broadcast-ws-5sub-50hz-90B-r1")
+    for transport, cpus in (("ws", (10.0, 12.0, 11.0)), ("picows", (7.0, 9.5, 8.0))):
+        for repeat, cpu in enumerate(cpus, 1):
+            step = json.loads(json.dumps(ours))
+            step["id"] = f"broadcast-{transport}-5sub-50hz-90B-r{repeat}"
+            step["transport"], step["repeat"] = transport, repeat
+            step["server_cpu_us_per_message"] = cpu
+            results["steps"] = [s for s in results["steps"] if s["id"] != step["id"]] + [step]
+    (run_copy / "results.json").write_text(json.dumps(results))
+    md, _ = write(str(run_copy))
+    table = md.read_text().split("## Reference peers", 1)[1].split("##", 1)[0]
+    row = next(line for line in table.splitlines() if line.startswith("| picows"))
+    # The median of 7.0, 9.5, 8.0 with its range, 3 repeats, and 11.0 / 8.0: not one repeat's.
+    assert "8.0 µs [7.0–9.5] | 3 | 1.38× |" in row, row
