@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 
@@ -20,6 +21,7 @@ from core import (
     RoomLimitReached,
     ServerConfig,
     Subscription,
+    jsonc,
     urls,
     validate_room,
 )
@@ -326,3 +328,24 @@ def test_the_hot_path_parser_matches_what_starlette_routes(path: str) -> None:
             found = match.groupdict()
             expected = (found.get("namespace"), found["room"], found["suffix"])
     assert urls.parse_room_path(path) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"data": [1, 2.5, "\\u00e9", null]}',
+        '{"data": "caf\u00e9"}'.encode("utf-16"),
+        '{"data": 1}'.encode("utf-32-le"),
+        b'\xef\xbb\xbf{"data": 1}',  # a UTF-8 BOM on bytes is read past
+        b'{"big": 123456789012345678901234567890}',
+        '"\\ud800"',  # a lone surrogate escape
+    ],
+)
+def test_the_shared_decoder_reads_what_json_loads_reads(raw: bytes | str) -> None:
+    assert jsonc.loads(raw) == json.loads(raw)
+
+
+@pytest.mark.parametrize("raw", ["\ufeff{}", b"NaN", b'{"a": -Infinity}', b"{", b'{"a": 1} x'])
+def test_the_shared_decoder_refuses_what_it_must(raw: bytes | str) -> None:
+    with pytest.raises(ValueError):
+        jsonc.loads(raw)
