@@ -137,6 +137,36 @@ async def test_keep_alive_requests_within_the_timeout_are_served(
         writer.close()
 
 
+async def test_a_slow_head_after_a_served_request_is_cut_at_the_timeout(
+    transport: str, guarded_server: ServerProcess, room: str
+) -> None:
+    """The next head on a keep-alive connection is timed from the end of the last response
+    (though, under uvicorn, the timer started for the first head may still be pending)."""
+    reader, writer = await raw(guarded_server.url)
+    try:
+        await asyncio.sleep(HEADER_TIMEOUT * 0.3)  # the first head's timer fires before the next's
+        writer.write(f"GET /rooms/{room} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        answered = time.monotonic()
+        await asyncio.sleep(HEADER_TIMEOUT * 0.6)
+        writer.write(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-slow: ")
+
+        async def trickle() -> None:
+            while not writer.is_closing():
+                await asyncio.sleep(0.2)
+                writer.write(b"a")
+
+        trickling = asyncio.create_task(trickle())
+        _, got = await closed_after(reader, HEADER_TIMEOUT + 2)
+        seconds = time.monotonic() - answered
+        trickling.cancel()
+    finally:
+        writer.close()
+    assert got == b"" and HEADER_TIMEOUT - 0.2 <= seconds <= HEADER_TIMEOUT + 2, (seconds, got)
+
+
 @pytest.fixture(scope="session")
 def budget_server(transport: str, server_factory: ServerFactory) -> ServerProcess:
     """A small memory budget, so a flood reaches it in a second."""
