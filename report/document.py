@@ -824,7 +824,14 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def peers_section(run: Run) -> Section | None:
     """Our WebSocket server next to the bare websockets server and python-socketio, same load."""
-    loads = sorted({s["params"]["subscribers"] for t in PEERS for s in run.of("broadcast", t)})
+    loads = sorted(
+        {
+            verdicts.load_of(s)
+            for t in PEERS
+            for s in run.of("broadcast", t)
+            if not verdicts.variant(s)
+        }
+    )
     if not loads:
         return None
     section = Section("Reference peers")
@@ -837,11 +844,11 @@ def peers_section(run: Run) -> Section | None:
         "docs/socketio.md). Each figure is the median over the repeats, with [min–max]; CPU "
         "ratios divide our WebSocket server's median CPU per delivered message by the peer's."
     )
-    for subscribers in loads:
+    for load in loads:
         rows = []
-        ours = verdicts.spread_of(at_fan_out(run, "ws", subscribers), verdicts.cpu)
+        ours = verdicts.spread_of(verdicts.repeats(run, "broadcast", "ws", load), verdicts.cpu)
         for t in ("ws", *PEERS):
-            steps = at_fan_out(run, t, subscribers)
+            steps = verdicts.repeats(run, "broadcast", t, load)
             if not steps:
                 continue
             cpu = verdicts.spread_of(steps, verdicts.cpu)
@@ -865,7 +872,7 @@ def peers_section(run: Run) -> Section | None:
         section.blocks.append(
             Table(
                 [
-                    f"server ({subscribers:,} subscribers)",
+                    f"server ({load[0]:,} subscribers × {load[1]:g} msg/s)",
                     "status",
                     "publish rate achieved",
                     "p50",
@@ -885,15 +892,6 @@ def median_of(steps: list[StepResult], direction: Literal["down", "up"]) -> floa
     """The median bytes per delivered message one way, over the repeats."""
     spread = verdicts.spread_of(steps, lambda s: s["bytes_per_message"].get(direction))
     return None if spread is None else spread.median
-
-
-def at_fan_out(run: Run, transport: str, subscribers: int) -> list[StepResult]:
-    """Every repeat of the plain broadcast at this many subscribers."""
-    return [
-        s
-        for s in run.of("broadcast", transport)
-        if not verdicts.variant(s) and s["params"]["subscribers"] == subscribers
-    ]
 
 
 # -- scale-out --------------------------------------------------------------------------------

@@ -286,8 +286,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Bytes received since this head began: the parser's own view can lag behind."""
         self.head_complete = False
         self.head_timer: asyncio.TimerHandle | None = None
-        self.head_deadline: float | None = None
-        """When the head awaited now must be complete (loop time); None when none is."""
         self.refused = False
         self.bodies: list[DirectBody] = []
         """The direct writers of this connection's responses not yet complete."""
@@ -297,31 +295,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.arm()
 
     def arm(self) -> None:
-        """Wait for a request head: it must be complete within `header_timeout`. The timer is
-        started only when none is pending: a keep-alive connection making a request every few
-        milliseconds would otherwise start and cancel one per request; the pending one, when
-        it fires, looks at the deadline of the head awaited then (`head_check`)."""
+        """Wait for a request head: it must be complete within `header_timeout`."""
+        self.disarm()
         self.head_complete = False
         self.raw_head = 0
-        self.head_deadline = self.loop.time() + self.header_timeout
-        if self.head_timer is None:
-            self.head_timer = self.loop.call_at(self.head_deadline, self.head_check)
+        self.head_timer = self.loop.call_later(self.header_timeout, self.head_timed_out)
 
     def disarm(self) -> None:
-        self.head_deadline = None
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
 
-    def head_check(self) -> None:
+    def head_timed_out(self) -> None:
         self.head_timer = None
-        deadline = self.head_deadline
-        if deadline is None or self.head_complete or self.transport.is_closing():
-            return  # no head awaited now: the next `arm` starts a timer
-        if self.loop.time() >= deadline:
+        if not self.head_complete and not self.transport.is_closing():
             self.transport.close()
-        else:
-            self.head_timer = self.loop.call_at(deadline, self.head_check)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disarm()
@@ -382,7 +370,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self.head_bytes = 0
         self.head_complete = False
-        if self.head_deadline is None:  # a pipelined request: its head is timed from here
+        if self.head_timer is None:  # a pipelined request: its head is timed from here
             self.arm()
         super().on_message_begin()
 
@@ -397,7 +385,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.head_complete = True
-        self.head_deadline = None  # the pending timer, if any, lapses when it fires
+        self.disarm()
         if self.head_bytes > self.max_header_bytes:
             return  # data_received answers 431; the application never sees this request
         super().on_headers_complete()

@@ -21,6 +21,7 @@ import uvicorn
 from clients.aio import Publisher, subscribe
 from core import ServerConfig, urls
 from servers import create_app, get_transport
+from servers.protocol import GuardedHttpToolsProtocol
 from servers.runner import uvicorn_config
 from tests.support import collect, eventually
 
@@ -98,3 +99,23 @@ async def test_closed_connections_are_freed_without_the_cyclic_collector(
                 if type(o).__module__.startswith(SERVER_SIDE)
             )
     assert not left, f"expected no server object in a reference cycle, got {dict(left)}"
+
+
+async def test_an_upgraded_connections_http_protocol_is_freed_at_once() -> None:
+    """After the upgrade the WebSocket protocol has the socket: nothing (a pending head timer,
+    the parser's callbacks) may keep the HTTP protocol that read the handshake alive."""
+    with server_in_thread("ws", "direct") as url:
+        subs = [subscribe("ws", url, "upgraded") for _ in range(5)]
+        for sub in subs:
+            await sub.__aenter__()
+        try:
+            gc.collect()
+            upgraded = [
+                o
+                for o in gc.get_objects()
+                if isinstance(o, GuardedHttpToolsProtocol) and o.parser is None
+            ]
+        finally:
+            for sub in subs:
+                await sub.__aexit__(None, None, None)
+    assert upgraded == [], f"expected no HTTP protocol kept after its upgrade, got {len(upgraded)}"
