@@ -31,7 +31,7 @@ from servers.asgi import (
 from servers.connection import Connection
 from servers.hot import HotRoutes
 from servers.hub import Hub, Space
-from servers.transport import Endpoint, Transport, room_paths
+from servers.transport import Endpoint, Transport, direct_respond, room_paths
 
 
 class PollEndpoint(Endpoint):
@@ -146,7 +146,7 @@ class PollEndpoint(Endpoint):
         (the fast path: no ASGI messages, no per-header checks), else through `send`."""
         next_id = events[-1].id if events else (0 if gap is not None and gap.reset else after)
         body = longpoll.encode_response(events, next_id, gap)
-        respond = self.direct_respond(scope)
+        respond = direct_respond(scope, self.hub.config)
         if respond is None or not respond(body):
             await send_json(send, 200, body)
         self.count_delivered(events)

@@ -109,9 +109,6 @@ class Endpoint:
     def direct(self, scope: Scope) -> dict[str, Any] | None:
         return direct_writers(scope, self.hub.config)
 
-    def direct_respond(self, scope: Scope) -> Respond | None:
-        return direct_respond(scope, self.hub.config)
-
     def go_direct(
         self,
         scope: Scope,
