@@ -1,18 +1,28 @@
-# rtbench: `make bench` measures, `make test` checks. Both bootstrap .venv on first use.
+# rtbench: `make bench` measures, `make test` checks. Both bootstrap .venv on first use, from
+# requirements.lock: every Python package at the exact version (and hash) the suite passed with.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LOCK   := requirements.lock
+LATEST := .venv-latest
 
 .DEFAULT_GOAL := bench
-.PHONY: deps install bench soak report compare test lint format serve demo cluster locust clean
+.PHONY: deps install lock test-latest bench soak report compare test lint format serve demo cluster locust clean
 
 PROFILE ?= quick
 
-$(STAMP): pyproject.toml
+# CPU pinning, /proc, schedstat and TCP_INFO are Linux's: say so once instead of a traceback.
+ifneq ($(shell uname -s),Linux)
+$(error rtbench needs Linux (CPU pinning, /proc, schedstat and TCP_INFO), got $(shell uname -s))
+endif
+
+$(STAMP): $(LOCK) pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	    echo "error: rtbench needs Python >= 3.11, got $$($(PYTHON) --version 2>&1 || echo no $(PYTHON)) (make PYTHON=python3.12 ...)" >&2; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install rtbench with its dev tools
@@ -33,6 +43,20 @@ compare: $(STAMP) ## every figure of two runs side by side: make compare A=resul
 RUN ?= results
 report: $(STAMP) ## charts + report.md + report.html for a run (default: the latest)
 	$(BIN)/python -m report $(RUN)
+
+lock: $(STAMP) ## resolve the newest versions pyproject.toml allows into requirements.lock, then run the suite on them
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --generate-hashes \
+	    --python-version 3.11 --upgrade --custom-compile-command "make lock" --quiet -o $(LOCK)
+	$(MAKE) test
+
+test-latest: deps ## the suite on the newest release of every dependency, in .venv-latest: a moving dependency seen before a user meets it
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]"
+	touch $(LATEST)/.installed-stamp
+	$(MAKE) lint VENV=$(LATEST)
+	$(LATEST)/bin/python -m pytest
 
 lint: $(STAMP) ## ruff + mypy --strict
 	$(BIN)/ruff check .
@@ -76,4 +100,4 @@ locust: $(STAMP) ## Locust web UI against a local server: make locust TRANSPORT=
 	    $(if $(filter sse,$(TRANSPORT)),SSEChatUser,$(if $(filter longpoll,$(TRANSPORT)),LongPollChatUser,WebSocketChatUser))
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) .pytest_cache .mypy_cache .ruff_cache .hypothesis

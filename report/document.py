@@ -12,7 +12,14 @@ from report import stats, verdicts
 from report.charts import SERIES, plain
 from report.results import Run, breakdown
 from report.verdicts import NAMES, through
-from scenarios.schema import PEERS, TRANSPORTS, WS_PEERS, StepResult, Utilisation
+from scenarios.schema import (
+    PEERS,
+    TRANSPORTS,
+    WS_PEERS,
+    StepResult,
+    Utilisation,
+    describe_lock,
+)
 
 
 @dataclass
@@ -1078,6 +1085,9 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
         f"driver and publisher on CPU {d['pinning']['driver_cpus']}"
         + (" — **shared**: figures include contention." if d["pinning"]["shared"] else ".")
     )
+    lock = s.get("lock")
+    if lock is not None and lock["matches"] is False:
+        intro.blocks.append(f"**Environment:** {describe_lock(s)}.")
     failed = [st for st in d["steps"] if st.get("status") == "failed"]
     degraded = [st for st in d["steps"] if st.get("status") == "degraded"]
     saturated = [st for st in d["steps"] if verdicts.saturated(st)]
@@ -1304,6 +1314,8 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
         + ".",
         f"Python {s['python']}; {packages}. Broker: {d['settings']['broker']}; driver: "
         f"{d['settings']['driver']}.",
+        f"Environment: {describe_lock(s)}. `make install` recreates it; `results.json` "
+        "lists every installed distribution (`software.distributions`).",
     ]
     sections.append(again)
     steps = Section("Every step of the run")

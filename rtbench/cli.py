@@ -15,6 +15,8 @@ from __future__ import annotations
 import runpy
 import sys
 
+from scenarios.machine import unsupported_platform
+
 COMMANDS = {
     "bench": ("scenarios.run", "run a benchmark profile, then write its report"),
     "serve": ("servers", "run one real-time server"),
@@ -43,6 +45,10 @@ def run_module(module: str, args: list[str], prog: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    problem = unsupported_platform()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if not args or args[0] in ("-h", "--help", "help"):
         print(usage())
         return 0 if args else 2

@@ -1,6 +1,7 @@
 """What a results file says about where it was measured: the machine (CPU, cores and which
-share a physical core, memory, kernel, virtual or not) and the software (Python, package
-versions, the git commit). The results contract itself is `scenarios.schema`."""
+share a physical core, memory, kernel, virtual or not) and the software (Python, every
+installed distribution and how it stands against requirements.lock, the git commit). The
+results contract itself is `scenarios.schema`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from scenarios import environment
 
 PACKAGES = (
     "rtbench",
@@ -28,6 +31,25 @@ PACKAGES = (
     "h2",
     "playwright",
 )
+
+
+MINIMUM_PYTHON = (3, 11)
+
+
+def unsupported_platform() -> str | None:
+    """Why this machine cannot run rtbench, in one sentence, or None when it can: the harness
+    pins processes to CPUs and reads /proc, schedstat and TCP_INFO, all of which are Linux's."""
+    if not sys.platform.startswith("linux"):
+        return (
+            "rtbench needs Linux (CPU pinning, /proc, schedstat and TCP_INFO), "
+            f"got {platform.system() or sys.platform}"
+        )
+    if sys.version_info < MINIMUM_PYTHON:
+        return (
+            f"rtbench needs Python >= {'.'.join(map(str, MINIMUM_PYTHON))}, "
+            f"got {platform.python_version()}"
+        )
+    return None
 
 
 def machine() -> dict[str, Any]:
@@ -94,6 +116,8 @@ def software() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "packages": versions,
+        "distributions": environment.installed(),
+        "lock": environment.lock_state(),
         "git": git_state(),
     }
 

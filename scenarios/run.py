@@ -252,6 +252,10 @@ async def amain(args: argparse.Namespace, profile: profiles.Profile) -> tuple[Pa
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    problem = machine.unsupported_platform()
+    if problem is not None:
+        console.print(f"[red]error:[/] {problem}")
+        return 2
     if args.list_profiles:
         for name in profiles.builtin_profiles():
             print(f"{name:8} {profiles.load(name).description}")

@@ -32,6 +32,7 @@ __all__ = [
     "BytesPerMessage",
     "Cluster",
     "LatencySummary",
+    "LockState",
     "Results",
     "SchemaViolation",
     "Soak",
@@ -39,6 +40,7 @@ __all__ = [
     "Storm",
     "UnknownSchema",
     "Utilisation",
+    "describe_lock",
     "find_run",
     "json_schema",
     "read",
@@ -67,6 +69,34 @@ class LatencySummary(TypedDict):
     max: float | None
     min: float | None
     mean: float | None
+
+
+class LockState(TypedDict):
+    """The environment against requirements.lock (`software.lock`); `sha256` and `matches` are
+    None where no lock lay beside the code, as in an installed wheel."""
+
+    file: str
+    sha256: str | None
+    matches: bool | None
+    differences: list[str]
+
+
+def describe_lock(software: dict[str, Any]) -> str:
+    """One sentence on the run's environment against the lock, for the summary and the report."""
+    state: LockState | None = software.get("lock")
+    if state is None:
+        return "the run did not record its environment against requirements.lock"
+    if state["sha256"] is None:
+        return "no requirements.lock beside the code: the environment was not checked against it"
+    short = state["sha256"][:12]
+    if state["matches"]:
+        return f"installed from requirements.lock (sha256 {short}), every version as locked"
+    found = state["differences"]
+    shown = "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else "")
+    return (
+        f"not the locked environment: {len(found)} package(s) differ from requirements.lock "
+        f"(sha256 {short}): {shown}"
+    )
 
 
 class Utilisation(TypedDict, total=False):

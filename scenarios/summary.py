@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from scenarios.schema import describe_lock
 
 STYLE = {"ok": "green", "degraded": "yellow", "failed": "red"}
 
@@ -183,3 +186,6 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
         console.print(knees)
     if idle.row_count:
         console.print(idle)
+    lock = results["software"].get("lock")
+    style = "yellow" if lock is not None and lock["matches"] is False else "dim"
+    console.print(f"[{style}]Environment: {escape(describe_lock(results['software']))}[/]")

@@ -359,7 +359,7 @@ class RedisBroker(Broker):
                 await asyncio.sleep(delay)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     def _dispatch(self, channel: bytes, payload: bytes) -> None:
         room = channel.decode().rpartition(":ch:")[2]

@@ -80,6 +80,9 @@ def test_results_file_validates_against_its_schema(
     jsonschema.validate(results, json_schema())
     assert results["pinning"]["server_cpus"] and results["machine"]["cores"] == os.cpu_count()
     assert results["software"]["git"]["commit"]
+    software = results["software"]
+    assert software["distributions"]["uvicorn"] == software["packages"]["uvicorn"]
+    assert len(software["lock"]["sha256"]) == 64
 
 
 @pytest.mark.parametrize("transport", [*TRANSPORTS, *PEERS])
@@ -470,6 +473,7 @@ def test_every_step_of_a_tiny_run_appears_in_its_report(
     text = (folder / "report.md").read_text()
     missing = [s["id"] for s in results["steps"] if f"`{s['id']}`" not in text]
     assert missing == []
+    assert f"requirements.lock (sha256 {results['software']['lock']['sha256'][:12]})" in text
     for step in results["steps"]:
         if step["scenario"] in ("broadcast", "baseline", "churn", "chat"):
             use = step["utilisation"]
