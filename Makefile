@@ -8,9 +8,9 @@ LOCK   := requirements.lock
 LATEST := .venv-latest
 
 .DEFAULT_GOAL := bench
-.PHONY: deps install lock test-latest bench soak report compare test lint format serve demo cluster locust clean
+.PHONY: deps install lock test-latest bench calibrate soak report compare test lint format serve demo cluster locust clean
 
-PROFILE ?= quick
+PROFILE ?= default
 
 # CPU pinning, /proc, schedstat and TCP_INFO are Linux's: say so once instead of a traceback.
 ifneq ($(shell uname -s),Linux)
@@ -28,7 +28,7 @@ $(STAMP): $(LOCK) pyproject.toml
 install: $(STAMP) ## create .venv and install rtbench with its dev tools
 
 # quick needs Python only; other profiles run nginx, redis-server or chromium: installed if missing.
-bench: $(STAMP) $(if $(filter quick,$(PROFILE)),,deps) ## run a benchmark profile (default quick; PROFILE=realworld, full), then the report
+bench: $(STAMP) $(if $(filter quick,$(PROFILE)),,deps) ## run a benchmark profile (default: all of Question 1; PROFILE=quick, realworld, full), then the report
 	$(BIN)/python -m scenarios.run --profile $(PROFILE) $(if $(TRANSPORTS),--transports $(TRANSPORTS)); \
 	status=$$?; $(BIN)/python -m report results; exit $$status
 
@@ -36,13 +36,22 @@ soak: $(STAMP) ## 30 minutes of broadcast with churn, 10 per transport: RSS slop
 	$(BIN)/python -m scenarios.run --profile soak $(if $(TRANSPORTS),--transports $(TRANSPORTS)); \
 	status=$$?; $(BIN)/python -m report results; exit $$status
 
-compare: $(STAMP) ## every figure of two runs side by side: make compare A=results/x B=results/y
+compare: $(STAMP) ## every figure and verdict of two runs side by side, after the machine's drift; fails when a verdict differs: make compare A=results/x B=results/y
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<run folder> B=<run folder>"; exit 2; }
 	$(BIN)/python -m report.compare $(A) $(B)
 
+CALIBRATION := results/calibration
+calibrate: $(STAMP) deps ## three default runs of this commit, then the rule's false-positive rate on them (~35 min)
+	rm -rf $(CALIBRATION)
+	for n in 1 2 3; do \
+	    $(BIN)/python -m scenarios.run --profile $(PROFILE) --out $(CALIBRATION) || exit 1; \
+	done
+	$(BIN)/python -m report.calibrate $(CALIBRATION) --out $(CALIBRATION)/calibration.md
+
 RUN ?= results
-report: $(STAMP) ## charts + report.md + report.html for a run (default: the latest)
-	$(BIN)/python -m report $(RUN)
+LANG_REPORT ?= en
+report: $(STAMP) ## charts + report.md + report.html + verdicts.json for a run (default: the latest; LANG_REPORT=fr)
+	$(BIN)/python -m report $(RUN) --lang $(LANG_REPORT)
 
 lock: $(STAMP) ## resolve the newest versions pyproject.toml allows into requirements.lock, then run the suite on them
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --generate-hashes \

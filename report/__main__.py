@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from report import charts, document
+from report import charts, document, question1
 from report.results import UnknownResults, load
 
 
-def write(run_path: str) -> tuple[Path, Path]:
+def write(run_path: str, lang: question1.Lang = "en") -> tuple[Path, Path]:
     run = load(run_path)
     drawn = charts.draw_all(run, run.folder / "charts")
-    title, sections = document.build(run, drawn)
-    md = run.folder / "report.md"
+    title, sections = document.build(run, drawn, lang)
+    suffix = "" if lang == "en" else f".{lang}"
+    md = run.folder / f"report{suffix}.md"
     md.write_text(document.to_markdown(title, sections, run.folder))
-    page = run.folder / "report.html"
+    page = run.folder / f"report{suffix}.html"
     page.write_text(document.to_html(title, sections))
+    verdicts_file = run.folder / "verdicts.json"
+    verdicts_file.write_text(json.dumps(question1.document(run), indent=1, ensure_ascii=False))
     return md, page
 
 
@@ -29,13 +33,20 @@ def main(argv: list[str] | None = None) -> int:
         default="results",
         help="a run folder or its results.json (default: results/latest)",
     )
+    parser.add_argument(
+        "--lang",
+        choices=("en", "fr"),
+        default="en",
+        help="the language of the Question 1 section (fr: the course's own terms; written as "
+        "report.fr.md and report.fr.html)",
+    )
     args = parser.parse_args(argv)
     try:
-        md, page = write(args.run)
+        md, page = write(args.run, args.lang)
     except UnknownResults as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"report: {page}\n        {md}")
+    print(f"report: {page}\n        {md}\n        {md.parent / 'verdicts.json'}")
     return 0
 
 

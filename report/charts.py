@@ -14,9 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from report import stats, verdicts
+from report import selection, stats
 from report.results import Run
-from report.verdicts import NAMES
+from report.selection import NAMES
 from scenarios.schema import PEERS, TRANSPORTS, BytesPerMessage, StepResult
 
 COLORS = {
@@ -74,11 +74,11 @@ def comparison_load(run: Run, scenario: str = "broadcast") -> int | None:
     """The fan-out to compare transports at: the headline load's (the highest where all
     transports ran unsaturated), else the reference one if the run has it, else the smallest."""
     present = [t for t in TRANSPORTS if run.of(scenario, t)]
-    load = verdicts.comparison_load(run, present, scenario) if present else None
+    load = selection.comparison_load(run, present, scenario) if present else None
     if load is not None:
         return load[0]
     counts = sorted(
-        {s["params"]["subscribers"] for s in run.of(scenario) if not verdicts.variant(s)}
+        {s["params"]["subscribers"] for s in run.of(scenario) if not selection.variant(s)}
     )
     if REFERENCE_SUBSCRIBERS in counts:
         return REFERENCE_SUBSCRIBERS
@@ -90,7 +90,7 @@ def plain(run: Run, scenario: str, transport: str, subscribers: int | None) -> S
     steps = [
         s
         for s in run.of(scenario, transport)
-        if not verdicts.variant(s) and s["params"]["subscribers"] == subscribers
+        if not selection.variant(s) and s["params"]["subscribers"] == subscribers
     ]
     steps.sort(key=lambda s: s["latency_us"]["p50"] or 0)
     return steps[(len(steps) - 1) // 2] if steps else None
@@ -155,15 +155,15 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
     for transport in SERIES:
         by_load: dict[int, list[StepResult]] = {}
         for step in run.of("broadcast", transport):
-            if not verdicts.variant(step):
+            if not selection.variant(step):
                 by_load.setdefault(step["params"]["subscribers"], []).append(step)
         if not by_load:
             continue
         xs = sorted(by_load)
         peer = transport in PEERS
         for key, get, style in (
-            ("p50", verdicts.p50, "-.o" if peer else "-o"),
-            ("p99", verdicts.p99, ":^" if peer else "--^"),
+            ("p50", selection.p50, "-.o" if peer else "-o"),
+            ("p99", selection.p99, ":^" if peer else "--^"),
         ):
             values = [[(get(s) or 0) / 1000 for s in by_load[x]] for x in xs]
             medians = [statistics.median(v) for v in values]
@@ -183,7 +183,7 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
             hot = [
                 (x, m)
                 for x, m in zip(xs, medians, strict=True)
-                if any(verdicts.saturated(st) for st in by_load[x])
+                if any(selection.saturated(st) for st in by_load[x])
             ]
             if hot:
                 ax.plot(
@@ -213,10 +213,10 @@ def _bars(
     group_key: str = "subscribers",
     baseline: bool = False,
 ) -> Path | None:
-    groups = sorted({s["params"][group_key] for s in run.of(scenario) if not verdicts.variant(s)})
+    groups = sorted({s["params"][group_key] for s in run.of(scenario) if not selection.variant(s)})
     if not groups:
         return None
-    present = {s["transport"] for s in run.of(scenario) if not verdicts.variant(s)}
+    present = {s["transport"] for s in run.of(scenario) if not selection.variant(s)}
     nulls = ["null-longpoll", "null-sse", "null-ws"] if baseline else []
     series = [t for t in SERIES if t in present] + nulls
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
@@ -229,13 +229,13 @@ def _bars(
             steps = [
                 s
                 for s in run.of("baseline" if is_null else scenario, transport)
-                if not verdicts.variant(s) and s["params"][group_key] == group
+                if not selection.variant(s) and s["params"][group_key] == group
             ]
             spread = stats.spread([v for st in steps if (v := value(st)) is not None])
             if spread is None:
                 continue
             figure = spread.median
-            hollow = any(verdicts.saturated(st) for st in steps)
+            hollow = any(selection.saturated(st) for st in steps)
             bar = ax.bar(
                 j + (i - (len(series) - 1) / 2) * width,
                 figure,
@@ -375,7 +375,7 @@ def knee(run: Run, path: Path) -> Path | None:
             color=COLORS[transport],
             label=f"{NAMES[transport]}, {step['params']['subscribers']} subscribers",
         )
-        hot = [(x, y) for x, y, pt in zip(xs, ys, points, strict=True) if verdicts.saturated(pt)]
+        hot = [(x, y) for x, y, pt in zip(xs, ys, points, strict=True) if selection.saturated(pt)]
         if hot:
             ax.plot(
                 [x for x, _ in hot], [y for _, y in hot], "o", markersize=8,

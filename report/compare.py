@@ -1,22 +1,25 @@
-"""`python -m report.compare A B`: every figure of two runs side by side, with B/A.
+"""`python -m report.compare A B`: every figure and every Question 1 verdict of two runs side by
+side; exits 1 when a verdict differs between them.
 
 Steps match by id (scenario, transport and load); repeats of a step give a median and an
 interval (min–max below 5 repeats, a 95 % bootstrap interval of the median from 5). The rule is
-the report's own (`report.stats`): B differs from A only when the intervals do not overlap and
-the medians differ by more than 10 %; otherwise the row says "within noise". With a single
-repeat on either side nothing can be said about noise, and the row says so.
+the report's own (`report.stats`): a two-sided exact Mann–Whitney U test over the per-repeat
+values at p < 0.05 and medians more than 10 % apart. Figures that move with the machine's
+speed (latency, CPU per message) are judged a second time after the drift: B's values divided
+by how much B's references (the null servers and the peers) moved against A's.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from report import stats, verdicts
+from report import question1, stats
 from report.results import Run, UnknownResults, load
-from scenarios.schema import StepResult
+from scenarios.schema import PEERS, StepResult
 
 FIGURES: dict[str, Callable[[StepResult], float | None]] = {
     "p50 ms": lambda s: _ms(s.get("latency_us", {}).get("p50")),
@@ -53,9 +56,49 @@ def fmt(value: float) -> str:
     return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
 
 
+DRIFTING = ("p50 ms", "p99 ms", "p99.9 ms", "server µs/msg", "driver µs/msg")
+"""Figures that move with the machine's speed: judged again after the run's drift."""
+
+
+def references(run: Run) -> dict[str, list[StepResult]]:
+    """The in-run references: the null servers and the reference peers, by step group."""
+    return {
+        group: steps
+        for group, steps in grouped(run).items()
+        if steps[0]["scenario"] == "baseline" or steps[0]["transport"] in PEERS
+    }
+
+
+def drift(a: Run, b: Run) -> dict[str, tuple[float, int]]:
+    """Per drifting figure, the median over the reference steps both runs share of B's median
+    over A's, and how many references that is: how much faster or slower the machine was."""
+    ra, rb = references(a), references(b)
+    found: dict[str, tuple[float, int]] = {}
+    for name in DRIFTING:
+        figure = FIGURES[name]
+        ratios = []
+        for group in [g for g in ra if g in rb]:
+            va = [v for s in ra[group] if (v := figure(s)) is not None]
+            vb = [v for s in rb[group] if (v := figure(s)) is not None]
+            if va and vb and statistics.median(va) > 0:
+                ratios.append(statistics.median(vb) / statistics.median(va))
+        if ratios:
+            found[name] = (statistics.median(ratios), len(ratios))
+    return found
+
+
+def verdict_text(difference: stats.Difference) -> str:
+    if difference.direction == "same":
+        return "same"
+    return f"**{difference.direction}**"
+
+
 def compare(a: Run, b: Run) -> list[list[str]]:
+    """One row per figure of each step both runs ran: A, B, B/A, the rule's verdict on the raw
+    values and, for figures that move with the machine, on B's values divided by the drift."""
     rows = []
     ga, gb = grouped(a), grouped(b)
+    moved = drift(a, b)
     for step_id in [k for k in ga if k in gb]:
         for name, figure in FIGURES.items():
             va = [v for s in ga[step_id] if (v := figure(s)) is not None]
@@ -65,14 +108,19 @@ def compare(a: Run, b: Run) -> list[list[str]]:
             sa, sb = stats.spread(va), stats.spread(vb)
             assert sa is not None and sb is not None
             ratio = f"{sb.median / sa.median:.2f}×" if sa.median else "–"
-            if not stats.judgeable(sa, sb):
-                noise = "single sample"
-            elif stats.compare(sb, sa) == "same":
-                noise = f"within noise (± {stats.noise(sa, sb):.0%})"
+            raw = verdict_text(stats.judge(vb, va))
+            if name in moved:
+                factor = moved[name][0]
+                adjusted = verdict_text(stats.judge([v / factor for v in vb], va))
             else:
-                noise = f"**{stats.compare(sb, sa)}**"
-            rows.append([step_id, name, cell(sa), cell(sb), ratio, noise])
+                adjusted = raw
+            rows.append([step_id, name, cell(sa), cell(sb), ratio, raw, adjusted])
     return rows
+
+
+def false_positives(rows: Sequence[Sequence[str]]) -> tuple[int, int]:
+    """Of the figure rows, how many the rule calls different after the drift, and of how many."""
+    return sum(1 for row in rows if row[-1] != "same"), len(rows)
 
 
 def cell(spread: stats.Spread) -> str:
@@ -90,16 +138,24 @@ def markdown(a: Run, b: Run) -> str:
         f"B: {b.data['profile']['name']} on {b.data['machine']['cpu_model']}, commit "
         f"`{(b.data['software']['git'].get('commit') or '?')[:10]}`.",
         "",
-        "Median of the repeats [interval] n=repeats; B differs from A only when the intervals "
-        "do not overlap and the medians differ by more than 10 %; otherwise: within noise.",
+        f"Median of the repeats [interval] n=repeats. The rule: {stats.RULE}. "
+        "*after drift* judges B's values divided by the machine's drift on that figure, "
+        "measured on the references both runs ran (null servers and peers), so that a slower "
+        "afternoon is not read as a regression.",
         "",
-        "| step | figure | A | B | B/A | |",
-        "|---|---|---|---|---|---|",
+        drift_text(a, b),
+        "",
+        "| step | figure | A | B | B/A | raw | after drift |",
+        "|---|---|---|---|---|---|---|",
     ]
     rows = compare(a, b)
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     if not rows:
-        lines.append("| (no step in common) | | | | | |")
+        lines.append("| (no step in common) | | | | | | |")
+    called, total = false_positives(rows)
+    if total:
+        lines += ["", f"Figures called different after drift: {called} of {total} "
+                      f"({called / total:.1%})."]  # fmt: skip
     flips = verdict_rows(a, b)
     if flips:
         changed = sum(1 for row in flips if row[-1] != "same")
@@ -107,24 +163,34 @@ def markdown(a: Run, b: Run) -> str:
             "",
             f"## Question 1 verdicts: {changed} of {len(flips)} changed",
             "",
-            "| transport | claim | A | B | |",
+            "| claim | the course says | A | B | |",
             "|---|---|---|---|---|",
         ]
         lines += ["| " + " | ".join(row) + " |" for row in flips]
     return "\n".join(lines) + "\n"
 
 
+def drift_text(a: Run, b: Run) -> str:
+    moved = drift(a, b)
+    if not moved:
+        return "Machine drift: no reference step in common, figures judged raw only."
+    parts = [f"{name} ×{factor:.2f} ({n} references)" for name, (factor, n) in moved.items()]
+    return "Machine drift, B over A on the references: " + "; ".join(parts) + "."
+
+
 def verdict_rows(a: Run, b: Run) -> list[list[str]]:
-    """Each claim's verdict in both runs: a flip between two runs of one machine means the
-    verdict rests on noise."""
-    found_a = {(c.transport, c.claim): c for c in verdicts.claims(a)}
-    found_b = {(c.transport, c.claim): c for c in verdicts.claims(b)}
+    """Each Question 1 item's verdict in both runs: a change between two runs of one commit
+    means the verdict rests on noise."""
+    found_b = {j.item.claim: j for j in question1.judge(b)}
     rows = []
-    for key in [k for k in found_a if k in found_b]:
-        ca, cb = found_a[key], found_b[key]
-        same = ca.outcome == cb.outcome  # the noise figure may differ; the verdict may not
-        rows.append([verdicts.NAMES[key[0]], key[1], ca.verdict, cb.verdict,
-                     "same" if same else "**flipped**"])  # fmt: skip
+    for ja in question1.judge(a):
+        jb = found_b.get(ja.item.claim)
+        if jb is None:
+            continue
+        item = ja.item
+        rows.append([item.claim, f"{question1.NAMES['en'][item.transport]}: {item.en}",
+                     ja.verdict, jb.verdict,
+                     "same" if ja.verdict == jb.verdict else "**changed**"])  # fmt: skip
     return rows
 
 
@@ -147,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     Path(out).write_text(text)
     print(text)
     print(f"written: {out}")
+    changed = [row[0] for row in verdict_rows(a, b) if row[2] != row[3]]
+    if changed:
+        print(f"error: {len(changed)} verdict(s) differ between the runs: {', '.join(changed)}",
+              file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from report import stats, verdicts
+from report import question1, selection, stats
 from report.charts import SERIES, plain
 from report.results import Run, breakdown
-from report.verdicts import NAMES, through
+from report.selection import NAMES, through
 from scenarios.schema import (
     PEERS,
     TRANSPORTS,
@@ -65,9 +65,9 @@ def core_use(steps: list[StepResult], side: Literal["server_core", "driver_core"
     return pct(max(values)) if values else "–"
 
 
-def headline_load(run: Run) -> verdicts.Load | None:
-    present = [t for t in TRANSPORTS if verdicts.repeats(run, "broadcast", t)]
-    return verdicts.comparison_load(run, present) if present else None
+def headline_load(run: Run) -> selection.Load | None:
+    present = [t for t in TRANSPORTS if selection.repeats(run, "broadcast", t)]
+    return selection.comparison_load(run, present) if present else None
 
 
 def capacity(run: Run, transport: str, subscribers: int) -> str:
@@ -95,7 +95,7 @@ def headline(run: Run) -> Table | None:
         *(("broadcast", t) for t in SERIES),
         *(("baseline", t) for t in TRANSPORTS),
     ]:
-        steps = verdicts.repeats(run, scenario, t, load)
+        steps = selection.repeats(run, scenario, t, load)
         if not steps:
             continue
         idle = (
@@ -103,15 +103,15 @@ def headline(run: Run) -> Table | None:
             if scenario == "broadcast"
             else None
         )
-        flag = "; ".join(sorted({f for s in steps if (f := verdicts.saturated(s))}))
+        flag = "; ".join(sorted({f for s in steps if (f := selection.saturated(s))}))
         status = ", ".join(sorted({s["status"] for s in steps}))
         rows.append(
             [
                 NAMES[t] if scenario == "broadcast" else f"null server ({NAMES[t]}): the floor",
-                verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
-                verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
-                verdicts.fmt_bytes(verdicts.spread_of(steps, verdicts.wire)),
-                verdicts.fmt_us(verdicts.spread_of(steps, verdicts.cpu)),
+                selection.fmt_ms(selection.spread_of(steps, selection.p50)),
+                selection.fmt_ms(selection.spread_of(steps, selection.p99)),
+                selection.fmt_bytes(selection.spread_of(steps, selection.wire)),
+                selection.fmt_us(selection.spread_of(steps, selection.cpu)),
                 f"{core_use(steps, 'server_core')} / {core_use(steps, 'driver_core')}",
                 num((idle["rss_per_connection_bytes"] or 0) / 1024, " KiB", 1) if idle else "–",
                 num(idle.get("server_cpu_us_per_connection"), " µs", 0) if idle else "–",
@@ -122,7 +122,7 @@ def headline(run: Run) -> Table | None:
         )
     return Table(
         [
-            f"transport ({verdicts.at_text(load)}, n = repeats)",
+            f"transport ({selection.at_text(load)}, n = repeats)",
             "p50 [interval]",
             "p99 [interval]",
             "wire bytes/msg (down + up)",
@@ -145,26 +145,26 @@ def server_share(run: Run) -> Table | None:
         return None
     rows = []
     for t in TRANSPORTS:
-        ours = verdicts.repeats(run, "broadcast", t, load)
-        null = verdicts.repeats(run, "baseline", t, load)
+        ours = selection.repeats(run, "broadcast", t, load)
+        null = selection.repeats(run, "baseline", t, load)
         if not ours or not null:
             continue
         row = [NAMES[t]]
         for get, formatter, unit in (
-            (verdicts.p50, verdicts.fmt_ms, 1000.0),
-            (verdicts.cpu, verdicts.fmt_us, 1.0),
+            (selection.p50, selection.fmt_ms, 1000.0),
+            (selection.cpu, selection.fmt_us, 1.0),
         ):
-            a, b = verdicts.spread_of(ours, get), verdicts.spread_of(null, get)
+            a, b = selection.spread_of(ours, get), selection.spread_of(null, get)
             share = "–" if a is None or b is None else f"{(a.median - b.median) / unit:,.2f}"
             row += [formatter(a), formatter(b), share]
-        a, b = verdicts.spread_of(ours, verdicts.cpu), verdicts.spread_of(null, verdicts.cpu)
+        a, b = selection.spread_of(ours, selection.cpu), selection.spread_of(null, selection.cpu)
         row.append("–" if a is None or b is None or not b.median else f"{a.median / b.median:.0%}")
         rows.append(row)
     if not rows:
         return None
     return Table(
         [
-            f"transport ({verdicts.at_text(load)})",
+            f"transport ({selection.at_text(load)})",
             "p50",
             "p50, null server",
             "server share of p50 (ms)",
@@ -178,7 +178,7 @@ def server_share(run: Run) -> Table | None:
 
 
 def fanout_steps(
-    run: Run, transport: str, load: verdicts.Load, fanout: str, server: str = "uvicorn"
+    run: Run, transport: str, load: selection.Load, fanout: str, server: str = "uvicorn"
 ) -> list[StepResult]:
     """Every repeat of a broadcast at `load` by this fan-out and ASGI server, otherwise plain."""
     plain = {"fanout": "direct", "server": "uvicorn"}
@@ -187,8 +187,8 @@ def fanout_steps(
         for s in run.of("broadcast", transport)
         if s["params"].get("fanout", "direct") == fanout
         and s["params"].get("server", "uvicorn") == server
-        and verdicts.load_of(s) == load
-        and not verdicts.variant({**s, "params": {**s["params"], **plain}})
+        and selection.load_of(s) == load
+        and not selection.variant({**s, "params": {**s["params"], **plain}})
     ]
 
 
@@ -196,7 +196,7 @@ def fanout_table(run: Run) -> Table | None:
     """Where both fan-out paths ran: each next to the floors (null server, WebSocket peers), and
     the same app under granian where it ran."""
     loads = sorted(
-        {verdicts.load_of(s) for s in run.of("broadcast") if s["params"].get("fanout") == "asgi"}
+        {selection.load_of(s) for s in run.of("broadcast") if s["params"].get("fanout") == "asgi"}
     )
     rows = []
     for load in loads:
@@ -204,7 +204,7 @@ def fanout_table(run: Run) -> Table | None:
             direct = fanout_steps(run, t, load, "direct")
             if not direct or not fanout_steps(run, t, load, "asgi"):
                 continue
-            floor = verdicts.spread_of(verdicts.repeats(run, "baseline", t, load), verdicts.cpu)
+            floor = selection.spread_of(selection.repeats(run, "baseline", t, load), selection.cpu)
             candidates = [
                 (f"{NAMES[t]}, {f}", fanout_steps(run, t, load, f)) for f in ("direct", "asgi")
             ]
@@ -212,20 +212,20 @@ def fanout_table(run: Run) -> Table | None:
                 (f"{NAMES[t]}, granian", fanout_steps(run, t, load, "asgi", "granian"))
             )
             if t == "ws":
-                candidates += [(NAMES[p], verdicts.repeats(run, "broadcast", p, load))
+                candidates += [(NAMES[p], selection.repeats(run, "broadcast", p, load))
                                for p in WS_PEERS]  # fmt: skip
             for label, steps in candidates:
                 if not steps:
                     continue
-                cpu = verdicts.spread_of(steps, verdicts.cpu)
+                cpu = selection.spread_of(steps, selection.cpu)
                 rows.append([
                     label,
-                    verdicts.at_text(load),
-                    verdicts.fmt_us(cpu),
+                    selection.at_text(load),
+                    selection.fmt_us(cpu),
                     "–" if cpu is None or floor is None or not floor.median
                     else f"{cpu.median / floor.median:.0%}",
-                    verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
-                    verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
+                    selection.fmt_ms(selection.spread_of(steps, selection.p50)),
+                    selection.fmt_ms(selection.spread_of(steps, selection.p99)),
                     core_use(steps, "server_core"),
                     core_use(steps, "driver_core"),
                     f"{sum(s['lost'] for s in steps)} of {sum(s['expected'] for s in steps):,}",
@@ -315,10 +315,10 @@ def wire_table(run: Run) -> Table | None:
         return None
     rows = []
     for t in TRANSPORTS:
-        variants = [("lean client", verdicts.repeats(run, "broadcast", t, load))]
+        variants = [("lean client", selection.repeats(run, "broadcast", t, load))]
         browser = [
             s for s in run.of("broadcast", t)
-            if s["params"].get("browser_headers") and verdicts.load_of(s) == load
+            if s["params"].get("browser_headers") and selection.load_of(s) == load
         ]  # fmt: skip
         if browser:
             variants.append(("Chromium's headers + cookie", browser))
@@ -326,11 +326,11 @@ def wire_table(run: Run) -> Table | None:
             if not steps:
                 continue
 
-            def median(get: verdicts.Getter, steps: list[StepResult] = steps) -> str:
-                spread = verdicts.spread_of(steps, get)
+            def median(get: selection.Getter, steps: list[StepResult] = steps) -> str:
+                spread = selection.spread_of(steps, get)
                 return "–" if spread is None else f"{spread.median:,.1f}"
 
-            def part(key: str) -> verdicts.Getter:
+            def part(key: str) -> selection.Getter:
                 return lambda one: (one["bytes_per_message"].get("down_split") or {}).get(key)
 
             def headers(s: StepResult) -> float | None:
@@ -341,7 +341,7 @@ def wire_table(run: Run) -> Table | None:
                 return float((down + up) * b["ip_tcp_header_bytes_per_segment"])
 
             def total(s: StepResult) -> float | None:
-                wire, ip = verdicts.wire(s), headers(s)
+                wire, ip = selection.wire(s), headers(s)
                 return None if wire is None or ip is None else wire + ip
 
             rows.append(
@@ -363,7 +363,7 @@ def wire_table(run: Run) -> Table | None:
         return None
     return Table(
         [
-            f"transport ({verdicts.at_text(load)})",
+            f"transport ({selection.at_text(load)})",
             "client",
             "payload",
             "envelope",
@@ -388,23 +388,23 @@ def http2_table(run: Run) -> Table | None:
     subscriber or many subscribers multiplexed on one."""
     rows = []
     for t in TRANSPORTS:
-        for protocol, steps in verdicts.protocol_steps(run, t).items():
-            flag = "; ".join(sorted({f for s in steps if (f := verdicts.saturated(s))}))
+        for protocol, steps in selection.protocol_steps(run, t).items():
+            flag = "; ".join(sorted({f for s in steps if (f := selection.saturated(s))}))
             status = ", ".join(sorted({s["status"] for s in steps}))
 
-            def median(get: verdicts.Getter, steps: list[StepResult] = steps) -> str:
-                spread = verdicts.spread_of(steps, get)
+            def median(get: selection.Getter, steps: list[StepResult] = steps) -> str:
+                spread = selection.spread_of(steps, get)
                 return "–" if spread is None else f"{spread.median:,.0f}"
 
             rows.append([
                 NAMES[t],
                 protocol,
                 median(lambda s: s["bytes_per_message"].get("down")),
-                median(verdicts.up),
-                verdicts.fmt_bytes(verdicts.spread_of(steps, verdicts.wire)),
-                verdicts.fmt_us(verdicts.spread_of(steps, verdicts.cpu)),
-                verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
-                verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
+                median(selection.up),
+                selection.fmt_bytes(selection.spread_of(steps, selection.wire)),
+                selection.fmt_us(selection.spread_of(steps, selection.cpu)),
+                selection.fmt_ms(selection.spread_of(steps, selection.p50)),
+                selection.fmt_ms(selection.spread_of(steps, selection.p99)),
                 status + (f" — **saturated**: {flag}" if flag else ""),
             ])  # fmt: skip
     if not rows:
@@ -458,26 +458,26 @@ def binary_table(run: Run) -> Table | None:
     when the data is bytes (binary frames on a WebSocket, base64 in JSON on SSE and polls)."""
     rows: list[tuple[int, int, list[str]]] = []
     for order, t in enumerate(SERIES):
-        for size, steps in verdicts.binary_steps(run, t).items():
-            spread = verdicts.spread_of(steps, verdicts.wire)
-            extra = verdicts.overhead(steps, size)
-            flag = "; ".join(sorted({f for s in steps if (f := verdicts.saturated(s))}))
+        for size, steps in selection.binary_steps(run, t).items():
+            spread = selection.spread_of(steps, selection.wire)
+            extra = selection.overhead(steps, size)
+            flag = "; ".join(sorted({f for s in steps if (f := selection.saturated(s))}))
             status = ", ".join(sorted({s["status"] for s in steps}))
             rows.append((size, order, [
-                    verdicts.size_text(size),
+                    selection.size_text(size),
                     NAMES[t],
-                    verdicts.fmt_bytes(spread),
+                    selection.fmt_bytes(spread),
                     "–" if extra is None else f"{extra:+.1%}",
-                    verdicts.fmt_us(verdicts.spread_of(steps, verdicts.cpu)),
-                    verdicts.fmt_us(verdicts.spread_of(steps, driver_cpu)),
-                    verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
-                    verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
+                    selection.fmt_us(selection.spread_of(steps, selection.cpu)),
+                    selection.fmt_us(selection.spread_of(steps, driver_cpu)),
+                    selection.fmt_ms(selection.spread_of(steps, selection.p50)),
+                    selection.fmt_ms(selection.spread_of(steps, selection.p99)),
                     f"{sum(s['lost'] for s in steps)} of {sum(s['expected'] for s in steps):,}",
                     status + (f" — **saturated**: {flag}" if flag else ""),
                 ]))  # fmt: skip
     if not rows:
         return None
-    some = next(iter(verdicts.binary_steps(run, "ws").values()), [])
+    some = next(iter(selection.binary_steps(run, "ws").values()), [])
     load = some[0]["params"] if some else {}
     at = f"{load['subscribers']:,} subscribers × {load['rate']:g} msg/s" if load else ""
     return Table(
@@ -504,7 +504,9 @@ def browser_section(run: Run) -> Section | None:
     if not present:
         return None
     first = run.of("browser", present[0])[0]
-    kinds = [(t, h2) for t in present for h2 in (False, True) if verdicts.browser_steps(run, t, h2)]
+    kinds = [
+        (t, h2) for t in present for h2 in (False, True) if selection.browser_steps(run, t, h2)
+    ]
 
     def label(t: str, h2: bool) -> str:
         return NAMES[t] + (" over HTTP/2" if h2 else "")
@@ -521,15 +523,15 @@ def browser_section(run: Run) -> Section | None:
     )
     rows = []
     for t, h2 in kinds:
-        steps = verdicts.browser_steps(run, t, h2)
+        steps = selection.browser_steps(run, t, h2)
         lat = [s["latency"] for s in steps if s.get("latency")]
         load = f"{lat[0]['subscribers']} × {lat[0]['rate']:g}/s" if lat else "–"
         rows.append([
             label(t, h2),
             load,
-            verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
-            verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
-            verdicts.fmt_us(stats.spread([x["browser_cpu_us_per_message"] for x in lat])),
+            selection.fmt_ms(selection.spread_of(steps, selection.p50)),
+            selection.fmt_ms(selection.spread_of(steps, selection.p99)),
+            selection.fmt_us(stats.spread([x["browser_cpu_us_per_message"] for x in lat])),
             f"{sum(x['lost'] for x in lat)} of {sum(x['expected'] for x in lat):,}",
         ])  # fmt: skip
     section.blocks.append(
@@ -547,7 +549,7 @@ def browser_section(run: Run) -> Section | None:
     )
     rows = []
     for t, h2 in kinds:
-        limit = verdicts.browser_steps(run, t, h2)[0].get("connection_limit") or {}
+        limit = selection.browser_steps(run, t, h2)[0].get("connection_limit") or {}
         if not limit:
             continue
         stall = limit.get("stall_ms") or []
@@ -583,13 +585,13 @@ def browser_section(run: Run) -> Section | None:
         )
     rows = []
     for t in present:
-        plain_steps = verdicts.browser_steps(run, t)
+        plain_steps = selection.browser_steps(run, t)
         found = (plain_steps[0].get("cross_origin") or {}) if plain_steps else {}
         if found:
             rows.append([
                 NAMES[t],
-                verdicts.outcome_text(found.get("no_origin_check") or {}),
-                verdicts.outcome_text(found.get("origin_checked") or {}),
+                selection.outcome_text(found.get("no_origin_check") or {}),
+                selection.outcome_text(found.get("origin_checked") or {}),
             ])  # fmt: skip
     if rows:
         section.blocks.append(
@@ -600,12 +602,12 @@ def browser_section(run: Run) -> Section | None:
         section.blocks.append(
             Table(["transport", "server without an Origin check", "with allowed_origins"], rows)
         )
-    reconnection = verdicts.browser_reconnection(run)
+    reconnection = selection.browser_reconnection(run)
     if reconnection:
-        lines = verdicts.recovery_code(run)
+        lines = selection.recovery_code(run)
         rows = [
             [f"EventSource, retry: {retry} ms", str(f["reconnects"]),
-             verdicts.fmt(f["reconnect"], 1, " ms", 0), f"{f['lost']} of {f['expected']:,}", "0"]
+             selection.fmt(f["reconnect"], 1, " ms", 0), f"{f['lost']} of {f['expected']:,}", "0"]
             for retry, f in reconnection.items()
         ]  # fmt: skip
         rows += [[f"{NAMES[t]} (the demo's code)", "–", "–", "–", str(n)] for t, n in lines.items()]
@@ -637,7 +639,7 @@ def protocols(run: Run) -> str:
 
 
 def proxy_section(run: Run) -> Section | None:
-    found = verdicts.proxied(run)
+    found = selection.proxied(run)
     idle = run.of("proxy_idle")
     if not found and not idle:
         return None
@@ -707,7 +709,7 @@ def proxy_section(run: Run) -> Section | None:
 
 
 def delay_table(run: Run) -> Table | None:
-    found = verdicts.delayed(run)
+    found = selection.delayed(run)
     if not found:
         return None
     rows = []
@@ -751,8 +753,8 @@ def storm_table(run: Run) -> Table | None:
                 "not within the step" if recovered is None else f"{recovered:g} s",
                 step["status"]
                 + (
-                    f" — **saturated**: {verdicts.saturated(step)}"
-                    if verdicts.saturated(step)
+                    f" — **saturated**: {selection.saturated(step)}"
+                    if selection.saturated(step)
                     else ""
                 ),
             ]
@@ -809,8 +811,8 @@ def noise_note(run: Run) -> str | None:
         return None
     parts = []
     for t in SERIES:
-        steps = verdicts.repeats(run, "broadcast", t, load)
-        p50s = verdicts.spread_of(steps, verdicts.p50)
+        steps = selection.repeats(run, "broadcast", t, load)
+        p50s = selection.spread_of(steps, selection.p50)
         if p50s is not None and p50s.n >= 2:
             parts.append(f"{NAMES[t]} ± {p50s.half_width:.0%} ({p50s.n} repeats)")
     if not parts:
@@ -833,10 +835,10 @@ def peers_section(run: Run) -> Section | None:
     """Our WebSocket server next to the bare websockets server and python-socketio, same load."""
     loads = sorted(
         {
-            verdicts.load_of(s)
+            selection.load_of(s)
             for t in PEERS
             for s in run.of("broadcast", t)
-            if not verdicts.variant(s)
+            if not selection.variant(s)
         }
     )
     if not loads:
@@ -853,23 +855,23 @@ def peers_section(run: Run) -> Section | None:
     )
     for load in loads:
         rows = []
-        ours = verdicts.spread_of(verdicts.repeats(run, "broadcast", "ws", load), verdicts.cpu)
+        ours = selection.spread_of(selection.repeats(run, "broadcast", "ws", load), selection.cpu)
         for t in ("ws", *PEERS):
-            steps = verdicts.repeats(run, "broadcast", t, load)
+            steps = selection.repeats(run, "broadcast", t, load)
             if not steps:
                 continue
-            cpu = verdicts.spread_of(steps, verdicts.cpu)
-            achieved = verdicts.spread_of(steps, lambda s: s["achieved_rate"])
+            cpu = selection.spread_of(steps, selection.cpu)
+            achieved = selection.spread_of(steps, lambda s: s["achieved_rate"])
             rows.append(
                 [
                     NAMES[t],
                     ", ".join(sorted({s["status"] for s in steps})),
                     f"{num(achieved.median if achieved else None, '/s', 1)} of "
                     f"{num(steps[0]['nominal_rate'], '/s')}",
-                    verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p50)),
-                    verdicts.fmt_ms(verdicts.spread_of(steps, verdicts.p99)),
+                    selection.fmt_ms(selection.spread_of(steps, selection.p50)),
+                    selection.fmt_ms(selection.spread_of(steps, selection.p99)),
                     f"{num(median_of(steps, 'down'))} + {num(median_of(steps, 'up'))}",
-                    verdicts.fmt_us(cpu),
+                    selection.fmt_us(cpu),
                     str(len(steps)),
                     "–"
                     if t == "ws"
@@ -897,7 +899,7 @@ def peers_section(run: Run) -> Section | None:
 
 def median_of(steps: list[StepResult], direction: Literal["down", "up"]) -> float | None:
     """The median bytes per delivered message one way, over the repeats."""
-    spread = verdicts.spread_of(steps, lambda s: s["bytes_per_message"].get(direction))
+    spread = selection.spread_of(steps, lambda s: s["bytes_per_message"].get(direction))
     return None if spread is None else spread.median
 
 
@@ -1058,10 +1060,65 @@ def security_section(run: Run) -> Section | None:
     return section
 
 
+def question_one(run: Run, lang: question1.Lang) -> Section:
+    """The course's eighteen items in its order, each judged from this run by one rule."""
+    judged = question1.judge(run)
+    m, pin = run.data["machine"], run.data["pinning"]
+    load = question1.headline(run)
+    reference = selection.at_text(load) if load else "–"
+    if lang == "fr":
+        section = Section("Question 1, mesurée")
+        where = (
+            f"{m['cpu_model']}, {m['cores']} cœurs ; serveurs sur le CPU {pin['server_cpus']}, "
+            f"générateur de charge sur le CPU {pin['driver_cpus']}"
+        )
+        conditions = (
+            f"Machine : {where}. Charge de référence : {reference} ; chaque ligne dit où sa "
+            "mesure a été prise. n = répétitions (ou essais) par transport. Règle, par paire : "
+            "un test U de Mann–Whitney exact et bilatéral sur les valeurs par répétition, "
+            "p < 0,05, et des médianes à plus de 10 % l'une de l'autre (mesures comptées : les "
+            "10 % seuls). Aucune étape saturée n'est citée (cœur serveur ≤ 80 %, générateur "
+            "≤ 70 %), et une p99 demande au moins 1 000 événements par répétition. "
+            "Intervalles : min–max sous 5 répétitions, intervalle bootstrap à 95 % de la "
+            "médiane à partir de 5 ; une mesure comptée n'en a pas."
+        )
+    else:
+        section = Section("Question 1, measured")
+        where = (
+            f"{m['cpu_model']}, {m['cores']} cores; servers on CPU {pin['server_cpus']}, the "
+            f"load generator on CPU {pin['driver_cpus']}"
+        )
+        conditions = (
+            f"Machine: {where}. Reference load: {reference}; each row says where its figure "
+            f"was measured. n = repeats (or trials) per transport. The rule: {question1.RULE}. "
+            "No saturated step is cited (server core ≤ 80 %, driver core ≤ 70 %), and a p99 "
+            "needs at least 1,000 events per repeat. Intervals: min–max below 5 repeats, the "
+            "95 % bootstrap interval of the median from 5; a counted figure has none."
+        )
+    section.blocks.append(question1.answer(judged, lang))
+    left = [j.item for j in judged if j.verdict == "not measured"]
+    if left:
+        names = ", ".join(
+            f"{question1.NAMES[lang][i.transport]}: {i.fr if lang == 'fr' else i.en} (`{i.claim}`)"
+            for i in left
+        )
+        section.blocks.append(
+            f"**Non mesurés par ce profil**, laissés au profil par défaut (`make bench`) : {names}."
+            if lang == "fr"
+            else f"**Not measured by this profile**, left to the default (`make bench`): {names}."
+        )
+    section.blocks.append(conditions)
+    section.blocks.append("\n".join(f"- {line}" for line in question1.LEGEND[lang]))
+    section.blocks.append(Table(question1.HEADERS[lang], [question1.row(j, lang) for j in judged]))
+    return section
+
+
 # -- assembling -------------------------------------------------------------------------------
 
 
-def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
+def build(
+    run: Run, charts: dict[str, Path], lang: question1.Lang = "en"
+) -> tuple[str, list[Section]]:
     d = run.data
     m, s = d["machine"], d["software"]
     title = f"rtbench — {d['profile']['name']} run {d['run_id']}"
@@ -1090,7 +1147,7 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
         intro.blocks.append(f"**Environment:** {describe_lock(s)}.")
     failed = [st for st in d["steps"] if st.get("status") == "failed"]
     degraded = [st for st in d["steps"] if st.get("status") == "degraded"]
-    saturated = [st for st in d["steps"] if verdicts.saturated(st)]
+    saturated = [st for st in d["steps"] if selection.saturated(st)]
     if failed:
         intro.blocks.append(
             f"**{len(failed)} step(s) could not run**: "
@@ -1123,39 +1180,7 @@ def build(run: Run, charts: dict[str, Path]) -> tuple[str, list[Section]]:
         intro.blocks.append(noise)
     sections.append(intro)
 
-    q1 = Section("Question 1, measured")
-    q1.blocks.append(
-        "Each claim of the course, judged on exactly the figures its row prints, at the highest "
-        "load where every transport it compares ran unsaturated. Two figures differ only when "
-        "their intervals do not overlap *and* their medians differ by more than 10 %; "
-        "otherwise the verdict says the difference is inside this run's noise."
-    )
-    q1.blocks.append(
-        Table(
-            ["transport", "claim", "figures judged", "verdict", "why"],
-            [
-                [NAMES[c.transport], c.claim, c.figures, f"**{c.verdict}**", c.reason]
-                for c in verdicts.claims(run)
-            ],
-        )
-    )
-    cases = verdicts.use_cases(run)
-    if cases:
-        q1.blocks.append(
-            "Each course use case, mapped to the scenario of this run that fits it "
-            "(medians [interval] over repeats):"
-        )
-        present = [t for t in TRANSPORTS if any(t in c.figures for c in cases)]
-        q1.blocks.append(
-            Table(
-                ["use case", "scenario", *(NAMES[t] for t in present), "what decides"],
-                [
-                    [c.case, c.scenario, *(c.figures.get(t, "–") for t in present), c.reading]
-                    for c in cases
-                ],
-            )
-        )
-    sections.append(q1)
+    sections.append(question_one(run, lang))
     explained = (
         (
             "Bytes on the wire, complete",

@@ -1,6 +1,6 @@
 """`rtbench COMMAND …`: one entry point for the programs `make` runs.
 
-    rtbench bench [--profile quick] [...]   measure (python -m scenarios.run), then the report
+    rtbench bench [--profile default] [...] measure (python -m scenarios.run), then the report
     rtbench serve ws --port 8000 [...]       one server (python -m servers)
     rtbench report [RUN]                     charts + report.md + report.html (python -m report)
     rtbench compare A B                      two runs side by side (python -m report.compare)

@@ -1,6 +1,7 @@
 """Run a benchmark profile against real servers and write a results file.
 
-    python -m scenarios.run --profile quick          # what `make bench` runs
+    python -m scenarios.run                          # the default profile: what `make bench` runs
+    python -m scenarios.run --profile quick          # five minutes, loopback only
     python -m scenarios.run --profile full --transports ws,sse
 
 Each transport's server runs as its own process, pinned to its own core; the driver and the
@@ -178,7 +179,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--profile",
-        default="quick",
+        default="default",
         help=f"built-in ({', '.join(profiles.builtin_profiles())}) or a .toml path",
     )
     p.add_argument(

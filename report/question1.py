@@ -1,0 +1,786 @@
+"""Question 1 of the course, as data: eighteen items, each judged from the run by one rule.
+
+The course lists, per transport, its advantages, its limits and its use case. Each `Item` here
+declares the course's words (French, as the course says them, and English), the figure that
+tests it (`Measure`), the transports it is compared with and the direction that confirms it.
+`judge` reads each figure from the run's own steps and applies the rule of `report.stats` to
+every pair; the verdict follows from those pairs alone:
+
+- **confirmed**: every comparison goes the expected way (for a limit: the limit was observed);
+- **refuted**: every comparison goes the other way;
+- **inconclusive**: anything else: a tie inside the noise, or comparisons that disagree.
+
+No verdict text is written by hand and no tie leans either way. A figure may cite only steps
+that ran clean and unsaturated (server core ≤ 80 %, driver core ≤ 70 %), and a p99 only
+repeats of at least 1,000 events; where no such step exists the item says what is missing.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from report import stats
+from report.results import Run
+from report.selection import (
+    at_text,
+    cpu,
+    load_of,
+    loads,
+    p99,
+    repeats,
+    requests_per_message,
+    saturated,
+    up,
+    wire,
+)
+from report.stats import Difference, Direction
+from scenarios.schema import TRANSPORTS, StepResult, Utilisation
+
+Kind = Literal["advantage", "limit", "use case"]
+Verdict = Literal["confirmed", "inconclusive", "refuted", "not measured"]
+Lang = Literal["en", "fr"]
+
+P99_EVENTS = 1000
+"""The fewest events in one repeat from which its p99 is more than its few worst samples."""
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One transport's figure: its per-repeat values and the steps they come from."""
+
+    values: tuple[float, ...]
+    steps: tuple[str, ...]
+    where: str
+    """The load or condition it was measured at, in words."""
+    server_core: float | None
+    driver_core: float | None
+    driver_cpu_us_per_message: float | None
+
+    @property
+    def spread(self) -> stats.Spread:
+        found = stats.spread(self.values)
+        assert found is not None
+        return found
+
+
+Reading = Figure | str
+"""A figure, or why the run has none."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    key: str
+    en: str
+    fr: str
+    unit: str
+    digits: int
+    counted: bool
+    """Counted exactly (lines, outcomes, events read): no noise, the threshold alone decides."""
+    read: Callable[[Run, str], Reading]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    claim: str
+    """A stable id: `transport.name`."""
+    kind: Kind
+    transport: str
+    fr: str
+    en: str
+    measure: Measure
+    expect: Direction
+    against: tuple[str, ...]
+    because: str
+    """Why these transports and this direction test the course's words."""
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    item: Item
+    verdict: Verdict
+    figures: dict[str, Reading]
+    differences: dict[str, Difference] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> list[str]:
+        return [f"{t}: {r}" for t, r in self.figures.items() if isinstance(r, str)]
+
+
+# -- which steps a figure may cite -------------------------------------------------------------
+
+
+def clean(step: StepResult) -> bool:
+    """Ran to the end with nothing lost and no core past its threshold."""
+    return step.get("status") == "ok" and saturated(step) is None
+
+
+def cores(steps: Sequence[StepResult]) -> tuple[float | None, float | None, float | None]:
+    """The busiest server and driver core over these steps, and the driver's CPU per message."""
+    uses = [s.get("utilisation", Utilisation()) for s in steps]
+    server = [v for u in uses if (v := u.get("server_core")) is not None]
+    driver = [v for u in uses if (v := u.get("driver_core")) is not None]
+    driver_cpu = [v for s in steps if (v := s.get("driver_cpu_us_per_message")) is not None]
+    return (
+        max(server) if server else None,
+        max(driver) if driver else None,
+        statistics.median(driver_cpu) if driver_cpu else None,
+    )
+
+
+def events(step: StepResult) -> int:
+    latency = step.get("latency_us")
+    return 0 if latency is None else latency["count"]
+
+
+def figure_of(
+    steps: Sequence[StepResult],
+    get: Callable[[StepResult], float | None],
+    where: str,
+    p99: bool = False,
+) -> Reading:
+    if not steps:
+        return f"no step at {where}"
+    unfit = [s["id"] for s in steps if not clean(s)]
+    if unfit:
+        return f"not clean or saturated: {', '.join(unfit)}"
+    if p99:
+        short = [s["id"] for s in steps if events(s) < P99_EVENTS]
+        if short:
+            return f"fewer than {P99_EVENTS:,} events in {', '.join(short)}"
+    values = tuple(v for s in steps if (v := get(s)) is not None)
+    if len(values) != len(steps):
+        return f"a step without this figure at {where}"
+    return Figure(values, tuple(s["id"] for s in steps), where, *cores(steps))
+
+
+# -- loads -------------------------------------------------------------------------------------
+
+
+def common_loads(run: Run) -> list[tuple[int, float]]:
+    """Plain broadcast loads where every transport ran clean and unsaturated."""
+    return [
+        load
+        for load in loads(run)
+        if all(
+            (steps := repeats(run, "broadcast", t, load)) and all(clean(s) for s in steps)
+            for t in TRANSPORTS
+        )
+    ]
+
+
+def headline(run: Run) -> tuple[int, float] | None:
+    """The comparison load: the common load with the most repeats (then the most deliveries)."""
+    found = common_loads(run)
+    if not found:
+        return None
+    return max(
+        found,
+        key=lambda load: (min(len(repeats(run, "broadcast", t, load)) for t in TRANSPORTS),
+                          load[0] * load[1]),
+    )  # fmt: skip
+
+
+def widest(run: Run) -> tuple[int, float] | None:
+    """The fan-out load: the common load with the most subscribers."""
+    found = common_loads(run)
+    return max(found, key=lambda load: (load[0], load[1])) if found else None
+
+
+def at_load(
+    pick: Callable[[Run], tuple[int, float] | None],
+    get: Callable[[StepResult], float | None],
+    p99: bool = False,
+) -> Callable[[Run, str], Reading]:
+    def read(run: Run, transport: str) -> Reading:
+        load = pick(run)
+        if load is None:
+            return "no broadcast load where all three transports ran clean and unsaturated"
+        steps = repeats(run, "broadcast", transport, load)
+        return figure_of(steps, get, at_text(load), p99)
+
+    return read
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+
+def p99_ms(step: StepResult) -> float | None:
+    value = p99(step)
+    return None if value is None else value / 1000
+
+
+def burst_at_distance(run: Run, transport: str) -> Reading:
+    """Events 2–10 of a burst through the delay proxy at the run's widest round-trip time: a
+    long poll answers with what it has and pays a round trip to ask for the rest."""
+    steps = [s for s in run.of("delay") if float(s["params"]["rtt_ms"]) > 0]
+    if not steps:
+        return "no delay step with a round-trip time"
+    rtt = max(float(s["params"]["rtt_ms"]) for s in steps)
+    mine = [s for s in steps if s["transport"] == transport and float(s["params"]["rtt_ms"]) == rtt]
+    where = f"RTT {rtt:g} ms through the delay proxy"
+    if not mine:
+        return f"no step at {where}"
+    unfit = [s["id"] for s in mine if not clean(s)]
+    if unfit:
+        return f"not clean or saturated: {', '.join(unfit)}"
+    values = tuple(v for s in mine for v in s.get("burst_rest_ms", []) if v is not None)
+    if not values:
+        return f"no burst measured at {where}"
+    return Figure(values, tuple(s["id"] for s in mine), f"{where}, {len(values)} bursts",
+                  *cores(mine))  # fmt: skip
+
+
+def browser_steps(run: Run, transport: str) -> list[StepResult]:
+    return [s for s in run.of("browser", transport) if not s["params"].get("http2")]
+
+
+def browser_code(run: Run, transport: str) -> Reading:
+    """Lines of browser code the demo page needs to reconnect and resume a subscription;
+    EventSource's are none, provided Chromium's own reconnection lost nothing."""
+    steps = browser_steps(run, transport)
+    where = "headless Chromium, the demo page's subscription code"
+    if not steps:
+        return "no browser step"
+    step = steps[0]
+    if transport == "sse":
+        retries = [r for r in (step.get("sse_reconnection") or {}).values() if isinstance(r, dict)]
+        if not retries:
+            return "EventSource's reconnection was not measured"
+        failed = [r for r in retries if r["lost"] or not r["reconnects"]]
+        if failed:
+            return "EventSource lost events or did not reconnect by itself"
+        return Figure((0.0,), (step["id"],), where, None, None, None)
+    lines = (step.get("recovery_code_lines") or {}).get(transport)
+    if lines is None:
+        return "lines of recovery code not counted"
+    return Figure((float(lines),), (step["id"],), where, None, None, None)
+
+
+def proxy_steps(run: Run, transport: str, nginx: str) -> list[StepResult]:
+    """Subscriptions through nginx (defaults or tuned), the SSE server sending its usual
+    `X-Accel-Buffering: no`."""
+    return [
+        s
+        for s in run.of("proxy", transport)
+        if s["params"]["nginx"] == nginx and s["params"].get("sse_proxy_buffering_off", True)
+    ]
+
+
+def delivered_share(step: StepResult) -> float:
+    """The share of events a subscriber behind the proxy received (0 when refused)."""
+    if not step.get("handshake_passed"):
+        return 0.0
+    expected = step.get("expected") or 0
+    return (step.get("delivered") or 0) / expected if expected else 0.0
+
+
+def through_default_proxy(run: Run, transport: str) -> Reading:
+    steps = proxy_steps(run, transport, "defaults")
+    return figure_of(steps, delivered_share, "nginx with a distribution's defaults")
+
+
+def events_per_cpu_ms(step: StepResult) -> float | None:
+    """Events delivered per ms of CPU of the server and nginx (0 when nginx refused)."""
+    if not step.get("handshake_passed"):
+        return 0.0
+    cpu = step.get("server_cpu_us_per_message")
+    return None if not cpu else 1000 / cpu
+
+
+def notifications(run: Run, transport: str) -> Reading:
+    steps = proxy_steps(run, transport, "defaults")
+    where = "nginx defaults"
+    if steps:
+        where += f", {at_text(load_of(steps[0]))}"
+    return figure_of(steps, events_per_cpu_ms, where)
+
+
+def paths_delivering_all(run: Run, transport: str) -> Reading:
+    """Of nginx's defaults, nginx tuned and Chromium: how many delivered every event."""
+    paths = {
+        "nginx defaults": proxy_steps(run, transport, "defaults"),
+        "nginx tuned": proxy_steps(run, transport, "tuned"),
+        "Chromium": browser_steps(run, transport),
+    }
+    absent = [name for name, steps in paths.items() if not steps]
+    if absent:
+        return f"no step for {', '.join(absent)}"
+    passed = 0
+    for name, steps in paths.items():
+        if name == "Chromium":
+            ok = all(s.get("status") == "ok" and not s["latency"]["lost"] for s in steps)
+        else:
+            ok = all(s.get("handshake_passed") and delivered_share(s) == 1 for s in steps)
+        passed += ok
+    cited = tuple(s["id"] for steps in paths.values() for s in steps)
+    return Figure((float(passed),), cited, "of nginx defaults, nginx tuned, Chromium",
+                  None, None, None)  # fmt: skip
+
+
+def foreign_reads(run: Run, transport: str) -> Reading:
+    """Events a page of another origin read, the server checking no Origin (Chromium)."""
+    steps = browser_steps(run, transport)
+    if not steps:
+        return "no browser step"
+    found = (steps[0].get("cross_origin") or {}).get("no_origin_check")
+    if not isinstance(found, dict):
+        return "the cross-origin page was not run"
+    return Figure((float(found.get("events_read") or 0),), (steps[0]["id"],),
+                  f"of {found.get('events_published')} published, a foreign page in Chromium",
+                  None, None, None)  # fmt: skip
+
+
+def binary_overhead(run: Run, transport: str) -> Reading:
+    """Wire bytes per binary event over its payload, at the run's largest binary payload."""
+    binary = [s for s in run.of("broadcast") if s["params"].get("binary")]
+    if not binary:
+        return "no binary step"
+    size = max(int(s["params"]["payload_bytes"]) for s in binary)
+    mine = [
+        s
+        for s in binary
+        if s["transport"] == transport and int(s["params"]["payload_bytes"]) == size
+    ]
+
+    def ratio(step: StepResult) -> float | None:
+        total = wire(step)
+        return None if total is None else total / size
+
+    return figure_of(mine, ratio, f"binary events of {size // 1024} KiB")
+
+
+def chat_steps(run: Run, transport: str) -> list[StepResult]:
+    found: list[StepResult] = repeats(run, "chat", transport)
+    return found
+
+
+def chat_where(steps: Sequence[StepResult]) -> str:
+    if not steps:
+        return "chat"
+    p = steps[0]["params"]
+    return (f"chat, {p['rooms']} rooms × {p['members_per_room']} members, "
+            f"each publishing {p['member_rate']:g}/s")  # fmt: skip
+
+
+def chat_upstream(run: Run, transport: str) -> Reading:
+    steps = chat_steps(run, transport)
+    return figure_of(steps, up, chat_where(steps))
+
+
+def chat_p99(run: Run, transport: str) -> Reading:
+    steps = chat_steps(run, transport)
+    return figure_of(steps, p99_ms, chat_where(steps), p99=True)
+
+
+# -- the measures ------------------------------------------------------------------------------
+
+M = Measure
+WIRE = M(
+    "wire_bytes",
+    "wire bytes per delivered message",
+    "octets sur le fil par message livré",
+    "B",
+    0,
+    False,
+    at_load(headline, wire),
+)
+SERVER_CPU = M(
+    "server_cpu",
+    "server CPU per delivered message",
+    "CPU serveur par message livré",
+    "µs",
+    1,
+    False,
+    at_load(headline, cpu),
+)
+REQUESTS = M(
+    "requests_per_message",
+    "HTTP requests per delivered message",
+    "requêtes HTTP par message livré",
+    "",
+    2,
+    False,
+    at_load(headline, requests_per_message),
+)
+FANOUT_CPU = M(
+    "fanout_server_cpu",
+    "server CPU per delivered message, widest fan-out",
+    "CPU serveur par message livré, diffusion la plus large",
+    "µs",
+    1,
+    False,
+    at_load(widest, cpu),
+)
+FANOUT_P99 = M(
+    "fanout_p99",
+    "p99 latency, widest fan-out",
+    "latence p99, diffusion la plus large",
+    "ms",
+    2,
+    False,
+    at_load(widest, p99_ms, p99=True),
+)
+BURST = M(
+    "burst_latency",
+    "latency of events 2–10 of a burst",
+    "latence des événements 2 à 10 d'une rafale",
+    "ms",
+    1,
+    False,
+    burst_at_distance,
+)
+CODE = M(
+    "browser_code_lines",
+    "lines of browser code to reconnect and resume",
+    "lignes de code navigateur pour se reconnecter et reprendre",
+    "lines",
+    0,
+    True,
+    browser_code,
+)
+PATHS = M(
+    "paths_delivering_all",
+    "paths that delivered every event",
+    "chemins qui ont livré chaque événement",
+    "",
+    0,
+    True,
+    paths_delivering_all,
+)
+DEFAULT_PROXY = M(
+    "default_proxy_share",
+    "share of events delivered through nginx's defaults",
+    "part des événements livrés à travers nginx par défaut",
+    "",
+    2,
+    True,
+    through_default_proxy,
+)
+NOTIFY = M(
+    "events_per_cpu_ms",
+    "events delivered per ms of server and proxy CPU",
+    "événements livrés par ms de CPU serveur et proxy",
+    "",
+    1,
+    False,
+    notifications,
+)
+FOREIGN = M(
+    "foreign_reads",
+    "events a foreign page read with no Origin check",
+    "événements lus par une page d'une autre origine sans contrôle d'Origin",
+    "",
+    0,
+    True,
+    foreign_reads,
+)
+BINARY = M(
+    "binary_overhead",
+    "wire bytes per binary event ÷ payload",
+    "octets sur le fil par événement binaire ÷ charge utile",
+    "×",
+    3,
+    False,
+    binary_overhead,
+)
+CHAT_UP = M(
+    "chat_upstream",
+    "client → server wire bytes per chat message",
+    "octets client → serveur par message de chat",
+    "B",
+    0,
+    False,
+    chat_upstream,
+)
+CHAT_P99 = M(
+    "chat_p99",
+    "p99 latency of chat messages",
+    "latence p99 des messages de chat",
+    "ms",
+    2,
+    False,
+    chat_p99,
+)
+
+STREAMS = ("sse", "ws")
+OTHERS = {t: tuple(o for o in TRANSPORTS if o != t) for t in TRANSPORTS}
+
+ITEMS: tuple[Item, ...] = (
+    Item("longpoll.universal_support", "advantage", "longpoll", "Support universel",
+         "universal support", PATHS, "higher", OTHERS["longpoll"],
+         "plain requests should pass where the streams do not"),
+    Item("longpoll.simple", "advantage", "longpoll", "Simple", "simple", CODE, "lower",
+         OTHERS["longpoll"], "what a page's author writes for the same resumable subscription"),
+    Item("longpoll.http_overhead", "limit", "longpoll", "Overhead HTTP", "HTTP overhead", WIRE,
+         "higher", OTHERS["longpoll"], "a request and its headers for every batch"),
+    Item("longpoll.latency", "limit", "longpoll", "Latence", "latency", BURST, "higher",
+         OTHERS["longpoll"], "a round trip to ask again before the rest of a burst"),
+    Item("longpoll.server_load", "limit", "longpoll", "Charge serveur", "server load",
+         SERVER_CPU, "higher", OTHERS["longpoll"], "a request to parse and answer per batch"),
+    Item("longpoll.legacy_notifications", "use case", "longpoll", "Notifications (legacy)",
+         "legacy notifications", NOTIFY, "higher", OTHERS["longpoll"],
+         "many clients, a low rate, a proxy left at its defaults: the pick fits best when it "
+         "delivers the most per CPU there"),
+    Item("sse.native_push", "advantage", "sse", "Push natif (EventSource)", "native push",
+         REQUESTS, "lower", ("longpoll",), "the server pushes on an open response instead of "
+         "answering polls"),
+    Item("sse.automatic_reconnection", "advantage", "sse", "Reconnexion automatique",
+         "automatic reconnection", CODE, "lower", OTHERS["sse"],
+         "EventSource reconnects and resumes with Last-Event-ID by itself"),
+    Item("sse.broadcast", "advantage", "sse", "Parfait pour le broadcast", "perfect for broadcast",
+         FANOUT_CPU, "lower", OTHERS["sse"], "one stream to many: the cost of each delivery"),
+    Item("sse.no_client_to_server", "limit", "sse", "Pas de client → serveur",
+         "no client → server messages", CHAT_UP, "higher", ("ws",),
+         "a client's message needs a separate POST where a WebSocket sends a frame"),
+    Item("sse.text_only", "limit", "sse", "Texte uniquement", "text only", BINARY, "higher",
+         ("ws",), "binary data must travel as base64 text where a WebSocket sends binary frames"),
+    Item("sse.live_monitoring", "use case", "sse", "Monitoring en direct", "live monitoring",
+         FANOUT_P99, "lower", OTHERS["sse"],
+         "one stream to a thousand viewers: the pick fits best when its p99 is the lowest"),
+    Item("ws.bidirectional", "advantage", "ws", "Bidirectionnel", "bidirectional", CHAT_UP,
+         "lower", OTHERS["ws"], "a client's message is a frame on the open socket"),
+    Item("ws.low_latency", "advantage", "ws", "Faible latence", "low latency", BURST, "lower",
+         ("longpoll",), "a pushed event waits for no request, unlike a poll"),
+    Item("ws.binary_frames", "advantage", "ws", "Frames binaires et texte",
+         "binary and text frames", BINARY, "lower", OTHERS["ws"],
+         "binary events as binary frames, not base64 text"),
+    Item("ws.load_balancer", "limit", "ws", "Nécessite un load balancer compatible",
+         "needs a load balancer that supports it", DEFAULT_PROXY, "lower", OTHERS["ws"],
+         "the upgrade must be forwarded explicitly"),
+    Item("ws.security", "limit", "ws", "Sécurité plus fine à gérer",
+         "finer-grained security to get right", FOREIGN, "higher", OTHERS["ws"],
+         "browsers apply no CORS to a WebSocket: the server must check Origin itself"),
+    Item("ws.chat_collaboration_games", "use case", "ws", "Chat, collaboration, jeux",
+         "chat, collaboration, games", CHAT_P99, "lower", OTHERS["ws"],
+         "everyone publishes and receives: the pick fits best when its p99 is the lowest"),
+)  # fmt: skip
+
+
+# -- the rule ----------------------------------------------------------------------------------
+
+OPPOSITE: dict[Direction, Direction] = {"higher": "lower", "lower": "higher", "same": "same"}
+
+
+def verdict_of(expect: Direction, directions: Sequence[Direction]) -> Verdict:
+    if directions and all(d == expect for d in directions):
+        return "confirmed"
+    if directions and all(d == OPPOSITE[expect] for d in directions):
+        return "refuted"
+    return "inconclusive"
+
+
+def judge_item(run: Run, item: Item) -> Judged:
+    involved = (item.transport, *item.against)
+    figures = {t: item.measure.read(run, t) for t in involved}
+    subject = figures[item.transport]
+    if any(isinstance(r, str) for r in figures.values()) or not isinstance(subject, Figure):
+        return Judged(item, "not measured", figures)
+    differences = {}
+    for other in item.against:
+        theirs = figures[other]
+        assert isinstance(theirs, Figure)
+        differences[other] = stats.judge(subject.values, theirs.values, item.measure.counted)
+    verdict = verdict_of(item.expect, [d.direction for d in differences.values()])
+    return Judged(item, verdict, figures, differences)
+
+
+def judge(run: Run) -> list[Judged]:
+    return [judge_item(run, item) for item in ITEMS]
+
+
+# -- words -------------------------------------------------------------------------------------
+
+NAMES: dict[Lang, dict[str, str]] = {
+    "en": {"longpoll": "Long polling", "sse": "SSE", "ws": "WebSocket"},
+    "fr": {"longpoll": "Long polling", "sse": "SSE", "ws": "WebSocket"},
+}
+KINDS: dict[Lang, dict[str, str]] = {
+    "en": {"advantage": "advantage", "limit": "limit", "use case": "use case"},
+    "fr": {"advantage": "avantage", "limit": "limite", "use case": "cas d'usage"},
+}
+VERDICTS: dict[Lang, dict[str, str]] = {
+    "en": {"confirmed": "confirmed", "inconclusive": "inconclusive", "refuted": "refuted",
+           "not measured": "not measured"},
+    "fr": {"confirmed": "confirmé", "inconclusive": "non concluant", "refuted": "réfuté",
+           "not measured": "non mesuré"},
+}  # fmt: skip
+DIRECTIONS: dict[Lang, dict[str, str]] = {
+    "en": {"higher": "higher than", "lower": "lower than", "same": "no different from"},
+    "fr": {"higher": "plus haut que", "lower": "plus bas que", "same": "pas différent de"},
+}
+LEGEND: dict[Lang, list[str]] = {
+    "en": [
+        "**confirmed**: every comparison goes the way the course says (for a limit: the limit "
+        "was observed);",
+        "**inconclusive**: a difference inside the noise, or comparisons that disagree;",
+        "**refuted**: every comparison goes the other way.",
+    ],
+    "fr": [
+        "**confirmé** : chaque comparaison va dans le sens du cours (pour une limite : la "
+        "limite a été observée) ;",
+        "**non concluant** : un écart dans le bruit, ou des comparaisons qui se contredisent ;",
+        "**réfuté** : chaque comparaison va dans l'autre sens.",
+    ],
+}
+
+
+def number(value: float, digits: int, lang: Lang) -> str:
+    text = f"{value:,.{digits}f}"
+    return text.replace(",", "\u202f").replace(".", ",") if lang == "fr" else text
+
+
+def figure_text(reading: Reading, measure: Measure, lang: Lang) -> str:
+    if isinstance(reading, str):
+        return ("missing: " if lang == "en" else "absent : ") + reading
+    s = reading.spread
+    unit = f" {measure.unit}" if measure.unit and measure.unit != "×" else measure.unit
+    middle = number(s.median, measure.digits, lang) + unit
+    if s.n == 1:
+        return middle
+    low, high = number(s.low, measure.digits, lang), number(s.high, measure.digits, lang)
+    return f"{middle} [{low}–{high}]"
+
+
+def difference_text(judged: Judged, other: str, lang: Lang) -> str:
+    d = judged.differences[other]
+    parts = [DIRECTIONS[lang][d.direction], NAMES[lang][other]]
+    detail = []
+    if d.ratio is not None:
+        detail.append(f"×{number(d.ratio, 2, lang)}")
+    if d.p is not None:
+        detail.append(f"p = {number(d.p, 3, lang)}")
+    return " ".join(parts) + (f" ({', '.join(detail)})" if detail else "")
+
+
+def n_text(judged: Judged) -> str:
+    ns = {r.spread.n for r in judged.figures.values() if isinstance(r, Figure)}
+    if not ns:
+        return "–"
+    return "/".join(str(n) for n in sorted(ns))
+
+
+def interval_method(judged: Judged) -> str:
+    methods = sorted({r.spread.method for r in judged.figures.values() if isinstance(r, Figure)})
+    return ", ".join(methods) if methods else "–"
+
+
+def row(judged: Judged, lang: Lang) -> list[str]:
+    item = judged.item
+    measure = item.measure
+    name = measure.en if lang == "en" else measure.fr
+    where = next((r.where for r in judged.figures.values() if isinstance(r, Figure)), "")
+    figures = "; ".join(
+        f"{NAMES[lang][t]} {figure_text(r, measure, lang)}" for t, r in judged.figures.items()
+    )
+    if judged.differences:
+        why = "; ".join(difference_text(judged, o, lang) for o in judged.differences)
+    else:
+        why = "; ".join(judged.missing)
+    return [
+        KINDS[lang][item.kind],
+        NAMES[lang][item.transport],
+        f"{item.fr} ({item.en})" if lang == "en" else item.fr,
+        f"{name}: {figures}" + (f" ({where})" if where else ""),
+        n_text(judged),
+        f"**{VERDICTS[lang][judged.verdict]}**",
+        why,
+    ]
+
+
+HEADERS: dict[Lang, list[str]] = {
+    "en": ["kind", "transport", "the course says", "figure judged (median [interval])", "n",
+           "verdict", "how it compares"],
+    "fr": ["type", "transport", "le cours dit", "mesure jugée (médiane [intervalle])", "n",
+           "verdict", "comparaison"],
+}  # fmt: skip
+
+
+def answer(judged: Sequence[Judged], lang: Lang) -> str:
+    """The one-paragraph answer: per transport, what the run confirmed and what it did not."""
+    sentences = []
+    for t in TRANSPORTS:
+        mine = [j for j in judged if j.item.transport == t]
+        groups: dict[str, list[str]] = {}
+        for j in mine:
+            words = j.item.en if lang == "en" else j.item.fr.lower()
+            groups.setdefault(j.verdict, []).append(words)
+        parts = [
+            f"{VERDICTS[lang][v]}: {', '.join(groups[v])}"
+            for v in ("confirmed", "inconclusive", "refuted", "not measured")
+            if v in groups
+        ]
+        sentences.append(f"**{NAMES[lang][t]}** — " + "; ".join(parts) + ".")
+    counts = {v: sum(1 for j in judged if j.verdict == v) for v in VERDICTS["en"]}
+    if lang == "fr":
+        head = (f"Sur les {len(judged)} points du cours, cette exécution en confirme "
+                f"{counts['confirmed']}, en laisse {counts['inconclusive']} non concluants et "
+                f"en réfute {counts['refuted']}.")  # fmt: skip
+    else:
+        head = (f"Of the course's {len(judged)} items, this run confirms {counts['confirmed']}, "
+                f"leaves {counts['inconclusive']} inconclusive and refutes "
+                f"{counts['refuted']}.")  # fmt: skip
+    if counts["not measured"]:
+        head += (f" {counts['not measured']} not measured."
+                 if lang == "en" else f" {counts['not measured']} non mesurés.")  # fmt: skip
+    return " ".join([head, *sentences])
+
+
+# -- machine-readable --------------------------------------------------------------------------
+
+
+def as_json(judged: Sequence[Judged]) -> list[dict[str, Any]]:
+    out = []
+    for j in judged:
+        item = j.item
+        figures: dict[str, Any] = {}
+        steps: list[str] = []
+        for t, r in j.figures.items():
+            if isinstance(r, str):
+                figures[t] = {"missing": r}
+                continue
+            s = r.spread
+            steps += r.steps
+            figures[t] = {
+                "median": s.median, "low": s.low, "high": s.high, "n": s.n,
+                "interval": s.method, "values": list(r.values), "where": r.where,
+                "steps": list(r.steps), "server_core_max": r.server_core,
+                "driver_core_max": r.driver_core,
+                "driver_cpu_us_per_message": r.driver_cpu_us_per_message,
+            }  # fmt: skip
+        out.append({
+            "claim": item.claim, "kind": item.kind, "transport": item.transport,
+            "course": {"fr": item.fr, "en": item.en}, "verdict": j.verdict,
+            "figure": {"key": item.measure.key, "name": item.measure.en,
+                       "unit": item.measure.unit, "counted": item.measure.counted},
+            "expect": item.expect, "against": list(item.against), "because": item.because,
+            "steps": steps,
+            "n": {t: r.spread.n for t, r in j.figures.items() if isinstance(r, Figure)},
+            "figures": figures,
+            "comparisons": {o: {"direction": d.direction, "p": d.p, "ratio": d.ratio}
+                            for o, d in j.differences.items()},
+        })  # fmt: skip
+    return out
+
+
+VERDICTS_SCHEMA = "rtbench.verdicts"
+VERDICTS_VERSION = 1
+
+
+def document(run: Run) -> dict[str, Any]:
+    """`steps.json`: one object per claim, in the course's order."""
+    return {
+        "schema": VERDICTS_SCHEMA,
+        "version": VERDICTS_VERSION,
+        "run_id": run.data["run_id"],
+        "rule": RULE,
+        "claims": as_json(judge(run)),
+    }
+
+
+RULE = (
+    f"per pair of transports, {stats.RULE}; confirmed when every pair goes the expected way, "
+    "refuted when every pair goes the other way, inconclusive otherwise"
+)

@@ -1,0 +1,259 @@
+"""The report's steps and figures: which steps of a run compare (plain, by load, clean and
+unsaturated), the figures read from a step, and how a median with its interval is written.
+Question 1's verdicts (`report.question1`) and every table of the report read steps through
+these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from report import stats
+from report.results import Run
+from report.stats import Spread
+from scenarios.schema import BytesPerMessage, StepResult, Utilisation
+
+Step = StepResult
+Getter = Callable[[Step], float | None]
+
+NAMES = {
+    "longpoll": "Long polling",
+    "sse": "Server-Sent Events",
+    "ws": "WebSocket",
+    "bare-ws": "bare websockets (peer)",
+    "picows": "picows (peer)",
+    "socketio-ws": "Socket.IO, WebSocket (peer)",
+    "socketio-polling": "Socket.IO, polling (peer)",
+}
+KNOBS = ("tls", "compression", "auth", "ratelimit", "browser_headers", "binary", "http2")
+
+
+# -- selecting steps ---------------------------------------------------------------------------
+
+
+def variant(step: Step) -> bool:
+    """TLS, compression, auth, rate-limit or odd payload steps are not the plain comparison."""
+    p = step["params"]
+    return (
+        any(p.get(knob) for knob in KNOBS)
+        or p.get("payload_bytes", 90) != 90
+        or p.get("server", "uvicorn") != "uvicorn"
+        or p.get("fanout", "direct") != "direct"
+    )
+
+
+def saturated(step: Step) -> str | None:
+    """Why the step ran saturated, or None (runs before schema 2 recorded no utilisation)."""
+    return step.get("utilisation", Utilisation()).get("saturated_because")
+
+
+Load = tuple[int, float]
+"""(subscribers, publish rate): one broadcast load."""
+
+
+def load_of(step: Step) -> Load:
+    p = step["params"]
+    return int(p["subscribers"]), float(p["rate"])
+
+
+def repeats(run: Run, scenario: str, transport: str, load: Load | None = None) -> list[Step]:
+    """The plain steps of one transport (at one load), every repeat that ran."""
+    return [
+        s
+        for s in run.of(scenario, transport)
+        if not variant(s) and (load is None or ("rate" in s["params"] and load_of(s) == load))
+    ]
+
+
+def usable(steps: Sequence[Step]) -> bool:
+    """Fit to judge a claim on: ran, nothing lost, no repeat saturated."""
+    return bool(steps) and all(s["status"] == "ok" and not saturated(s) for s in steps)
+
+
+def loads(run: Run, scenario: str = "broadcast") -> list[Load]:
+    """Plain loads of the run, highest offered deliveries first."""
+    found = {load_of(s) for s in run.of(scenario) if not variant(s) and "rate" in s["params"]}
+    return sorted(found, key=lambda load: (load[0] * load[1], load[0]), reverse=True)
+
+
+def comparison_load(
+    run: Run, transports: Sequence[str], scenario: str = "broadcast"
+) -> Load | None:
+    """The highest load at which every one of `transports` ran unsaturated and clean."""
+    for load in loads(run, scenario):
+        if all(usable(repeats(run, scenario, t, load)) for t in transports):
+            return load
+    return None
+
+
+def spread_of(steps: Sequence[Step], get: Getter) -> Spread | None:
+    return stats.spread([v for s in steps if (v := get(s)) is not None])
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+
+def p50(step: Step) -> float | None:
+    return step["latency_us"]["p50"]
+
+
+def p99(step: Step) -> float | None:
+    return step["latency_us"]["p99"]
+
+
+def cpu(step: Step) -> float | None:
+    return step.get("server_cpu_us_per_message")
+
+
+def wire(step: Step) -> float | None:
+    b = step.get("bytes_per_message", BytesPerMessage())
+    down = b.get("down")
+    return None if down is None else down + (b.get("up") or 0)
+
+
+def up(step: Step) -> float | None:
+    value: float | None = (step.get("bytes_per_message") or {}).get("up")
+    return value
+
+
+def requests_per_message(step: Step) -> float | None:
+    delivered: int = step.get("delivered") or 0
+    polls: int = step.get("polls") or 0
+    return polls / delivered if delivered else None
+
+
+def fmt_ms(s: Spread | None) -> str:
+    return fmt(s, 1 / 1000, " ms", 2)
+
+
+def fmt_us(s: Spread | None) -> str:
+    return fmt(s, 1, " µs", 1)
+
+
+def fmt_bytes(s: Spread | None) -> str:
+    return fmt(s, 1, " B", 0)
+
+
+def fmt(s: Spread | None, scale: float, unit: str, digits: int) -> str:
+    """`2.61 ms [2.50–2.70]` (the interval, n repeats shown by the table's note)."""
+    if s is None:
+        return "–"
+    middle = f"{s.median * scale:,.{digits}f}{unit}"
+    if s.n < 2:
+        return middle + " (1 run)"
+    return f"{middle} [{s.low * scale:,.{digits}f}–{s.high * scale:,.{digits}f}]"
+
+
+# -- steps of the real-condition scenarios ----------------------------------------------------
+
+
+def at_text(load: Load) -> str:
+    return f"{load[0]:,} subscribers × {load[1]:g} msg/s"
+
+
+def protocol_steps(run: Run, transport: str) -> dict[str, list[Step]]:
+    """Broadcast steps served by hypercorn over TLS, by protocol: HTTP/1.1, HTTP/2 with a
+    connection per subscriber, HTTP/2 with many subscribers per connection."""
+    found: dict[str, list[Step]] = {}
+    for step in run.of("broadcast", transport):
+        p = step["params"]
+        if p.get("server", "uvicorn") != "hypercorn" and not p.get("http2"):
+            continue
+        if p.get("binary") or p.get("payload_bytes", 90) != 90:
+            continue
+        per = int(p.get("streams_per_connection") or 1)
+        if not p.get("http2"):
+            key = "HTTP/1.1 + TLS"
+        elif per == 1:
+            key = "HTTP/2, a connection per subscriber"
+        else:
+            key = f"HTTP/2, {per} subscribers per connection"
+        found.setdefault(key, []).append(step)
+    return found
+
+
+def browser_steps(run: Run, transport: str, http2: bool = False) -> list[Step]:
+    """The browser steps of one transport, over HTTP/1.1 or over HTTP/2."""
+    return [s for s in run.of("browser", transport) if bool(s["params"].get("http2")) == http2]
+
+
+def browser_reconnection(run: Run) -> dict[str, Any] | None:
+    """The SSE browser steps' EventSource reconnection figures, by `retry:` in ms."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for step in run.of("browser", "sse"):
+        for retry, figures in (step.get("sse_reconnection") or {}).items():
+            if isinstance(figures, dict):
+                found.setdefault(retry, []).append(figures)
+    if not found:
+        return None
+    out: dict[str, Any] = {}
+    for retry, runs in sorted(found.items(), key=lambda item: -int(item[0])):
+        gaps = [g for r in runs for g in r["reconnect_ms"]]
+        out[retry] = {
+            "reconnects": sum(r["reconnects"] for r in runs),
+            "reconnect": stats.spread(gaps),
+            "lost": sum(r["lost"] for r in runs),
+            "expected": sum(r["expected"] for r in runs),
+        }
+    return out
+
+
+def recovery_code(run: Run) -> dict[str, int]:
+    for step in run.of("browser"):
+        lines: dict[str, int] | None = step.get("recovery_code_lines")
+        if lines:
+            return lines
+    return {}
+
+
+def binary_steps(run: Run, transport: str) -> dict[int, list[Step]]:
+    """The binary-payload broadcast steps of one transport, by payload size."""
+    found: dict[int, list[Step]] = {}
+    for step in run.of("broadcast", transport):
+        if step["params"].get("binary"):
+            found.setdefault(int(step["params"]["payload_bytes"]), []).append(step)
+    return dict(sorted(found.items()))
+
+
+def size_text(size: int) -> str:
+    return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
+
+
+def overhead(steps: Sequence[Step], size: int) -> float | None:
+    """Median wire bytes per message beyond the payload, as a share of the payload."""
+    spread = spread_of(steps, wire)
+    return None if spread is None else (spread.median - size) / size
+
+
+def outcome_text(found: dict[str, Any]) -> str:
+    outcome = str(found.get("outcome", ""))
+    if outcome == "read":
+        return f"read {found['events_read']} of {found['events_published']} events"
+    return outcome.replace("blocked: ", "blocked (").rstrip() + (
+        ")" if outcome.startswith("blocked: ") else ""
+    )
+
+
+def proxied(run: Run) -> dict[tuple[str, str, bool], Step]:
+    """`proxy` steps by (transport, nginx flavour, SSE buffering header sent)."""
+    return {
+        (s["transport"], s["params"]["nginx"], s["params"].get("sse_proxy_buffering_off", True)): s
+        for s in run.of("proxy")
+    }
+
+
+def through(step: Step) -> str:
+    """What one subscribe through nginx got: refused, or delivered with its latency."""
+    if not step.get("handshake_passed"):
+        return f"refused ({step.get('handshake_status')})"
+    lost = step.get("lost", 0)
+    latency = step.get("latency_us")
+    p50_us, p99_us = (None, None) if latency is None else (latency["p50"], latency["p99"])
+    p50_text = "–" if p50_us is None else f"{p50_us / 1000:.1f} ms"
+    p99_text = "–" if p99_us is None else f"{p99_us / 1000:.1f} ms"
+    return f"passes, {lost} lost, p50 {p50_text}, p99 {p99_text}"
+
+
+def delayed(run: Run) -> dict[tuple[str, float], Step]:
+    """`delay` steps by (transport, RTT ms)."""
+    return {(s["transport"], float(s["params"]["rtt_ms"])): s for s in run.of("delay")}
