@@ -79,11 +79,17 @@ def capacity(run: Run, transport: str, subscribers: int) -> str:
 
 
 def capacity_text(knee: StepResult) -> str:
-    """`4,000/s`, or `≥ 16,000/s` when the sweep stopped before the server did."""
+    """`4,000/s`, or `≥ 16,000/s (load-generator bound)` when the sweep stopped before the
+    server did: a lower bound, not a capacity to rank."""
     value = knee.get("max_sustainable_deliveries_per_second")
     if not value:
         return "none"
-    return ("≥ " if knee.get("capacity_is_lower_bound") else "") + f"{value:,.0f}/s"
+    if not knee.get("capacity_is_lower_bound"):
+        return f"{value:,.0f}/s"
+    bound_by = knee.get("bound_by")
+    label = {"the load generator": "load-generator bound", "the sweep's maximum":
+             "the sweep's maximum"}.get(str(bound_by), "a lower bound")  # fmt: skip
+    return f"≥ {value:,.0f}/s ({label})"
 
 
 def headline(run: Run) -> Table | None:

@@ -33,7 +33,6 @@ from report.selection import (
     repeats,
     requests_per_message,
     saturated,
-    up,
     wire,
 )
 from report.stats import Difference, Direction
@@ -90,7 +89,8 @@ class Item:
     transport: str
     fr: str
     en: str
-    measure: Measure
+    measures: tuple[Measure, ...]
+    """The figures that test it; every one is compared, by the same rule."""
     expect: Direction
     against: tuple[str, ...]
     because: str
@@ -101,12 +101,23 @@ class Item:
 class Judged:
     item: Item
     verdict: Verdict
-    figures: dict[str, Reading]
-    differences: dict[str, Difference] = field(default_factory=dict)
+    figures: dict[str, dict[str, Reading]]
+    """By measure key, then by transport."""
+    differences: dict[str, dict[str, Difference]] = field(default_factory=dict)
+    """By measure key, then by the transport compared with."""
 
     @property
     def missing(self) -> list[str]:
-        return [f"{t}: {r}" for t, r in self.figures.items() if isinstance(r, str)]
+        return [
+            f"{t}: {r}"
+            for readings in self.figures.values()
+            for t, r in readings.items()
+            if isinstance(r, str)
+        ]
+
+    @property
+    def found(self) -> list[Figure]:
+        return [r for rs in self.figures.values() for r in rs.values() if isinstance(r, Figure)]
 
 
 # -- which steps a figure may cite -------------------------------------------------------------
@@ -352,27 +363,44 @@ def binary_overhead(run: Run, transport: str) -> Reading:
     return figure_of(mine, ratio, f"binary events of {size // 1024} KiB")
 
 
-def chat_steps(run: Run, transport: str) -> list[StepResult]:
-    found: list[StepResult] = repeats(run, "chat", transport)
-    return found
+def chat_steps(run: Run, transport: str, workload: str) -> list[StepResult]:
+    """The chat steps of one workload: "chat" (many rooms, a message every few seconds per
+    member) or "games" (a few players, many updates a second each)."""
+    return [
+        s
+        for s in repeats(run, "chat", transport)
+        if s["params"].get("workload", "chat") == workload
+    ]
 
 
-def chat_where(steps: Sequence[StepResult]) -> str:
+def chat_where(steps: Sequence[StepResult], workload: str) -> str:
     if not steps:
-        return "chat"
+        return workload
     p = steps[0]["params"]
-    return (f"chat, {p['rooms']} rooms × {p['members_per_room']} members, "
+    return (f"{workload}, {p['rooms']} rooms × {p['members_per_room']} members, "
             f"each publishing {p['member_rate']:g}/s")  # fmt: skip
 
 
-def chat_upstream(run: Run, transport: str) -> Reading:
-    steps = chat_steps(run, transport)
-    return figure_of(steps, up, chat_where(steps))
+def upstream_per_message(step: StepResult) -> float | None:
+    """Every byte the members sent, handshakes and polls included, per message they sent."""
+    total = (step.get("bytes_per_message") or {}).get("total_up")
+    published = step.get("published") or 0
+    return None if total is None or not published else total / published
 
 
-def chat_p99(run: Run, transport: str) -> Reading:
-    steps = chat_steps(run, transport)
-    return figure_of(steps, p99_ms, chat_where(steps), p99=True)
+def client_upstream(run: Run, transport: str) -> Reading:
+    """What a client's own messages cost on the wire, where each member sends many: the games
+    workload (in a chat at 0.5 messages/s the connections' handshakes would outweigh them)."""
+    steps = chat_steps(run, transport, "games")
+    return figure_of(steps, upstream_per_message, chat_where(steps, "games"))
+
+
+def conversation_p99(workload: str) -> Callable[[Run, str], Reading]:
+    def read(run: Run, transport: str) -> Reading:
+        steps = chat_steps(run, transport, workload)
+        return figure_of(steps, p99_ms, chat_where(steps, workload), p99=True)
+
+    return read
 
 
 # -- the measures ------------------------------------------------------------------------------
@@ -486,14 +514,14 @@ BINARY = M(
     False,
     binary_overhead,
 )
-CHAT_UP = M(
-    "chat_upstream",
-    "client → server wire bytes per chat message",
-    "octets client → serveur par message de chat",
+CLIENT_UP = M(
+    "client_upstream",
+    "client → server wire bytes per message a client sends",
+    "octets client → serveur par message envoyé par un client",
     "B",
     0,
     False,
-    chat_upstream,
+    client_upstream,
 )
 CHAT_P99 = M(
     "chat_p99",
@@ -502,59 +530,67 @@ CHAT_P99 = M(
     "ms",
     2,
     False,
-    chat_p99,
+    conversation_p99("chat"),
+)
+GAMES_P99 = M(
+    "games_p99",
+    "p99 latency of game updates",
+    "latence p99 des mises à jour de jeu",
+    "ms",
+    2,
+    False,
+    conversation_p99("games"),
 )
 
-STREAMS = ("sse", "ws")
 OTHERS = {t: tuple(o for o in TRANSPORTS if o != t) for t in TRANSPORTS}
 
 ITEMS: tuple[Item, ...] = (
     Item("longpoll.universal_support", "advantage", "longpoll", "Support universel",
-         "universal support", PATHS, "higher", OTHERS["longpoll"],
+         "universal support", (PATHS,), "higher", OTHERS["longpoll"],
          "plain requests should pass where the streams do not"),
-    Item("longpoll.simple", "advantage", "longpoll", "Simple", "simple", CODE, "lower",
+    Item("longpoll.simple", "advantage", "longpoll", "Simple", "simple", (CODE,), "lower",
          OTHERS["longpoll"], "what a page's author writes for the same resumable subscription"),
-    Item("longpoll.http_overhead", "limit", "longpoll", "Overhead HTTP", "HTTP overhead", WIRE,
+    Item("longpoll.http_overhead", "limit", "longpoll", "Overhead HTTP", "HTTP overhead", (WIRE,),
          "higher", OTHERS["longpoll"], "a request and its headers for every batch"),
-    Item("longpoll.latency", "limit", "longpoll", "Latence", "latency", BURST, "higher",
+    Item("longpoll.latency", "limit", "longpoll", "Latence", "latency", (BURST,), "higher",
          OTHERS["longpoll"], "a round trip to ask again before the rest of a burst"),
     Item("longpoll.server_load", "limit", "longpoll", "Charge serveur", "server load",
-         SERVER_CPU, "higher", OTHERS["longpoll"], "a request to parse and answer per batch"),
+         (SERVER_CPU,), "higher", OTHERS["longpoll"], "a request to parse and answer per batch"),
     Item("longpoll.legacy_notifications", "use case", "longpoll", "Notifications (legacy)",
-         "legacy notifications", NOTIFY, "higher", OTHERS["longpoll"],
+         "legacy notifications", (NOTIFY,), "higher", OTHERS["longpoll"],
          "many clients, a low rate, a proxy left at its defaults: the pick fits best when it "
          "delivers the most per CPU there"),
     Item("sse.native_push", "advantage", "sse", "Push natif (EventSource)", "native push",
-         REQUESTS, "lower", ("longpoll",), "the server pushes on an open response instead of "
+         (REQUESTS,), "lower", ("longpoll",), "the server pushes on an open response instead of "
          "answering polls"),
     Item("sse.automatic_reconnection", "advantage", "sse", "Reconnexion automatique",
-         "automatic reconnection", CODE, "lower", OTHERS["sse"],
+         "automatic reconnection", (CODE,), "lower", OTHERS["sse"],
          "EventSource reconnects and resumes with Last-Event-ID by itself"),
     Item("sse.broadcast", "advantage", "sse", "Parfait pour le broadcast", "perfect for broadcast",
-         FANOUT_CPU, "lower", OTHERS["sse"], "one stream to many: the cost of each delivery"),
+         (FANOUT_CPU,), "lower", OTHERS["sse"], "one stream to many: the cost of each delivery"),
     Item("sse.no_client_to_server", "limit", "sse", "Pas de client → serveur",
-         "no client → server messages", CHAT_UP, "higher", ("ws",),
+         "no client → server messages", (CLIENT_UP,), "higher", ("ws",),
          "a client's message needs a separate POST where a WebSocket sends a frame"),
-    Item("sse.text_only", "limit", "sse", "Texte uniquement", "text only", BINARY, "higher",
+    Item("sse.text_only", "limit", "sse", "Texte uniquement", "text only", (BINARY,), "higher",
          ("ws",), "binary data must travel as base64 text where a WebSocket sends binary frames"),
     Item("sse.live_monitoring", "use case", "sse", "Monitoring en direct", "live monitoring",
-         FANOUT_P99, "lower", OTHERS["sse"],
+         (FANOUT_P99,), "lower", OTHERS["sse"],
          "one stream to a thousand viewers: the pick fits best when its p99 is the lowest"),
-    Item("ws.bidirectional", "advantage", "ws", "Bidirectionnel", "bidirectional", CHAT_UP,
+    Item("ws.bidirectional", "advantage", "ws", "Bidirectionnel", "bidirectional", (CLIENT_UP,),
          "lower", OTHERS["ws"], "a client's message is a frame on the open socket"),
-    Item("ws.low_latency", "advantage", "ws", "Faible latence", "low latency", BURST, "lower",
+    Item("ws.low_latency", "advantage", "ws", "Faible latence", "low latency", (BURST,), "lower",
          ("longpoll",), "a pushed event waits for no request, unlike a poll"),
     Item("ws.binary_frames", "advantage", "ws", "Frames binaires et texte",
-         "binary and text frames", BINARY, "lower", OTHERS["ws"],
+         "binary and text frames", (BINARY,), "lower", OTHERS["ws"],
          "binary events as binary frames, not base64 text"),
     Item("ws.load_balancer", "limit", "ws", "Nécessite un load balancer compatible",
-         "needs a load balancer that supports it", DEFAULT_PROXY, "lower", OTHERS["ws"],
+         "needs a load balancer that supports it", (DEFAULT_PROXY,), "lower", OTHERS["ws"],
          "the upgrade must be forwarded explicitly"),
     Item("ws.security", "limit", "ws", "Sécurité plus fine à gérer",
-         "finer-grained security to get right", FOREIGN, "higher", OTHERS["ws"],
+         "finer-grained security to get right", (FOREIGN,), "higher", OTHERS["ws"],
          "browsers apply no CORS to a WebSocket: the server must check Origin itself"),
     Item("ws.chat_collaboration_games", "use case", "ws", "Chat, collaboration, jeux",
-         "chat, collaboration, games", CHAT_P99, "lower", OTHERS["ws"],
+         "chat, collaboration, games", (CHAT_P99, GAMES_P99), "lower", OTHERS["ws"],
          "everyone publishes and receives: the pick fits best when its p99 is the lowest"),
 )  # fmt: skip
 
@@ -572,19 +608,35 @@ def verdict_of(expect: Direction, directions: Sequence[Direction]) -> Verdict:
     return "inconclusive"
 
 
+def enough_repeats(measure: Measure, reading: Reading) -> Reading:
+    """A sampled figure of fewer repeats than the test needs cannot be judged: it is missing,
+    not a tie."""
+    if isinstance(reading, str) or measure.counted or len(reading.values) >= stats.MIN_REPEATS:
+        return reading
+    return f"{len(reading.values)} repeat(s) at {reading.where}: the test needs {stats.MIN_REPEATS}"
+
+
 def judge_item(run: Run, item: Item) -> Judged:
     involved = (item.transport, *item.against)
-    figures = {t: item.measure.read(run, t) for t in involved}
-    subject = figures[item.transport]
-    if any(isinstance(r, str) for r in figures.values()) or not isinstance(subject, Figure):
+    figures = {
+        m.key: {t: enough_repeats(m, m.read(run, t)) for t in involved} for m in item.measures
+    }
+    if any(isinstance(r, str) for readings in figures.values() for r in readings.values()):
         return Judged(item, "not measured", figures)
-    differences = {}
-    for other in item.against:
-        theirs = figures[other]
-        assert isinstance(theirs, Figure)
-        differences[other] = stats.judge(subject.values, theirs.values, item.measure.counted)
-    verdict = verdict_of(item.expect, [d.direction for d in differences.values()])
-    return Judged(item, verdict, figures, differences)
+    differences: dict[str, dict[str, Difference]] = {}
+    for measure in item.measures:
+        readings = figures[measure.key]
+        subject = readings[item.transport]
+        assert isinstance(subject, Figure)
+        differences[measure.key] = {}
+        for other in item.against:
+            theirs = readings[other]
+            assert isinstance(theirs, Figure)
+            differences[measure.key][other] = stats.judge(
+                subject.values, theirs.values, measure.counted
+            )
+    directions = [d.direction for by in differences.values() for d in by.values()]
+    return Judged(item, verdict_of(item.expect, directions), figures, differences)
 
 
 def judge(run: Run) -> list[Judged]:
@@ -644,57 +696,70 @@ def figure_text(reading: Reading, measure: Measure, lang: Lang) -> str:
     return f"{middle} [{low}–{high}]"
 
 
-def difference_text(judged: Judged, other: str, lang: Lang) -> str:
-    d = judged.differences[other]
-    parts = [DIRECTIONS[lang][d.direction], NAMES[lang][other]]
+def difference_text(d: Difference, other: str, lang: Lang) -> str:
     detail = []
     if d.ratio is not None:
         detail.append(f"×{number(d.ratio, 2, lang)}")
     if d.p is not None:
         detail.append(f"p = {number(d.p, 3, lang)}")
-    return " ".join(parts) + (f" ({', '.join(detail)})" if detail else "")
+    words = f"{DIRECTIONS[lang][d.direction]} {NAMES[lang][other]}"
+    return words + (f" ({', '.join(detail)})" if detail else "")
 
 
 def n_text(judged: Judged) -> str:
-    ns = {r.spread.n for r in judged.figures.values() if isinstance(r, Figure)}
-    if not ns:
+    """The repeats behind the figures and their interval, or `counted` for exact figures."""
+    figures = judged.found
+    if not figures:
         return "–"
-    return "/".join(str(n) for n in sorted(ns))
+    ns = "/".join(str(n) for n in sorted({f.spread.n for f in figures}))
+    methods = sorted({f.spread.method for f in figures if f.spread.n > 1})
+    return f"{ns} ({', '.join(methods)})" if methods else f"{ns} (counted)"
 
 
-def interval_method(judged: Judged) -> str:
-    methods = sorted({r.spread.method for r in judged.figures.values() if isinstance(r, Figure)})
-    return ", ".join(methods) if methods else "–"
+def cores_text(judged: Judged) -> str:
+    """The busiest server and load-generator cores among the steps the figures cite."""
+
+    def busiest(values: list[float | None]) -> str:
+        found = [v for v in values if v is not None]
+        return f"{max(found):.0%}".replace("%", "\u202f%") if found else "–"
+
+    figures = judged.found
+    server = busiest([f.server_core for f in figures])
+    driver = busiest([f.driver_core for f in figures])
+    return f"{server} / {driver}"
 
 
 def row(judged: Judged, lang: Lang) -> list[str]:
     item = judged.item
-    measure = item.measure
-    name = measure.en if lang == "en" else measure.fr
-    where = next((r.where for r in judged.figures.values() if isinstance(r, Figure)), "")
-    figures = "; ".join(
-        f"{NAMES[lang][t]} {figure_text(r, measure, lang)}" for t, r in judged.figures.items()
-    )
-    if judged.differences:
-        why = "; ".join(difference_text(judged, o, lang) for o in judged.differences)
-    else:
-        why = "; ".join(judged.missing)
+    several = len(item.measures) > 1
+    figures, why = [], []
+    for measure in item.measures:
+        name = measure.en if lang == "en" else measure.fr
+        readings = judged.figures[measure.key]
+        where = next((r.where for r in readings.values() if isinstance(r, Figure)), "")
+        values = "; ".join(
+            f"{NAMES[lang][t]} {figure_text(r, measure, lang)}" for t, r in readings.items()
+        )
+        figures.append(f"{name}: {values}" + (f" ({where})" if where else ""))
+        for other, d in judged.differences.get(measure.key, {}).items():
+            why.append((f"{name}: " if several else "") + difference_text(d, other, lang))
     return [
         KINDS[lang][item.kind],
         NAMES[lang][item.transport],
         f"{item.fr} ({item.en})" if lang == "en" else item.fr,
-        f"{name}: {figures}" + (f" ({where})" if where else ""),
+        " — ".join(figures),
         n_text(judged),
+        cores_text(judged),
         f"**{VERDICTS[lang][judged.verdict]}**",
-        why,
+        "; ".join(why or judged.missing),
     ]
 
 
 HEADERS: dict[Lang, list[str]] = {
     "en": ["kind", "transport", "the course says", "figure judged (median [interval])", "n",
-           "verdict", "how it compares"],
+           "busiest server / load-generator core", "verdict", "how it compares"],
     "fr": ["type", "transport", "le cours dit", "mesure jugée (médiane [intervalle])", "n",
-           "verdict", "comparaison"],
+           "cœur serveur / générateur le plus chargé", "verdict", "comparaison"],
 }  # fmt: skip
 
 
@@ -731,36 +796,38 @@ def answer(judged: Sequence[Judged], lang: Lang) -> str:
 # -- machine-readable --------------------------------------------------------------------------
 
 
+def figure_json(reading: Reading) -> dict[str, Any]:
+    if isinstance(reading, str):
+        return {"missing": reading}
+    s = reading.spread
+    return {
+        "median": s.median, "low": s.low, "high": s.high, "n": s.n, "interval": s.method,
+        "values": list(reading.values), "where": reading.where, "steps": list(reading.steps),
+        "server_core_max": reading.server_core, "driver_core_max": reading.driver_core,
+        "driver_cpu_us_per_message": reading.driver_cpu_us_per_message,
+    }  # fmt: skip
+
+
 def as_json(judged: Sequence[Judged]) -> list[dict[str, Any]]:
     out = []
     for j in judged:
         item = j.item
-        figures: dict[str, Any] = {}
-        steps: list[str] = []
-        for t, r in j.figures.items():
-            if isinstance(r, str):
-                figures[t] = {"missing": r}
-                continue
-            s = r.spread
-            steps += r.steps
-            figures[t] = {
-                "median": s.median, "low": s.low, "high": s.high, "n": s.n,
-                "interval": s.method, "values": list(r.values), "where": r.where,
-                "steps": list(r.steps), "server_core_max": r.server_core,
-                "driver_core_max": r.driver_core,
-                "driver_cpu_us_per_message": r.driver_cpu_us_per_message,
-            }  # fmt: skip
         out.append({
             "claim": item.claim, "kind": item.kind, "transport": item.transport,
             "course": {"fr": item.fr, "en": item.en}, "verdict": j.verdict,
-            "figure": {"key": item.measure.key, "name": item.measure.en,
-                       "unit": item.measure.unit, "counted": item.measure.counted},
             "expect": item.expect, "against": list(item.against), "because": item.because,
-            "steps": steps,
-            "n": {t: r.spread.n for t, r in j.figures.items() if isinstance(r, Figure)},
-            "figures": figures,
-            "comparisons": {o: {"direction": d.direction, "p": d.p, "ratio": d.ratio}
-                            for o, d in j.differences.items()},
+            "steps": sorted({step for f in j.found for step in f.steps}),
+            "n": sorted({f.spread.n for f in j.found}),
+            "figures": {
+                m.key: {"name": m.en, "unit": m.unit, "counted": m.counted,
+                        "transports": {t: figure_json(r) for t, r in j.figures[m.key].items()}}
+                for m in item.measures
+            },
+            "comparisons": {
+                key: {o: {"direction": d.direction, "p": d.p, "ratio": d.ratio}
+                      for o, d in by.items()}
+                for key, by in j.differences.items()
+            },
         })  # fmt: skip
     return out
 
@@ -770,7 +837,7 @@ VERDICTS_VERSION = 1
 
 
 def document(run: Run) -> dict[str, Any]:
-    """`steps.json`: one object per claim, in the course's order."""
+    """`verdicts.json`: one object per claim, in the course's order."""
     return {
         "schema": VERDICTS_SCHEMA,
         "version": VERDICTS_VERSION,

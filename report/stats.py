@@ -65,6 +65,10 @@ def spread(values: Sequence[float], seed: int = 0) -> Spread | None:
 ALPHA = 0.05
 """The test's level: below it, a difference of medians is not the repeats' noise."""
 
+MIN_REPEATS = 4
+"""The fewest repeats a side from which the test can call two figures different at all
+(2 / C(8, 4) = 0.029 < ALPHA; with three a side the smallest p is 0.1)."""
+
 RULE = (
     "two sets of per-repeat values differ when a two-sided exact Mann–Whitney U test gives "
     "p < 0.05 and their medians are more than 10 % apart (counted figures: the 10 % alone)"

@@ -1,6 +1,7 @@
-"""The offered-load sweep: broadcast at doubling rates until p99 leaves the bound, an event is
-lost, the publisher falls behind or the driver saturates; the last rate that passed is the
-capacity (a lower bound when the driver stopped the sweep)."""
+"""The offered-load sweep: broadcast at doubling rates until the server core saturates, p99
+leaves the bound, an event is lost, the publisher falls behind or the load generator saturates;
+the last rate that passed is the capacity. When the load generator or the sweep's own maximum
+stopped it, the capacity is only a lower bound, and says which (`bound_by`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ async def measure(
     points: list[dict[str, Any]] = []
     knee_rate: float | None = None
     reason = f"reached max_rate {p['max_rate']:g}/s"
+    bound_by = "the sweep's maximum"
     lower_bound = True  # until the server itself is what stopped the sweep
     rate = float(p["start_rate"])
     while rate <= p["max_rate"]:
@@ -42,11 +44,17 @@ async def measure(
         points.append(figures)
         p99 = figures["latency_us"]["p99"]
         achieved = figures["achieved_rate"] or 0.0
+        server_core = figures["utilisation"]["server_core"] or 0
         if figures["lost"] or figures["duplicated"]:
             reason = f"{figures['lost']} lost, {figures['duplicated']} duplicated at {rate:g}/s"
+        elif server_core > figure.SERVER_SATURATED:
+            reason = f"server core {server_core:.0%} busy at {rate:g}/s"
         elif (figures["utilisation"]["driver_core"] or 0) > figure.DRIVER_SATURATED:
-            # Past here the driver, not the server, would set the figures.
-            reason = f"the driver saturated at {rate:g}/s: capacity is at least the last pass"
+            # Past here the load generator, not the server, would set the figures.
+            reason = (
+                f"the load generator saturated at {rate:g}/s: capacity is at least the last pass"
+            )
+            bound_by = "the load generator"
             break
         elif achieved < figure.KEPT_UP * rate:
             reason = f"publisher reached {achieved:.1f} of {rate:g}/s"
@@ -61,6 +69,7 @@ async def measure(
             rate *= p["factor"]
             continue
         lower_bound = False
+        bound_by = "the server"
         break
     return {
         "status": "ok" if points else "failed",
@@ -70,5 +79,6 @@ async def measure(
         else None,
         "stopped_because": reason,
         "capacity_is_lower_bound": lower_bound,
+        "bound_by": bound_by,
         "points": points,
     }

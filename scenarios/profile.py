@@ -99,8 +99,11 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "sample_seconds": [5.0],
         "soak_warmup_seconds": [60.0],
     },
-    # Many rooms; every member publishes into its room through its own transport.
+    # Many rooms; every member publishes into its room through its own transport. `workload`
+    # names what the conversation stands for: "chat", or "games" (a few players, many updates a
+    # second each, small payloads).
     "chat": {
+        "workload": ["chat"],
         "rooms": [20],
         "members_per_room": [10],
         "member_rate": [0.5],
@@ -228,6 +231,8 @@ class Step:
             parts.append(f"nginx-{self.params['nginx']}")
         if self.params.get("sse_proxy_buffering_off") is False:
             parts.append("nginx-buffers-sse")
+        if self.params.get("workload", "chat") != "chat":
+            parts.append(str(self.params["workload"]))
         if self.scenario == "delay":
             parts.append(f"{self.params['rtt_ms']:g}ms-rtt")
         if self.scenario == "proxy_idle":

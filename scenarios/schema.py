@@ -243,6 +243,8 @@ class StepResult(TypedDict, total=False):
     max_sustainable_rate: float | None
     max_sustainable_deliveries_per_second: float | None
     capacity_is_lower_bound: bool
+    bound_by: str
+    """What ended the sweep: the server, the load generator or the sweep's maximum."""
     stopped_because: str
     # Idle connections.
     requested: int

@@ -308,6 +308,11 @@ def test_tiny_knee_steps_up_and_says_why_it_stopped(
     assert step["stopped_because"]
     if step["max_sustainable_rate"] is not None:
         assert step["max_sustainable_rate"] in rates
+    assert step["bound_by"] in ("the server", "the load generator", "the sweep's maximum")
+    assert step["capacity_is_lower_bound"] == (step["bound_by"] != "the server")
+    # No rate that passed had its server core saturated.
+    passed = [p for p in step["points"] if p["rate"] <= (step["max_sustainable_rate"] or 0)]
+    assert all(p["utilisation"]["server_core"] <= 0.8 for p in passed)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

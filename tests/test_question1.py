@@ -109,6 +109,21 @@ def test_counted_figures_are_judged_by_the_threshold_alone() -> None:
     assert stats.judge([0], [0], counted=True).direction == "same"
 
 
+def test_a_figure_of_three_repeats_is_too_few_to_judge_not_a_tie() -> None:
+    run = run_of(*full_steps())
+    short = [s for s in run.data["steps"] if s["scenario"] != "chat"]
+    chats = [s for s in run.data["steps"] if s["scenario"] == "chat"]
+    kept: dict[str, int] = {}
+    for s in chats:  # three repeats of each chat, per transport and workload
+        key = s["transport"] + s["params"].get("workload", "chat")
+        kept[key] = kept.get(key, 0) + 1
+        if kept[key] <= 3:
+            short.append(s)
+    j = judged(run_of(*short), "ws.bidirectional")
+    assert j.verdict == "not measured"
+    assert "3 repeat(s) at games" in j.missing[0] and "the test needs 4" in j.missing[0]
+
+
 def test_the_verdict_rule_lets_no_tie_lean() -> None:
     assert question1.verdict_of("higher", ["higher", "higher"]) == "confirmed"
     assert question1.verdict_of("higher", ["lower", "lower"]) == "refuted"
@@ -206,11 +221,16 @@ def binary_step(transport: str, size: int, i: int) -> dict[str, Any]:
     return made
 
 
-def chat_step(transport: str, i: int) -> dict[str, Any]:
+def chat_step(transport: str, i: int, workload: str = "chat") -> dict[str, Any]:
     p99_ms = {"longpoll": 30.0, "sse": 12.0, "ws": 6.0}[transport] + i / 10
     made = step(transport, p99_ms / 3, p99_ms, scenario="chat")
     made["params"] = {"rooms": 20, "members_per_room": 10, "member_rate": 0.5}
-    made["bytes_per_message"] = {"down": 200.0, "up": 40.0 if transport == "ws" else 120.0 + i}
+    if workload != "chat":
+        made["params"] = {"workload": workload, "rooms": 2, "members_per_room": 4,
+                          "member_rate": 30}  # fmt: skip
+    per_message = {"longpoll": 1200.0, "sse": 320.0, "ws": 60.0}[transport] + i
+    made["published"] = 480
+    made["bytes_per_message"] = {"down": 200.0, "up": 30.0, "total_up": int(480 * per_message)}
     made["latency_us"]["count"] = 1500
     return made
 
@@ -219,13 +239,14 @@ def full_steps(**replace: dict[str, Any]) -> list[dict[str, Any]]:
     transports = ("longpoll", "sse", "ws")
     steps = [
         *broadcast_steps(100, 20),
-        *broadcast_steps(1000, 5, n=4),
+        *broadcast_steps(1000, 4, n=4),
         *(browser_step(t) for t in transports),
         *(proxy_step(t, "defaults", i) for t in transports for i in range(4)),
         *(proxy_step(t, "tuned") for t in transports),
         *(delay_step(t, 20.0) for t in transports),
         *(binary_step(t, 16384, i) for t in transports for i in range(4)),
         *(chat_step(t, i) for t in transports for i in range(5)),
+        *(chat_step(t, i, "games") for t in transports for i in range(5)),
     ]
     return [replace.get(s["id"], s) for s in steps]
 
@@ -252,18 +273,21 @@ def test_a_run_with_every_step_judges_all_eighteen_items_from_their_figures() ->
     server_load = question1.row(judged(run, "longpoll.server_load"), "en")
     assert "Long polling 92.0 µs [90.0–94.0]" in server_load[3]
     assert "100 subscribers × 20 msg/s" in server_load[3]
-    assert server_load[4] == "5" and server_load[5] == "**confirmed**"
+    assert server_load[4] == "5 (bootstrap 95 %)" and server_load[6] == "**confirmed**"
+    assert server_load[5] == "30\u202f% / 30\u202f%"
 
 
 def test_the_fan_out_figures_come_from_the_widest_common_load() -> None:
     run = run_of(*full_steps())
-    found = judged(run, "sse.broadcast").figures["sse"]
-    assert isinstance(found, question1.Figure) and "1,000 subscribers × 5 msg/s" in found.where
+    found = judged(run, "sse.broadcast").figures["fanout_server_cpu"]["sse"]
+    assert isinstance(found, question1.Figure) and "1,000 subscribers × 4 msg/s" in found.where
 
 
 def test_a_saturated_repeat_is_never_cited() -> None:
     steps = full_steps()
-    hot = next(s for s in steps if s["id"].startswith("chat-ws"))
+    hot = next(
+        s for s in steps if s["id"].startswith("chat-ws") and s["params"].get("workload") == "games"
+    )
     hot["utilisation"] = {"server_core": 0.93, "driver_core": 0.3,
                           "saturated_because": "server core 93% busy"}  # fmt: skip
     j = judged(run_of(*steps), "ws.bidirectional")
@@ -278,6 +302,7 @@ def test_a_p99_needs_a_thousand_events_per_repeat() -> None:
             s["latency_us"]["count"] = 600
     j = judged(run_of(*steps), "ws.chat_collaboration_games")
     assert j.verdict == "not measured" and "fewer than 1,000 events" in j.missing[0]
+    assert len(j.missing) == 6  # both workloads, three transports each
 
 
 def test_an_eventsource_that_lost_events_has_no_reconnection_figure() -> None:
@@ -313,7 +338,8 @@ def test_the_verdicts_file_cites_only_steps_of_the_run(tmp_path: Path) -> None:
         assert set(claim) >= {"claim", "kind", "transport", "verdict", "steps", "n", "figures"}
         assert claim["steps"] and set(claim["steps"]) <= ids, claim["claim"]
         for figure in claim["figures"].values():
-            assert {"median", "low", "high", "n", "interval"} <= set(figure)
+            for found in figure["transports"].values():
+                assert {"median", "low", "high", "n", "interval", "steps"} <= set(found)
     json.dumps(written)  # plain JSON
 
 
@@ -398,3 +424,11 @@ def test_degraded_step_reports_what_happened() -> None:
     assert f"`{bad['id']}`: publisher reached 44.2 of 50/s" in text
     assert "could not run" not in text  # nothing failed: no empty failure list
     assert text.count(bad["id"]) >= 2  # named in the intro and in the table of every step
+
+
+def test_a_sweep_the_load_generator_ended_is_a_lower_bound_not_a_capacity() -> None:
+    knee: Any = {"max_sustainable_deliveries_per_second": 16000.0}
+    generator = {**knee, "capacity_is_lower_bound": True, "bound_by": "the load generator"}
+    assert document.capacity_text(generator) == "≥ 16,000/s (load-generator bound)"
+    server = {**knee, "capacity_is_lower_bound": False, "bound_by": "the server"}
+    assert document.capacity_text(server) == "16,000/s"
