@@ -57,8 +57,13 @@ def report(runs: list[Run]) -> tuple[str, bool]:
     ]
     called_all = total_all = 0
     changed_all: list[str] = []
+    by_figure: dict[str, list[int]] = {}
     for a, b in itertools.combinations(runs, 2):
         rows = compare.compare(a, b)
+        for row in rows:
+            tally = by_figure.setdefault(row[1], [0, 0])
+            tally[0] += row[-1] != "same"
+            tally[1] += 1
         called, total = compare.false_positives(rows)
         changed = [row[0] for row in compare.verdict_rows(a, b) if row[2] != row[3]]
         called_all, total_all = called_all + called, total_all + total
@@ -76,6 +81,17 @@ def report(runs: list[Run]) -> tuple[str, bool]:
         f"limit {LIMIT:.0%}; verdicts changed: {len(changed_all)}"
         + (f" ({'; '.join(changed_all)})" if changed_all else "")
         + f". {'Passed' if passed else 'Failed'}.",
+    ]
+    lines += [
+        "",
+        "By figure (every pair of runs):",
+        "",
+        "| figure | compared | called different | share |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {total} | {called} | {called / total:.1%} |"
+        for name, (called, total) in by_figure.items()
     ]
     if len({commit(r) for r in runs}) > 1:
         lines.append("")

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from report import stats
 from report.results import Run
 from report.selection import (
+    KNOBS,
     at_text,
     cpu,
     load_of,
@@ -256,6 +257,8 @@ def browser_code(run: Run, transport: str) -> Reading:
     if not steps:
         return "no browser step"
     step = steps[0]
+    if saturated(step) is not None:
+        return f"saturated: {step['id']}"
     if transport == "sse":
         retries = [r for r in (step.get("sse_reconnection") or {}).values() if isinstance(r, dict)]
         if not retries:
@@ -293,6 +296,15 @@ def through_default_proxy(run: Run, transport: str) -> Reading:
     return figure_of(steps, delivered_share, "nginx with a distribution's defaults")
 
 
+def kept_by_default_proxy(run: Run, transport: str) -> Reading:
+    """The share of events nginx's defaults kept from the subscriber: what its author must
+    configure a proxy for."""
+    steps = proxy_steps(run, transport, "defaults")
+    return figure_of(
+        steps, lambda s: 1 - delivered_share(s), "nginx with a distribution's defaults"
+    )
+
+
 def events_per_cpu_ms(step: StepResult) -> float | None:
     """Events delivered per ms of CPU of the server and nginx (0 when nginx refused)."""
     if not step.get("handshake_passed"):
@@ -319,6 +331,11 @@ def paths_delivering_all(run: Run, transport: str) -> Reading:
     absent = [name for name, steps in paths.items() if not steps]
     if absent:
         return f"no step for {', '.join(absent)}"
+    cited = [s for steps in paths.values() for s in steps]
+    # A path that lost events is this figure's finding; a saturated one says nothing.
+    hot = [s["id"] for s in cited if saturated(s) is not None]
+    if hot:
+        return f"saturated: {', '.join(hot)}"
     passed = 0
     for name, steps in paths.items():
         if name == "Chromium":
@@ -326,9 +343,8 @@ def paths_delivering_all(run: Run, transport: str) -> Reading:
         else:
             ok = all(s.get("handshake_passed") and delivered_share(s) == 1 for s in steps)
         passed += ok
-    cited = tuple(s["id"] for steps in paths.values() for s in steps)
-    return Figure((float(passed),), cited, "of nginx defaults, nginx tuned, Chromium",
-                  None, None, None)  # fmt: skip
+    return Figure((float(passed),), tuple(s["id"] for s in cited),
+                  "of nginx defaults, nginx tuned, Chromium", *cores(cited))  # fmt: skip
 
 
 def foreign_reads(run: Run, transport: str) -> Reading:
@@ -336,6 +352,8 @@ def foreign_reads(run: Run, transport: str) -> Reading:
     steps = browser_steps(run, transport)
     if not steps:
         return "no browser step"
+    if saturated(steps[0]) is not None:
+        return f"saturated: {steps[0]['id']}"
     found = (steps[0].get("cross_origin") or {}).get("no_origin_check")
     if not isinstance(found, dict):
         return "the cross-origin page was not run"
@@ -366,10 +384,12 @@ def binary_overhead(run: Run, transport: str) -> Reading:
 def chat_steps(run: Run, transport: str, workload: str) -> list[StepResult]:
     """The chat steps of one workload: "chat" (many rooms, a message every few seconds per
     member) or "games" (a few players, many updates a second each)."""
+    # The workload sets its own payload: only the server's knobs (TLS, auth...) make a variant.
     return [
         s
-        for s in repeats(run, "chat", transport)
+        for s in run.of("chat", transport)
         if s["params"].get("workload", "chat") == workload
+        and not any(s["params"].get(knob) for knob in KNOBS)
     ]
 
 
@@ -487,6 +507,15 @@ DEFAULT_PROXY = M(
     True,
     through_default_proxy,
 )
+PROXY_KEPT = M(
+    "default_proxy_kept",
+    "share of events nginx's defaults kept from the subscriber",
+    "part des événements retenus par nginx par défaut",
+    "",
+    2,
+    True,
+    kept_by_default_proxy,
+)
 NOTIFY = M(
     "events_per_cpu_ms",
     "events delivered per ms of server and proxy CPU",
@@ -548,8 +577,9 @@ ITEMS: tuple[Item, ...] = (
     Item("longpoll.universal_support", "advantage", "longpoll", "Support universel",
          "universal support", (PATHS,), "higher", OTHERS["longpoll"],
          "plain requests should pass where the streams do not"),
-    Item("longpoll.simple", "advantage", "longpoll", "Simple", "simple", (CODE,), "lower",
-         OTHERS["longpoll"], "what a page's author writes for the same resumable subscription"),
+    Item("longpoll.simple", "advantage", "longpoll", "Simple", "simple", (CODE, PROXY_KEPT),
+         "lower", OTHERS["longpoll"], "what a page's author writes for the same resumable "
+         "subscription, and what a proxy left at its defaults keeps from it"),
     Item("longpoll.http_overhead", "limit", "longpoll", "Overhead HTTP", "HTTP overhead", (WIRE,),
          "higher", OTHERS["longpoll"], "a request and its headers for every batch"),
     Item("longpoll.latency", "limit", "longpoll", "Latence", "latency", (BURST,), "higher",
