@@ -17,6 +17,18 @@ BASE64 = "base64"
 """The `encoding` of a binary event's `data` on the JSON transports (SSE, long polling)."""
 
 
+MAX_EVENT_ID = 2**63 - 1
+"""Ids are signed 64-bit integers: Redis' INCR and every client's integers hold them."""
+
+
+def parse_event_id(text: str, source: str = "after") -> int:
+    """An event id written in ASCII digits, from 0 to MAX_EVENT_ID. `str.isdigit` alone also
+    accepts `²` or `٣`, which `int` then refuses or reads as another number."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_EVENT_ID:
+        raise ProtocolError(f"expected {source} as an integer >= 0, got {text[:40]!r}")
+    return int(text)
+
+
 def dump_json(value: JSON) -> bytes:
     """Compact UTF-8 JSON: unicode stays unescaped (fewer wire bytes)."""
     return jsonc.dumps(value)

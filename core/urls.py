@@ -6,7 +6,7 @@ The default namespace is served at `/rooms/...`, any other at `/ns/{namespace}/r
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 TRANSPORTS = ("longpoll", "sse", "ws")
 """The subscribe transports, in the order every table and chart shows them."""
@@ -73,3 +73,17 @@ def subscribe_path(
     if timeout is not None:
         query.append(f"timeout={timeout:g}")
     return room_path(room, suffix, namespace) + ("?" + "&".join(query) if query else "")
+
+
+def redact(url: str) -> str:
+    """`url` without its password, for anything a person or a client may read: `/status`,
+    logs, error messages. `redis://:secret@host:6379/0` → `redis://:***@host:6379/0`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

@@ -55,14 +55,28 @@ class Service(ChildProcess, abc.ABC):
 
 
 class RedisServer(Service):
-    """A throwaway redis-server on loopback: no persistence, so a restart loses every room."""
+    """A throwaway redis-server on loopback: no persistence, so a restart loses every room.
+    With a `password`, it asks every client for it (`requirepass`)."""
+
+    def __init__(
+        self,
+        binary: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        password: str | None = None,
+    ) -> None:
+        super().__init__(binary, port, env)
+        self.password = password
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        secret = f":{self.password}@" if self.password else ""
+        return f"redis://{secret}127.0.0.1:{self.port}/0"
 
     def start(self) -> Self:
         self.argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        if self.password:
+            self.argv += ["--requirepass", self.password]
         # No persistence: a restart loses every room, which is what the resume tests need.
         self.argv += ["--save", "", "--appendonly", "no"]
         self.argv += ["--protected-mode", "yes", "--loglevel", "warning"]

@@ -9,6 +9,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from core import InvalidParameter, RtbenchError, validate_room
+from core.errors import ProtocolError
+from core.events import parse_event_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -78,9 +80,10 @@ def room_of(scope: Scope) -> str:
 def parse_after(value: str | None, source: str = "after") -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 18:
-        raise InvalidParameter(f"expected {source} as an integer >= 0, got {value[:40]!r}")
-    return int(value)
+    try:
+        return parse_event_id(value, source)
+    except ProtocolError as exc:
+        raise InvalidParameter(exc.message) from None
 
 
 def parse_seconds(value: str | None, default: float, maximum: float, name: str) -> float:

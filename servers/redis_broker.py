@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -48,6 +49,7 @@ from core.buffer import Backlog
 from core.events import data_of, dump_json, event_json
 from core.rooms import validate_room
 from core.subscription import CloseReason, fan_out
+from core.urls import redact
 
 log = logging.getLogger("rtbench.redis")
 
@@ -90,7 +92,9 @@ class RedisBroker(Broker):
     def __init__(
         self, url: str, limits: Limits, stats: Stats | None = None, namespace: str = "default"
     ) -> None:
-        self.url = url
+        self.url = redact(url)
+        """Without its password: the URL as `/status`, logs and messages show it."""
+        self._password = urlsplit(url).password
         self.limits = limits
         self.stats = stats if stats is not None else Stats()
         self.prefix = f"rtbench:{namespace}"
@@ -136,9 +140,17 @@ class RedisBroker(Broker):
         try:
             return await operation()
         except (RedisError, OSError) as exc:
+            # The client learns only that the broker is away; the log says why, with the URL
+            # redacted (a driver's message may quote its connection parameters).
+            log.warning("redis unavailable", extra={"url": self.url, "error": self._said(exc)})
             raise BrokerUnavailable(
-                f"expected Redis at {self.url} to answer, got {type(exc).__name__}: {exc}"
+                "expected the broker to answer, got no answer: it is unavailable"
             ) from None
+
+    def _said(self, exc: BaseException) -> str:
+        """What an exception says, with the password (should a driver quote it) masked."""
+        text = f"{type(exc).__name__}: {exc}"
+        return text.replace(self._password, "***") if self._password else text
 
     # -- the Broker interface ---------------------------------------------------------------
 
@@ -354,7 +366,11 @@ class RedisBroker(Broker):
                 attempt += 1
                 log.warning(
                     "redis connection lost",
-                    extra={"url": self.url, "error": str(exc), "retry_in_s": round(delay, 3)},
+                    extra={
+                        "url": self.url,
+                        "error": self._said(exc),
+                        "retry_in_s": round(delay, 3),
+                    },
                 )
                 await asyncio.sleep(delay)
             finally:

@@ -39,8 +39,9 @@ def client_address(scope: Scope) -> str:
 
 def direct_writers(scope: Scope, config: ServerConfig) -> dict[str, Any] | None:
     """The server protocol's direct writers (`servers.protocol`), when the config takes the
-    fast path and the server offers it."""
-    if config.fanout != "direct":
+    fast path and the server offers it. A HEAD request never takes it: its answer has no body,
+    which the ASGI server's own cycle knows how to leave out."""
+    if config.fanout != "direct" or scope.get("method") == "HEAD":
         return None
     extension: dict[str, Any] | None = scope.get("extensions", {}).get(DIRECT)
     return extension

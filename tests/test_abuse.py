@@ -252,3 +252,25 @@ async def test_one_address_cannot_take_more_than_its_share_and_the_rest_is_serve
     finally:
         for sub in subscribers:
             await sub.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("fanout", ["direct", "asgi"])
+async def test_a_head_poll_gets_no_body_so_the_next_answer_stays_framed(
+    server_factory: ServerFactory, room: str, fanout: str
+) -> None:
+    server = server_factory("longpoll", fanout)
+    async with Publisher(server.url) as publisher:
+        await publisher.publish(room, "waiting")
+    reader, writer = await raw(server.url)
+    try:
+        writer.write(
+            f"HEAD /rooms/{room}/poll?after=0 HTTP/1.1\r\nhost: x\r\n\r\n"
+            "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n".encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200")
+        # No body follows a HEAD answer: the next bytes are the next answer's status line.
+        second = await read_answer(reader)
+        assert second.startswith(b"HTTP/1.1 200"), second
+    finally:
+        writer.close()

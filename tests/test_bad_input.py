@@ -68,7 +68,11 @@ async def test_bad_room_name_is_refused_everywhere(
     assert subscribe_status == 400
 
 
-@pytest.mark.parametrize("bad_after", ["abc", "-1", "1.5", "9" * 30])
+# `%C2%B2` is `²` and `%D9%A3` is `٣`: digits to `str.isdigit`, which `int` refuses or misreads;
+# 2^63 is one past the largest id.
+@pytest.mark.parametrize(
+    "bad_after", ["abc", "-1", "1.5", "9" * 30, "%C2%B2", "%D9%A3", str(2**63)]
+)
 async def test_bad_after_is_refused(
     transport: str, server: ServerProcess, room: str, bad_after: str
 ) -> None:
@@ -83,6 +87,32 @@ async def test_bad_after_is_refused(
         response = await client.get(f"/rooms/{room}/{path}?after={bad_after}")
     assert response.status_code == 400
     assert "expected after as an integer >= 0" in response.json()["error"]
+
+
+async def test_a_last_event_id_of_non_ascii_digits_is_refused(
+    server_factory: ServerFactory, room: str
+) -> None:
+    server = server_factory("sse")
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        # `²` in latin-1, the encoding of HTTP header values.
+        response = await client.get(f"/rooms/{room}/sse", headers={"Last-Event-ID": b"\xb2"})
+        assert response.status_code == 400
+        assert "expected Last-Event-ID as an integer >= 0" in response.json()["error"]
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_join_after_past_the_largest_id_gets_an_error_frame(
+    server_factory: ServerFactory, room: str
+) -> None:
+    server = server_factory("ws")
+    async with WSSubscriber(server.url, room) as sub:
+        await sub.send_raw(
+            json.dumps({"op": "join", "room": "other", "after": 2**64 + 5, "ack": 3})
+        )
+        error = await sub.next_reply()
+        assert error["op"] == "error" and error["ack"] == 3
+        assert f"expected after as an integer from 0 to {2**63 - 1}" in error["error"]
+        await sub.join("other")  # the socket is still usable
 
 
 @pytest.mark.parametrize("seconds", ["-1", "61", "soon", "nan"])

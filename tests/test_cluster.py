@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -245,3 +246,25 @@ def test_nonsense_nginx_parameters_are_refused_clearly(
     with pytest.raises(ValueError) as refused:
         Nginx(binary, tmp_path, ["http://127.0.0.1:1"], **options)  # type: ignore[arg-type]
     assert str(refused.value) == says
+
+
+async def test_the_redis_password_is_never_shown(room: str) -> None:
+    secret = "s3cret-" + uuid.uuid4().hex
+    binary = service_binary("redis-server", "redis-server")
+    redis_server = RedisServer(binary, password=secret).start()
+    node = ServerProcess("ws", broker=redis_server.url).start()
+    try:
+        async with httpx.AsyncClient(base_url=node.url, timeout=10) as client:
+            status = await client.get("/status")
+            assert status.status_code == 200 and secret not in status.text
+            assert ":***@127.0.0.1" in status.json()["broker"]["url"]
+            metrics = await client.get("/metrics")
+            assert secret not in metrics.text
+            redis_server.stop()
+            refused = await client.post(f"/rooms/{room}/events", json={"data": 1})
+            assert refused.status_code == 503
+            assert secret not in refused.text and "unavailable" in refused.json()["error"]
+    finally:
+        node.stop()
+        redis_server.stop()
+    assert secret not in json.dumps(list(node.logs))

@@ -18,7 +18,17 @@ from typing import Any, TypeAlias
 
 from core import jsonc
 from core.errors import InvalidPayload, ProtocolError, RtbenchError
-from core.events import JSON, Delivery, Event, Gap, Item, Reply, delivery_from_json, dump_json
+from core.events import (
+    JSON,
+    MAX_EVENT_ID,
+    Delivery,
+    Event,
+    Gap,
+    Item,
+    Reply,
+    delivery_from_json,
+    dump_json,
+)
 from core.payload import loads_object
 from core.rooms import validate_room
 
@@ -172,8 +182,10 @@ def _parse_op(frame: dict[str, Any], ack: JSON) -> ClientOp:
         return Publish(frame["data"], target, except_self, ack)
     if op == "join":
         after = frame.get("after")
-        if after is not None and (type(after) is not int or after < 0):
-            raise ProtocolError(f"expected after as an integer >= 0, got {after!r:.50}")
+        if after is not None and (type(after) is not int or not 0 <= after <= MAX_EVENT_ID):
+            raise ProtocolError(
+                f"expected after as an integer from 0 to {MAX_EVENT_ID}, got {after!r:.50}"
+            )
         return Join(validate_room(frame.get("room")), after, ack)
     if op == "leave":
         return Leave(validate_room(frame.get("room")), ack)
