@@ -45,6 +45,7 @@ calibrate: $(STAMP) deps ## three default runs of this commit, then the rule's f
 	rm -rf $(CALIBRATION)
 	for n in 1 2 3; do \
 	    $(BIN)/python -m scenarios.run --profile $(PROFILE) --out $(CALIBRATION) || exit 1; \
+	    $(BIN)/python -m report $(CALIBRATION)/latest || exit 1; \
 	done
 	$(BIN)/python -m report.calibrate $(CALIBRATION) --out $(CALIBRATION)/calibration.md
 

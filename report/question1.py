@@ -800,7 +800,7 @@ def answer(judged: Sequence[Judged], lang: Lang) -> str:
         mine = [j for j in judged if j.item.transport == t]
         groups: dict[str, list[str]] = {}
         for j in mine:
-            words = j.item.en if lang == "en" else j.item.fr.lower()
+            words = j.item.en if lang == "en" else j.item.fr
             groups.setdefault(j.verdict, []).append(words)
         parts = [
             f"{VERDICTS[lang][v]}: {', '.join(groups[v])}"
