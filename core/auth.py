@@ -2,7 +2,7 @@
 
 Claims (beyond the registered `sub`, `exp`, `aud`, `iss`):
 
-    "namespaces": ["public", "admin"]   namespaces it may use (default: every one)
+    "namespaces": ["public", "admin"]   namespaces it may use (default: the default one only)
     "subscribe":  ["lobby", "chat-*"]   room patterns it may subscribe to / join
     "publish":    ["chat-*"]            room patterns it may publish in
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import jwt
 
-from core.config import Auth
+from core.config import DEFAULT_NAMESPACE, Auth
 from core.errors import ConfigError, Forbidden, Unauthorized
 
 
@@ -44,7 +44,9 @@ class Grant:
     """What one verified token allows."""
 
     subject: str
-    namespaces: tuple[str, ...] = ("*",)
+    namespaces: tuple[str, ...] = (DEFAULT_NAMESPACE,)
+    """A token naming none grants the default namespace only: a namespace of its own (an
+    admin one, say) is never opened by a token minted without a thought for it."""
     subscribe: tuple[str, ...] = ()
     publish: tuple[str, ...] = ()
     expires_at: float | None = None
@@ -69,7 +71,7 @@ class Grant:
             )
 
 
-ANONYMOUS = Grant("anonymous", subscribe=("*",), publish=("*",))
+ANONYMOUS = Grant("anonymous", namespaces=("*",), subscribe=("*",), publish=("*",))
 """What a client may do in a namespace that requires no token."""
 
 
@@ -118,7 +120,7 @@ class TokenVerifier:
             raise Unauthorized(f"expected a valid JWT, got {exc}", reason="malformed") from None
         return Grant(
             subject=str(claims["sub"]),
-            namespaces=_patterns(claims, "namespaces", ("*",)),
+            namespaces=_patterns(claims, "namespaces", (DEFAULT_NAMESPACE,)),
             subscribe=_patterns(claims, "subscribe", ()),
             publish=_patterns(claims, "publish", ()),
             expires_at=float(claims["exp"]),
@@ -131,7 +133,7 @@ def mint(
     *,
     subscribe: list[str] | tuple[str, ...] = (),
     publish: list[str] | tuple[str, ...] = (),
-    namespaces: list[str] | tuple[str, ...] = ("*",),
+    namespaces: list[str] | tuple[str, ...] = (DEFAULT_NAMESPACE,),
     ttl_seconds: float = 3600.0,
     key: str | bytes | None = None,
     now: float | None = None,

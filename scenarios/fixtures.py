@@ -149,7 +149,7 @@ class Fixtures:
         from core.auth import mint
 
         token = mint(Auth(secret=self.secret), "rtbench-bench", subscribe=["*"], publish=["*"],
-                     ttl_seconds=24 * 3600)  # fmt: skip
+                     namespaces=["*"], ttl_seconds=24 * 3600)  # fmt: skip
         return ["--token", token]
 
     async def start_server(self, step: profiles.Step) -> ServerProcess:

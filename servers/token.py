@@ -11,6 +11,7 @@ import sys
 
 from core import ConfigError, ServerConfig
 from core.auth import mint
+from core.config import DEFAULT_NAMESPACE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--publish", action="append", default=[], metavar="PATTERN",
                    help="room pattern it may publish in (repeatable)")  # fmt: skip
     p.add_argument("--namespace", action="append", default=[], metavar="PATTERN",
-                   help="namespaces it may use (repeatable; default: all)")  # fmt: skip
+                   help="namespaces it may use (repeatable; default: the default namespace "
+                        "only; '*' for every one)")  # fmt: skip
     p.add_argument("--ttl", type=float, default=3600.0, help="seconds until it expires")
     p.add_argument("--key", metavar="PEM", help="private key file for RS*/ES*/PS* algorithms")
     args = p.parse_args(argv)
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             args.sub,
             subscribe=args.subscribe,
             publish=args.publish,
-            namespaces=args.namespace or ["*"],
+            namespaces=args.namespace or [DEFAULT_NAMESPACE],
             ttl_seconds=args.ttl,
             key=key,
         )

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
@@ -59,6 +61,9 @@ extra_keys = "strip"
 
 [namespaces.strict]
 data_keys = ["text"]
+
+[namespaces.admin]
+auth = true
 """
 
 
@@ -220,6 +225,24 @@ async def test_invalid_room_and_unknown_namespace(
         await handshake(transport, server.url, "lobby", namespace="nope", headers=bearer(token()))
         == 404
     )
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_token_naming_no_namespace_grants_the_default_one_only(
+    secure: dict[str, ServerProcess], transport: str, room: str
+) -> None:
+    server = secure[transport]
+    minted = mint(AUTH, "tester", subscribe=["*"], publish=["*"])
+    unnamed = jwt.encode({"sub": "tester", "exp": int(time.time()) + 600, "subscribe": ["*"]},
+                         SECRET, algorithm="HS256")  # fmt: skip
+    for plain in (minted, unnamed):
+        assert await handshake(transport, server.url, room, headers=bearer(plain)) in (101, 200)
+        refused = await handshake(transport, server.url, room, namespace="admin",
+                                  headers=bearer(plain))  # fmt: skip
+        assert refused == 403
+    admin = token(namespaces=("admin",))
+    assert await handshake(transport, server.url, room, namespace="admin",
+                           headers=bearer(admin)) in (101, 200)  # fmt: skip
 
 
 @pytest.mark.parametrize("transport", ["sse", "ws"])
