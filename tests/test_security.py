@@ -245,6 +245,26 @@ async def test_a_token_naming_no_namespace_grants_the_default_one_only(
                            headers=bearer(admin)) in (101, 200)  # fmt: skip
 
 
+async def test_a_query_string_token_never_reaches_the_log(tmp_path: Path, room: str) -> None:
+    config = tmp_path / "rtbench.toml"
+    config.write_text(CONFIG)
+    node = ServerProcess("ws", config=config, extra_args=["--log-level", "info"]).start()
+    secret = token()
+    try:
+        url = node.url.replace("http", "ws", 1) + f"/rooms/{room}/ws?after=0&token={secret}"
+        async with connect(url, open_timeout=10):
+            pass
+
+        async def accepted() -> bool:
+            return "[accepted]" in json.dumps(list(node.logs))
+
+        await eventually(accepted)  # uvicorn's own line, which quotes the query string
+    finally:
+        node.stop()
+    logged = json.dumps(list(node.logs))
+    assert secret not in logged and "token=***" in logged
+
+
 @pytest.mark.parametrize("transport", ["sse", "ws"])
 async def test_connection_cap_per_namespace(
     secure: dict[str, ServerProcess], transport: str, room: str
