@@ -21,6 +21,7 @@ from core.errors import (
     TooManyConnections,
     Unauthorized,
     UnknownNamespace,
+    UnsupportedMediaType,
 )
 from core.events import JSON, Delivery, Event, Gap, Item, Reply
 from core.rooms import validate_room
@@ -62,6 +63,7 @@ __all__ = [
     "TooManyConnections",
     "Unauthorized",
     "UnknownNamespace",
+    "UnsupportedMediaType",
     "__version__",
     "validate_room",
 ]

@@ -30,6 +30,14 @@ class InvalidPayload(RtbenchError):
     kind = "invalid_payload"
 
 
+class UnsupportedMediaType(RtbenchError):
+    """A publish whose body is neither JSON nor bytes declared as such. A browser sends a
+    cross-site `text/plain` form without asking the server first; JSON makes it ask."""
+
+    status_code = 415
+    kind = "unsupported_media_type"
+
+
 class PayloadTooLarge(RtbenchError):
     status_code = 413
     close_code = 1009

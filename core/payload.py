@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import jsonc
-from core.errors import InvalidPayload, PayloadTooLarge
+from core.errors import InvalidPayload, PayloadTooLarge, UnsupportedMediaType
 from core.events import JSON
 
 
@@ -43,12 +43,22 @@ BINARY_MEDIA_TYPE = "application/octet-stream"
 """A publish body of this type is the event's data itself, as bytes: a binary event."""
 
 
+JSON_MEDIA_TYPE = "application/json"
+
+
 def parse_publish(body: bytes, content_type: str | None, limit: int) -> JSON | bytes:
-    """The data of a publish request: JSON `{"data": ...}`, or raw bytes for a binary body."""
+    """The data of a publish request: JSON `{"data": ...}`, or raw bytes for a binary body.
+    Any other media type is refused: a page of another site can POST `text/plain` without a
+    CORS preflight, never `application/json`."""
     media_type = (content_type or "").partition(";")[0].strip().lower()
     if media_type == BINARY_MEDIA_TYPE:
         check_size(len(body), limit)
         return bytes(body)
+    if media_type != JSON_MEDIA_TYPE:
+        raise UnsupportedMediaType(
+            f"expected content-type {JSON_MEDIA_TYPE} or {BINARY_MEDIA_TYPE}, got "
+            f"{(content_type or 'none')[:60]!r}"
+        )
     return parse_publish_body(body, limit)
 
 

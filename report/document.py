@@ -596,17 +596,23 @@ def browser_section(run: Run) -> Section | None:
         if found:
             rows.append([
                 NAMES[t],
+                selection.outcome_text(found["default"]) if "default" in found else "not run",
                 selection.outcome_text(found.get("no_origin_check") or {}),
                 selection.outcome_text(found.get("origin_checked") or {}),
             ])  # fmt: skip
     if rows:
         section.blocks.append(
             "Cross-site WebSocket hijacking, measured: a page of another origin (another port "
-            "of 127.0.0.1) subscribes to the server, which sends no CORS headers, then to a "
-            "server whose `allowed_origins` is configured; three events are published to each."
+            "of 127.0.0.1) subscribes to the server as it ships (it refuses an Origin that is "
+            'not its own), to one configured with `allowed_origins = ["*"]` (the check off, '
+            "on purpose: the hole), and to one whose `allowed_origins` names another site; "
+            "none sends CORS headers; three events are published to each."
         )
         section.blocks.append(
-            Table(["transport", "server without an Origin check", "with allowed_origins"], rows)
+            Table(
+                ["transport", "as it ships", 'allowed_origins = ["*"]', "another site allowed"],
+                rows,
+            )
         )
     reconnection = selection.browser_reconnection(run)
     if reconnection:

@@ -420,7 +420,10 @@ def main(args: argparse.Namespace) -> None:
             browser.close()
             ipc.emit({"event": "result", **result})
             return
-        targets = {"no_origin_check": args.url}
+        # The server as it ships checks Origin; the hole is shown on one that opts into it.
+        targets = {"default": args.url}
+        if args.any_origin_url:
+            targets["no_origin_check"] = args.any_origin_url
         if args.origin_checked_url:
             targets["origin_checked"] = args.origin_checked_url
         result["cross_origin"] = cross_origin(session, args.transport, targets)
@@ -443,6 +446,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=20.0, help="events per second while measuring")
     p.add_argument("--duration", type=float, default=5.0, help="seconds of publishing")
     p.add_argument("--origin-checked-url", help="a server with an allowed-origins list")
+    p.add_argument(
+        "--any-origin-url",
+        help='a server configured with allowed_origins = ["*"]: the Origin check turned off',
+    )
     p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")
     p.add_argument(
         "--limit-only",
@@ -516,7 +523,11 @@ async def measure(
         checked = await run.extra_server(
             step.transport, "origin-checked", 'allowed_origins = ["http://rtbench.example"]\n'
         )
-        args += ["--origin-checked-url", checked.url]
+        # Cross-site WebSocket hijacking needs the check off: opted into here, on purpose.
+        any_origin = await run.extra_server(
+            step.transport, "any-origin", 'allowed_origins = ["*"]\n'
+        )
+        args += ["--origin-checked-url", checked.url, "--any-origin-url", any_origin.url]
     if step.transport == "sse" and not p.get("http2"):
         for retry_ms in RETRIES_MS:
             aging = await run.extra_server(

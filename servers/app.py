@@ -19,6 +19,7 @@ from servers import demo, metrics
 from servers.asgi import Receive, Scope, Send, error_body, header, send_json
 from servers.hot import HotPaths
 from servers.hub import Hub
+from servers.origins import SameOrigin
 from servers.transport import Transport, client_address, direct_respond, room_paths, token_of
 
 
@@ -99,7 +100,9 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
     ]
     hot = {("POST", "events"): publish, **transport.hot_routes(hub)}
     app = Starlette(
-        routes=routes, lifespan=hub.lifespan, middleware=[Middleware(HotPaths, routes=hot)]
+        routes=routes,
+        lifespan=hub.lifespan,
+        middleware=[Middleware(SameOrigin, hub=hub), Middleware(HotPaths, routes=hot)],
     )
     app.state.hub = hub
     return app

@@ -66,6 +66,25 @@ def query(scope: Scope) -> dict[str, str]:
     return parsed
 
 
+async def send_refusal(scope: Scope, send: Send, exc: RtbenchError) -> None:
+    """Refuse a request with its error: an HTTP answer, or, for a WebSocket, an HTTP answer
+    before the upgrade when the server supports it, else a close (which it answers 403)."""
+    if scope["type"] != "websocket":
+        await send_json(send, exc.status_code, error_body(exc))
+        return
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": exc.status_code,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": error_body(exc)})
+    else:
+        await send({"type": "websocket.close", "code": exc.close_code})
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:

@@ -160,14 +160,6 @@ class Hub:
             )
         return found
 
-    def check_origin(self, origin: str | None) -> None:
-        """Browsers say where a page came from; an allowlist refuses other sites' pages."""
-        if self.origins and origin is not None and origin not in self.origins:
-            raise Forbidden(
-                f"expected an Origin among {sorted(self.origins)}, got {origin[:100]!r}",
-                reason="origin",
-            )
-
     def check_capacity(self, address: str) -> None:
         """Room for one more subscriber connection, on the server and from this address."""
         limits = self.limits

@@ -41,7 +41,7 @@ class PollEndpoint(Endpoint):
         hub, limits = self.hub, self.hub.limits
         try:
             room = room_of(scope)
-            space, _ = self.admit(scope, room, browser_stream=False)
+            space, _ = self.admit(scope, room)
             broker = space.broker
             params = query(scope)
             after = parse_after(params.get("after"))

@@ -95,13 +95,12 @@ class Endpoint:
             address=address_of(scope),
         )
 
-    def admit(self, scope: Scope, room: str, browser_stream: bool = True) -> tuple[Space, Grant]:
+    def admit(self, scope: Scope, room: str) -> tuple[Space, Grant]:
         """The handshake gate, before a stream starts, a poll is held or an upgrade completes:
-        namespace, Origin, token, rights for the room, connection quota."""
+        namespace, token, rights for the room, connection quota (the Origin was checked for
+        every request by `servers.origins`)."""
         hub = self.hub
         space = hub.space(scope["path_params"].get("namespace"))
-        if browser_stream:
-            hub.check_origin(header(scope, b"origin"))
         grant = space.grant(token_of(scope))
         space.admit(grant, "subscribe", room)
         hub.check_capacity(address_of(scope))

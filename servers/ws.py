@@ -27,7 +27,15 @@ from core.payload import check_size
 from core.ratelimit import TokenBucket
 from core.urls import SUBSCRIBE
 from core.wire import ws
-from servers.asgi import Receive, Scope, Send, error_body, parse_after, query, room_of
+from servers.asgi import (
+    Receive,
+    Scope,
+    Send,
+    parse_after,
+    query,
+    room_of,
+    send_refusal,
+)
 from servers.connection import Connection
 from servers.hub import Hub, Space
 from servers.transport import Endpoint, Transport, client_address, room_paths
@@ -90,18 +98,7 @@ class WebSocketEndpoint(Endpoint):
     async def refuse_handshake(self, scope: Scope, send: Send, exc: RtbenchError) -> None:
         """Refuse before the upgrade: an HTTP error when the server supports it, else 403."""
         self.hub.refused(exc, transport=self.transport, path=scope.get("path"))
-        if "websocket.http.response" in scope.get("extensions", {}):
-            body = error_body(exc)
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": exc.status_code,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": body})
-        else:  # the server answers 403 to a close before accept, and logs our code
-            await send({"type": "websocket.close", "code": exc.close_code})
+        await send_refusal(scope, send, exc)
 
     async def read(self, connection: Connection, session: Session, receive: Receive) -> None:
         """Handle client frames until the client leaves, abuses the protocol, floods or its

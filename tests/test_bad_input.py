@@ -46,6 +46,23 @@ async def test_bad_publish_body_is_refused_and_nothing_is_lost(
     assert ids(items) == [first, second] == [first, first + 1]
 
 
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+async def test_a_publish_that_is_not_json_or_bytes_is_refused_415(
+    server: ServerProcess, room: str, content_type: str | None
+) -> None:
+    # What a page of another site can send without a CORS preflight: never accepted.
+    headers = {} if content_type is None else {"content-type": content_type}
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        refused = await client.post(f"/rooms/{room}/events", content=b'{"data": 1}',
+                                    headers=headers)  # fmt: skip
+        assert refused.status_code == 415
+        assert refused.json()["error"].startswith("expected content-type application/json or")
+        ok = await client.post(f"/rooms/{room}/events", json={"data": 1})
+        assert ok.status_code == 201
+
+
 BAD_ROOMS = ["x" * 65, "bad%20room", "semi%3Bcolon", "%C3%A9t%C3%A9"]
 
 

@@ -50,7 +50,9 @@ async def test_every_subscriber_gets_every_event_once_in_order(
         for n in range(30):
             answer = await client.post(f"/rooms/{room}/events", json={"data": {"n": n}})
             assert answer.status_code == 201 and answer.json() == {"id": n + 1}
-        bad = await client.post(f"/rooms/{room}/events", content=b"nope")
+        bad = await client.post(
+            f"/rooms/{room}/events", content=b"nope", headers={"content-type": "application/json"}
+        )
         assert bad.status_code == 422
         status = (await client.get("/status")).json()
 

@@ -227,6 +227,37 @@ async def test_invalid_room_and_unknown_namespace(
     )
 
 
+async def test_as_it_ships_a_page_of_another_site_can_neither_subscribe_nor_publish(
+    server: ServerProcess, transport: str, room: str
+) -> None:
+    foreign = {"origin": "http://evil.example"}
+    own = {"origin": server.url}  # the page the server itself served (the demo)
+    ok = 101 if transport == "ws" else 200
+    assert await handshake(transport, server.url, room, headers=foreign) == 403
+    assert await handshake(transport, server.url, room, headers=own) == ok
+    assert await handshake(transport, server.url, room) == ok  # no Origin: not a browser
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        refused = await client.post(f"/rooms/{room}/events", json={"data": 1}, headers=foreign)
+        assert refused.status_code == 403
+        assert refused.json()["error"].startswith("expected an Origin of this server")
+        assert (await client.post(f"/rooms/{room}/events", json={"data": 1},
+                                  headers=own)).status_code == 201  # fmt: skip
+        assert (await client.get("/status", headers=foreign)).status_code == 403
+
+
+def test_the_origin_rule_by_case() -> None:
+    from servers.origins import origin_allowed
+
+    nothing: frozenset[str] = frozenset()
+    assert origin_allowed(None, "127.0.0.1:8000", nothing)
+    assert origin_allowed("http://127.0.0.1:8000", "127.0.0.1:8000", nothing)
+    assert origin_allowed("http://LOCALHOST:8000", "localhost:8000", nothing)
+    assert not origin_allowed("http://127.0.0.1:9000", "127.0.0.1:8000", nothing)
+    assert not origin_allowed("null", "127.0.0.1:8000", nothing)
+    assert origin_allowed("http://a.example", "x", frozenset({"http://a.example"}))
+    assert origin_allowed("http://evil.example", "x", frozenset({"*"}))
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_token_naming_no_namespace_grants_the_default_one_only(
     secure: dict[str, ServerProcess], transport: str, room: str
@@ -312,9 +343,10 @@ async def test_publish_refusals_each_with_its_code(
             f"/ns/public/rooms/{room}/events", json={"data": {"text": "x" * 600}}
         )
         assert oversize.status_code == 413
-        bad_json = await client.post(url, content=b"{nope", headers=good)
+        as_json = {**good, "content-type": "application/json"}
+        bad_json = await client.post(url, content=b"{nope", headers=as_json)
         assert bad_json.status_code == 422
-        very_deep = await client.post(url, content=b"[" * 50_000, headers=good)
+        very_deep = await client.post(url, content=b"[" * 50_000, headers=as_json)
         assert very_deep.status_code in (413, 422)
 
 
