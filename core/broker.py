@@ -154,6 +154,11 @@ class MemoryBroker(Broker):
         target = self._rooms.get(room)
         if target is not None:
             target.subscriptions.pop(subscription.id, None)
+            if not target.subscriptions and target.buffer.last_id == 0:
+                # Never published to and now unwatched: it holds no id a client could resume
+                # from, so it goes, and reads of new names cannot fill the room cap.
+                del self._rooms[room]
+                self.budget.close_room(target.buffer)
         subscription.rooms.discard(room)
 
     async def release(self, subscription: Subscription) -> None:
@@ -168,10 +173,20 @@ class MemoryBroker(Broker):
         return None if target is None else target.subscriptions
 
     async def backlog(self, room: str, after: int, limit: int) -> Backlog:
-        return self._room(room).buffer.since(after, limit)
+        """A read: a room not yet published to answers as an empty one, and is not created."""
+        target = self._rooms.get(room)
+        if target is None:
+            validate_room(room)
+            empty = ResumeBuffer(room, self.limits.buffer_events, self.limits.buffer_bytes)
+            return empty.since(after, limit)
+        return target.buffer.since(after, limit)
 
     async def last_id(self, room: str) -> int:
-        return self._room(room).buffer.last_id
+        target = self._rooms.get(room)
+        if target is None:
+            validate_room(room)
+            return 0
+        return target.buffer.last_id
 
     def subscribers_by_room(self) -> dict[str, int]:
         return {name: len(r.subscriptions) for name, r in self._rooms.items() if r.subscriptions}

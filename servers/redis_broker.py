@@ -209,9 +209,10 @@ class RedisBroker(Broker):
         return event
 
     async def subscribe(self, subscription: Subscription, room: str, after: int | None) -> int:
+        # Watching a room claims no room of the cluster's cap: only a publish creates one, so
+        # subscriptions to new names cannot fill the `…:rooms` set, which outlives this node.
         validate_room(room)
         await self.start()
-        await self.admit_room(room)
         local = self._rooms.get(room)
         fresh = local is None
         if local is None:

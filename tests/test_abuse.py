@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from clients.aio import Publisher, subscribe
@@ -274,3 +275,20 @@ async def test_a_head_poll_gets_no_body_so_the_next_answer_stays_framed(
         assert second.startswith(b"HTTP/1.1 200"), second
     finally:
         writer.close()
+
+
+async def test_reads_of_new_rooms_never_lock_out_publishers(
+    transport: str, server_factory: ServerFactory, room: str
+) -> None:
+    server = server_factory(transport, max_rooms=5)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        for n in range(20):
+            assert (await client.get(f"/rooms/{room}-read-{n}")).status_code == 200
+            poll = await client.get(f"/rooms/{room}-poll-{n}/poll")
+            assert poll.status_code == 200 and poll.json()["next"] == 0
+        for n in range(8):  # a subscriber of a new room that leaves before anything is published
+            async with subscribe(transport, server.url, f"{room}-gone-{n}", after=0):
+                pass
+        for n in range(5):
+            published = await client.post(f"/rooms/{room}-new-{n}/events", json={"data": n})
+            assert published.status_code == 201, published.text

@@ -85,6 +85,17 @@ async def test_rooms_past_the_cap_are_refused(broker: Broker) -> None:
     assert (await broker.publish("a", "still")).id == 2
 
 
+async def test_reads_and_watchers_that_leave_never_take_a_room(broker: Broker) -> None:
+    for n in range(10):
+        assert await broker.last_id(f"read-{n}") == 0
+        assert (await broker.backlog(f"read-{n}", 0, 10)).events == []
+        watcher = Subscription(8)
+        assert await broker.subscribe(watcher, f"watched-{n}", 0) == 0
+        await broker.release(watcher)
+    for room in ("a", "b", "c"):  # the cap of 3 is still whole
+        assert (await broker.publish(room, "x")).id == 1
+
+
 async def test_binary_events_keep_their_bytes(broker: Broker) -> None:
     blob = bytes(range(256))
     event = await broker.publish("a", blob)
