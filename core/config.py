@@ -50,6 +50,9 @@ class Limits:
     header_timeout_seconds: float = 10.0
     """A connection whose request head is not complete this long after it opened (or after
     its previous response) is closed: slow or silent clients cannot hold file descriptors."""
+    body_timeout_seconds: float = 10.0
+    """A request body not complete this long after its head is answered 408 and its
+    connection closed: a Content-Length that never arrives holds nothing for long."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

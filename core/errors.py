@@ -30,6 +30,13 @@ class InvalidPayload(RtbenchError):
     kind = "invalid_payload"
 
 
+class RequestTimeout(RtbenchError):
+    """A request body that did not arrive in time; its connection is closed."""
+
+    status_code = 408
+    kind = "body_timeout"
+
+
 class UnsupportedMediaType(RtbenchError):
     """A publish whose body is neither JSON nor bytes declared as such. A browser sends a
     cross-site `text/plain` form without asking the server first; JSON makes it ask."""

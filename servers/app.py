@@ -3,6 +3,7 @@ subscribe route."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 
@@ -13,7 +14,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from core import PayloadTooLarge, RateLimited, RtbenchError, ServerConfig, validate_room
+from core import (
+    Limits,
+    PayloadTooLarge,
+    RateLimited,
+    RequestTimeout,
+    RtbenchError,
+    ServerConfig,
+    validate_room,
+)
 from core.payload import check_size, parse_publish
 from servers import demo, metrics
 from servers.asgi import Receive, Scope, Send, error_body, header, send_json
@@ -49,11 +58,16 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
             space = hub.space(params.get("namespace"))
             space.admit(space.grant(token_of(scope)), "publish", room)
             space.check_publish_rate(client_address(scope))
-            body = await read_body(scope, receive, space.max_message_bytes)
+            body = await read_body(
+                scope, receive, space.max_message_bytes, hub.limits.body_timeout_seconds
+            )
             data = parse_publish(body, header(scope, b"content-type"), space.max_message_bytes)
             event = await space.publish(room, data)
         except RtbenchError as exc:
-            await send_json(send, exc.status_code, error_body(exc), refused(exc, scope.get("path")))
+            headers = refused(exc, scope.get("path"))
+            if isinstance(exc, RequestTimeout):
+                headers.append((b"connection", b"close"))  # the rest of its body never came
+            await send_json(send, exc.status_code, error_body(exc), headers)
             return
         except ClientDisconnect:
             return  # nobody is left to answer
@@ -108,11 +122,27 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
     return app
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The request body, refused as soon as it is known to exceed `limit` bytes."""
+BODY_TIMEOUT = Limits().body_timeout_seconds
+
+
+async def read_body(
+    scope: Scope, receive: Receive, limit: int, within_seconds: float = BODY_TIMEOUT
+) -> bytes:
+    """The request body, refused as soon as it is known to exceed `limit` bytes, or when it is
+    not whole within `within_seconds`."""
     declared = header(scope, b"content-length")
-    if declared is not None and declared.isdigit():
+    if declared is not None and declared.isascii() and declared.isdigit():
         check_size(int(declared), limit)
+    try:
+        async with asyncio.timeout(within_seconds):
+            return await _read_body(receive, limit)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"expected the request body within {within_seconds:g} s, got only part of it"
+        ) from None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -293,3 +293,23 @@ async def test_reads_of_new_rooms_never_lock_out_publishers(
         for n in range(5):
             published = await client.post(f"/rooms/{room}-new-{n}/events", json={"data": n})
             assert published.status_code == 201, published.text
+
+
+async def test_a_body_that_never_comes_is_answered_408_and_its_connection_closed(
+    transport: str, server_factory: ServerFactory, room: str
+) -> None:
+    server = server_factory(transport, body_timeout_seconds=1.0)
+    reader, writer = await raw(server.url)
+    try:
+        writer.write(
+            f"POST /rooms/{room}/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            'content-length: 1000\r\n\r\n{"data": 1'.encode()
+        )
+        seconds, got = await closed_after(reader, 10)
+    finally:
+        writer.close()
+    assert got.startswith(b"HTTP/1.1 408"), got[:200]
+    assert b"expected the request body within 1 s" in got
+    assert seconds < 5
+    async with Publisher(server.url) as publisher:  # everyone else is still served
+        assert await publisher.publish(room, "after") >= 1
