@@ -31,6 +31,8 @@ class Limits:
     eviction cannot make room for is refused with 503."""
     queue_events: int = 4096
     """Per-connection queue; a subscriber further behind than this is dropped."""
+    max_rooms_per_connection: int = 64
+    """Rooms one WebSocket may be joined to at once; past it a join gets an error frame."""
     max_rooms: int = 10_000
     poll_batch: int = 256
     """Most events one long-poll response carries."""

@@ -78,6 +78,7 @@ class Subscription:
         "_in_flight",
         "_on_close",
         "_queue",
+        "_replayed",
         "_waiter",
         "base_capacity",
         "capacity",
@@ -109,6 +110,8 @@ class Subscription:
         self.rooms: set[str] = set()
         self.close_reason: CloseReason | None = None
         self._queue: deque[Item] = deque()
+        self._replayed = False
+        """Whether the one replay allowance is spent."""
         self._waiter: asyncio.Future[None] | None = None
         self._on_close = on_close
         self._in_flight = False
@@ -191,12 +194,17 @@ class Subscription:
 
     def replay(self, items: list[Item]) -> bool:
         """Queue a resume backlog. It is bounded by the resume buffer, not by the live queue,
-        so room is made for it: a resume longer than the queue must not drop the subscriber
-        it is resuming. It is always queued, never written by the fast path: what the fast
-        path writes, the fan-out counts (`fan_out`), and a backlog is not a fan-out."""
+        so room is made for it, once: a resume longer than the queue must not drop the
+        subscriber it is resuming, but a socket that joins room after room without reading
+        must not grow its queue by a buffer each time. Later replays fit the queue or drop
+        the subscriber as slow. A backlog is always queued, never written by the fast path:
+        what the fast path writes, the fan-out counts (`fan_out`), and a backlog is no
+        fan-out."""
         if self.close_reason is not None:
             return False
-        self.capacity = max(self.capacity, len(self._queue) + len(items) + self.base_capacity)
+        if not self._replayed:
+            self._replayed = True
+            self.capacity = max(self.capacity, len(self._queue) + len(items) + self.base_capacity)
         return all(self._enqueue(item) for item in items)
 
     def take(self, limit: int | None = None) -> list[Item]:

@@ -182,6 +182,18 @@ class WebSocketEndpoint(Endpoint):
             return None  # the ack follows the binary frame
         if isinstance(op, ws.Join):
             session.check("subscribe", op.room, op.ack)
+            if op.room in subscription.rooms:
+                raise ProtocolError(
+                    f"expected a room this socket has not joined, got {op.room!r}, joined "
+                    "already: leave it first to replay it",
+                    ack=op.ack,
+                )
+            most = self.hub.limits.max_rooms_per_connection
+            if len(subscription.rooms) >= most:
+                raise ProtocolError(
+                    f"expected at most {most} rooms joined by one socket, got a join past them",
+                    ack=op.ack,
+                )
             last_id = await space.broker.subscribe(subscription, op.room, op.after)
             return ws.encode_reply("joined", op.ack, room=op.room, last_id=last_id)
         await space.broker.unsubscribe(subscription, op.room)

@@ -103,6 +103,14 @@ def test_replay_longer_than_queue_is_accepted() -> None:
     assert len(sub.take()) == 10 and sub.capacity == 2
 
 
+def test_the_replay_allowance_is_granted_once() -> None:
+    sub = Subscription(4)
+    assert sub.replay([event(n) for n in range(1, 11)])  # past the queue: room is made once
+    assert sub.replay([event(n) for n in range(11, 13)])  # within the raised capacity
+    assert not sub.replay([event(n) for n in range(13, 40)])  # no second allowance: slow
+    assert sub.close_reason is not None
+
+
 async def test_broker_ids_are_gap_free_per_room_and_fan_out() -> None:
     broker = MemoryBroker(Limits())
     a, b = Subscription(10), Subscription(10)

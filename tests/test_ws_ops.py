@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from clients.aio import Publisher, subscribe
-from clients.aio.ws import WSSubscriber
+from clients.aio.ws import OperationFailed, WSSubscriber
 from core import Event
 from servers.process import ServerProcess
+from tests.conftest import ServerFactory
 from tests.support import collect, ids
 
 
@@ -77,3 +80,35 @@ async def test_publish_through_http_reaches_socket_publishers_too(
         items = await collect(other, 40)
     assert sorted(results) == list(range(1, 41))
     assert ids(items) == list(range(1, 41))
+
+
+async def test_a_second_join_of_a_joined_room_is_refused_with_an_error_frame(
+    ws_server: ServerProcess, room: str
+) -> None:
+    other = room + ".twice"
+    async with Publisher(ws_server.url) as publisher:
+        for n in range(3):
+            await publisher.publish(other, n)
+        async with WSSubscriber(ws_server.url, room) as sub:
+            await sub.join(other, after=0)
+            replayed = await collect(sub, 3)
+            with pytest.raises(OperationFailed, match="joined already: leave it first"):
+                await sub.join(other, after=0)
+            with pytest.raises(OperationFailed, match="joined already"):
+                await sub.join(room)  # the socket's own room counts too
+            last = await publisher.publish(other, "live")
+            [live] = await collect(sub, 1)
+    assert ids(replayed) == [1, 2, 3] and ids([live]) == [last]  # nothing replayed twice
+
+
+async def test_a_socket_joins_at_most_its_share_of_rooms(
+    server_factory: ServerFactory, room: str
+) -> None:
+    server = server_factory("ws", max_rooms_per_connection=3)
+    async with WSSubscriber(server.url, room) as sub:
+        await sub.join(room + ".1")
+        await sub.join(room + ".2")
+        with pytest.raises(OperationFailed, match="expected at most 3 rooms joined by one"):
+            await sub.join(room + ".3")
+        await sub.leave(room + ".1")
+        await sub.join(room + ".3")  # a room left frees its place
