@@ -123,6 +123,8 @@ class RedisBroker(Broker):
         """(room, id) -> subscription that published it with except_self (bounded)."""
         self.connected = False
         self.reconnects = 0
+        self.malformed = 0
+        """Pub/Sub payloads this node could not read, skipped."""
         self.recovered = 0
         self.gaps = 0
 
@@ -284,6 +286,7 @@ class RedisBroker(Broker):
             "url": self.url,
             "rooms": len(self._rooms),
             "reconnects": self.reconnects,
+            "malformed_payloads": self.malformed,
             "recovered_events": self.recovered,
             "gap_notices": self.gaps,
         }
@@ -358,7 +361,16 @@ class RedisBroker(Broker):
                 while True:
                     message = await pubsub.get_message(timeout=None)
                     if message is not None and message["type"] == "pmessage":
-                        self._dispatch(message["channel"], message["data"])
+                        try:
+                            self._dispatch(message["channel"], message["data"])
+                        except Exception as exc:
+                            # Anyone who can PUBLISH to Redis can send anything: a payload
+                            # this node cannot read is skipped and counted, and the listener
+                            # goes on delivering the rest.
+                            self.malformed += 1
+                            log.warning("redis payload skipped", extra={
+                                "channel": repr(message["channel"])[:120],
+                                "error": f"{type(exc).__name__}: {exc}"[:200]})  # fmt: skip
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:

@@ -268,3 +268,29 @@ async def test_the_redis_password_is_never_shown(room: str) -> None:
         node.stop()
         redis_server.stop()
     assert secret not in json.dumps(list(node.logs))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_malformed_pub_sub_payload_is_skipped_and_delivery_goes_on(
+    transport: str, redis_server: RedisServer, room: str
+) -> None:
+    import redis.asyncio as aioredis
+
+    node = ServerProcess(transport, broker=redis_server.url).start()
+    try:
+        async with (
+            subscribe(transport, node.url, room, after=0) as sub,
+            Publisher(node.url) as publisher,
+        ):
+            first = await publisher.publish(room, "before")
+            assert ids(await collect(sub, 1)) == [first]
+            client = aioredis.Redis.from_url(redis_server.url)
+            for garbage in (b"garbage", b"12 {not json", b"\xff\xfe"):
+                await client.publish(f"rtbench:default:ch:{room}", garbage)
+            await client.aclose()
+            second = await publisher.publish(room, "after")
+            assert ids(await collect(sub, 1)) == [second]
+            status = await publisher.status()
+            assert status["broker"]["malformed_payloads"] == 3  # type: ignore[index]
+    finally:
+        node.stop()
