@@ -303,6 +303,11 @@ def fan_out(
     for data, writers in batches.values():
         if data is not None:
             for writer in writers:
-                writer.write(data)
+                try:
+                    writer.write(data)
+                except Exception:
+                    # A transport closed under us (uvloop raises where asyncio logs): that
+                    # connection's own close detaches it; everyone after it still gets the item.
+                    written -= 1
             written += len(writers)
     return written, refused

@@ -260,6 +260,23 @@ def test_fan_out_counts_what_the_fast_path_wrote_and_returns_who_it_closed() -> 
     assert full.close_reason is CloseReason.SLOW
 
 
+class ClosedSink(FakeSink):
+    """A transport closed between the first pass and the write: uvloop raises."""
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+
+def test_a_writer_that_raises_does_not_stop_the_fan_out() -> None:
+    subs = [Subscription(capacity=4) for _ in range(3)]
+    sinks = [FakeSink(), ClosedSink(), FakeSink()]
+    for sub, sink in zip(subs, sinks, strict=True):
+        sub.attach(sink, event_frame)
+    written, refused = fan_out(subs, Event(1, "r", None))
+    assert sinks[0].written == sinks[2].written == [b"1"]
+    assert written == 2 and refused == []
+
+
 def test_fan_out_frames_once_per_kind_of_sink_and_answers_one_shots() -> None:
     calls: list[str] = []
 
