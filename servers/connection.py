@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -21,6 +22,8 @@ from servers.hub import Hub, Space
 
 TaskFn = Callable[[], Coroutine[Any, Any, None]]
 """A coroutine function run as one side of a connection."""
+
+log = logging.getLogger("rtbench.server")
 
 
 class Connection:
@@ -101,7 +104,10 @@ class Connection:
                     timer.cancel()
             for task in (writer, watcher):
                 task.cancel()
-            await asyncio.gather(writer, watcher, return_exceptions=True)
+            ended = await asyncio.gather(writer, watcher, return_exceptions=True)
+            failed = ended[1]
+            if isinstance(failed, Exception):
+                log.error("reader failed", exc_info=failed, extra=self._log_fields)
             await self.space.broker.release(subscription)
             self.hub.closed(subscription, **self._log_fields)
 
@@ -135,8 +141,12 @@ class Connection:
                 quiet.cancel()
 
     async def _watch(self, watch: TaskFn) -> None:
-        await watch()
-        self.subscription.close(CloseReason.CLIENT_LEFT)
+        """Run the reader; however it ends, the subscription closes with it, so its writer,
+        its place in the room and its connection slot go at once."""
+        try:
+            await watch()
+        finally:
+            self.subscription.close(CloseReason.CLIENT_LEFT)
 
 
 class Quiet:
