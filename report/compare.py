@@ -12,6 +12,7 @@ by how much B's references (the null servers and the peers) moved against A's.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from report import question1, stats
 from report.results import Run, UnknownResults, load
-from scenarios.schema import PEERS, StepResult
+from scenarios.schema import PEERS, TRANSPORTS, StepResult
 
 FIGURES: dict[str, Callable[[StepResult], float | None]] = {
     "p50 ms": lambda s: _ms(s.get("latency_us", {}).get("p50")),
@@ -57,7 +58,7 @@ def fmt(value: float) -> str:
 
 
 DRIFTING = ("p50 ms", "p99 ms", "p99.9 ms", "server µs/msg", "driver µs/msg")
-"""Figures that move with the machine's speed: judged again after the run's drift."""
+"""Figures that move with the machine's speed: judged again relative to the run itself."""
 
 
 def references(run: Run) -> dict[str, list[StepResult]]:
@@ -87,6 +88,37 @@ def drift(a: Run, b: Run) -> dict[str, tuple[float, int]]:
     return found
 
 
+def relative(run: Run, name: str) -> dict[str, list[float]]:
+    """Per step group, each repeat's figure divided by the geometric mean of the same figure
+    of our transports in the same repeat of the same step: what is left once whatever the
+    machine did to that moment of the run is divided out. The machine drifts within a run
+    as well as between runs, and the repeats of one step are the only figures measured at
+    the same moment (transports interleaved). Groups with one transport have none."""
+    figure = FIGURES[name]
+    by_step: dict[str, dict[str, list[StepResult]]] = {}
+    for group, steps in grouped(run).items():
+        transport = steps[0]["transport"]
+        key = group.replace(f"-{transport}-", "-*-", 1)
+        by_step.setdefault(key, {})[transport] = steps
+    found: dict[str, list[float]] = {}
+    for key, members in by_step.items():
+        ours = [steps for t, steps in members.items() if t in TRANSPORTS]
+        if len(ours) < 2:
+            continue
+        for transport, steps in members.items():
+            values = []
+            for step in steps:
+                moment = [
+                    figure(s) for group in ours for s in group if s["repeat"] == step["repeat"]
+                ]
+                value = figure(step)
+                if value and len(moment) == len(ours) and all(moment):
+                    floor = math.exp(sum(math.log(v) for v in moment if v) / len(moment))
+                    values.append(value / floor)
+            found[key.replace("-*-", f"-{transport}-", 1)] = values
+    return found
+
+
 def verdict_text(difference: stats.Difference) -> str:
     if difference.direction == "same":
         return "same"
@@ -95,10 +127,11 @@ def verdict_text(difference: stats.Difference) -> str:
 
 def compare(a: Run, b: Run) -> list[list[str]]:
     """One row per figure of each step both runs ran: A, B, B/A, the rule's verdict on the raw
-    values and, for figures that move with the machine, on B's values divided by the drift."""
+    values and, for figures that move with the machine, on each run's values relative to the
+    transports measured at the same moment (`relative`; raw where the step has no others)."""
     rows = []
     ga, gb = grouped(a), grouped(b)
-    moved = drift(a, b)
+    within = {name: (relative(a, name), relative(b, name)) for name in DRIFTING}
     for step_id in [k for k in ga if k in gb]:
         for name, figure in FIGURES.items():
             va = [v for s in ga[step_id] if (v := figure(s)) is not None]
@@ -109,18 +142,20 @@ def compare(a: Run, b: Run) -> list[list[str]]:
             assert sa is not None and sb is not None
             ratio = f"{sb.median / sa.median:.2f}×" if sa.median else "–"
             raw = verdict_text(stats.judge(vb, va))
-            if name in moved:
-                factor = moved[name][0]
-                adjusted = verdict_text(stats.judge([v / factor for v in vb], va))
-            else:
-                adjusted = raw
-            rows.append([step_id, name, cell(sa), cell(sb), ratio, raw, adjusted])
+            ra = rb = None
+            if name in within:
+                ra, rb = within[name][0].get(step_id), within[name][1].get(step_id)
+            adjusted = verdict_text(stats.judge(rb, ra)) if ra and rb else raw
+            testable = "yes" if min(sa.n, sb.n) >= stats.MIN_REPEATS else "no"
+            rows.append([step_id, name, cell(sa), cell(sb), ratio, raw, adjusted, testable])
     return rows
 
 
 def false_positives(rows: Sequence[Sequence[str]]) -> tuple[int, int]:
-    """Of the figure rows, how many the rule calls different after the drift, and of how many."""
-    return sum(1 for row in rows if row[-1] != "same"), len(rows)
+    """Of the figure rows with enough repeats a side for the test to call them different at
+    all, how many it calls different relative to the run, and of how many."""
+    testable = [row for row in rows if row[7] == "yes"]
+    return sum(1 for row in testable if row[6] != "same"), len(testable)
 
 
 def cell(spread: stats.Spread) -> str:
@@ -138,24 +173,27 @@ def markdown(a: Run, b: Run) -> str:
         f"B: {b.data['profile']['name']} on {b.data['machine']['cpu_model']}, commit "
         f"`{(b.data['software']['git'].get('commit') or '?')[:10]}`.",
         "",
-        f"Median of the repeats [interval] n=repeats. The rule: {stats.RULE}. "
-        "*after drift* judges B's values divided by the machine's drift on that figure, "
-        "measured on the references both runs ran (null servers and peers), so that a slower "
-        "afternoon is not read as a regression.",
+        f"Median of the repeats [interval] n=repeats. The rule: {stats.RULE}. *relative* "
+        "judges latency and CPU once more on each repeat's figure divided by the geometric "
+        "mean of our transports' in the same repeat of the same step: the machine drifts "
+        "within a run as well as between runs, and only the figures of one repeat were "
+        "measured at the same moment. *testable*: at least "
+        f"{stats.MIN_REPEATS} repeats a side, the fewest from which the test can call a "
+        "difference at all.",
         "",
         drift_text(a, b),
         "",
-        "| step | figure | A | B | B/A | raw | after drift |",
-        "|---|---|---|---|---|---|---|",
+        "| step | figure | A | B | B/A | raw | relative | testable |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     rows = compare(a, b)
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     if not rows:
-        lines.append("| (no step in common) | | | | | | |")
+        lines.append("| (no step in common) | | | | | | | |")
     called, total = false_positives(rows)
     if total:
-        lines += ["", f"Figures called different after drift: {called} of {total} "
-                      f"({called / total:.1%})."]  # fmt: skip
+        lines += ["", f"Testable figures called different relative to their run: {called} of "
+                      f"{total} ({called / total:.1%})."]  # fmt: skip
     flips = verdict_rows(a, b)
     if flips:
         changed = sum(1 for row in flips if row[-1] != "same")
@@ -175,7 +213,11 @@ def drift_text(a: Run, b: Run) -> str:
     if not moved:
         return "Machine drift: no reference step in common, figures judged raw only."
     parts = [f"{name} ×{factor:.2f} ({n} references)" for name, (factor, n) in moved.items()]
-    return "Machine drift, B over A on the references: " + "; ".join(parts) + "."
+    return (
+        "Machine drift, B over A on the references (medians of the null servers and peers): "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def verdict_rows(a: Run, b: Run) -> list[list[str]]:
