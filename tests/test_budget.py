@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import Limits, MemoryBroker, RoomLimitReached
+from core import Limits, MemoryBroker, RoomLimitReached, Subscription
 from core.budget import EVENT_OVERHEAD, ROOM_COST, Budget, event_cost
 
 
@@ -50,8 +50,9 @@ async def test_every_room_keeps_its_newest_event_while_others_have_more() -> Non
 
 async def test_a_new_room_that_eviction_cannot_make_room_for_is_refused() -> None:
     b = broker(3 * ROOM_COST)
-    for room in ("a", "b", "c"):
-        await b.last_id(room)
+    watchers = [Subscription(8) for _ in range(3)]  # a watched room holds its place
+    for room, watcher in zip(("a", "b", "c"), watchers, strict=True):
+        await b.subscribe(watcher, room, None)
     with pytest.raises(RoomLimitReached, match="within the memory budget of 6,144 bytes"):
         await b.publish("d", "hello")
     assert b.budget.refused_rooms == 1 and "d" not in b._rooms

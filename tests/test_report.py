@@ -96,6 +96,7 @@ def _with_repeats(folder: Path, scale: float, spread_: float) -> None:
         for repeat, factor in enumerate(factors, 1):
             copy = json.loads(json.dumps(step))
             copy["id"] = step["id"].rsplit("-r", 1)[0] + f"-r{repeat}"
+            copy["repeat"] = repeat
             if "latency_us" in copy and copy["latency_us"]["p50"] is not None:
                 copy["latency_us"]["p50"] = step["latency_us"]["p50"] * scale * factor
             steps.append(copy)

@@ -264,8 +264,9 @@ async def test_a_token_naming_no_namespace_grants_the_default_one_only(
 ) -> None:
     server = secure[transport]
     minted = mint(AUTH, "tester", subscribe=["*"], publish=["*"])
-    unnamed = jwt.encode({"sub": "tester", "exp": int(time.time()) + 600, "subscribe": ["*"]},
-                         SECRET, algorithm="HS256")  # fmt: skip
+    claims = {"sub": "tester", "aud": AUTH.audience, "exp": int(time.time()) + 600,
+              "subscribe": ["*"]}  # fmt: skip
+    unnamed = jwt.encode(claims, SECRET, algorithm="HS256")
     for plain in (minted, unnamed):
         assert await handshake(transport, server.url, room, headers=bearer(plain)) in (101, 200)
         refused = await handshake(transport, server.url, room, namespace="admin",
