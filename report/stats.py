@@ -18,7 +18,6 @@ import random
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from math import comb
 from typing import Literal
 
 RATIO = 0.10
@@ -134,14 +133,3 @@ def judge(a: Sequence[float], b: Sequence[float], counted: bool = False) -> Diff
     if not beyond_threshold(ma, mb) or (p is not None and p >= ALPHA):
         return Difference("same", p, ratio)
     return Difference("higher" if ma > mb else "lower", p, ratio)
-
-
-def testable(a: Sequence[float], b: Sequence[float]) -> bool:
-    """Whether the test can reach p < ALPHA with this many repeats at all."""
-    return bool(a) and bool(b) and 2 / comb(len(a) + len(b), len(a)) < ALPHA
-
-
-def noise(*spreads: Spread) -> float:
-    """The widest relative half-width among these figures: the run's noise where they were
-    compared."""
-    return max((s.half_width for s in spreads), default=0.0)
