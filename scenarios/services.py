@@ -117,7 +117,9 @@ NGINX_CONF = (
             # WebSocket: pass the upgrade through.
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
+            # The Host the browser sent, port included: the server's same-origin rule compares
+            # a page's Origin with it ($host would drop the port).
+            proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $remote_addr;
             # SSE and long polling: stream as written, never buffer.
             proxy_buffering off;

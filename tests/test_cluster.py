@@ -297,3 +297,17 @@ async def test_a_malformed_pub_sub_payload_is_skipped_and_delivery_goes_on(
     # for a room the node does not hold is not even read.
     if transport != "longpoll":
         assert status["broker"]["malformed_payloads"] == 3  # type: ignore[index]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_behind_nginx_a_page_of_the_proxys_own_origin_passes_a_foreign_one_does_not(
+    cluster: tuple[Nginx, list[ServerProcess]], transport: str, room: str
+) -> None:
+    lb, _ = cluster
+    async with httpx.AsyncClient(base_url=lb.url, timeout=10) as client:
+        own = await client.post(f"/rooms/{room}/events", json={"data": 1},
+                                headers={"origin": lb.url})  # fmt: skip
+        assert own.status_code == 201, own.text  # nginx forwards the Host with its port
+        foreign = await client.post(f"/rooms/{room}/events", json={"data": 1},
+                                    headers={"origin": "http://evil.example"})  # fmt: skip
+        assert foreign.status_code == 403
