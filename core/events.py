@@ -24,9 +24,10 @@ MAX_EVENT_ID = 2**63 - 1
 def parse_event_id(text: str, source: str = "after") -> int:
     """An event id written in ASCII digits, from 0 to MAX_EVENT_ID. `str.isdigit` alone also
     accepts `²` or `٣`, which `int` then refuses or reads as another number."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_EVENT_ID:
+    value = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else -1
+    if not 0 <= value <= MAX_EVENT_ID:
         raise ProtocolError(f"expected {source} as an integer >= 0, got {text[:40]!r}")
-    return int(text)
+    return value
 
 
 def dump_json(value: JSON) -> bytes:

@@ -27,6 +27,7 @@ from report.results import Run
 from report.selection import (
     KNOBS,
     at_text,
+    browser_steps,
     cpu,
     load_of,
     loads,
@@ -243,10 +244,6 @@ def burst_at_distance(run: Run, transport: str) -> Reading:
         return f"no burst measured at {where}"
     return Figure(values, tuple(s["id"] for s in mine), f"{where}, {len(values)} bursts",
                   *cores(mine))  # fmt: skip
-
-
-def browser_steps(run: Run, transport: str) -> list[StepResult]:
-    return [s for s in run.of("browser", transport) if not s["params"].get("http2")]
 
 
 def browser_code(run: Run, transport: str) -> Reading:

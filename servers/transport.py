@@ -13,7 +13,14 @@ from core import Event, Item, RtbenchError, ServerConfig, Subscription
 from core.auth import Grant
 from core.subscription import Frame, Sink
 from core.urls import route_templates
-from servers.asgi import Scope, Send, address_of, error_body, header, query, send_json
+from servers.asgi import (
+    Scope,
+    Send,
+    address_of,
+    header,
+    query,
+    send_refusal,
+)
 from servers.connection import Connection
 from servers.hot import HotRoutes
 from servers.hub import Hub, Space
@@ -78,8 +85,10 @@ class Endpoint:
         self.hub = hub
 
     async def refuse(self, send: Send, scope: Scope, exc: RtbenchError) -> None:
+        """Count and answer a refused subscribe: an HTTP error, or before a WebSocket's
+        upgrade, an HTTP error when the server supports it, else a close it answers 403."""
         self.hub.refused(exc, transport=self.transport, path=scope.get("path"))
-        await send_json(send, exc.status_code, error_body(exc))
+        await send_refusal(scope, send, exc)
 
     def stream(self, space: Space, grant: Grant, send: Send, room: str, scope: Scope) -> Connection:
         """A long-lived subscriber connection (SSE, WebSocket), closed when its token expires."""

@@ -34,7 +34,6 @@ from servers.asgi import (
     parse_after,
     query,
     room_of,
-    send_refusal,
 )
 from servers.connection import Connection
 from servers.hub import Hub, Space
@@ -63,14 +62,14 @@ class WebSocketEndpoint(Endpoint):
             after = parse_after(query(scope).get("after"))
             space, grant = self.admit(scope, room)
         except RtbenchError as exc:
-            await self.refuse_handshake(scope, send, exc)
+            await self.refuse(send, scope, exc)
             return
         connection = self.stream(space, grant, send, room, scope)
         subscription = connection.subscription
         try:
             await space.broker.subscribe(subscription, room, after)
         except RtbenchError as exc:
-            await self.refuse_handshake(scope, send, exc)
+            await self.refuse(send, scope, exc)
             return
         session = Session(space, grant, client_address(scope), room)
 
@@ -94,11 +93,6 @@ class WebSocketEndpoint(Endpoint):
         if reason in CLOSE_CODES:
             code, text = CLOSE_CODES[reason]
             await connection.send_final({"type": "websocket.close", "code": code, "reason": text})
-
-    async def refuse_handshake(self, scope: Scope, send: Send, exc: RtbenchError) -> None:
-        """Refuse before the upgrade: an HTTP error when the server supports it, else 403."""
-        self.hub.refused(exc, transport=self.transport, path=scope.get("path"))
-        await send_refusal(scope, send, exc)
 
     async def read(self, connection: Connection, session: Session, receive: Receive) -> None:
         """Handle client frames until the client leaves, abuses the protocol, floods or its
