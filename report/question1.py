@@ -412,6 +412,24 @@ def client_upstream(run: Run, transport: str) -> Reading:
     return figure_of(steps, upstream_per_message, chat_where(steps, "games"))
 
 
+def acknowledgement_p99(run: Run, transport: str) -> Reading:
+    """p99 from an edit's scheduled send to its acknowledgement: what an editor waits for."""
+    steps = chat_steps(run, transport, "collaboration")
+    where = chat_where(steps, "collaboration")
+    found = [s["acknowledgement_us"] for s in steps if "acknowledgement_us" in s]
+    if len(found) != len(steps):
+        return f"no acknowledgement measured at {where}"
+    short = [s["id"] for s, a in zip(steps, found, strict=True) if a["count"] < P99_EVENTS]
+    if short:
+        return f"fewer than {P99_EVENTS:,} acknowledgements in {', '.join(short)}"
+
+    def p99_of(step: StepResult) -> float | None:
+        value = step["acknowledgement_us"]["p99"]
+        return None if value is None else value / 1000
+
+    return figure_of(steps, p99_of, where)
+
+
 def conversation_p99(workload: str) -> Callable[[Run, str], Reading]:
     def read(run: Run, transport: str) -> Reading:
         steps = chat_steps(run, transport, workload)
@@ -558,6 +576,15 @@ CHAT_P99 = M(
     False,
     conversation_p99("chat"),
 )
+EDIT_ACK_P99 = M(
+    "collaboration_ack_p99",
+    "p99 from an edit to its acknowledgement",
+    "p99 d'une modification à son accusé de réception",
+    "ms",
+    2,
+    False,
+    acknowledgement_p99,
+)
 GAMES_P99 = M(
     "games_p99",
     "p99 latency of game updates",
@@ -617,8 +644,10 @@ ITEMS: tuple[Item, ...] = (
          "finer-grained security to get right", (FOREIGN,), "higher", OTHERS["ws"],
          "browsers apply no CORS to a WebSocket: the server must check Origin itself"),
     Item("ws.chat_collaboration_games", "use case", "ws", "Chat, collaboration, jeux",
-         "chat, collaboration, games", (CHAT_P99, GAMES_P99), "lower", OTHERS["ws"],
-         "everyone publishes and receives: the pick fits best when its p99 is the lowest"),
+         "chat, collaboration, games", (CHAT_P99, EDIT_ACK_P99, GAMES_P99), "lower",
+         OTHERS["ws"],
+         "everyone publishes and receives, and an edit waits for its acknowledgement: the pick "
+         "fits best when its p99 is the lowest"),
 )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from scenarios import ipc
 from scenarios.broadcast import figures_of
+from scenarios.measure import decode, summary
 from scenarios.profile import Step
 from scenarios.target import Target
 from scenarios.workers import WorkerFailed
@@ -43,6 +44,7 @@ async def measure(
         duration=p["duration_seconds"],
         payload_bytes=p["payload_bytes"],
         drain_seconds=run.profile.drain_seconds,
+        acknowledged=p["acknowledged"],
     )
     patience = p["warmup_seconds"] + p["duration_seconds"] + run.profile.drain_seconds + 60
     await driver.receive(ipc.Measuring, patience)
@@ -56,4 +58,9 @@ async def measure(
     )
     # The driver publishes too, and its result comes after the drain: a lower bound.
     figures["utilisation"] = run.utilisation(before, after)
+    acknowledgements = received["published"].get("acknowledgement_histogram")
+    if acknowledgements is not None:
+        path = run.out / "histograms" / f"{step.id}.acknowledgement.hdr"
+        path.write_text(acknowledgements + "\n")
+        figures["acknowledgement_us"] = summary(decode(acknowledgements))
     return figures

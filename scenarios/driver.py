@@ -362,7 +362,11 @@ class Chat:
     """Members publish into their own room through their own transport, open loop: over the
     socket for WebSocket (`{"op": "publish"}`), over a POST on the member's own keep-alive
     connection for SSE and long polling. Every member receives its room, its own messages
-    included, so the cost of client-to-server traffic shows in the same figures."""
+    included, so the cost of client-to-server traffic shows in the same figures.
+
+    With `acknowledged`, each message waits for its acknowledgement, as an edit in a shared
+    document does: the WebSocket frame carries an `ack` number the server echoes, a POST is
+    acknowledged by its 201; the time from the scheduled send to the acknowledgement is kept."""
 
     def __init__(
         self,
@@ -384,6 +388,10 @@ class Chat:
         self.errors: dict[str, int] = {}
         self.published = 0
         self.lag = new_histogram()
+        self.acknowledged = bool(command.get("acknowledged"))
+        self.acknowledgement = new_histogram()
+        self.awaiting: dict[int, int] = {}
+        """Scheduled send time (ns) of each measured WebSocket publish, by its `ack` number."""
 
     async def connect_posts(self) -> None:
         if self.args.transport == "ws":
@@ -406,7 +414,12 @@ class Chat:
             record_us(self.lag, (time.time_ns() - scheduled_ns) / 1000)
         body = payload(seq, scheduled_ns, self.size)
         if isinstance(probe, WSProbe):
-            probe.publish(b'{"op":"publish",' + body[1:])  # body is {"data": ...}
+            op = b'{"op":"publish",'
+            if self.acknowledged:
+                op += b'"ack":%d,' % seq
+                if measured:
+                    self.awaiting[seq] = scheduled_ns
+            probe.publish(op + body[1:])  # body is {"data": ...}
             return
         request = http.build_request(
             "POST",
@@ -416,15 +429,19 @@ class Chat:
             body,
         )
         self.posts[index].request(request).add_done_callback(
-            functools.partial(self.answered, probe.room)
+            functools.partial(self.answered, probe.room, scheduled_ns if measured else None)
         )
 
-    def answered(self, room: str, future: asyncio.Future[tuple[int, bytes]]) -> None:
+    def answered(
+        self, room: str, scheduled_ns: int | None, future: asyncio.Future[tuple[int, bytes]]
+    ) -> None:
         try:
             status, body = future.result()
         except ConnectionError as exc:
             self.errors[str(exc)] = self.errors.get(str(exc), 0) + 1
             return
+        if status == 201 and self.acknowledged and scheduled_ns is not None:
+            record_us(self.acknowledgement, (time.time_ns() - scheduled_ns) / 1000)
         if status == 201:
             self.published += 1
             event_id = jsonc.loads_fast(body)["id"]
@@ -432,11 +449,19 @@ class Chat:
         else:
             self.errors[f"HTTP {status}"] = self.errors.get(f"HTTP {status}", 0) + 1
 
+    def acked(self, number: int, received_ns: int) -> None:
+        scheduled_ns = self.awaiting.pop(number, None)
+        if scheduled_ns is not None:
+            record_us(self.acknowledgement, (received_ns - scheduled_ns) / 1000)
+
     def last_id(self, probe: Probe) -> int:
         return self.room_last.get(probe.room, 0)
 
     async def run(self) -> None:
         await self.connect_posts()
+        if self.acknowledged:
+            for probe in self.probes:
+                probe.on_ack = self.acked
         members = len(self.probes)
         schedule = Schedule(members * self.member_rate, self.warmup, self.duration)
         warmup_count, total = schedule.warmup_count, schedule.total
@@ -454,31 +479,26 @@ class Chat:
         refused = sum(p.replies_refused for p in self.probes)
         if refused:
             self.errors["refused over the socket"] = refused
+        if self.awaiting:
+            self.errors["never acknowledged"] = len(self.awaiting)
         tcp, app = [0, 0], [0, 0]
         for conn in self.posts.values():
             counted = conn.wire_bytes() or (0, 0)
             tcp = [tcp[0] + counted[0], tcp[1] + counted[1]]
             app = [app[0] + conn.bytes_out, app[1] + conn.bytes_in]
-        report(
-            self.probes,
-            self.recorder,
-            self.last_id,
-            complete,
-            None,
-            (tcp, app),
-            published=ipc.Published(
-                published=self.published,
-                warmup=warmup_count,
-                measured=measured,
-                last_id=max(self.room_last.values(), default=0),
-                achieved_rate=round(
-                    measured / max(1e-9, (measured_ended - measured_started) / 1e9), 3
-                ),
-                lag=summary(self.lag),
-                lag_histogram=encode(self.lag),
-                errors=self.errors,
-            ),
+        published = ipc.Published(
+            published=self.published,
+            warmup=warmup_count,
+            measured=measured,
+            last_id=max(self.room_last.values(), default=0),
+            achieved_rate=round(measured / max(1e-9, (measured_ended - measured_started) / 1e9), 3),
+            lag=summary(self.lag),
+            lag_histogram=encode(self.lag),
+            errors=self.errors,
         )
+        if self.acknowledged:
+            published["acknowledgement_histogram"] = encode(self.acknowledgement)
+        report(self.probes, self.recorder, self.last_id, complete, None, (tcp, app), published)
         for conn in self.posts.values():
             if conn.transport is not None:
                 conn.transport.close()

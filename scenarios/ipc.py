@@ -46,6 +46,8 @@ class Published(TypedDict):
     lag: LatencySummary
     lag_histogram: str
     errors: dict[str, int]
+    acknowledgement_histogram: NotRequired[str]
+    """From each measured message's scheduled send to its acknowledgement (a chat's members)."""
 
 
 class PublisherResult(Published):

@@ -100,10 +100,12 @@ SCENARIOS: dict[str, dict[str, list[Any]]] = {
         "soak_warmup_seconds": [60.0],
     },
     # Many rooms; every member publishes into its room through its own transport. `workload`
-    # names what the conversation stands for: "chat", or "games" (a few players, many updates a
-    # second each, small payloads).
+    # names what the conversation stands for: "chat", "collaboration" (editors of a document,
+    # small edits, each `acknowledged` before the editor counts it done) or "games" (a few
+    # players, many updates a second each, small payloads).
     "chat": {
         "workload": ["chat"],
+        "acknowledged": [False],
         "rooms": [20],
         "members_per_room": [10],
         "member_rate": [0.5],

@@ -220,6 +220,8 @@ class StepResult(TypedDict, total=False):
     # Latency and cost.
     latency_us: LatencySummary
     publisher_lag_us: LatencySummary
+    acknowledgement_us: LatencySummary
+    """A chat's, when each message waited for its acknowledgement: from its scheduled send."""
     histogram_file: str
     timeline_file: str
     bytes_per_message: BytesPerMessage

@@ -334,7 +334,7 @@ def test_tiny_chat_delivers_every_member_message_to_its_room(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
     results, _, _ = tiny_run
-    step = only_ok_step(results, transport, "chat")
+    step = only_ok_step(results, transport, "chat", workload="chat")
     members = step["params"]["rooms"] * step["params"]["members_per_room"]
     assert step["published"] > 0 and step["nominal_rate"] == members * step["params"]["member_rate"]
     assert (
@@ -346,6 +346,21 @@ def test_tiny_chat_delivers_every_member_message_to_its_room(
     assert wire["total_down"] == wire["app_down"]
     # Members publish too: what they send up is counted, however they send it.
     assert wire["up"] > step["params"]["payload_bytes"] / step["params"]["members_per_room"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tiny_collaboration_times_every_edit_to_its_acknowledgement(
+    tiny_run: tuple[dict[str, Any], Path, str], transport: str
+) -> None:
+    results, folder, _ = tiny_run
+    step = only_ok_step(results, transport, "chat", workload="collaboration")
+    measured = int(step["params"]["duration_seconds"] * step["nominal_rate"])  # as scheduled
+    acknowledged = step["acknowledgement_us"]
+    assert acknowledged["count"] == measured and not step["publish_errors"]
+    assert 0 < acknowledged["p50"] <= acknowledged["p99"]
+    assert (folder / "histograms" / f"{step['id']}.acknowledgement.hdr").exists()
+    plain = only_ok_step(results, transport, "chat", workload="chat")
+    assert "acknowledgement_us" not in plain
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -224,9 +224,13 @@ def chat_step(transport: str, i: int, workload: str = "chat") -> dict[str, Any]:
     p99_ms = {"longpoll": 30.0, "sse": 12.0, "ws": 6.0}[transport] + i / 10
     made = step(transport, p99_ms / 3, p99_ms, scenario="chat")
     made["params"] = {"rooms": 20, "members_per_room": 10, "member_rate": 0.5}
-    if workload != "chat":
+    if workload == "games":
         made["params"] = {"workload": workload, "rooms": 2, "members_per_room": 4,
                           "member_rate": 30}  # fmt: skip
+    if workload == "collaboration":
+        made["params"] = {"workload": workload, "rooms": 10, "members_per_room": 6,
+                          "member_rate": 5, "acknowledged": True}  # fmt: skip
+        made["acknowledgement_us"] = {"count": 1050, "p50": p99_ms * 300, "p99": p99_ms * 1000}
     per_message = {"longpoll": 1200.0, "sse": 320.0, "ws": 60.0}[transport] + i
     made["published"] = 480
     made["bytes_per_message"] = {"down": 200.0, "up": 30.0, "total_up": int(480 * per_message)}
@@ -246,6 +250,7 @@ def full_steps(**replace: dict[str, Any]) -> list[dict[str, Any]]:
         *(binary_step(t, 16384, i) for t in transports for i in range(4)),
         *(chat_step(t, i) for t in transports for i in range(5)),
         *(chat_step(t, i, "games") for t in transports for i in range(5)),
+        *(chat_step(t, i, "collaboration") for t in transports for i in range(5)),
     ]
     return [replace.get(s["id"], s) for s in steps]
 
@@ -301,7 +306,21 @@ def test_a_p99_needs_a_thousand_events_per_repeat() -> None:
             s["latency_us"]["count"] = 600
     j = judged(run_of(*steps), "ws.chat_collaboration_games")
     assert j.verdict == "not measured" and "fewer than 1,000 events" in j.missing[0]
-    assert len(j.missing) == 6  # both workloads, three transports each
+    assert len(j.missing) == 6  # chat and games; acknowledgements are counted on their own
+
+
+def test_collaboration_is_judged_on_each_edits_wait_for_its_acknowledgement() -> None:
+    steps = full_steps()
+    j = judged(run_of(*steps), "ws.chat_collaboration_games")
+    assert j.verdict == "confirmed"
+    ws = j.figures["collaboration_ack_p99"]["ws"]
+    assert isinstance(ws, question1.Figure) and ws.values == (6.0, 6.1, 6.2, 6.3, 6.4)
+    for s in steps:
+        if s["params"].get("workload") == "collaboration":
+            s["acknowledgement_us"]["count"] = 900
+    j = judged(run_of(*steps), "ws.chat_collaboration_games")
+    assert j.verdict == "not measured"
+    assert j.missing[0].startswith("ws: fewer than 1,000 acknowledgements")
 
 
 def test_an_eventsource_that_lost_events_has_no_reconnection_figure() -> None:

@@ -13,6 +13,7 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -167,6 +168,8 @@ class Probe(asyncio.Protocol):
         """Newest id the server acknowledged for this client's own publishes (WebSocket)."""
         self.replies_refused = 0
         self.acks = 0
+        self.on_ack: Callable[[int, int], None] | None = None
+        """Called with (the publish's `ack` number, the time its ack arrived in ns)."""
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -202,6 +205,9 @@ class Probe(asyncio.Protocol):
             if event["op"] == "ack":
                 self.acked_id = max(self.acked_id, event["id"])
                 self.acks += 1
+                number = event.get("ack")
+                if self.on_ack is not None and isinstance(number, int):
+                    self.on_ack(number, received_ns)
             else:
                 self.replies_refused += 1
             return
