@@ -263,11 +263,11 @@ def browser_code(run: Run, transport: str) -> Reading:
         failed = [r for r in retries if r["lost"] or not r["reconnects"]]
         if failed:
             return "EventSource lost events or did not reconnect by itself"
-        return Figure((0.0,), (step["id"],), where, None, None, None)
+        return Figure((0.0,), (step["id"],), where, *cores([step]))
     lines = (step.get("recovery_code_lines") or {}).get(transport)
     if lines is None:
         return "lines of recovery code not counted"
-    return Figure((float(lines),), (step["id"],), where, None, None, None)
+    return Figure((float(lines),), (step["id"],), where, *cores([step]))
 
 
 def proxy_steps(run: Run, transport: str, nginx: str) -> list[StepResult]:
@@ -356,7 +356,7 @@ def foreign_reads(run: Run, transport: str) -> Reading:
         return "the cross-origin page was not run"
     return Figure((float(found.get("events_read") or 0),), (steps[0]["id"],),
                   f"of {found.get('events_published')} published, a foreign page in Chromium",
-                  None, None, None)  # fmt: skip
+                  *cores(steps[:1]))  # fmt: skip
 
 
 def binary_overhead(run: Run, transport: str) -> Reading:

@@ -540,7 +540,9 @@ async def measure(
     worker = await run.worker("scenarios.browser", args, "browser")
     try:
         await worker.event("ready", 60)
+        before = run.sample(server, worker, None)
         result = await worker.event("result", 180)
+        after = run.sample(server, worker, None)
     finally:
         await worker.aclose()
         run.workers.remove(worker)
@@ -553,6 +555,8 @@ async def measure(
         **result,
         "latency_us": result["latency"]["latency_us"],
         "recovery_code_lines": recovery_lines(DEMO.read_text()),
+        # Chromium and Playwright's driver inherit the worker's CPUs, renderers come and go.
+        "utilisation": run.utilisation(before, after, driver_by_cpu=True),
     }
 
 

@@ -112,21 +112,24 @@ async def measure(
         ready = await proxy.event("ready", 30)
         url = str(ready["url"])
         room = f"delay-{uuid.uuid4().hex[:10]}"
-        before = sample_process(proxy.pid)
-        async with Publisher(server.publish_url) as publisher:
-            first = [
-                await time_to_first_event(step.transport, url, room, publisher)
-                for _ in range(p["repeats"])
-            ]
-            bursts = [
-                await burst(step.transport, url, room, publisher, p["burst"], rtt)
-                for _ in range(p["repeats"])
-            ]
-            resumed = [
-                await resume_after_drop(step.transport, url, room, publisher)
-                for _ in range(p["repeats"])
-            ]
-        after = sample_process(proxy.pid)
+        with run.on_driver_cpus():
+            before = sample_process(proxy.pid)
+            started = run.sample(server, proxy, None)
+            async with Publisher(server.publish_url) as publisher:
+                first = [
+                    await time_to_first_event(step.transport, url, room, publisher)
+                    for _ in range(p["repeats"])
+                ]
+                bursts = [
+                    await burst(step.transport, url, room, publisher, p["burst"], rtt)
+                    for _ in range(p["repeats"])
+                ]
+                resumed = [
+                    await resume_after_drop(step.transport, url, room, publisher)
+                    for _ in range(p["repeats"])
+                ]
+            after = sample_process(proxy.pid)
+            ended = run.sample(server, proxy, None)
     finally:
         with contextlib.suppress(Exception):
             await proxy.aclose()
@@ -145,5 +148,7 @@ async def measure(
         "resume_ms": [round(v, 2) for v in resumed],
         "resume_median_ms": median(resumed),
         "proxy_cpu_us_per_chunk": figure.cpu_us_per(before, after, chunks),
-        "clients": "clients.aio in the orchestrator (httpx, websockets); proxy on the driver core",
+        "clients": "clients.aio in the orchestrator (httpx, websockets) and the proxy, both on "
+        "the driver core",
+        "utilisation": run.utilisation(started, ended, driver_by_cpu=True),
     }

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -248,21 +250,45 @@ class Fixtures:
             await asyncio.to_thread(service.stop)
         self.services.clear()
 
-    def utilisation(self, before: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
-        """Both cores over the measured window (`before` to `end`, which `sample` stamped)."""
+    def utilisation(
+        self, before: dict[str, Any], end: dict[str, Any], driver_by_cpu: bool = False
+    ) -> dict[str, Any]:
+        """Both cores over the measured window (`before` to `end`, which `sample` stamped).
+
+        `driver_by_cpu`: the load generator's processes cannot be listed (Chromium starts and
+        ends renderers; the orchestrator's own clients), so its core is read from /proc/stat:
+        everything that ran on the driver CPUs, which can only overstate it."""
         drivers = [(before[k], end[k]) for k in ("driver", "publisher") if before.get(k)]
         driver = (
             total_samples(b for b, _ in drivers),
             total_samples(a for _, a in drivers),
         ) if drivers else (None, None)  # fmt: skip
-        return figure.utilisation(
+        busy = core_busy(before["cores"], end["cores"])
+        found = figure.utilisation(
             (before["pinned_server"], end["pinned_server"]),
             driver,
             end["monotonic"] - before["monotonic"],
             len(self.pinning.server),
             len(self.pinning.driver),
-            core_busy(before["cores"], end["cores"]),
+            busy,
         )
+        if driver_by_cpu:
+            on_driver = [busy[str(cpu)] for cpu in self.pinning.driver if str(cpu) in busy]
+            driver_core = round(sum(on_driver) / len(on_driver), 3) if on_driver else None
+            found["driver_core"] = driver_core
+            found["saturated_because"] = figure.saturation(found["server_core"], driver_core)
+        return found
+
+    @contextlib.contextmanager
+    def on_driver_cpus(self) -> Iterator[None]:
+        """Run the orchestrator's own thread on the driver CPUs, for steps whose clients live
+        in it, so that they never share the server's core."""
+        previous = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, set(self.pinning.driver))
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, previous)
 
     def sample(
         self,

@@ -575,6 +575,11 @@ def test_at_a_distance_long_polling_pays_a_round_trip_for_the_rest_of_a_burst(
     for transport in TRANSPORTS:
         step = at[(transport, rtt)]
         assert step["status"] == "ok", step
+        # The clients and the proxy are the load generator: both cores are reported.
+        use = step["utilisation"]
+        assert use["server_core"] is not None and use["driver_core"] is not None, use
+        driver_cpus = [use["cpus_busy"][str(c)] for c in results["pinning"]["driver_cpus"]]
+        assert use["driver_core"] == round(sum(driver_cpus) / len(driver_cpus), 3) > 0, use
         # A new connection costs TCP's round trip, then the subscribe request's.
         assert min(step["time_to_first_event_ms"]) >= 2 * rtt - 5, step
         assert min(step["resume_ms"]) >= 2 * rtt - 5, step
