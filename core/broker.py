@@ -72,8 +72,8 @@ def detach(
     stats: Stats,
 ) -> None:
     """Take a closed subscription out of every room it was in (each broker's local fan-out
-    tables), counting it when it was dropped for being too slow."""
-    if subscription.close_reason is CloseReason.SLOW:
+    tables), counting it when it was dropped for being too slow or stalled."""
+    if subscription.close_reason in (CloseReason.SLOW, CloseReason.STALLED):
         stats.dropped_subscribers += 1
     for room in subscription.rooms:
         members = members_of(room)

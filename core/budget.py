@@ -11,7 +11,7 @@ room, and keeps the total under `max_bytes`:
 - a new room that even eviction cannot make room for is refused (503), saying why.
 
 Subscription queues hold the same Event objects as the buffers (shared, not copied), so they
-are bounded by the per-connection queue length, not by this budget.
+are bounded by the per-connection queue (in items and in bytes), not by this budget.
 """
 
 from __future__ import annotations

@@ -31,6 +31,12 @@ class Limits:
     eviction cannot make room for is refused with 503."""
     queue_events: int = 4096
     """Per-connection queue; a subscriber further behind than this is dropped."""
+    queue_bytes: int = 16 * MiB
+    """The same queue in bytes of JSON: a reader that stopped reading large events is dropped
+    once this much waits for it, long before `queue_events` of them would."""
+    stall_seconds: float = 30.0
+    """A stream (SSE, WebSocket) whose oldest queued event waited this long while more came
+    took no bytes for that long: it is dropped as stalled, and resumes by id."""
     max_rooms_per_connection: int = 64
     """Rooms one WebSocket may be joined to at once; past it a join gets an error frame."""
     max_rooms: int = 10_000
@@ -197,6 +203,12 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     auth: Auth = field(default_factory=Auth)
+    status_token: str = field(default="", repr=False)
+    """A bearer token (at least 32 bytes) that opens `/status`'s detailed view from anywhere;
+    empty: none. Anyone else gets the summary."""
+    status_detail_loopback: bool = True
+    """Serve `/status`'s detailed view to a client on this host's loopback that no proxy
+    forwarded (no `Forwarded` or `X-Forwarded-For`): the operator's shell, the harness."""
     allowed_origins: tuple[str, ...] = ()
     """Origins allowed to open SSE streams and WebSockets (browsers send `Origin`); empty: any."""
     namespaces: dict[str, Namespace] = field(
@@ -219,6 +231,10 @@ class ServerConfig:
         if self.memory_trim_seconds < 0:
             raise ConfigError(
                 f"expected memory_trim_seconds >= 0 (0: never), got {self.memory_trim_seconds!r}"
+            )
+        if self.status_token and len(self.status_token.encode()) < 32:
+            raise ConfigError(
+                f"expected status_token of at least 32 bytes, got {len(self.status_token.encode())}"
             )
         if self.fanout not in FANOUTS:
             raise ConfigError(f"expected fanout among {FANOUTS}, got {self.fanout!r}")

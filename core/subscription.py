@@ -1,7 +1,8 @@
 """A subscriber's mailbox: a bounded queue that a slow reader cannot grow.
 
-The broker offers items; the connection's writer takes them. When the queue is full the
-subscription is closed as `slow` instead of buffering without bound; the client resumes by id.
+The broker offers items; the connection's writer takes them. When the queue is full, in
+items or in bytes, the subscription is closed as `slow` instead of buffering without bound; the
+client resumes by id.
 
 The fast path: a server that can write to the client's socket synchronously attaches a `Sink`,
 and an item offered while nothing is queued or being written goes straight out through it,
@@ -15,13 +16,26 @@ from __future__ import annotations
 import asyncio
 import enum
 import itertools
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeAlias
 
-from core.events import Item
+from core.events import Event, Item
 
 _ids = itertools.count(1)
+
+QUEUE_BYTES = 16 * 1024 * 1024
+"""A queue's default bound in bytes: 4,096 events of 64 KiB would otherwise pin 256 MiB for
+one reader that stopped reading."""
+CONTROL_BYTES = 64
+"""What a gap notice or a reply is counted as."""
+
+
+def item_bytes(item: Item) -> int:
+    """What a queued item holds, counted by its JSON (shared with the resume buffer)."""
+    return len(item.json) if isinstance(item, Event) else CONTROL_BYTES
+
 
 REFUSED, QUEUED, WRITTEN = 0, 1, 2
 """What `Subscription.offer` did with an item: refused it (the subscription is closed), queued
@@ -58,6 +72,8 @@ the item to the queue."""
 class CloseReason(enum.Enum):
     CLIENT_LEFT = "client_left"
     SLOW = "slow_subscriber"
+    STALLED = "stalled_subscriber"
+    """Its oldest queued item waited `limits.stall_seconds`: the client took no bytes."""
     SHUTDOWN = "shutdown"
     TIMEOUT = "timeout"
     POLICY = "policy_violation"
@@ -78,15 +94,20 @@ class Subscription:
         "_in_flight",
         "_on_close",
         "_queue",
+        "_queued_bytes",
+        "_queued_since_ns",
         "_replayed",
+        "_stall_ns",
         "_waiter",
         "base_capacity",
+        "base_max_bytes",
         "capacity",
         "close_reason",
         "direct_writes",
         "fast",
         "frame",
         "id",
+        "max_bytes",
         "one_shot",
         "rooms",
         "sink",
@@ -100,12 +121,24 @@ class Subscription:
         *,
         one_shot: bool = False,
         on_close: Callable[[CloseReason], None] | None = None,
+        max_bytes: int = QUEUE_BYTES,
+        stall_seconds: float = 0.0,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"expected capacity >= 1, got {capacity}")
+        if max_bytes < 1:
+            raise ValueError(f"expected max_bytes >= 1, got {max_bytes}")
         self.id = next(_ids)
         self.base_capacity = capacity
         self.capacity = capacity
+        self.base_max_bytes = max_bytes
+        self.max_bytes = max_bytes
+        """Bytes queued at most (`item_bytes`); one item alone is always taken."""
+        self._queued_bytes = 0
+        self._stall_ns = int(stall_seconds * 1e9)
+        """0: never. Else an item queued behind one that waited this long closes it as
+        stalled: its writer has been stuck that long on a client that takes no bytes."""
+        self._queued_since_ns = 0
         self.one_shot = one_shot
         self.rooms: set[str] = set()
         self.close_reason: CloseReason | None = None
@@ -172,10 +205,20 @@ class Subscription:
         return self._enqueue(item)
 
     def _enqueue(self, item: Item) -> int:
-        if len(self._queue) >= self.capacity:
+        size = item_bytes(item)
+        queue = self._queue
+        if len(queue) >= self.capacity or (queue and self._queued_bytes + size > self.max_bytes):
             self.close(CloseReason.FULL if self.one_shot else CloseReason.SLOW)
             return REFUSED
-        self._queue.append(item)
+        if self._stall_ns:
+            now = time.monotonic_ns()
+            if not queue:
+                self._queued_since_ns = now
+            elif now - self._queued_since_ns > self._stall_ns:
+                self.close(CloseReason.STALLED)
+                return REFUSED
+        queue.append(item)
+        self._queued_bytes += size
         self.fast = False
         self._wake()
         return QUEUED
@@ -205,6 +248,10 @@ class Subscription:
         if not self._replayed:
             self._replayed = True
             self.capacity = max(self.capacity, len(self._queue) + len(items) + self.base_capacity)
+            self.max_bytes = max(
+                self.max_bytes,
+                self._queued_bytes + sum(map(item_bytes, items)) + self.base_max_bytes,
+            )
         return all(self._enqueue(item) for item in items)
 
     def take(self, limit: int | None = None) -> list[Item]:
@@ -216,9 +263,17 @@ class Subscription:
         if limit is None or limit >= len(queue):
             items = list(queue)
             queue.clear()
-            self.capacity = self.base_capacity  # any replay allowance is used up
+            self._queued_bytes = 0
+            # Any replay allowance is used up.
+            self.capacity, self.max_bytes = self.base_capacity, self.base_max_bytes
             return items
-        return [queue.popleft() for _ in range(limit)]
+        items = [queue.popleft() for _ in range(limit)]
+        self._queued_bytes -= sum(map(item_bytes, items))
+        return items
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
 
     def written(self) -> None:
         """What `take` returned is written: direct writes may go out again."""

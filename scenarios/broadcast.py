@@ -51,6 +51,7 @@ async def measure(
     options += run.tls_args(step) + run.token_args(step)
     origin_ns = time.time_ns()
     options += ["--timeline-origin-ns", str(origin_ns)]
+    closes = await run.server_closes(server)
     drivers = []
     for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
         args = [*run.driver_args(step, server, room, share), *options]
@@ -111,7 +112,8 @@ async def measure(
     after = run.sample(server, drivers, None)
     after["publisher"] = publisher_after
     await asyncio.gather(publisher.aclose(), *(d.aclose() for d in drivers))
-    figures = figures_of(run, step, published, received, before, after)
+    dropped = await run.dropped_since(server, closes)
+    figures = figures_of(run, step, published, received, before, after, server_dropped=dropped)
     figures["utilisation"] = run.utilisation(before, window)
     figures["driver_processes"] = len(drivers)
     if every:
@@ -165,6 +167,7 @@ def figures_of(
     before: dict[str, Any],
     after: dict[str, Any],
     nominal_rate: float | None = None,
+    server_dropped: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     p = step.params
     measured = received["measured"]
@@ -219,6 +222,7 @@ def figures_of(
         received["error_count"],
         sum(published["errors"].values()),
         received["reconnect_failure_count"],
+        server_dropped,
     )
     server_after = after["server"]
     return {
@@ -276,6 +280,7 @@ def figures_of(
         "polls": received["polls"] or None,
         "reconnects": received["reconnects"],
         "reconnect_failures": received["reconnect_failures"],
+        "server_dropped": server_dropped,
         "timeline_file": str(timeline_path.relative_to(run.out)),
         "histogram_file": str(hist_path.relative_to(run.out)),
     }

@@ -25,6 +25,7 @@ async def measure(
     p = step.params
     room = f"chat-{uuid.uuid4().hex[:8]}"
     members = p["rooms"] * p["members_per_room"]
+    closes = await run.server_closes(server)
     warmup_events = int(p["warmup_seconds"] * members * p["member_rate"])
     driver = await run.worker(
         "scenarios.driver",
@@ -53,8 +54,16 @@ async def measure(
     after = run.sample(server, driver, None)
     await driver.aclose()
     nominal = members * p["member_rate"]
+    dropped = await run.dropped_since(server, closes)
     figures = figures_of(
-        run, step, received["published"], received, before, after, nominal_rate=nominal
+        run,
+        step,
+        received["published"],
+        received,
+        before,
+        after,
+        nominal_rate=nominal,
+        server_dropped=dropped,
     )
     # The driver publishes too, and its result comes after the drain: a lower bound.
     figures["utilisation"] = run.utilisation(before, after)

@@ -60,9 +60,13 @@ def degraded_reasons(
     errors: int,
     publish_errors: int,
     reconnect_failures: int,
+    server_dropped: dict[str, int] | None = None,
 ) -> list[str]:
     """Each thing that made a step degraded, in words a reader can check against the row."""
     reasons = []
+    for reason, count in (server_dropped or {}).items():
+        if count:
+            reasons.append(f"the server dropped {count:,} subscriber(s) as {reason.split('_')[0]}")
     achieved = achieved_rate or 0.0
     if achieved < KEPT_UP * nominal_rate:
         reasons.append(f"publisher reached {achieved:.1f} of {nominal_rate:g}/s")

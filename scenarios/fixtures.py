@@ -279,6 +279,32 @@ class Fixtures:
             found["saturated_because"] = figure.saturation(found["server_core"], driver_core)
         return found
 
+    async def server_closes(self, server: ServerProcess | Target) -> dict[str, int] | None:
+        """The server's connection closes by reason, from `/status` (its detailed view, which
+        the harness on loopback reads); None from a server that does not say (peers)."""
+        import httpx
+
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                answer = await client.get(f"{Target.of(server).publish_url}/status")
+            closes = answer.json().get("connections", {}).get("closes_by_reason")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        return dict(closes) if isinstance(closes, dict) else None
+
+    async def dropped_since(
+        self, server: ServerProcess | Target, before: dict[str, int] | None
+    ) -> dict[str, int] | None:
+        """Subscribers the server dropped since `before`: too slow (its queue was full) or
+        stalled (it took no bytes for `limits.stall_seconds`)."""
+        after = await self.server_closes(server)
+        if before is None or after is None:
+            return None
+        return {
+            reason: after.get(reason, 0) - before.get(reason, 0)
+            for reason in ("slow_subscriber", "stalled_subscriber")
+        }
+
     @contextlib.contextmanager
     def on_driver_cpus(self) -> Iterator[None]:
         """Run the orchestrator's own thread on the driver CPUs, for steps whose clients live

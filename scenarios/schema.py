@@ -214,6 +214,9 @@ class StepResult(TypedDict, total=False):
     drained: bool
     reconnects: int
     reconnect_failures: list[str]
+    server_dropped: dict[str, int] | None
+    """Subscribers the server dropped in the step, by reason (`slow_subscriber`,
+    `stalled_subscriber`), from its `/status`; None where the server does not say."""
     subscriber_errors: list[str]
     polls: int | None
     deliveries_of_accepted: float

@@ -4,6 +4,8 @@ subscribe route."""
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import json
 import math
 
@@ -30,6 +32,34 @@ from servers.hot import HotPaths
 from servers.hub import Hub
 from servers.origins import SameOrigin
 from servers.transport import Transport, client_address, direct_respond, room_paths, token_of
+
+FORWARDED = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+
+
+def status_detail(scope: Scope, config: ServerConfig) -> bool:
+    """Whether this request may read `/status`'s detailed view: it carries the status token,
+    or (when allowed) it comes from this host's loopback with no sign of a proxy in front,
+    since through a proxy on this host every client would look local."""
+    authorization = header(scope, b"authorization") or ""
+    scheme, _, credentials = authorization.partition(" ")
+    token = config.status_token.encode()
+    if (
+        token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(credentials.strip().encode(), token)
+    ):
+        return True
+    if not config.status_detail_loopback:
+        return False
+    if any(name in FORWARDED for name, _ in scope["headers"]):
+        return False
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        return ipaddress.ip_address(client[0]).is_loopback
+    except ValueError:  # a Unix socket's peer
+        return False
 
 
 def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = None) -> Starlette:
@@ -92,8 +122,9 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
         return PlainTextResponse("ok")
 
     async def status(request: Request) -> Response:
+        body = hub.status() if status_detail(request.scope, hub.config) else hub.summary()
         return Response(
-            json.dumps(hub.status(), indent=2),
+            json.dumps(body, indent=2),
             media_type="application/json",
             headers={"cache-control": "no-store"},
         )

@@ -34,6 +34,8 @@ class Connection:
         send: Send,
         *,
         capacity: int,
+        max_bytes: int,
+        stall_seconds: float = 0.0,
         one_shot: bool = False,
         expires_at: float | None = None,
         max_age: float = 0.0,
@@ -47,7 +49,13 @@ class Connection:
         """Wall-clock time its token expires: the connection is closed then (1008 on WS)."""
         self.farewell: str | None = None
         """A last text frame to send before closing (the error that caused the close)."""
-        self.subscription = Subscription(capacity, one_shot=one_shot, on_close=self._on_close)
+        self.subscription = Subscription(
+            capacity,
+            one_shot=one_shot,
+            on_close=self._on_close,
+            max_bytes=max_bytes,
+            stall_seconds=stall_seconds,
+        )
         self._send = send
         self._sending = False
         self._writer: asyncio.Task[None] | None = None

@@ -268,10 +268,32 @@ class Hub:
             self.memory_trim_ms = round((time.perf_counter() - started) * 1000, 2)
             self.memory_trims += 1
 
-    def status(self) -> dict[str, JSON]:
+    def summary(self) -> dict[str, JSON]:
+        """`/status` for anyone: whether it serves, and how busy it is, in O(1); no room, no
+        namespace, no address, no broker URL."""
         stats = self.stats
         now = time.time()
         return {
+            "detail": False,
+            "transport": self.transport,
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "connections": {"total": len(self._live)},
+            "events": {
+                "published": stats.published,
+                "per_minute": stats.published_window.total(now),
+            },
+            "errors_per_minute": stats.errors_window.total(now),
+            "broker": {"kind": self.broker.kind, "ok": bool(self.broker.health().get("ok"))},
+            "shutting_down": self.shutting_down,
+        }
+
+    def status(self) -> dict[str, JSON]:
+        """`/status` for the operator: every room, namespace, error and memory figure."""
+        stats = self.stats
+        now = time.time()
+        return {
+            "detail": True,
             "transport": self.transport,
             "version": __version__,
             "fanout": self.config.fanout,

@@ -72,6 +72,7 @@ class PollEndpoint(Endpoint):
             space,
             send,
             capacity=limits.poll_batch,
+            max_bytes=limits.queue_bytes,
             one_shot=True,
             room=room,
             address=address_of(scope),
@@ -107,7 +108,7 @@ class PollEndpoint(Endpoint):
         the protocol's loop (`direct["loop"]`). No task besides the request's own, which
         sleeps until one of them closes the subscription or an item is queued."""
         hub, limits = self.hub, self.hub.limits
-        subscription = Subscription(limits.poll_batch, one_shot=True)
+        subscription = Subscription(limits.poll_batch, one_shot=True, max_bytes=limits.queue_bytes)
         fields = {"room": room, "address": address_of(scope)}
         hub.opened(subscription, space, **fields)
         expiry = None

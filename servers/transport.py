@@ -97,6 +97,8 @@ class Endpoint:
             space,
             send,
             capacity=self.hub.limits.queue_events,
+            max_bytes=self.hub.limits.queue_bytes,
+            stall_seconds=self.hub.limits.stall_seconds,
             expires_at=grant.expires_at,
             max_age=self.hub.config.heartbeat.stream_max_seconds,
             room=room,

@@ -44,6 +44,7 @@ log = logging.getLogger("rtbench.server")
 CLOSE_CODES = {
     CloseReason.SHUTDOWN: (1001, "server shutting down"),
     CloseReason.SLOW: (1013, "subscriber too slow; resume with after=<last id>"),
+    CloseReason.STALLED: (1013, "subscriber took no bytes; resume with after=<last id>"),
     CloseReason.POLICY: (1008, "too many malformed frames"),
     CloseReason.EXPIRED: (1008, "token expired"),
     CloseReason.RATE_LIMITED: (1008, "message rate limit exceeded"),

@@ -344,6 +344,7 @@ def test_tiny_chat_delivers_every_member_message_to_its_room(
     )
     wire = step["bytes_per_message"]
     assert wire["total_down"] == wire["app_down"]
+    assert step["server_dropped"] == {"slow_subscriber": 0, "stalled_subscriber": 0}
     # Members publish too: what they send up is counted, however they send it.
     assert wire["up"] > step["params"]["payload_bytes"] / step["params"]["members_per_room"]
 

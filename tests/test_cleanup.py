@@ -16,6 +16,7 @@ from servers import runner
 from servers.app import create_app
 from servers.process import ServerProcess
 from servers.registry import get_transport
+from tests.conftest import ServerFactory
 from tests.support import collect, eventually, open_stalled_subscriber
 
 
@@ -58,10 +59,10 @@ async def test_status_returns_to_zero_after_clients_leave(
     assert closes.get("client_left", 0) - left_before >= 5
 
 
-async def test_slow_subscriber_is_dropped_fast_one_gets_everything(
-    transport: str, tight_server: ServerProcess, room: str
-) -> None:
-    url = tight_server.url  # queue_events = 64, max_message_bytes = 32 KiB
+async def publish_until_dropped(url: str, transport: str, room: str) -> tuple[int, bool]:
+    """Publish 16 KiB events to a room with one stalled and one reading subscriber, until the
+    stalled one is dropped (at most 400 events, about 6 MiB): (how many subscribers were
+    dropped, whether the reading one got every event)."""
     blob = "x" * (16 * 1024)
     async with Publisher(url) as publisher, subscribe(transport, url, room) as fast:
         dropped_before = (await publisher.status())["events"]["dropped_subscribers"]  # type: ignore[index]
@@ -69,18 +70,15 @@ async def test_slow_subscriber_is_dropped_fast_one_gets_everything(
         try:
             await asyncio.sleep(0.2)
             reader = asyncio.create_task(collect(fast, 10_000, patience=120))
-            published: list[int] = []
-            dropped = 0
-            # Publish until the stalled subscriber has been dropped (bounded: ~6 MiB at most).
-            while len(published) < 400:
-                published.append(await publisher.publish(room, {"n": len(published), "b": blob}))
-                if len(published) % 20 == 0:
+            published = 0
+            while published < 400:
+                await publisher.publish(room, {"n": published, "b": blob})
+                published += 1
+                if published % 20 == 0:
                     status = await publisher.status()
-                    dropped = status["events"]["dropped_subscribers"] - dropped_before  # type: ignore[index,operator]
-                    if dropped:
+                    if status["events"]["dropped_subscribers"] - dropped_before:  # type: ignore[index,operator]
                         break
             last = await publisher.publish(room, "done")
-            published.append(last)
             status = await publisher.status()
             dropped = status["events"]["dropped_subscribers"] - dropped_before  # type: ignore[index,operator]
 
@@ -93,12 +91,29 @@ async def test_slow_subscriber_is_dropped_fast_one_gets_everything(
                 await reader
         finally:
             stalled.close()
-    if transport == "longpoll":
-        # A poll is answered and forgotten: a client that stops reading holds nothing.
-        assert dropped == 0
-    else:
-        assert dropped == 1
-    assert fast.last_id == published[-1]
+    return int(dropped), fast.last_id == last
+
+
+async def test_slow_subscriber_is_dropped_fast_one_gets_everything(
+    transport: str, tight_server: ServerProcess, room: str
+) -> None:
+    # queue_events = 64, max_message_bytes = 32 KiB
+    dropped, complete = await publish_until_dropped(tight_server.url, transport, room)
+    # A poll is answered and forgotten: a client that stops reading holds nothing.
+    assert dropped == (0 if transport == "longpoll" else 1)
+    assert complete
+
+
+async def test_a_stalled_reader_of_large_events_is_dropped_by_the_bytes_it_holds(
+    transport: str, fanout: str, server_factory: ServerFactory, room: str
+) -> None:
+    # 4,096 events would take 64 MiB of these; 256 KiB is sixteen.
+    server = server_factory(
+        transport, fanout, queue_events=4096, queue_bytes=256 * 1024, max_message_bytes=32 * 1024
+    )
+    dropped, complete = await publish_until_dropped(server.url, transport, room)
+    assert dropped == (0 if transport == "longpoll" else 1)
+    assert complete
 
 
 async def _held_subscribers(transport: str, url: str, room: str) -> list[asyncio.Task[object]]:
@@ -156,3 +171,33 @@ async def test_an_exit_wakes_the_main_loop_without_waiting_for_its_tick(
     assert date, "the first tick sets the Date header"
     server.should_exit = True
     await asyncio.wait_for(serving, timeout=5)
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_a_stream_that_takes_no_bytes_is_dropped_as_stalled(
+    transport: str, server_factory: ServerFactory, room: str
+) -> None:
+    server = server_factory(transport, stall_seconds=1.0, max_message_bytes=64 * 1024)
+    blob = "x" * (32 * 1024)
+    async with Publisher(server.url) as publisher:
+        before = (await publisher.status())["connections"]["closes_by_reason"]  # type: ignore[index]
+        stalled = open_stalled_subscriber(server.url, transport, room)
+        try:
+            await asyncio.sleep(0.2)
+            # Enough to fill the kernel's buffers (a few MiB), far below the queue's bounds
+            # (4,096 events, 16 MiB): only the time it takes nothing can drop it.
+            for n in range(150):
+                await publisher.publish(room, {"n": n, "b": blob})
+            stalled_closes = 0
+            for n in range(20):
+                await asyncio.sleep(0.25)
+                await publisher.publish(room, {"n": n, "b": "tick"})
+                closes = (await publisher.status())["connections"]["closes_by_reason"]  # type: ignore[index]
+                stalled_closes = closes.get("stalled_subscriber", 0) - before.get(  # type: ignore[union-attr]
+                    "stalled_subscriber", 0
+                )
+                if stalled_closes:
+                    break
+        finally:
+            stalled.close()
+    assert stalled_closes == 1

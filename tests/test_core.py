@@ -90,6 +90,29 @@ def test_subscription_overflow_closes_as_slow() -> None:
     assert [e.id for e in sub.take()] == [1, 2]  # type: ignore[union-attr]
 
 
+def test_a_queue_is_bounded_in_bytes_as_well_as_in_items() -> None:
+    size = len(event(1).json)
+    sub = Subscription(100, max_bytes=3 * size)
+    assert all(sub.offer(event(n)) for n in (1, 2, 3)) and sub.queued_bytes == 3 * size
+    assert not sub.offer(event(4))
+    assert sub.close_reason is CloseReason.SLOW
+    alone = Subscription(100, max_bytes=1)  # one item is always taken, however large
+    assert alone.offer(event(1)) and not alone.offer(event(2))
+
+
+def test_taking_frees_the_bytes_and_the_replay_allowance_covers_them_once() -> None:
+    size = len(event(1).json)
+    sub = Subscription(100, max_bytes=2 * size)
+    assert sub.offer(event(1)) and sub.offer(event(2))
+    assert len(sub.take(1)) == 1 and sub.queued_bytes == size
+    sub.take()
+    backlog = [event(n) for n in range(3, 13)]
+    assert sub.replay(backlog)  # ten, past the two the queue holds: room is made, once
+    assert sub.max_bytes == sum(len(e.json) for e in backlog) + 2 * size
+    sub.take()
+    assert sub.queued_bytes == 0 and sub.max_bytes == 2 * size
+
+
 def test_one_shot_subscription_fills_without_being_slow() -> None:
     sub = Subscription(1, one_shot=True)
     sub.offer(event(1))

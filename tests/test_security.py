@@ -37,8 +37,10 @@ SECRET = "s3cret-for-tests-only-" + "x" * 20
 OTHER_SECRET = "another-secret-entirely-" + "y" * 20
 AUTH = Auth(secret=SECRET)
 ALLOWED_ORIGIN = "http://allowed.example"
+STATUS_TOKEN = "status-" + "s" * 32
 CONFIG = f"""
 allowed_origins = ["{ALLOWED_ORIGIN}"]
+status_token = "{STATUS_TOKEN}"
 
 [auth]
 secret = "{SECRET}"
@@ -499,6 +501,59 @@ def test_config_file_errors_say_what_was_expected(tmp_path: Path) -> None:
     with pytest.raises(ServerFailed, match="did not become ready"):
         server.start(timeout=10)
     assert any("expected auth.secret of at least 32 bytes" in str(line) for line in server.logs)
+
+
+# -- /status ------------------------------------------------------------------------------------
+
+
+async def test_status_details_go_to_the_token_or_the_local_operator_only(
+    transport: str, secure: dict[str, ServerProcess], room: str
+) -> None:
+    server = secure[transport]
+    admin_room = f"secret-{room}"
+    proxied = {"x-forwarded-for": "203.0.113.9"}  # a proxy on this host: anyone, really
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        published = await client.post(
+            f"/ns/admin/rooms/{admin_room}/events", json={"data": 1}, headers=bearer(token())
+        )
+        assert published.status_code == 201
+        local = (await client.get("/status")).json()
+        assert local["detail"] is True and "memory" in local
+        for headers in (proxied, {**proxied, "authorization": "Bearer " + "s" * 40}):
+            answer = await client.get("/status", headers=headers)
+            assert answer.status_code == 200
+            summary = answer.json()
+            assert summary["detail"] is False, headers
+            assert set(summary) == {
+                "detail", "transport", "version", "uptime_s", "connections", "events",
+                "errors_per_minute", "broker", "shutting_down",
+            }  # fmt: skip
+            assert admin_room not in answer.text and "admin" not in answer.text
+            assert summary["events"]["published"] >= 1
+        token_holder = await client.get(
+            "/status", headers={**proxied, "authorization": f"Bearer {STATUS_TOKEN}"}
+        )
+        assert token_holder.json()["detail"] is True
+        assert "admin" in token_holder.json()["namespaces"]  # the operator sees every namespace
+        assert STATUS_TOKEN not in token_holder.text
+
+
+async def test_status_details_can_be_closed_to_the_loopback_too(tmp_path: Path) -> None:
+    config = tmp_path / "rtbench.toml"
+    config.write_text("status_detail_loopback = false\n")
+    with ServerProcess("sse", config=config) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/status")).json()["detail"] is False
+
+
+def test_a_short_status_token_is_refused_at_startup(tmp_path: Path) -> None:
+    config = tmp_path / "rtbench.toml"
+    config.write_text('status_token = "short"\n')
+    server = ServerProcess("sse", config=config)
+    with pytest.raises(ServerFailed, match="did not become ready"):
+        server.start(timeout=10)
+    assert any("expected status_token of at least 32 bytes, got 5" in str(line)
+               for line in server.logs)  # fmt: skip
 
 
 # -- TLS ----------------------------------------------------------------------------------------
