@@ -55,6 +55,10 @@ class Broker(abc.ABC):
     async def last_id(self, room: str) -> int:
         """The newest id of `room`, 0 before its first event."""
 
+    async def reclaim_idle(self) -> None:
+        """Let go of rooms idle for `limits.room_idle_seconds` (called every little while)."""
+        return None
+
     @abc.abstractmethod
     def subscribers_by_room(self) -> dict[str, int]: ...
 
@@ -85,6 +89,8 @@ def detach(
 @dataclass(slots=True, eq=False)
 class _Room:
     buffer: ResumeBuffer
+    used_ns: int
+    """When it was last published to or subscribed to (the broker's clock)."""
     subscriptions: dict[int, Subscription] = field(default_factory=dict)
 
 
@@ -118,12 +124,12 @@ class MemoryBroker(Broker):
                 )
             buffer = ResumeBuffer(name, self.limits.buffer_events, self.limits.buffer_bytes)
             self.budget.open_room(buffer)  # refused (503) when even eviction cannot make room
-            room = self._rooms[name] = _Room(buffer)
+            room = self._rooms[name] = _Room(buffer, self._clock_ns())
         return room
 
     async def publish(self, room: str, data: JSON, *, exclude: Subscription | None = None) -> Event:
         target = self._room(room)
-        now = self._clock_ns()
+        target.used_ns = now = self._clock_ns()
         event = Event(target.buffer.last_id + 1, room, data, now)
         self.budget.added(target.buffer, event, target.buffer.append(event))
         self.stats.published += 1
@@ -137,6 +143,7 @@ class MemoryBroker(Broker):
 
     async def subscribe(self, subscription: Subscription, room: str, after: int | None) -> int:
         target = self._room(room)
+        target.used_ns = self._clock_ns()
         buffer = target.buffer
         self.budget.touch(buffer)
         if after is not None:
@@ -164,6 +171,14 @@ class MemoryBroker(Broker):
     async def release(self, subscription: Subscription) -> None:
         for room in list(subscription.rooms):
             await self.unsubscribe(subscription, room)
+
+    async def reclaim_idle(self) -> None:
+        idle_since = self._clock_ns() - int(self.limits.room_idle_seconds * 1e9)
+        for name, target in list(self._rooms.items()):
+            if not target.subscriptions and target.used_ns < idle_since:
+                del self._rooms[name]
+                self.budget.close_room(target.buffer)
+                self.stats.reclaimed_rooms += 1
 
     def _detach_closed(self, subscription: Subscription) -> None:
         detach(subscription, self._members, self.stats)

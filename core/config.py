@@ -40,6 +40,10 @@ class Limits:
     max_rooms_per_connection: int = 64
     """Rooms one WebSocket may be joined to at once; past it a join gets an error frame."""
     max_rooms: int = 10_000
+    room_idle_seconds: float = 3600.0
+    """A room nobody watches and nobody published to for this long is reclaimed, its events
+    with it (in Redis, its keys expire): names used once cannot hold the room cap for good.
+    A client resuming from a reclaimed room gets a reset notice, as after a restart."""
     poll_batch: int = 256
     """Most events one long-poll response carries."""
     poll_timeout_default: float = 25.0

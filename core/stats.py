@@ -103,6 +103,7 @@ class Stats:
     delivered_direct: int = 0
     """Of `delivered`, those written by the fan-out's fast path (`fanout = "direct"`)."""
     dropped_subscribers: int = 0
+    reclaimed_rooms: int = 0
     connections_opened: int = 0
     connections_closed: int = 0
     errors: Counter[str] = field(default_factory=Counter)

@@ -249,14 +249,27 @@ class Hub:
             if self.config.memory_trim_seconds
             else None
         )
+        reclaiming = asyncio.create_task(self.reclaim_idle_rooms())
         try:
             yield
         finally:
+            reclaiming.cancel()
             if trimming is not None:
                 trimming.cancel()
             self.begin_shutdown()
             for space in self.spaces.values():
                 await space.broker.close()
+
+    async def reclaim_idle_rooms(self) -> None:
+        """A room is reclaimed between one and 1.25 idle periods after its last use."""
+        every = max(0.1, min(60.0, self.limits.room_idle_seconds / 4))
+        while True:
+            await asyncio.sleep(every)
+            for space in self.spaces.values():
+                try:
+                    await space.broker.reclaim_idle()
+                except RtbenchError as exc:  # the backplane is away: try again next time
+                    log.warning("room reclaim failed", extra={"error": exc.message})
 
     async def trim_memory(self, every: float) -> None:
         while True:
@@ -311,6 +324,7 @@ class Hub:
                 "delivered": stats.delivered,
                 "delivered_direct": stats.delivered_direct,
                 "dropped_subscribers": stats.dropped_subscribers,
+                "reclaimed_rooms": stats.reclaimed_rooms,
                 "per_minute": stats.published_window.total(now),
             },
             "delivery_latency_ms": stats.delivery_latency.percentiles_ms(),

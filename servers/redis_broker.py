@@ -65,6 +65,8 @@ local event = '{"id":' .. id .. ',"room":"' .. ARGV[1] .. '","data":' .. ARGV[2]
 local keep = math.max(1, math.min(tonumber(ARGV[3]), math.floor(tonumber(ARGV[5]) / #event)))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', keep, id .. '-0', 'e', event, 't', ARGV[4])
 redis.call('PUBLISH', KEYS[3], ARGV[4] .. ' ' .. event)
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('EXPIRE', KEYS[2], ARGV[7])
 return id
 """
 
@@ -116,7 +118,9 @@ class RedisBroker(Broker):
         self.redis = aioredis.Redis(connection_pool=pool)
         self._publish = self.redis.register_script(PUBLISH)
         self._rooms: dict[str, _LocalRoom] = {}
-        self._known_rooms: set[str] = set()
+        self._known_rooms: OrderedDict[str, float] = OrderedDict()
+        """Rooms this node placed in the cluster's cap, and when (a cache)."""
+        self._rooms_key = f"{self.prefix}:room_seen"
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._excluded: OrderedDict[tuple[str, int], int] = OrderedDict()
@@ -163,22 +167,57 @@ class RedisBroker(Broker):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._listening.wait(), 5)
 
+    @property
+    def _idle_seconds(self) -> int:
+        return max(1, round(self.limits.room_idle_seconds))
+
     async def admit_room(self, room: str) -> None:
-        """`limits.max_rooms` across the cluster: a set of room names in Redis. Nodes adding
-        rooms at the same instant may pass the cap by one each."""
-        if room in self._known_rooms:
+        """`limits.max_rooms` across the cluster: room names in a Redis sorted set, scored by
+        when a node last published to them; names idle for `room_idle_seconds` leave it, as
+        their keys expire. Nodes adding rooms at the same instant may pass the cap by one each."""
+        now = time.time()
+        seen = self._known_rooms.get(room)
+        if seen is not None and now - seen < self._idle_seconds / 4:
             return
-        rooms_key = f"{self.prefix}:rooms"
-        if await self._call(lambda: self.redis.sadd(rooms_key, room)):
-            count = await self._call(lambda: self.redis.scard(rooms_key))
-            if count > self.limits.max_rooms:
-                await self._call(lambda: self.redis.srem(rooms_key, room))
-                raise RoomLimitReached(
-                    f"expected at most {self.limits.max_rooms} rooms on this cluster, "
-                    f"got a request for a new room {room!r}"
-                )
-        if len(self._known_rooms) < 100_000:  # a cache, bounded
-            self._known_rooms.add(room)
+        key, idle = self._rooms_key, self._idle_seconds
+
+        async def claim() -> tuple[int, int]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zremrangebyscore(key, "-inf", now - idle)
+                pipe.zadd(key, {room: now})
+                pipe.zcard(key)
+                _, added, count = await pipe.execute()
+            return int(added), int(count)
+
+        added, count = await self._call(claim)
+        if added and count > self.limits.max_rooms:
+            await self._call(lambda: self.redis.zrem(key, room))
+            raise RoomLimitReached(
+                f"expected at most {self.limits.max_rooms} rooms on this cluster, "
+                f"got a request for a new room {room!r}"
+            )
+        self._known_rooms[room] = now
+        while len(self._known_rooms) > 100_000:  # a cache, bounded
+            self._known_rooms.popitem(last=False)
+
+    async def reclaim_idle(self) -> None:
+        """Redis expires idle rooms' keys itself; the rooms this node's subscribers watch are
+        not idle, so their keys and their place in the cap are renewed."""
+        watched = [room for room, local in self._rooms.items() if local.subscriptions]
+        if not watched:
+            return
+        now, idle = time.time(), self._idle_seconds
+
+        async def renew() -> None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for room in watched:
+                    id_key, buf_key, _ = self._keys(room)
+                    pipe.expire(id_key, idle)
+                    pipe.expire(buf_key, idle)
+                pipe.zadd(self._rooms_key, {room: now for room in watched}, xx=True)
+                await pipe.execute()
+
+        await self._call(renew)
 
     async def publish(self, room: str, data: JSON, *, exclude: Subscription | None = None) -> Event:
         validate_room(room)
@@ -196,6 +235,7 @@ class RedisBroker(Broker):
             now,
             self.limits.buffer_bytes,
             encoding,
+            self._idle_seconds,
         ]
         event_id = await self._call(
             lambda: self._publish(keys=[id_key, buf_key, channel], args=args)
@@ -212,7 +252,7 @@ class RedisBroker(Broker):
 
     async def subscribe(self, subscription: Subscription, room: str, after: int | None) -> int:
         # Watching a room claims no room of the cluster's cap: only a publish creates one, so
-        # subscriptions to new names cannot fill the `…:rooms` set, which outlives this node.
+        # subscriptions to new names cannot fill the cluster's `…:room_seen` set.
         validate_room(room)
         await self.start()
         local = self._rooms.get(room)

@@ -295,6 +295,27 @@ async def test_reads_of_new_rooms_never_lock_out_publishers(
             assert published.status_code == 201, published.text
 
 
+async def test_rooms_used_once_are_reclaimed_so_the_cap_frees_up(
+    transport: str, server_factory: ServerFactory, room: str
+) -> None:
+    server = server_factory(transport, max_rooms=3, room_idle_seconds=0.5)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        for n in range(3):
+            assert (
+                await client.post(f"/rooms/{room}-{n}/events", json={"data": n})
+            ).status_code == 201
+        assert (await client.post(f"/rooms/{room}-3/events", json={"data": 3})).status_code == 503
+
+        async def reclaimed() -> bool:
+            answer = await client.post(f"/rooms/{room}-3/events", json={"data": 3})
+            return answer.status_code == 201
+
+        await eventually(reclaimed, patience=5)
+        assert (await client.get(f"/rooms/{room}-0")).json()["last_id"] == 0
+        status = (await client.get("/status")).json()
+        assert status["events"]["reclaimed_rooms"] >= 3
+
+
 async def test_a_body_that_never_comes_is_answered_408_and_its_connection_closed(
     transport: str, server_factory: ServerFactory, room: str
 ) -> None:

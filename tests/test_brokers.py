@@ -96,6 +96,36 @@ async def test_reads_and_watchers_that_leave_never_take_a_room(broker: Broker) -
         assert (await broker.publish(room, "x")).id == 1
 
 
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_a_room_idle_past_its_time_is_reclaimed_and_a_watched_one_kept(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    limits = Limits(buffer_events=5, max_rooms=2, room_idle_seconds=1.0)
+    if kind == "memory":
+        broker: Broker = MemoryBroker(limits)
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        broker = RedisBroker(server.url, limits, namespace=f"t{uuid.uuid4().hex[:8]}")
+    await broker.start()
+    try:
+        await broker.publish("idle", 1)
+        await broker.publish("watched", 1)
+        watcher = Subscription(100)
+        await broker.subscribe(watcher, "watched", after=None)
+        for _ in range(10):  # 2.5 idle periods, each node's sweep renewing what it watches
+            await asyncio.sleep(0.25)
+            await broker.reclaim_idle()
+        assert await broker.last_id("idle") == 0  # its events went with it
+        assert await broker.last_id("watched") == 1
+        # The cap of two counts the watched room and room for one more, not the idle one.
+        assert (await broker.publish("new", 1)).id == 1
+        with pytest.raises(RoomLimitReached):
+            await broker.publish("one-too-many", 1)
+        await broker.release(watcher)
+    finally:
+        await broker.close()
+
+
 async def test_binary_events_keep_their_bytes(broker: Broker) -> None:
     blob = bytes(range(256))
     event = await broker.publish("a", blob)
