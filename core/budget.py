@@ -46,6 +46,11 @@ class Budget:
         self.refused_rooms = 0
         self._rooms: OrderedDict[int, ResumeBuffer] = OrderedDict()
         """Least recently used first; keyed by id(): rooms of two namespaces may share a name."""
+        self._plural: OrderedDict[int, ResumeBuffer] = OrderedDict()
+        self._nonempty: OrderedDict[int, ResumeBuffer] = OrderedDict()
+        """The rooms holding more than one event, and at least one, least recently used
+        first: eviction reads only rooms it can take from, so its cost follows what it evicts,
+        not how many rooms sit at their floor."""
 
     def open_room(self, buffer: ResumeBuffer) -> None:
         """Charge a new room, evicting events to make room, or refuse it."""
@@ -63,13 +68,27 @@ class Budget:
             )
 
     def close_room(self, buffer: ResumeBuffer) -> None:
-        if self._rooms.pop(id(buffer), None) is not None:
+        key = id(buffer)
+        self._plural.pop(key, None)
+        self._nonempty.pop(key, None)
+        if self._rooms.pop(key, None) is not None:
             self.held -= ROOM_COST + sum(event_cost(e) for e in buffer.events)
 
     def touch(self, buffer: ResumeBuffer) -> None:
         """A publish or a subscription used this room: it is the most recently used."""
-        if id(buffer) in self._rooms:
-            self._rooms.move_to_end(id(buffer))
+        key = id(buffer)
+        if key in self._rooms:
+            self._rooms.move_to_end(key)
+            self._track(key, buffer)
+
+    def _track(self, key: int, buffer: ResumeBuffer) -> None:
+        count = len(buffer.events)
+        for rooms, floor in ((self._plural, 1), (self._nonempty, 0)):
+            if count > floor:
+                rooms[key] = buffer
+                rooms.move_to_end(key)
+            else:
+                rooms.pop(key, None)
 
     def added(self, buffer: ResumeBuffer, event: Event, dropped: list[Event]) -> None:
         """`buffer` appended `event` and dropped `dropped` by its own per-room limits."""
@@ -80,19 +99,24 @@ class Budget:
 
     def _evict(self, protect: ResumeBuffer) -> None:
         """Oldest events of the least recently used rooms first, each keeping its newest
-        event; then single newest events, the protected room's last of all."""
-        for keep in (1, 0):
-            for buffer in list(self._rooms.values()):
-                if self.held <= self.max_bytes:
+        event; then single newest events, never the protected room's last (it was just used,
+        so it comes last in that order)."""
+        for rooms, keep in ((self._plural, 1), (self._nonempty, 0)):
+            while rooms and self.held > self.max_bytes:
+                key, buffer = next(iter(rooms.items()))
+                if keep == 0 and buffer is protect:
                     return
-                floor = max(keep, 1) if buffer is protect else keep
-                while len(buffer.events) > floor and self.held > self.max_bytes:
+                while len(buffer.events) > keep and self.held > self.max_bytes:
                     event = buffer.events.popleft()
                     buffer.size_bytes -= len(event.json)
                     cost = event_cost(event)
                     self.held -= cost
                     self.evicted_events += 1
                     self.evicted_bytes += cost
+                if len(buffer.events) <= keep:
+                    rooms.pop(key)
+                    if not buffer.events:
+                        self._nonempty.pop(key, None)
 
     def status(self) -> dict[str, int]:
         return {

@@ -234,6 +234,8 @@ async def amain(args: argparse.Namespace, profile: profiles.Profile) -> tuple[Pa
             orderly(signum, frame)
 
     signal.signal(signal.SIGINT, on_sigint)
+    # A SIGTERM (a CI job's timeout, `kill`) stops the run the same orderly way.
+    signal.signal(signal.SIGTERM, on_sigint)
     console.print(
         f"[bold]rtbench[/] profile [cyan]{profile.name}[/]: {profile.description}\n"
         f"server on CPU {run.pinning.server}, driver and publisher on CPU {run.pinning.driver}"

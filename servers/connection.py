@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from core import CloseReason, Item, Subscription
+from core import CloseReason, Item, RtbenchError, Subscription
 from servers.asgi import Message, Send
 from servers.hub import Hub, Space
 
@@ -77,14 +77,24 @@ class Connection:
         if self._sending and self._writer is not None:
             self._writer.cancel()
 
+    async def open(self) -> None:
+        """Count the connection in (`Hub.opened`), once subscribed; refused past a cap, with
+        the subscription released."""
+        try:
+            self.hub.opened(self.subscription, self.space, **self._log_fields)
+        except RtbenchError:
+            self.subscription.close(CloseReason.POLICY)
+            await self.space.broker.release(self.subscription)
+            raise
+
     async def run(
         self,
         pump: TaskFn,
         watch: TaskFn,
     ) -> CloseReason:
-        """Run `pump` until the subscription closes or the client leaves; always release."""
+        """Run `pump` until the subscription closes or the client leaves; always release.
+        `open` came first."""
         subscription = self.subscription
-        self.hub.opened(subscription, self.space, **self._log_fields)
         loop = asyncio.get_running_loop()
         expiry = None
         if self.expires_at is not None:

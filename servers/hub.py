@@ -90,7 +90,11 @@ class Space:
     def admit(self, grant: Grant, action: str, room: str) -> None:
         """Before a subscription or publish: rights for this room, and room for one more."""
         grant.check(action, self.name, room)
-        if action == "subscribe" and self.connections >= self.policy.max_connections:
+        if action == "subscribe":
+            self.check_capacity()
+
+    def check_capacity(self) -> None:
+        if self.connections >= self.policy.max_connections:
             raise TooManyConnections(
                 f"expected at most {self.policy.max_connections} connections in namespace "
                 f"{self.name!r}, got one more"
@@ -175,7 +179,12 @@ class Hub:
             )
 
     def opened(self, subscription: Subscription, space: Space, **fields: Any) -> None:
+        """Count a subscriber connection in, or refuse it (TooManyConnections). The caps are
+        checked at the handshake already, but a subscribe to a backplane awaits: handshakes
+        admitted together would pass them all. Here the check and the count are one step."""
         address = str(fields.get("address", ""))
+        self.check_capacity(address)
+        space.check_capacity()
         self._live[subscription.id] = (subscription, space, address)
         self._by_address[address] += 1
         space.connections += 1

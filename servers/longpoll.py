@@ -64,7 +64,10 @@ class PollEndpoint(Endpoint):
             return
         direct = self.direct(scope)
         if direct is not None:
-            await self.hold(scope, send, space, room, after, timeout, direct)
+            try:
+                await self.hold(scope, send, space, room, after, timeout, direct)
+            except RtbenchError as exc:  # a cap or the broker, before anything was answered
+                await self.refuse(send, scope, exc)
             return
 
         connection = Connection(
@@ -78,7 +81,12 @@ class PollEndpoint(Endpoint):
             address=address_of(scope),
         )
         subscription = connection.subscription
-        await broker.subscribe(subscription, room, after)
+        try:
+            await broker.subscribe(subscription, room, after)
+            await connection.open()
+        except RtbenchError as exc:
+            await self.refuse(send, scope, exc)
+            return
         expiry = asyncio.get_running_loop().call_later(
             timeout, subscription.close, CloseReason.TIMEOUT
         )

@@ -71,6 +71,10 @@ return id
 """
 
 
+WARN_EVERY_SECONDS = 5.0
+"""At most one "redis unavailable" log line per this many seconds."""
+
+
 class BrokerUnavailable(RtbenchError):
     status_code = 503
     close_code = 1011
@@ -121,6 +125,9 @@ class RedisBroker(Broker):
         self._known_rooms: OrderedDict[str, float] = OrderedDict()
         """Rooms this node placed in the cluster's cap, and when (a cache)."""
         self._rooms_key = f"{self.prefix}:room_seen"
+        self._warned_at = -WARN_EVERY_SECONDS
+        self._unsaid = 0
+        """Failed calls since the last warning was logged."""
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._excluded: OrderedDict[tuple[str, int], int] = OrderedDict()
@@ -147,8 +154,17 @@ class RedisBroker(Broker):
             return await operation()
         except (RedisError, OSError) as exc:
             # The client learns only that the broker is away; the log says why, with the URL
-            # redacted (a driver's message may quote its connection parameters).
-            log.warning("redis unavailable", extra={"url": self.url, "error": self._said(exc)})
+            # redacted (a driver's message may quote its connection parameters), once every
+            # few seconds: an outage under load would otherwise write a line per request.
+            now = time.monotonic()
+            if now - self._warned_at >= WARN_EVERY_SECONDS:
+                log.warning(
+                    "redis unavailable",
+                    extra={"url": self.url, "error": self._said(exc), "since_last": self._unsaid},
+                )
+                self._warned_at, self._unsaid = now, 0
+            else:
+                self._unsaid += 1
             raise BrokerUnavailable(
                 "expected the broker to answer, got no answer: it is unavailable"
             ) from None

@@ -35,6 +35,7 @@ class SSEEndpoint(Endpoint):
             space, grant = self.admit(scope, room)
             connection = self.stream(space, grant, send, room, scope)
             await space.broker.subscribe(connection.subscription, room, after)
+            await connection.open()
         except RtbenchError as exc:
             await self.refuse(send, scope, exc)
             return

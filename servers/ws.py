@@ -69,6 +69,7 @@ class WebSocketEndpoint(Endpoint):
         subscription = connection.subscription
         try:
             await space.broker.subscribe(subscription, room, after)
+            await connection.open()
         except RtbenchError as exc:
             await self.refuse(send, scope, exc)
             return

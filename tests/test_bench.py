@@ -149,8 +149,9 @@ def test_failure_is_reported_and_leaves_no_process(tmp_path: Path) -> None:
     assert processes_of_run(run_id) == []
 
 
-def test_sigint_stops_every_child(tmp_path: Path) -> None:
-    run_id = f"sigint-{uuid.uuid4().hex[:6]}"
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_stops_every_child(tmp_path: Path, stop: signal.Signals) -> None:
+    run_id = f"stop-{uuid.uuid4().hex[:6]}"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -173,7 +174,7 @@ def test_sigint_stops_every_child(tmp_path: Path) -> None:
         while len(processes_of_run(run_id)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)  # wait for the server and the driver to be up
         assert processes_of_run(run_id), "the run never started its children"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         assert proc.wait(60) == 130
     finally:
         if proc.poll() is None:

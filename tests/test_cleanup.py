@@ -11,9 +11,11 @@ import httpx
 import pytest
 
 from clients.aio import Publisher, subscribe
-from core import ServerConfig
+from core import CloseReason, ServerConfig
 from servers import runner
 from servers.app import create_app
+from servers.connection import Connection
+from servers.hub import Hub
 from servers.process import ServerProcess
 from servers.registry import get_transport
 from tests.conftest import ServerFactory
@@ -201,3 +203,33 @@ async def test_a_stream_that_takes_no_bytes_is_dropped_as_stalled(
         finally:
             stalled.close()
     assert stalled_closes == 1
+
+
+async def test_a_reader_that_fails_releases_its_subscription_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = Hub("ws", ServerConfig())
+    space = hub.default
+    sent: list[object] = []
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    connection = Connection(hub, space, send, capacity=8, max_bytes=1 << 20, room="r", address="a")
+    await space.broker.subscribe(connection.subscription, "r", None)
+    await connection.open()
+
+    async def write(items: list[object]) -> None:
+        sent.extend(items)
+
+    async def broken_reader() -> None:
+        raise RuntimeError("the reader broke")
+
+    # Without the close, the writer would wait for events that never fill its queue.
+    reason = await asyncio.wait_for(
+        connection.run(lambda: connection.pump(write), broken_reader), 5
+    )
+    assert reason is CloseReason.CLIENT_LEFT
+    assert hub.status()["connections"]["total"] == 0  # type: ignore[index]
+    assert space.broker.subscribers_by_room() == {}
+    assert any("reader failed" in r.getMessage() for r in caplog.records)
