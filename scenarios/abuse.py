@@ -281,6 +281,9 @@ async def probe(transport: str, args: argparse.Namespace) -> dict[str, Any]:
     with ServerProcess(transport, extra_args=["--log-level", "warning"]) as server:
         result: dict[str, Any] = {"transport": transport}
         result["big_header_status"] = await big_header(server)
+        # First on a fresh server: the RSS a flood adds depends on what the heap went through
+        # before (after the stalled reader's 16 MiB of large events, WebSocket's was 2–3×).
+        result["room_flood"] = await flood(server, args.rooms, args.events, args.payload_kib)
         result["odd_requests"] = await statuses_of_odd_requests(server, transport)
         if transport == "longpoll":
             result["head_then_get"] = await head_then_get(server)
@@ -291,7 +294,6 @@ async def probe(transport: str, args: argparse.Namespace) -> dict[str, Any]:
             result["join_amplification"] = await join_amplification(server, args.joins)
         if transport != "longpoll":
             result["stalled_reader"] = await stalled_reader(server, transport)
-        result["room_flood"] = await flood(server, args.rooms, args.events, args.payload_kib)
         return result
 
 
