@@ -18,7 +18,7 @@ from core.errors import RoomLimitReached
 from core.events import JSON, Event, Item
 from core.rooms import validate_room
 from core.stats import Stats
-from core.subscription import CloseReason, Subscription, fan_out
+from core.subscription import DROPPED, CloseReason, Subscription, fan_out
 
 
 class Broker(abc.ABC):
@@ -77,7 +77,7 @@ def detach(
 ) -> None:
     """Take a closed subscription out of every room it was in (each broker's local fan-out
     tables), counting it when it was dropped for being too slow or stalled."""
-    if subscription.close_reason in (CloseReason.SLOW, CloseReason.STALLED):
+    if subscription.close_reason in DROPPED:
         stats.dropped_subscribers += 1
     for room in subscription.rooms:
         members = members_of(room)

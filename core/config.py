@@ -13,6 +13,9 @@ from core.errors import ConfigError
 
 KiB = 1024
 MiB = 1024 * KiB
+QUEUE_BYTES = 16 * MiB
+"""A subscriber queue's bound in bytes: 4,096 events of 64 KiB would otherwise pin 256 MiB for
+one reader that stopped reading."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +34,7 @@ class Limits:
     eviction cannot make room for is refused with 503."""
     queue_events: int = 4096
     """Per-connection queue; a subscriber further behind than this is dropped."""
-    queue_bytes: int = 16 * MiB
+    queue_bytes: int = QUEUE_BYTES
     """The same queue in bytes of JSON: a reader that stopped reading large events is dropped
     once this much waits for it, long before `queue_events` of them would."""
     stall_seconds: float = 30.0

@@ -21,13 +21,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeAlias
 
+from core.config import QUEUE_BYTES
 from core.events import Event, Item
 
 _ids = itertools.count(1)
 
-QUEUE_BYTES = 16 * 1024 * 1024
-"""A queue's default bound in bytes: 4,096 events of 64 KiB would otherwise pin 256 MiB for
-one reader that stopped reading."""
 CONTROL_BYTES = 64
 """What a gap notice or a reply is counted as."""
 
@@ -85,6 +83,10 @@ class CloseReason(enum.Enum):
     """A one-shot (long-poll) subscription has a full batch; nothing is lost, it resumes by id."""
     ANSWERED = "answered"
     """A one-shot (long-poll) subscription was answered by the fast path: its work is done."""
+
+
+DROPPED = (CloseReason.SLOW, CloseReason.STALLED)
+"""The reasons that mean the server dropped a subscriber (counted as dropped, resumable)."""
 
 
 class Subscription:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from clients.aio import Publisher, Subscriber, subscribe
 from core import Event
 from scenarios import figures as figure
-from scenarios.measure import sample_process
 from scenarios.target import Target
 from scenarios.workers import WorkerFailed
 from servers.process import ServerProcess
@@ -113,7 +112,6 @@ async def measure(
         url = str(ready["url"])
         room = f"delay-{uuid.uuid4().hex[:10]}"
         with run.on_driver_cpus():
-            before = sample_process(proxy.pid)
             started = run.sample(server, proxy, None)
             async with Publisher(server.publish_url) as publisher:
                 first = [
@@ -128,7 +126,6 @@ async def measure(
                     await resume_after_drop(step.transport, url, room, publisher)
                     for _ in range(p["repeats"])
                 ]
-            after = sample_process(proxy.pid)
             ended = run.sample(server, proxy, None)
     finally:
         with contextlib.suppress(Exception):
@@ -147,7 +144,7 @@ async def measure(
         "burst_rest_ms": [median(b[1:]) for b in bursts],
         "resume_ms": [round(v, 2) for v in resumed],
         "resume_median_ms": median(resumed),
-        "proxy_cpu_us_per_chunk": figure.cpu_us_per(before, after, chunks),
+        "proxy_cpu_us_per_chunk": figure.cpu_us_per(started["driver"], ended["driver"], chunks),
         "clients": "clients.aio in the orchestrator (httpx, websockets) and the proxy, both on "
         "the driver core",
         "utilisation": run.utilisation(started, ended, driver_by_cpu=True),

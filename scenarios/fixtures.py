@@ -19,8 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 
+from core.subscription import DROPPED
 from peers import PEERS
 from scenarios import figures as figure
 from scenarios import profile as profiles
@@ -282,8 +284,6 @@ class Fixtures:
     async def server_closes(self, server: ServerProcess | Target) -> dict[str, int] | None:
         """The server's connection closes by reason, from `/status` (its detailed view, which
         the harness on loopback reads); None from a server that does not say (peers)."""
-        import httpx
-
         try:
             async with httpx.AsyncClient(timeout=5) as client:
                 answer = await client.get(f"{Target.of(server).publish_url}/status")
@@ -302,7 +302,7 @@ class Fixtures:
             return None
         return {
             reason: after.get(reason, 0) - before.get(reason, 0)
-            for reason in ("slow_subscriber", "stalled_subscriber")
+            for reason in (dropped.value for dropped in DROPPED)
         }
 
     @contextlib.contextmanager

@@ -31,7 +31,14 @@ from servers.asgi import Receive, Scope, Send, error_body, header, send_json
 from servers.hot import HotPaths
 from servers.hub import Hub
 from servers.origins import SameOrigin
-from servers.transport import Transport, client_address, direct_respond, room_paths, token_of
+from servers.transport import (
+    Transport,
+    bearer_of,
+    client_address,
+    direct_respond,
+    room_paths,
+    token_of,
+)
 
 FORWARDED = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
 
@@ -40,14 +47,8 @@ def status_detail(scope: Scope, config: ServerConfig) -> bool:
     """Whether this request may read `/status`'s detailed view: it carries the status token,
     or (when allowed) it comes from this host's loopback with no sign of a proxy in front,
     since through a proxy on this host every client would look local."""
-    authorization = header(scope, b"authorization") or ""
-    scheme, _, credentials = authorization.partition(" ")
-    token = config.status_token.encode()
-    if (
-        token
-        and scheme.lower() == "bearer"
-        and hmac.compare_digest(credentials.strip().encode(), token)
-    ):
+    token, credentials = config.status_token.encode(), bearer_of(scope)
+    if token and credentials is not None and hmac.compare_digest(credentials.encode(), token):
         return True
     if not config.status_detail_loopback:
         return False

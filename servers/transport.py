@@ -29,14 +29,19 @@ from servers.protocol import DIRECT, Respond
 room_paths = route_templates
 
 
-def token_of(scope: Scope) -> str | None:
-    """`Authorization: Bearer <jwt>`, or `?token=` for clients that cannot set headers."""
+def bearer_of(scope: Scope) -> str | None:
+    """The credentials of `Authorization: Bearer <credentials>`, if the request has them."""
     authorization = header(scope, b"authorization")
     if authorization is not None:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return credentials.strip()
-    return query(scope).get("token") or None
+    return None
+
+
+def token_of(scope: Scope) -> str | None:
+    """`Authorization: Bearer <jwt>`, or `?token=` for clients that cannot set headers."""
+    return bearer_of(scope) or query(scope).get("token") or None
 
 
 def client_address(scope: Scope) -> str:
