@@ -38,8 +38,8 @@ class Limits:
     """The same queue in bytes of JSON: a reader that stopped reading large events is dropped
     once this much waits for it, long before `queue_events` of them would."""
     stall_seconds: float = 30.0
-    """A stream (SSE, WebSocket) whose oldest queued event waited this long while more came
-    took no bytes for that long: it is dropped as stalled, and resumes by id."""
+    """A subscriber whose write has been blocked this long took no bytes for that long, with
+    or without more events coming: it is dropped as stalled, and resumes by id."""
     max_rooms_per_connection: int = 64
     """Rooms one WebSocket may be joined to at once; past it a join gets an error frame."""
     max_rooms: int = 10_000

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import itertools
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeAlias
@@ -71,7 +70,7 @@ class CloseReason(enum.Enum):
     CLIENT_LEFT = "client_left"
     SLOW = "slow_subscriber"
     STALLED = "stalled_subscriber"
-    """Its oldest queued item waited `limits.stall_seconds`: the client took no bytes."""
+    """A send to it was blocked `limits.stall_seconds`: the client took no bytes."""
     SHUTDOWN = "shutdown"
     TIMEOUT = "timeout"
     POLICY = "policy_violation"
@@ -97,9 +96,7 @@ class Subscription:
         "_on_close",
         "_queue",
         "_queued_bytes",
-        "_queued_since_ns",
         "_replayed",
-        "_stall_ns",
         "_waiter",
         "base_capacity",
         "base_max_bytes",
@@ -124,7 +121,6 @@ class Subscription:
         one_shot: bool = False,
         on_close: Callable[[CloseReason], None] | None = None,
         max_bytes: int = QUEUE_BYTES,
-        stall_seconds: float = 0.0,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"expected capacity >= 1, got {capacity}")
@@ -137,10 +133,6 @@ class Subscription:
         self.max_bytes = max_bytes
         """Bytes queued at most (`item_bytes`); one item alone is always taken."""
         self._queued_bytes = 0
-        self._stall_ns = int(stall_seconds * 1e9)
-        """0: never. Else an item queued behind one that waited this long closes it as
-        stalled: its writer has been stuck that long on a client that takes no bytes."""
-        self._queued_since_ns = 0
         self.one_shot = one_shot
         self.rooms: set[str] = set()
         self.close_reason: CloseReason | None = None
@@ -212,13 +204,6 @@ class Subscription:
         if len(queue) >= self.capacity or (queue and self._queued_bytes + size > self.max_bytes):
             self.close(CloseReason.FULL if self.one_shot else CloseReason.SLOW)
             return REFUSED
-        if self._stall_ns:
-            now = time.monotonic_ns()
-            if not queue:
-                self._queued_since_ns = now
-            elif now - self._queued_since_ns > self._stall_ns:
-                self.close(CloseReason.STALLED)
-                return REFUSED
         queue.append(item)
         self._queued_bytes += size
         self.fast = False

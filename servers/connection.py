@@ -54,15 +54,20 @@ class Connection:
             one_shot=one_shot,
             on_close=self._on_close,
             max_bytes=max_bytes,
-            stall_seconds=stall_seconds,
         )
+        self.stall_seconds = stall_seconds
+        """0: never. Else a send blocked that long closes the subscription as stalled: the
+        client took no bytes, with or without more events coming."""
         self._send = send
         self._sending = False
+        self._send_started = 0.0
+        self._stall_timer: asyncio.TimerHandle | None = None
         self._writer: asyncio.Task[None] | None = None
         self._log_fields = log_fields
 
     async def send(self, message: Message) -> None:
         self._sending = True
+        self._send_started = time.monotonic()
         try:
             await self._send(message)
         finally:
@@ -76,6 +81,16 @@ class Connection:
     def _on_close(self, reason: CloseReason) -> None:
         if self._sending and self._writer is not None:
             self._writer.cancel()
+
+    def _check_stall(self) -> None:
+        """Close the subscription when one send has been blocked `stall_seconds`. Checked
+        every half of it, so a stall is seen within 1.5 times the bound: one timer per
+        connection instead of one per send."""
+        period = self.stall_seconds / 2
+        if self._sending and time.monotonic() - self._send_started >= self.stall_seconds:
+            self.subscription.close(CloseReason.STALLED)
+            return
+        self._stall_timer = asyncio.get_running_loop().call_later(period, self._check_stall)
 
     async def open(self) -> None:
         """Count the connection in (`Hub.opened`), once subscribed; refused past a cap, with
@@ -106,6 +121,8 @@ class Connection:
             if self.max_age > 0
             else None
         )
+        if self.stall_seconds > 0:
+            self._stall_timer = loop.call_later(self.stall_seconds / 2, self._check_stall)
         self._writer = writer = asyncio.create_task(pump())
         watcher = asyncio.create_task(self._watch(watch))
         try:
@@ -117,7 +134,7 @@ class Connection:
                 raise error
             return subscription.close_reason or CloseReason.CLIENT_LEFT
         finally:
-            for timer in (expiry, aging):
+            for timer in (expiry, aging, self._stall_timer):
                 if timer is not None:
                     timer.cancel()
             for task in (writer, watcher):

@@ -176,8 +176,9 @@ async def test_an_exit_wakes_the_main_loop_without_waiting_for_its_tick(
 
 
 @pytest.mark.parametrize("transport", ["sse", "ws"])
+@pytest.mark.parametrize("then", ["more_events", "silence"])
 async def test_a_stream_that_takes_no_bytes_is_dropped_as_stalled(
-    transport: str, server_factory: ServerFactory, room: str
+    transport: str, server_factory: ServerFactory, room: str, then: str
 ) -> None:
     server = server_factory(transport, stall_seconds=1.0, max_message_bytes=64 * 1024)
     blob = "x" * (32 * 1024)
@@ -187,13 +188,15 @@ async def test_a_stream_that_takes_no_bytes_is_dropped_as_stalled(
         try:
             await asyncio.sleep(0.2)
             # Enough to fill the kernel's buffers (a few MiB), far below the queue's bounds
-            # (4,096 events, 16 MiB): only the time it takes nothing can drop it.
+            # (4,096 events, 16 MiB): only the time it takes nothing can drop it, whether
+            # events keep coming or the room falls silent with the writer stuck.
             for n in range(150):
                 await publisher.publish(room, {"n": n, "b": blob})
             stalled_closes = 0
             for n in range(20):
                 await asyncio.sleep(0.25)
-                await publisher.publish(room, {"n": n, "b": "tick"})
+                if then == "more_events":
+                    await publisher.publish(room, {"n": n, "b": "tick"})
                 closes = (await publisher.status())["connections"]["closes_by_reason"]  # type: ignore[index]
                 stalled_closes = closes.get("stalled_subscriber", 0) - before.get(  # type: ignore[union-attr]
                     "stalled_subscriber", 0
