@@ -8,12 +8,6 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit, urlunsplit
 
-TRANSPORTS = ("longpoll", "sse", "ws")
-"""The subscribe transports, in the order every table and chart shows them."""
-PEERS = ("bare-ws", "picows", "socketio-ws", "socketio-polling")
-"""Reference peers (`python -m peers NAME`): servers that are not ours, measured alike."""
-WS_PEERS = ("bare-ws", "picows")
-"""Peers speaking our WebSocket contract (`/rooms/{room}/ws`, our event frames)."""
 SUBSCRIBE = {"longpoll": "poll", "sse": "sse", "ws": "ws"}
 """The path suffix of each transport's subscribe endpoint."""
 

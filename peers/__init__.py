@@ -7,6 +7,6 @@ bounds of WebSocket fan-out in Python. `socketio-ws` and
 WebSocket or its long polling. Each accepts the same publish API as rtbench's servers.
 """
 
-from core.urls import PEERS
+from record import PEERS
 
 __all__ = ["PEERS"]

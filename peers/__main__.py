@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from core import ConfigError, ServerConfig
-from core.urls import WS_PEERS
 from peers import PEERS
+from record import WS_PEERS
 from servers import logs
 from servers.runner import Server, uvicorn_config
 

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from record import UnknownSchema, load
 from report import charts, document, question1
-from report.results import UnknownResults, load
 
 
 def write(run_path: str, lang: question1.Lang = "en") -> tuple[Path, Path]:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         md, page = write(args.run, args.lang)
-    except UnknownResults as exc:
+    except UnknownSchema as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"report: {page}\n        {md}\n        {md.parent / 'verdicts.json'}")

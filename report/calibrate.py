@@ -16,16 +16,16 @@ import itertools
 import sys
 from pathlib import Path
 
+from record import RecordedRun, UnknownSchema, load
 from report import compare
-from report.results import Run, UnknownResults, load
 
 LIMIT = 0.05
 """The largest share of same-commit figure comparisons the rule may call different."""
 
 
-def runs_in(paths: list[str]) -> list[Run]:
+def runs_in(paths: list[str]) -> list[RecordedRun]:
     """Each path a run, or a folder whose sub-folders are runs (in name order)."""
-    found: list[Run] = []
+    found: list[RecordedRun] = []
     for path in paths:
         folder = Path(path)
         if (folder / "results.json").exists() or folder.suffix == ".json":
@@ -36,16 +36,16 @@ def runs_in(paths: list[str]) -> list[Run]:
             p for p in folder.iterdir() if not p.is_symlink() and (p / "results.json").exists()
         )
         if not subfolders:
-            raise UnknownResults(f"expected a run folder or a folder of runs, got {folder}")
+            raise UnknownSchema(f"expected a run folder or a folder of runs, got {folder}")
         found += [load(p) for p in subfolders]
     return found
 
 
-def commit(run: Run) -> str:
+def commit(run: RecordedRun) -> str:
     return str(run.data["software"]["git"].get("commit") or "?")[:10]
 
 
-def report(runs: list[Run]) -> tuple[str, bool]:
+def report(runs: list[RecordedRun]) -> tuple[str, bool]:
     """The calibration in Markdown, and whether the rule passed it."""
     lines = [
         f"# rtbench — the rule on {len(runs)} runs of one commit",
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         runs = runs_in(args.runs)
-    except (UnknownResults, OSError) as exc:
+    except (UnknownSchema, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if len(runs) < 2:

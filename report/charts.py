@@ -6,7 +6,6 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -14,10 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from record import PEERS, TRANSPORTS, BytesPerMessage, RecordedRun, StepResult, Timeline
 from report import selection, stats
-from report.results import Run
 from report.selection import NAMES
-from scenarios.schema import PEERS, TRANSPORTS, BytesPerMessage, StepResult
 
 COLORS = {
     "longpoll": "#c8553d",
@@ -47,7 +45,7 @@ plt.rcParams.update(
 )
 
 
-def caption(run: Run) -> str:
+def caption(run: RecordedRun) -> str:
     m, s = run.data["machine"], run.data["software"]
     pin = run.data["pinning"]
     commit = (s["git"].get("commit") or "unknown")[:10]
@@ -58,7 +56,7 @@ def caption(run: Run) -> str:
     )
 
 
-def _finish(fig: Figure, run: Run, path: Path) -> Path:
+def _finish(fig: Figure, run: RecordedRun, path: Path) -> Path:
     fig.text(0.01, 0.005, caption(run), fontsize=7, color="#666666", ha="left", va="bottom")
     fig.tight_layout(rect=(0, 0.035, 1, 1))
     fig.savefig(path)
@@ -70,7 +68,7 @@ REFERENCE_SUBSCRIBERS = 100
 """The fan-out of the reference figures (100 subscribers); the report compares there when it can."""
 
 
-def comparison_load(run: Run, scenario: str = "broadcast") -> int | None:
+def comparison_load(run: RecordedRun, scenario: str = "broadcast") -> int | None:
     """The fan-out to compare transports at: the headline load's (the highest where all
     transports ran unsaturated), else the reference one if the run has it, else the smallest."""
     present = [t for t in TRANSPORTS if run.of(scenario, t)]
@@ -85,7 +83,9 @@ def comparison_load(run: Run, scenario: str = "broadcast") -> int | None:
     return counts[0] if counts else None
 
 
-def plain(run: Run, scenario: str, transport: str, subscribers: int | None) -> StepResult | None:
+def plain(
+    run: RecordedRun, scenario: str, transport: str, subscribers: int | None
+) -> StepResult | None:
     """The plain step at this load; with repeats, the one whose p50 is the median."""
     steps = [
         s
@@ -96,7 +96,7 @@ def plain(run: Run, scenario: str, transport: str, subscribers: int | None) -> S
     return steps[(len(steps) - 1) // 2] if steps else None
 
 
-def latency_cdf(run: Run, path: Path) -> Path | None:
+def latency_cdf(run: RecordedRun, path: Path) -> Path | None:
     subscribers = comparison_load(run)
     if subscribers is None:
         return None
@@ -148,7 +148,7 @@ def latency_cdf(run: Run, path: Path) -> Path | None:
     return _finish(fig, run, path)
 
 
-def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
+def latency_vs_subscribers(run: RecordedRun, path: Path) -> Path | None:
     """Median over repeats, with the repeats' range as an error bar."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
@@ -204,7 +204,7 @@ def latency_vs_subscribers(run: Run, path: Path) -> Path | None:
 
 
 def _bars(
-    run: Run,
+    run: RecordedRun,
     path: Path,
     title: str,
     ylabel: str,
@@ -267,7 +267,7 @@ def _bars(
     return _finish(fig, run, path)
 
 
-def server_cpu(run: Run, path: Path) -> Path | None:
+def server_cpu(run: RecordedRun, path: Path) -> Path | None:
     return _bars(
         run,
         path,
@@ -278,7 +278,7 @@ def server_cpu(run: Run, path: Path) -> Path | None:
     )
 
 
-def driver_cpu(run: Run, path: Path) -> Path | None:
+def driver_cpu(run: RecordedRun, path: Path) -> Path | None:
     return _bars(
         run,
         path,
@@ -289,7 +289,7 @@ def driver_cpu(run: Run, path: Path) -> Path | None:
     )
 
 
-def rss_per_connection(run: Run, path: Path) -> Path | None:
+def rss_per_connection(run: RecordedRun, path: Path) -> Path | None:
     return _bars(
         run,
         path,
@@ -301,7 +301,7 @@ def rss_per_connection(run: Run, path: Path) -> Path | None:
     )
 
 
-def wire_bytes(run: Run, path: Path) -> Path | None:
+def wire_bytes(run: RecordedRun, path: Path) -> Path | None:
     subscribers = comparison_load(run)
     rows: list[tuple[str, int, float, float]] = []
     """(transport, payload, bytes down, bytes up) per delivered message."""
@@ -356,7 +356,7 @@ def wire_bytes(run: Run, path: Path) -> Path | None:
     return _finish(fig, run, path)
 
 
-def knee(run: Run, path: Path) -> Path | None:
+def knee(run: RecordedRun, path: Path) -> Path | None:
     steps = run.of("knee")
     if not steps:
         return None
@@ -397,12 +397,12 @@ def knee(run: Run, path: Path) -> Path | None:
     return _finish(fig, run, path)
 
 
-def churn_timeline(run: Run, path: Path) -> Path | None:
+def churn_timeline(run: RecordedRun, path: Path) -> Path | None:
     steps = run.of("churn")
-    timelines: list[tuple[StepResult, dict[str, Any]]] = [
-        (step, timeline)
+    timelines: list[tuple[StepResult, Timeline]] = [
+        (step, found)
         for step in steps
-        if (timeline := run.timeline(step)) is not None and timeline["delivered"]
+        if (found := run.timeline(step)) is not None and found.get("delivered")
     ]
     if not timelines:
         return None
@@ -428,7 +428,7 @@ def churn_timeline(run: Run, path: Path) -> Path | None:
     return _finish(fig, run, path)
 
 
-def soak(run: Run, path: Path) -> Path | None:
+def soak(run: RecordedRun, path: Path) -> Path | None:
     """The server's RSS and open fds through each soak step."""
     steps = [s for s in run.of("soak") if (s.get("soak") or {}).get("samples")]
     if not steps:
@@ -463,7 +463,7 @@ def soak(run: Run, path: Path) -> Path | None:
     return _finish(fig, run, path)
 
 
-CHARTS: dict[str, Callable[[Run, Path], Path | None]] = {
+CHARTS: dict[str, Callable[[RecordedRun, Path], Path | None]] = {
     "latency-cdf": latency_cdf,
     "latency-vs-subscribers": latency_vs_subscribers,
     "wire-bytes": wire_bytes,
@@ -476,7 +476,7 @@ CHARTS: dict[str, Callable[[Run, Path], Path | None]] = {
 }
 
 
-def draw_all(run: Run, folder: Path) -> dict[str, Path]:
+def draw_all(run: RecordedRun, folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     drawn = {}
     for name, draw in CHARTS.items():

@@ -18,9 +18,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from record import PEERS, TRANSPORTS, RecordedRun, StepResult, UnknownSchema, load
 from report import question1, stats
-from report.results import Run, UnknownResults, load
-from scenarios.schema import PEERS, TRANSPORTS, StepResult
 
 FIGURES: dict[str, Callable[[StepResult], float | None]] = {
     "p50 ms": lambda s: _ms(s.get("latency_us", {}).get("p50")),
@@ -45,7 +44,7 @@ def _kib(size: float | None) -> float | None:
     return None if size is None else size / 1024
 
 
-def grouped(run: Run) -> dict[str, list[StepResult]]:
+def grouped(run: RecordedRun) -> dict[str, list[StepResult]]:
     """Steps by id without the repeat suffix."""
     groups: dict[str, list[StepResult]] = {}
     for step in run.steps:
@@ -61,7 +60,7 @@ DRIFTING = ("p50 ms", "p99 ms", "p99.9 ms", "server µs/msg", "driver µs/msg")
 """Figures that move with the machine's speed: judged again relative to the run itself."""
 
 
-def references(run: Run) -> dict[str, list[StepResult]]:
+def references(run: RecordedRun) -> dict[str, list[StepResult]]:
     """The in-run references: the null servers and the reference peers, by step group."""
     return {
         group: steps
@@ -70,7 +69,7 @@ def references(run: Run) -> dict[str, list[StepResult]]:
     }
 
 
-def drift(a: Run, b: Run) -> dict[str, tuple[float, int]]:
+def drift(a: RecordedRun, b: RecordedRun) -> dict[str, tuple[float, int]]:
     """Per drifting figure, the median over the reference steps both runs share of B's median
     over A's, and how many references that is: how much faster or slower the machine was."""
     ra, rb = references(a), references(b)
@@ -88,7 +87,7 @@ def drift(a: Run, b: Run) -> dict[str, tuple[float, int]]:
     return found
 
 
-def relative(run: Run, name: str) -> dict[str, list[float]]:
+def relative(run: RecordedRun, name: str) -> dict[str, list[float]]:
     """Per step group, each repeat's figure divided by the geometric mean of the same figure
     of our transports in the same repeat of the same step: what is left once whatever the
     machine did to that moment of the run is divided out. The machine drifts within a run
@@ -125,7 +124,7 @@ def verdict_text(difference: stats.Difference) -> str:
     return f"**{difference.direction}**"
 
 
-def compare(a: Run, b: Run) -> list[list[str]]:
+def compare(a: RecordedRun, b: RecordedRun) -> list[list[str]]:
     """One row per figure of each step both runs ran: A, B, B/A, the rule's verdict on the raw
     values and, for figures that move with the machine, on each run's values relative to the
     transports measured at the same moment (`relative`; raw where the step has no others)."""
@@ -164,7 +163,7 @@ def cell(spread: stats.Spread) -> str:
     return f"{fmt(spread.median)} [{fmt(spread.low)}–{fmt(spread.high)}] n={spread.n}"
 
 
-def markdown(a: Run, b: Run) -> str:
+def markdown(a: RecordedRun, b: RecordedRun) -> str:
     lines = [
         f"# rtbench — {a.data['run_id']} (A) vs {b.data['run_id']} (B)",
         "",
@@ -208,7 +207,7 @@ def markdown(a: Run, b: Run) -> str:
     return "\n".join(lines) + "\n"
 
 
-def drift_text(a: Run, b: Run) -> str:
+def drift_text(a: RecordedRun, b: RecordedRun) -> str:
     moved = drift(a, b)
     if not moved:
         return "Machine drift: no reference step in common, figures judged raw only."
@@ -220,7 +219,7 @@ def drift_text(a: Run, b: Run) -> str:
     )
 
 
-def verdict_rows(a: Run, b: Run) -> list[list[str]]:
+def verdict_rows(a: RecordedRun, b: RecordedRun) -> list[list[str]]:
     """Each Question 1 item's verdict in both runs: a change between two runs of one commit
     means the verdict rests on noise."""
     found_b = {j.item.claim: j for j in question1.judge(b)}
@@ -247,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         a, b = load(args.a), load(args.b)
-    except UnknownResults as exc:
+    except UnknownSchema as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     text = markdown(a, b)

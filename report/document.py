@@ -8,18 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from report import question1, selection, stats
-from report.charts import SERIES, plain
-from report.results import Run, breakdown
-from report.selection import NAMES, through
-from scenarios.schema import (
+from record import (
     PEERS,
     TRANSPORTS,
     WS_PEERS,
+    RecordedRun,
     StepResult,
     Utilisation,
     describe_lock,
 )
+from report import question1, selection, stats
+from report.charts import SERIES, plain
+from report.selection import NAMES, through
 
 
 @dataclass
@@ -65,12 +65,12 @@ def core_use(steps: list[StepResult], side: Literal["server_core", "driver_core"
     return pct(max(values)) if values else "–"
 
 
-def headline_load(run: Run) -> selection.Load | None:
+def headline_load(run: RecordedRun) -> selection.Load | None:
     present = [t for t in TRANSPORTS if selection.repeats(run, "broadcast", t)]
     return selection.comparison_load(run, present) if present else None
 
 
-def capacity(run: Run, transport: str, subscribers: int) -> str:
+def capacity(run: RecordedRun, transport: str, subscribers: int) -> str:
     knees = [k for k in run.of("knee", transport) if k["params"]["subscribers"] == subscribers]
     if not knees:
         return "not run"
@@ -92,7 +92,7 @@ def capacity_text(knee: StepResult) -> str:
     return f"≥ {value:,.0f}/s ({label})"
 
 
-def headline(run: Run) -> Table | None:
+def headline(run: RecordedRun) -> Table | None:
     load = headline_load(run)
     if load is None:
         return None
@@ -144,7 +144,7 @@ def headline(run: Run) -> Table | None:
     )
 
 
-def server_share(run: Run) -> Table | None:
+def server_share(run: RecordedRun) -> Table | None:
     """Each transport next to its null server at the same load: the server's own share."""
     load = headline_load(run)
     if load is None:
@@ -184,7 +184,7 @@ def server_share(run: Run) -> Table | None:
 
 
 def fanout_steps(
-    run: Run, transport: str, load: selection.Load, fanout: str, server: str = "uvicorn"
+    run: RecordedRun, transport: str, load: selection.Load, fanout: str, server: str = "uvicorn"
 ) -> list[StepResult]:
     """Every repeat of a broadcast at `load` by this fan-out and ASGI server, otherwise plain."""
     plain = {"fanout": "direct", "server": "uvicorn"}
@@ -198,7 +198,7 @@ def fanout_steps(
     ]
 
 
-def fanout_table(run: Run) -> Table | None:
+def fanout_table(run: RecordedRun) -> Table | None:
     """Where both fan-out paths ran: each next to the floors (null server, WebSocket peers), and
     the same app under granian where it ran."""
     loads = sorted(
@@ -245,9 +245,9 @@ def fanout_table(run: Run) -> Table | None:
     )  # fmt: skip
 
 
-def breakdown_table(run: Run) -> Table | None:
+def breakdown_table(run: RecordedRun) -> Table | None:
     """py-spy's split of a delivery's server CPU by layer (`scenarios.breakdown`)."""
-    rows = breakdown(run)
+    rows = run.breakdown()
     if not rows:
         return None
     layers = list(rows[0]["layers"])
@@ -266,7 +266,7 @@ def breakdown_table(run: Run) -> Table | None:
     )
 
 
-def sweep(run: Run) -> Table | None:
+def sweep(run: RecordedRun) -> Table | None:
     """Each offered-load point of every knee step: where capacity stops, and why."""
     rows = []
     for step in run.of("knee"):
@@ -312,7 +312,7 @@ def sweep(run: Run) -> Table | None:
     )
 
 
-def wire_table(run: Run) -> Table | None:
+def wire_table(run: RecordedRun) -> Table | None:
     """Where each delivered message's bytes go, at the headline load: payload, envelope,
     framing, HTTP headers and handshakes, and the TCP/IP headers of every segment both ways
     (ACKs included); with Chromium's request headers beside the lean client's when run."""
@@ -389,7 +389,7 @@ def driver_cpu(step: StepResult) -> float | None:
     return step.get("driver_cpu_us_per_message")
 
 
-def http2_table(run: Run) -> Table | None:
+def http2_table(run: RecordedRun) -> Table | None:
     """The same app under hypercorn over TLS: HTTP/1.1 against HTTP/2, one connection per
     subscriber or many subscribers multiplexed on one."""
     rows = []
@@ -422,7 +422,7 @@ def http2_table(run: Run) -> Table | None:
     )  # fmt: skip
 
 
-def soak_table(run: Run) -> Table | None:
+def soak_table(run: RecordedRun) -> Table | None:
     rows = []
     for step in run.of("soak"):
         figures = step.get("soak") or {}
@@ -459,7 +459,7 @@ def soak_table(run: Run) -> Table | None:
     )  # fmt: skip
 
 
-def binary_table(run: Run) -> Table | None:
+def binary_table(run: RecordedRun) -> Table | None:
     """The binary payload sweep: what each transport puts on the wire and spends per message
     when the data is bytes (binary frames on a WebSocket, base64 in JSON on SSE and polls)."""
     rows: list[tuple[int, int, list[str]]] = []
@@ -503,7 +503,7 @@ def binary_table(run: Run) -> Table | None:
     )
 
 
-def browser_section(run: Run) -> Section | None:
+def browser_section(run: RecordedRun) -> Section | None:
     """The browser scenario: latency and cost in Chromium, the per-origin connection limit,
     cross-origin reads and EventSource's own reconnection."""
     present = [t for t in TRANSPORTS if run.of("browser", t)]
@@ -645,12 +645,12 @@ def browser_section(run: Run) -> Section | None:
     return section
 
 
-def protocols(run: Run) -> str:
+def protocols(run: RecordedRun) -> str:
     found = sorted({str(s.get("protocol")) for s in run.of("browser") if s["params"].get("http2")})
     return ", ".join(found) or "not run"
 
 
-def proxy_section(run: Run) -> Section | None:
+def proxy_section(run: RecordedRun) -> Section | None:
     found = selection.proxied(run)
     idle = run.of("proxy_idle")
     if not found and not idle:
@@ -720,7 +720,7 @@ def proxy_section(run: Run) -> Section | None:
     return section
 
 
-def delay_table(run: Run) -> Table | None:
+def delay_table(run: RecordedRun) -> Table | None:
     found = selection.delayed(run)
     if not found:
         return None
@@ -749,7 +749,7 @@ def delay_table(run: Run) -> Table | None:
     )  # fmt: skip
 
 
-def storm_table(run: Run) -> Table | None:
+def storm_table(run: RecordedRun) -> Table | None:
     rows = []
     for step in run.of("storm"):
         storm = step.get("storm") or {}
@@ -780,7 +780,7 @@ def storm_table(run: Run) -> Table | None:
     )  # fmt: skip
 
 
-def every_step(run: Run) -> Table:
+def every_step(run: RecordedRun) -> Table:
     """Every step that ran or failed, so nothing measured is out of sight."""
     rows = []
     for step in run.data["steps"]:
@@ -816,7 +816,7 @@ def every_step(run: Run) -> Table:
     )
 
 
-def noise_note(run: Run) -> str | None:
+def noise_note(run: RecordedRun) -> str | None:
     """The run-to-run noise this run measured at its headline load."""
     load = headline_load(run)
     if load is None:
@@ -843,7 +843,7 @@ def ratio(a: float | None, b: float | None) -> str:
     return "–" if a is None or b is None or b == 0 else f"{a / b:.2f}×"
 
 
-def peers_section(run: Run) -> Section | None:
+def peers_section(run: RecordedRun) -> Section | None:
     """Our WebSocket server next to the bare websockets server and python-socketio, same load."""
     loads = sorted(
         {
@@ -918,7 +918,7 @@ def median_of(steps: list[StepResult], direction: Literal["down", "up"]) -> floa
 # -- scale-out --------------------------------------------------------------------------------
 
 
-def cluster_section(run: Run) -> Section | None:
+def cluster_section(run: RecordedRun) -> Section | None:
     steps = [s for s in run.of("cluster") if s["status"] != "failed"]
     if not steps:
         return None
@@ -1008,7 +1008,7 @@ def cluster_section(run: Run) -> Section | None:
 KNOBS = {"auth": "JWT at every handshake", "ratelimit": "rate limits checked", "tls": "TLS"}
 
 
-def security_section(run: Run) -> Section | None:
+def security_section(run: RecordedRun) -> Section | None:
     """Each security knob against the same broadcast without it, in the same run."""
     rows = []
     for t in TRANSPORTS:
@@ -1072,7 +1072,7 @@ def security_section(run: Run) -> Section | None:
     return section
 
 
-def question_one(run: Run, lang: question1.Lang) -> Section:
+def question_one(run: RecordedRun, lang: question1.Lang) -> Section:
     """The course's eighteen items in its order, each judged from this run by one rule."""
     judged = question1.judge(run)
     m, pin = run.data["machine"], run.data["pinning"]
@@ -1129,7 +1129,7 @@ def question_one(run: Run, lang: question1.Lang) -> Section:
 
 
 def build(
-    run: Run, charts: dict[str, Path], lang: question1.Lang = "en"
+    run: RecordedRun, charts: dict[str, Path], lang: question1.Lang = "en"
 ) -> tuple[str, list[Section]]:
     d = run.data
     m, s = d["machine"], d["software"]

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from record import TRANSPORTS, RecordedRun, StepResult, Utilisation
 from report import stats
-from report.results import Run
 from report.selection import (
     KNOBS,
     at_text,
@@ -38,7 +38,6 @@ from report.selection import (
     wire,
 )
 from report.stats import Difference, Direction
-from scenarios.schema import TRANSPORTS, StepResult, Utilisation
 
 Kind = Literal["advantage", "limit", "use case"]
 Verdict = Literal["confirmed", "inconclusive", "refuted", "not measured"]
@@ -80,7 +79,7 @@ class Measure:
     digits: int
     counted: bool
     """Counted exactly (lines, outcomes, events read): no noise, the threshold alone decides."""
-    read: Callable[[Run, str], Reading]
+    read: Callable[[RecordedRun, str], Reading]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +171,7 @@ def figure_of(
 # -- loads -------------------------------------------------------------------------------------
 
 
-def common_loads(run: Run) -> list[tuple[int, float]]:
+def common_loads(run: RecordedRun) -> list[tuple[int, float]]:
     """Plain broadcast loads where every transport ran clean and unsaturated."""
     return [
         load
@@ -184,7 +183,7 @@ def common_loads(run: Run) -> list[tuple[int, float]]:
     ]
 
 
-def headline(run: Run) -> tuple[int, float] | None:
+def headline(run: RecordedRun) -> tuple[int, float] | None:
     """The comparison load: the common load with the most repeats (then the most deliveries)."""
     found = common_loads(run)
     if not found:
@@ -196,18 +195,18 @@ def headline(run: Run) -> tuple[int, float] | None:
     )  # fmt: skip
 
 
-def widest(run: Run) -> tuple[int, float] | None:
+def widest(run: RecordedRun) -> tuple[int, float] | None:
     """The fan-out load: the common load with the most subscribers."""
     found = common_loads(run)
     return max(found, key=lambda load: (load[0], load[1])) if found else None
 
 
 def at_load(
-    pick: Callable[[Run], tuple[int, float] | None],
+    pick: Callable[[RecordedRun], tuple[int, float] | None],
     get: Callable[[StepResult], float | None],
     p99: bool = False,
-) -> Callable[[Run, str], Reading]:
-    def read(run: Run, transport: str) -> Reading:
+) -> Callable[[RecordedRun, str], Reading]:
+    def read(run: RecordedRun, transport: str) -> Reading:
         load = pick(run)
         if load is None:
             return "no broadcast load where all three transports ran clean and unsaturated"
@@ -225,7 +224,7 @@ def p99_ms(step: StepResult) -> float | None:
     return None if value is None else value / 1000
 
 
-def burst_at_distance(run: Run, transport: str) -> Reading:
+def burst_at_distance(run: RecordedRun, transport: str) -> Reading:
     """Events 2–10 of a burst through the delay proxy at the run's widest round-trip time: a
     long poll answers with what it has and pays a round trip to ask for the rest."""
     steps = [s for s in run.of("delay") if float(s["params"]["rtt_ms"]) > 0]
@@ -246,7 +245,7 @@ def burst_at_distance(run: Run, transport: str) -> Reading:
                   *cores(mine))  # fmt: skip
 
 
-def browser_code(run: Run, transport: str) -> Reading:
+def browser_code(run: RecordedRun, transport: str) -> Reading:
     """Lines of browser code the demo page needs to reconnect and resume a subscription;
     EventSource's are none, provided Chromium's own reconnection lost nothing."""
     steps = browser_steps(run, transport)
@@ -270,7 +269,7 @@ def browser_code(run: Run, transport: str) -> Reading:
     return Figure((float(lines),), (step["id"],), where, *cores([step]))
 
 
-def proxy_steps(run: Run, transport: str, nginx: str) -> list[StepResult]:
+def proxy_steps(run: RecordedRun, transport: str, nginx: str) -> list[StepResult]:
     """Subscriptions through nginx (defaults or tuned), the SSE server sending its usual
     `X-Accel-Buffering: no`."""
     return [
@@ -288,12 +287,12 @@ def delivered_share(step: StepResult) -> float:
     return (step.get("delivered") or 0) / expected if expected else 0.0
 
 
-def through_default_proxy(run: Run, transport: str) -> Reading:
+def through_default_proxy(run: RecordedRun, transport: str) -> Reading:
     steps = proxy_steps(run, transport, "defaults")
     return figure_of(steps, delivered_share, "nginx with a distribution's defaults")
 
 
-def kept_by_default_proxy(run: Run, transport: str) -> Reading:
+def kept_by_default_proxy(run: RecordedRun, transport: str) -> Reading:
     """The share of events nginx's defaults kept from the subscriber: what its author must
     configure a proxy for."""
     steps = proxy_steps(run, transport, "defaults")
@@ -310,7 +309,7 @@ def events_per_cpu_ms(step: StepResult) -> float | None:
     return None if not cpu else 1000 / cpu
 
 
-def notifications(run: Run, transport: str) -> Reading:
+def notifications(run: RecordedRun, transport: str) -> Reading:
     steps = proxy_steps(run, transport, "defaults")
     where = "nginx defaults"
     if steps:
@@ -318,7 +317,7 @@ def notifications(run: Run, transport: str) -> Reading:
     return figure_of(steps, events_per_cpu_ms, where)
 
 
-def paths_delivering_all(run: Run, transport: str) -> Reading:
+def paths_delivering_all(run: RecordedRun, transport: str) -> Reading:
     """Of nginx's defaults, nginx tuned and Chromium: how many delivered every event."""
     paths = {
         "nginx defaults": proxy_steps(run, transport, "defaults"),
@@ -344,7 +343,7 @@ def paths_delivering_all(run: Run, transport: str) -> Reading:
                   "of nginx defaults, nginx tuned, Chromium", *cores(cited))  # fmt: skip
 
 
-def foreign_reads(run: Run, transport: str) -> Reading:
+def foreign_reads(run: RecordedRun, transport: str) -> Reading:
     """Events a page of another origin read, the server checking no Origin (Chromium)."""
     steps = browser_steps(run, transport)
     if not steps:
@@ -359,7 +358,7 @@ def foreign_reads(run: Run, transport: str) -> Reading:
                   *cores(steps[:1]))  # fmt: skip
 
 
-def binary_overhead(run: Run, transport: str) -> Reading:
+def binary_overhead(run: RecordedRun, transport: str) -> Reading:
     """Wire bytes per binary event over its payload, at the run's largest binary payload."""
     binary = [s for s in run.of("broadcast") if s["params"].get("binary")]
     if not binary:
@@ -378,7 +377,7 @@ def binary_overhead(run: Run, transport: str) -> Reading:
     return figure_of(mine, ratio, f"binary events of {size // 1024} KiB")
 
 
-def chat_steps(run: Run, transport: str, workload: str) -> list[StepResult]:
+def chat_steps(run: RecordedRun, transport: str, workload: str) -> list[StepResult]:
     """The chat steps of one workload: "chat" (many rooms, a message every few seconds per
     member) or "games" (a few players, many updates a second each)."""
     # The workload sets its own payload: only the server's knobs (TLS, auth...) make a variant.
@@ -405,14 +404,14 @@ def upstream_per_message(step: StepResult) -> float | None:
     return None if total is None or not published else total / published
 
 
-def client_upstream(run: Run, transport: str) -> Reading:
+def client_upstream(run: RecordedRun, transport: str) -> Reading:
     """What a client's own messages cost on the wire, where each member sends many: the games
     workload (in a chat at 0.5 messages/s the connections' handshakes would outweigh them)."""
     steps = chat_steps(run, transport, "games")
     return figure_of(steps, upstream_per_message, chat_where(steps, "games"))
 
 
-def acknowledgement_p99(run: Run, transport: str) -> Reading:
+def acknowledgement_p99(run: RecordedRun, transport: str) -> Reading:
     """p99 from an edit's scheduled send to its acknowledgement: what an editor waits for."""
     steps = chat_steps(run, transport, "collaboration")
     where = chat_where(steps, "collaboration")
@@ -430,8 +429,8 @@ def acknowledgement_p99(run: Run, transport: str) -> Reading:
     return figure_of(steps, p99_of, where)
 
 
-def conversation_p99(workload: str) -> Callable[[Run, str], Reading]:
-    def read(run: Run, transport: str) -> Reading:
+def conversation_p99(workload: str) -> Callable[[RecordedRun, str], Reading]:
+    def read(run: RecordedRun, transport: str) -> Reading:
         steps = chat_steps(run, transport, workload)
         return figure_of(steps, p99_ms, chat_where(steps, workload), p99=True)
 
@@ -672,7 +671,7 @@ def enough_repeats(measure: Measure, reading: Reading) -> Reading:
     return f"{len(reading.values)} repeat(s) at {reading.where}: the test needs {stats.MIN_REPEATS}"
 
 
-def judge_item(run: Run, item: Item) -> Judged:
+def judge_item(run: RecordedRun, item: Item) -> Judged:
     involved = (item.transport, *item.against)
     figures = {
         m.key: {t: enough_repeats(m, m.read(run, t)) for t in involved} for m in item.measures
@@ -695,7 +694,7 @@ def judge_item(run: Run, item: Item) -> Judged:
     return Judged(item, verdict_of(item.expect, directions), figures, differences)
 
 
-def judge(run: Run) -> list[Judged]:
+def judge(run: RecordedRun) -> list[Judged]:
     return [judge_item(run, item) for item in ITEMS]
 
 
@@ -892,7 +891,7 @@ VERDICTS_SCHEMA = "rtbench.verdicts"
 VERDICTS_VERSION = 1
 
 
-def document(run: Run) -> dict[str, Any]:
+def document(run: RecordedRun) -> dict[str, Any]:
     """`verdicts.json`: one object per claim, in the course's order."""
     return {
         "schema": VERDICTS_SCHEMA,

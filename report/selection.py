@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from record import BytesPerMessage, RecordedRun, StepResult, Utilisation
 from report import stats
-from report.results import Run
 from report.stats import Spread
-from scenarios.schema import BytesPerMessage, StepResult, Utilisation
 
 Step = StepResult
 Getter = Callable[[Step], float | None]
@@ -56,7 +55,9 @@ def load_of(step: Step) -> Load:
     return int(p["subscribers"]), float(p["rate"])
 
 
-def repeats(run: Run, scenario: str, transport: str, load: Load | None = None) -> list[Step]:
+def repeats(
+    run: RecordedRun, scenario: str, transport: str, load: Load | None = None
+) -> list[Step]:
     """The plain steps of one transport (at one load), every repeat that ran."""
     return [
         s
@@ -70,14 +71,14 @@ def usable(steps: Sequence[Step]) -> bool:
     return bool(steps) and all(s["status"] == "ok" and not saturated(s) for s in steps)
 
 
-def loads(run: Run, scenario: str = "broadcast") -> list[Load]:
+def loads(run: RecordedRun, scenario: str = "broadcast") -> list[Load]:
     """Plain loads of the run, highest offered deliveries first."""
     found = {load_of(s) for s in run.of(scenario) if not variant(s) and "rate" in s["params"]}
     return sorted(found, key=lambda load: (load[0] * load[1], load[0]), reverse=True)
 
 
 def comparison_load(
-    run: Run, transports: Sequence[str], scenario: str = "broadcast"
+    run: RecordedRun, transports: Sequence[str], scenario: str = "broadcast"
 ) -> Load | None:
     """The highest load at which every one of `transports` ran unsaturated and clean."""
     for load in loads(run, scenario):
@@ -151,7 +152,7 @@ def at_text(load: Load) -> str:
     return f"{load[0]:,} subscribers × {load[1]:g} msg/s"
 
 
-def protocol_steps(run: Run, transport: str) -> dict[str, list[Step]]:
+def protocol_steps(run: RecordedRun, transport: str) -> dict[str, list[Step]]:
     """Broadcast steps served by hypercorn over TLS, by protocol: HTTP/1.1, HTTP/2 with a
     connection per subscriber, HTTP/2 with many subscribers per connection."""
     found: dict[str, list[Step]] = {}
@@ -172,12 +173,12 @@ def protocol_steps(run: Run, transport: str) -> dict[str, list[Step]]:
     return found
 
 
-def browser_steps(run: Run, transport: str, http2: bool = False) -> list[Step]:
+def browser_steps(run: RecordedRun, transport: str, http2: bool = False) -> list[Step]:
     """The browser steps of one transport, over HTTP/1.1 or over HTTP/2."""
     return [s for s in run.of("browser", transport) if bool(s["params"].get("http2")) == http2]
 
 
-def browser_reconnection(run: Run) -> dict[str, Any] | None:
+def browser_reconnection(run: RecordedRun) -> dict[str, Any] | None:
     """The SSE browser steps' EventSource reconnection figures, by `retry:` in ms."""
     found: dict[str, list[dict[str, Any]]] = {}
     for step in run.of("browser", "sse"):
@@ -198,7 +199,7 @@ def browser_reconnection(run: Run) -> dict[str, Any] | None:
     return out
 
 
-def recovery_code(run: Run) -> dict[str, int]:
+def recovery_code(run: RecordedRun) -> dict[str, int]:
     for step in run.of("browser"):
         lines: dict[str, int] | None = step.get("recovery_code_lines")
         if lines:
@@ -206,7 +207,7 @@ def recovery_code(run: Run) -> dict[str, int]:
     return {}
 
 
-def binary_steps(run: Run, transport: str) -> dict[int, list[Step]]:
+def binary_steps(run: RecordedRun, transport: str) -> dict[int, list[Step]]:
     """The binary-payload broadcast steps of one transport, by payload size."""
     found: dict[int, list[Step]] = {}
     for step in run.of("broadcast", transport):
@@ -234,7 +235,7 @@ def outcome_text(found: dict[str, Any]) -> str:
     )
 
 
-def proxied(run: Run) -> dict[tuple[str, str, bool], Step]:
+def proxied(run: RecordedRun) -> dict[tuple[str, str, bool], Step]:
     """`proxy` steps by (transport, nginx flavour, SSE buffering header sent)."""
     return {
         (s["transport"], s["params"]["nginx"], s["params"].get("sse_proxy_buffering_off", True)): s
@@ -254,6 +255,6 @@ def through(step: Step) -> str:
     return f"passes, {lost} lost, p50 {p50_text}, p99 {p99_text}"
 
 
-def delayed(run: Run) -> dict[tuple[str, float], Step]:
+def delayed(run: RecordedRun) -> dict[tuple[str, float], Step]:
     """`delay` steps by (transport, RTT ms)."""
     return {(s["transport"], float(s["params"]["rtt_ms"])): s for s in run.of("delay")}

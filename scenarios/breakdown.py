@@ -40,7 +40,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from core.urls import TRANSPORTS
+from record import TRANSPORTS
 from scenarios import ipc
 from scenarios.measure import sample_process
 from scenarios.workers import Worker

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from clients.payload import payload
-from core.urls import TRANSPORTS, events_path
+from core.urls import events_path
+from record import TRANSPORTS
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, schedstat_ns, summary
 from servers.process import ServerProcess

@@ -18,7 +18,7 @@ from pathlib import Path
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
-from scenarios.schema import LockState
+from record import LockState
 
 LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.lock"
 

@@ -153,8 +153,8 @@ def wire_split(
     from clients.payload import binary_payload, payload
     from core import jsonc
     from core.events import Event
-    from core.urls import WS_PEERS
     from core.wire import longpoll, sse, ws
+    from record import WS_PEERS
 
     scheduled_ns = 1_700_000_000_000_000_000
     data: Any

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast, get_origin, get_type_hints
 
-from scenarios.schema import LatencySummary
+from record import LatencySummary
 
 
 class DriverReady(TypedDict):

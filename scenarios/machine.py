@@ -1,7 +1,7 @@
 """What a results file says about where it was measured: the machine (CPU, cores and which
 share a physical core, memory, kernel, virtual or not) and the software (Python, every
 installed distribution and how it stands against requirements.lock, the git commit). The
-results contract itself is `scenarios.schema`."""
+results contract itself is the `record` package."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram
 
-from scenarios.schema import LatencySummary
+from record import LatencySummary
 
 # 1 µs … 60 s at 3 significant digits: every latency we keep, from loopback to overload.
 LOWEST_US = 1

@@ -29,8 +29,8 @@ from websockets.server import ServerProtocol
 
 from core import jsonc
 from core.events import Event
-from core.urls import TRANSPORTS
 from core.wire import longpoll, sse, ws
+from record import TRANSPORTS
 from scenarios import ipc
 
 log = logging.getLogger("rtbench.null")

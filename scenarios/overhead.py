@@ -22,8 +22,9 @@ import httpx
 
 from clients.aio.probe import Probe, Recorder, tcp_bytes
 from clients.payload import payload
-from core.urls import TRANSPORTS, events_path
+from core.urls import events_path
 from peers import PEERS
+from record import TRANSPORTS
 from scenarios.driver import ALL_PROBES
 from servers.process import ServerProcess
 

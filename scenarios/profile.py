@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from core import ConfigError
-from core.urls import TRANSPORTS
 from peers import PEERS
+from record import TRANSPORTS
 
 BASELINE_TRANSPORTS = TRANSPORTS
 """What the null server speaks: each transport's floor, with no framework and no queues."""

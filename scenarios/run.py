@@ -26,11 +26,12 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+import record
 from core import ConfigError
-from core.urls import TRANSPORTS
 from peers import PEERS
+from record import TRANSPORTS
 from scenarios import figures as figure
-from scenarios import machine, schema
+from scenarios import machine
 from scenarios import profile as profiles
 from scenarios.fixtures import Fixtures, GroupKey, console, group_key
 from scenarios.registry import get_scenario
@@ -58,13 +59,13 @@ class Run(Fixtures):
 
     # -- the run --------------------------------------------------------------------------
 
-    async def execute(self) -> schema.Results:
+    async def execute(self) -> record.Results:
         steps = [self.override(step) for step in self.profile.steps()]
         if self.args.transports:
             steps = [s for s in steps if s.transport in self.args.transports]
-        results: schema.Results = {
-            "schema": schema.SCHEMA,
-            "schema_version": schema.SCHEMA_VERSION,
+        results: record.Results = {
+            "schema": record.SCHEMA,
+            "schema_version": record.SCHEMA_VERSION,
             "run_id": self.run_id,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "command": " ".join(sys.argv),
@@ -107,7 +108,7 @@ class Run(Fixtures):
                     kind_running = kind
                 progress.update(overall, description=step.id)
                 started = time.monotonic()
-                entry: schema.StepResult = {
+                entry: record.StepResult = {
                     "id": step.id,
                     "scenario": step.scenario,
                     "transport": step.transport,
@@ -132,7 +133,7 @@ class Run(Fixtures):
                     pool.clear()
                 entry["wall_seconds"] = round(time.monotonic() - started, 2)
                 results["steps"].append(entry)
-                schema.write(self.out / "results.json", results)
+                record.write(self.out / "results.json", results)
                 progress.advance(overall)
                 if not console.is_terminal and not self.args.progress:
                     done = f"{len(results['steps'])}/{len(steps)}"
@@ -140,7 +141,7 @@ class Run(Fixtures):
                         f"{done} {step.id}: {entry['status']} ({entry['wall_seconds']} s)"
                     )
             await self.stop_pool(pool)
-        schema.write(self.out / "results.json", results, whole=True)
+        record.write(self.out / "results.json", results, whole=True)
         return results
 
 

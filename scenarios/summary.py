@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scenarios.schema import describe_lock
+from record import describe_lock
 
 STYLE = {"ok": "green", "degraded": "yellow", "failed": "red"}
 

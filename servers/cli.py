@@ -9,7 +9,7 @@ from core import ConfigError, ServerConfig
 from core.config import FANOUTS
 from servers import logs
 from servers.app import create_app
-from servers.registry import TRANSPORTS, get_transport
+from servers.registry import TRANSPORT_CLASSES, get_transport
 from servers.runner import SERVERS, run
 
 EPILOG = """\
@@ -31,7 +31,9 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("transport", choices=list(TRANSPORTS), help="subscribe transport to serve")
+    p.add_argument(
+        "transport", choices=list(TRANSPORT_CLASSES), help="subscribe transport to serve"
+    )
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to bind; 0 picks a free one (default 8000)")
     p.add_argument("--broker", help="'memory' (default, embedded) or redis://HOST:PORT/DB")

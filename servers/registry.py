@@ -9,7 +9,7 @@ from servers.sse import SSETransport
 from servers.transport import Transport
 from servers.ws import WebSocketTransport
 
-TRANSPORTS: dict[str, type[Transport]] = {
+TRANSPORT_CLASSES: dict[str, type[Transport]] = {
     "longpoll": LongPollTransport,
     "sse": SSETransport,
     "ws": WebSocketTransport,
@@ -19,8 +19,8 @@ TRANSPORTS: dict[str, type[Transport]] = {
 
 def get_transport(name: str) -> Transport:
     try:
-        return TRANSPORTS[name]()
+        return TRANSPORT_CLASSES[name]()
     except KeyError:
         raise ConfigError(
-            f"expected a transport among {', '.join(TRANSPORTS)}, got {name!r}"
+            f"expected a transport among {', '.join(TRANSPORT_CLASSES)}, got {name!r}"
         ) from None

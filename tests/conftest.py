@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core import urls
+from record import TRANSPORTS
 from servers.process import ServerProcess
-
-TRANSPORTS = list(urls.TRANSPORTS)
 
 # A server with small bounds, so overflow, gaps and size limits show with little traffic.
 TIGHT = {

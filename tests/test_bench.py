@@ -20,10 +20,10 @@ import pytest
 
 from clients.aio.probe import Tally
 from peers import PEERS
+from record import UnknownSchema, json_schema, read
 from scenarios import ipc
 from scenarios import profile as profiles
 from scenarios.measure import Samples, decode, encode, merge, new_histogram, record_us, summary
-from scenarios.schema import UnknownSchema, json_schema, read
 from scenarios.workers import Worker, processes_of_run
 from servers.process import ServerProcess
 from tests.conftest import TRANSPORTS

@@ -211,6 +211,9 @@ async def test_killed_node_clients_resume_through_nginx_without_loss(
                 await asyncio.sleep(0.02)
 
         async def all_caught_up() -> bool:
+            for task in tasks:  # a follower that gave up says why, instead of a timeout
+                if task.done():
+                    task.result()
             return all(len(r) >= len(published) for r in received)
 
         await eventually(all_caught_up, PATIENCE)

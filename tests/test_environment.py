@@ -14,9 +14,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from record import describe_lock
 from rtbench import cli
 from scenarios import environment, machine
-from scenarios.schema import describe_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 

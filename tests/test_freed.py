@@ -19,14 +19,15 @@ import pytest
 import uvicorn
 
 from clients.aio import Publisher, subscribe
-from core import ServerConfig, urls
+from core import ServerConfig
+from record import TRANSPORTS
 from servers import create_app, get_transport
 from servers.protocol import GuardedHttpToolsProtocol
 from servers.runner import uvicorn_config
 from tests.support import collect, eventually
 
 SERVER_SIDE = ("servers.", "uvicorn.", "core.subscription", "websockets.server")
-VARIANTS = [(t, f) for f in ("direct", "asgi") for t in urls.TRANSPORTS]
+VARIANTS = [(t, f) for f in ("direct", "asgi") for t in TRANSPORTS]
 
 
 @contextlib.contextmanager

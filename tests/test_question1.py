@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from record import RecordedRun
 from report import document, question1, stats
-from report.results import Run
 
 counter = itertools.count()
 
@@ -57,8 +57,8 @@ def step(
     }
 
 
-def run_of(*steps: dict[str, Any]) -> Run:
-    return Run(
+def run_of(*steps: dict[str, Any]) -> RecordedRun:
+    return RecordedRun(
         Path("."),
         {
             "run_id": "synthetic",
@@ -76,7 +76,7 @@ def run_of(*steps: dict[str, Any]) -> Run:
     )  # fmt: skip
 
 
-def judged(run: Run, claim: str) -> question1.Judged:
+def judged(run: RecordedRun, claim: str) -> question1.Judged:
     [found] = [j for j in question1.judge(run) if j.item.claim == claim]
     return found
 
@@ -372,14 +372,14 @@ def test_the_french_section_speaks_the_course_terms() -> None:
 
 
 def write_run(folder: Path, steps: list[dict[str, Any]]) -> Path:
-    from scenarios import schema
+    import record
 
     data = dict(run_of(*steps).data)
     data.update(schema="rtbench.results", schema_version=2, software={
         "python": "3.11", "packages": {}, "git": {"commit": "abc"}})  # fmt: skip
     folder.mkdir()
     (folder / "results.json").write_text(json.dumps(data))
-    schema.read(folder)
+    record.read(folder)
     return folder
 
 

@@ -16,7 +16,7 @@ def test_every_profile_kind_has_a_scenario_module_and_no_more() -> None:
 
 
 def test_the_results_schema_knows_exactly_the_registered_scenarios() -> None:
-    schema = json.loads((resources.files("scenarios") / "results.schema.json").read_text())
+    schema = json.loads((resources.files("record") / "results.schema.json").read_text())
     kinds = schema["$defs"]["step"]["properties"]["scenario"]["enum"]
     assert sorted(kinds) == sorted(registry.SCENARIOS)
 

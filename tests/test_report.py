@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from record import UnknownSchema, load
 from report.__main__ import write
-from report.results import UnknownResults, load
 from scenarios.browser import CHROMIUM_ARGS
 from tests.support import chromium_binary
 
@@ -74,7 +74,7 @@ def test_unknown_schema_version_is_refused_clearly(run_copy: Path) -> None:
     results = json.loads((run_copy / "results.json").read_text())
     results["schema_version"] = 99
     (run_copy / "results.json").write_text(json.dumps(results))
-    with pytest.raises(UnknownResults, match="version 99: is rtbench older than the run"):
+    with pytest.raises(UnknownSchema, match="version 99: is rtbench older than the run"):
         load(run_copy)
     done = subprocess.run(
         [sys.executable, "-m", "report", str(run_copy)], capture_output=True, text=True, timeout=60
@@ -83,7 +83,7 @@ def test_unknown_schema_version_is_refused_clearly(run_copy: Path) -> None:
 
 
 def test_missing_run_is_refused_clearly(tmp_path: Path) -> None:
-    with pytest.raises(UnknownResults, match=r"expected a run folder with results\.json"):
+    with pytest.raises(UnknownSchema, match=r"expected a run folder with results\.json"):
         load(tmp_path)
 
 

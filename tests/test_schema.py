@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from scenarios import ipc, schema
+import record as schema
+from scenarios import ipc
 
 DOCS = Path(__file__).parent.parent / "docs"
 TINY = Path(__file__).parent / "fixtures" / "run-tiny" / "results.json"

@@ -26,8 +26,9 @@ from websockets.uri import parse_uri
 
 from core import jsonc
 from core.events import data_of
-from core.urls import WS_PEERS, subscribe_path
+from core.urls import subscribe_path
 from core.wire import http, sse, ws
+from record import WS_PEERS
 
 # struct tcp_info (linux/tcp.h): tcpi_bytes_acked and tcpi_bytes_received, two u64 at 120;
 # tcpi_segs_out and tcpi_segs_in, two u32 at 136 (every segment, pure ACKs included).

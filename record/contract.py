@@ -1,61 +1,18 @@
-"""The results contract: what `scenarios.run` writes and `report` reads, in one module.
+"""The results contract: the typed shape of a run's `results.json`, and its version.
 
-A results file is versioned JSON (`results.schema.json` beside this module describes it). The
-writer validates every step as it is appended and the whole file at the end; readers refuse a
-version they do not know instead of guessing at its meaning. This is the one module of
-`scenarios` the report may import (`tests/test_layering.py`).
+`scenarios` writes it and `report` reads it; this package imports neither, and neither reaches
+the other through it (`tests/test_layering.py`). `results.schema.json` beside this module
+describes the same file for other readers; `record.files` validates against it.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-from importlib import resources
-from pathlib import Path
 from typing import Any, TypedDict
-
-from core.urls import PEERS, TRANSPORTS, WS_PEERS
 
 SCHEMA = "rtbench.results"
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 """Version 1 had no utilisation figures; the report reads it and says so where it matters."""
-
-__all__ = [
-    "PEERS",
-    "READABLE_VERSIONS",
-    "SCHEMA",
-    "SCHEMA_VERSION",
-    "STEP_KEYS",
-    "TRANSPORTS",
-    "WS_PEERS",
-    "BytesPerMessage",
-    "Cluster",
-    "LatencySummary",
-    "LockState",
-    "Results",
-    "SchemaViolation",
-    "Soak",
-    "StepResult",
-    "Storm",
-    "UnknownSchema",
-    "Utilisation",
-    "describe_lock",
-    "find_run",
-    "json_schema",
-    "read",
-    "validate",
-    "validate_step",
-    "write",
-]
-
-
-class UnknownSchema(ValueError):
-    """Not a results file this version can read."""
-
-
-class SchemaViolation(ValueError):
-    """A results file (or step) that does not match the schema: a bug of the writer."""
 
 
 class LatencySummary(TypedDict):
@@ -313,85 +270,3 @@ class Results(TypedDict):
     settings: dict[str, Any]
     client_code_lines: dict[str, int]
     steps: list[StepResult]
-
-
-@functools.cache
-def json_schema() -> dict[str, Any]:
-    text = (resources.files("scenarios") / "results.schema.json").read_text()
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-@functools.cache
-def _validator(part: str) -> Any:
-    import jsonschema
-
-    schema = json_schema()
-    if part != "file":
-        schema = {**schema, "$ref": f"#/$defs/{part}"}
-        schema.pop("required", None)
-        schema.pop("properties", None)
-        schema.pop("type", None)
-    return jsonschema.Draft202012Validator(schema)
-
-
-def _check(part: str, value: Any) -> None:
-    errors = sorted(_validator(part).iter_errors(value), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(top)"
-        raise SchemaViolation(f"expected a results {part} matching the schema, got at {where}: "
-                              f"{first.message}")  # fmt: skip
-
-
-def validate_step(step: StepResult) -> None:
-    unknown = sorted(set(step) - STEP_KEYS)
-    if unknown:
-        raise SchemaViolation(
-            f"expected step keys declared in scenarios.schema.StepResult, got {unknown}"
-        )
-    _check("step", step)
-
-
-def validate(results: Results) -> None:
-    _check("file", results)
-
-
-def write(path: Path, results: Results, *, whole: bool = False) -> None:
-    """Write atomically, after checking the newest step (or, with `whole`, everything)."""
-    if whole:
-        validate(results)
-    elif results["steps"]:
-        validate_step(results["steps"][-1])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-
-
-def find_run(path: str | Path) -> Path:
-    """A run folder from a folder, a results.json, or `results` (its `latest`)."""
-    path = Path(path)
-    if path.is_file():
-        return path.parent
-    if (path / "results.json").exists():
-        return path
-    if (path / "latest" / "results.json").exists():
-        return (path / "latest").resolve()
-    raise UnknownSchema(f"expected a run folder with results.json at {path}, got none there")
-
-
-def read(path: str | Path, versions: tuple[int, ...] = READABLE_VERSIONS) -> Results:
-    """A results file, refusing one whose schema or version is not among `versions`."""
-    file = find_run(path) / "results.json"
-    try:
-        results: Results = json.loads(file.read_text())
-    except ValueError as exc:
-        raise UnknownSchema(f"expected JSON in {file}, got {exc}") from exc
-    schema, version = results.get("schema"), results.get("schema_version")
-    if schema != SCHEMA or version not in versions:
-        raise UnknownSchema(
-            f"expected {SCHEMA} version {' or '.join(map(str, versions))} in {file}, got "
-            f"{schema!r} version {version!r}: is rtbench older than the run?"
-        )
-    return results
