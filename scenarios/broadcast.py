@@ -113,7 +113,9 @@ async def measure(
     after["publisher"] = publisher_after
     await asyncio.gather(publisher.aclose(), *(d.aclose() for d in drivers))
     dropped = await run.dropped_since(server, closes)
-    figures = figures_of(run, step, published, received, before, after, server_dropped=dropped)
+    figures = figures_of(
+        run, step, published, received, before, after, room, server_dropped=dropped
+    )
     figures["utilisation"] = run.utilisation(before, window)
     figures["driver_processes"] = len(drivers)
     if every:
@@ -166,9 +168,11 @@ def figures_of(
     received: ipc.DriverResult,
     before: dict[str, Any],
     after: dict[str, Any],
+    room: str,
     nominal_rate: float | None = None,
     server_dropped: dict[str, int] | None = None,
 ) -> dict[str, Any]:
+    """The step's figures; `room` names a typical event's room, which the wire split sizes."""
     p = step.params
     measured = received["measured"]
     delivered = received["delivered"]
@@ -201,7 +205,7 @@ def figures_of(
     split = (
         figure.wire_split(
             step.transport,
-            "bench-0123456789",  # the length of the step's room name
+            room,
             p["payload_bytes"],
             published["last_id"] or 1,
             down_per,

@@ -62,6 +62,7 @@ async def measure(
         received,
         before,
         after,
+        f"{room}-{p['rooms'] // 2}",  # the driver's room names: f"{room}-{index % rooms}"
         nominal_rate=nominal,
         server_dropped=dropped,
     )

@@ -17,6 +17,7 @@ from core import (
     Item,
     Limits,
     MemoryBroker,
+    PayloadTooLarge,
     ResumeBuffer,
     RoomLimitReached,
     ServerConfig,
@@ -182,7 +183,7 @@ def test_valid_room_names() -> None:
 
 def test_publish_body_errors_say_what_was_expected() -> None:
     assert parse_publish_body(b'{"data": [1]}', 100) == [1]
-    with pytest.raises(Exception, match="expected a body of at most 5 bytes, got 13"):
+    with pytest.raises(PayloadTooLarge, match="expected a body of at most 5 bytes, got 13"):
         parse_publish_body(b'{"data": [1]}', 5)
 
 
