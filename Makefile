@@ -105,7 +105,7 @@ locust: $(STAMP) ## Locust web UI against a local server: make locust TRANSPORT=
 	@$(BIN)/python -m servers $(TRANSPORT) --port $(PORT) --log-level warning & server=$$!; \
 	trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT INT TERM; \
 	sleep 1; \
-	$(BIN)/locust -f scenarios/locustfiles/chat.py --host http://127.0.0.1:$(PORT) \
+	$(BIN)/locust -f scenarios/load/locustfiles/chat.py --host http://127.0.0.1:$(PORT) \
 	    --users $(USERS) --spawn-rate $(USERS) --web-host 127.0.0.1 \
 	    $(if $(filter sse,$(TRANSPORT)),SSEChatUser,$(if $(filter longpoll,$(TRANSPORT)),LongPollChatUser,WebSocketChatUser))
 

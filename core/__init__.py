@@ -7,6 +7,7 @@ limits, counters and the wire codecs of each transport.
 from core.broker import Broker, MemoryBroker
 from core.buffer import Backlog, ResumeBuffer
 from core.config import DEFAULT_NAMESPACE, Auth, Heartbeat, Limits, Namespace, ServerConfig
+from core.counters import Stats
 from core.errors import (
     ConfigError,
     Forbidden,
@@ -26,7 +27,6 @@ from core.errors import (
 )
 from core.events import JSON, Delivery, Event, Gap, Item, Reply
 from core.rooms import validate_room
-from core.stats import Stats
 from core.subscription import CloseReason, Subscription
 
 __version__ = "0.1.0"

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from core.budget import Budget
 from core.buffer import Backlog, ResumeBuffer
 from core.config import Limits
+from core.counters import Stats
 from core.errors import RoomLimitReached
 from core.events import JSON, Event, Item
 from core.rooms import validate_room
-from core.stats import Stats
 from core.subscription import DROPPED, CloseReason, Subscription, fan_out
 
 

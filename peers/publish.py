@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from core import JSON, Limits, RtbenchError, __version__, validate_room
-from core.payload import parse_publish
+from core.decoding import parse_publish
 from core.urls import route_templates
 from servers.app import read_body
 from servers.asgi import Receive, Scope, Send, error_body, header, send_json

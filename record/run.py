@@ -23,7 +23,7 @@ class LayerShare(TypedDict):
 
 
 class BreakdownRow(TypedDict):
-    """One transport of `python -m scenarios.breakdown --out <run>/breakdown.json`: py-spy's
+    """One transport of `python -m scenarios.tools.breakdown --out <run>/breakdown.json`: py-spy's
     split of a delivery's server CPU by layer."""
 
     transport: str

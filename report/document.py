@@ -246,7 +246,7 @@ def fanout_table(run: RecordedRun) -> Table | None:
 
 
 def breakdown_table(run: RecordedRun) -> Table | None:
-    """py-spy's split of a delivery's server CPU by layer (`scenarios.breakdown`)."""
+    """py-spy's split of a delivery's server CPU by layer (`scenarios.tools.breakdown`)."""
     rows = run.breakdown()
     if not rows:
         return None
@@ -1230,8 +1230,8 @@ def build(
         ),
         (
             "At a distance: round-trip time through a delay proxy",
-            "Each subscriber through `scenarios.delayproxy`, which holds every chunk for half the "
-            "RTT in each direction (and the client's first bytes for the TCP handshake's round "
+            "Each subscriber through `scenarios.load.delayproxy`, which holds every chunk for half "
+            "the RTT in each direction (and the client's first bytes for the TCP handshake's round "
             "trip); the publisher posts to the server directly. Medians over the step's repeats. "
             "Time to first event counts the connection, the subscribe request or upgrade and the "
             "answer; a burst is ten events published back to back — a long poll answers with "
@@ -1274,7 +1274,7 @@ def build(
         ),
         (
             "Where a delivery's server CPU goes",
-            "From `python -m scenarios.breakdown` (py-spy with native frames, sampling the "
+            "From `python -m scenarios.tools.breakdown` (py-spy with native frames, sampling the "
             "server through a broadcast): each sample charged to the innermost layer it is "
             "in, times the CPU per delivery of an unsampled window at the same load (py-spy "
             "stops the server to sample it); samples of the loop waiting in `epoll_wait` are "

@@ -150,7 +150,7 @@ def wire_split(
     the transport's framing (SSE lines and chunk header, WebSocket frame header, the poll
     response's JSON), computed with the codecs for a typical event of the step; what the
     kernel counted beyond those is HTTP headers and handshakes."""
-    from clients.payload import binary_payload, payload
+    from clients.stamped import binary_payload, payload
     from core import jsonc
     from core.events import Event
     from core.wire import longpoll, sse, ws

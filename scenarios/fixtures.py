@@ -2,7 +2,7 @@
 step kind and configuration), the worker processes (driver, publisher, proxies, browsers; pinned
 to the other core), the run's TLS certificates and tokens, and CPU samples of both sides.
 
-A scenario module (`scenarios.registry`) receives the `Fixtures` of the run and a step.
+A scenario kind (`scenarios.kinds`) receives the `Fixtures` of the run and a step.
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.console import Console
 
 from core.subscription import DROPPED
 from peers import PEERS
+from processes.services import Nginx, RedisServer
 from scenarios import figures as figure
-from scenarios import profile as profiles
+from scenarios.load import null_server
 from scenarios.measure import (
     CoreSample,
     ProcessSample,
@@ -35,10 +37,13 @@ from scenarios.measure import (
     sample_processes,
     total_samples,
 )
-from scenarios.services import Nginx, RedisServer
+from scenarios.step import Step, uses_tls
 from scenarios.target import Target
 from scenarios.workers import RUN_MARKER, Worker
-from servers.process import ServerProcess
+
+if TYPE_CHECKING:
+    from scenarios.profile import Profile
+from processes.server import ServerProcess
 
 BENCH_LIMITS = """[limits]
 max_connections = 100000
@@ -77,7 +82,7 @@ GroupKey = tuple[str, str, bool, bool, str, str, bool, bool, bool]
 class Fixtures:
     """The run's processes and credentials; a scenario's `measure` receives it as `run`."""
 
-    def __init__(self, args: argparse.Namespace, profile: profiles.Profile) -> None:
+    def __init__(self, args: argparse.Namespace, profile: Profile) -> None:
         self.args = args
         self.profile = profile
         self.run_id = args.run_id or (
@@ -110,8 +115,8 @@ class Fixtures:
             cert.private_key_and_cert_chain_pem.write_to_path(str(folder / "chain.pem"))
         return str(folder / "ca.pem"), str(folder / "chain.pem"), str(folder / "key.pem")
 
-    def tls_args(self, step: profiles.Step) -> list[str]:
-        return ["--tls-ca", self.tls_files()[0]] if profiles.uses_tls(step.params) else []
+    def tls_args(self, step: Step) -> list[str]:
+        return ["--tls-ca", self.tls_files()[0]] if uses_tls(step.params) else []
 
     @property
     def secret(self) -> str:
@@ -120,7 +125,7 @@ class Fixtures:
             self._secret = uuid.uuid4().hex + uuid.uuid4().hex
         return self._secret
 
-    def server_config(self, step: profiles.Step) -> Path:
+    def server_config(self, step: Step) -> Path:
         """The server config of a step: the bench's connection caps (every subscriber comes
         from 127.0.0.1, so the per-address cap is lifted to the step's own counts), and the
         step's knobs (auth, ratelimit, SSE proxy buffering). Rate limits are set far above the
@@ -145,7 +150,7 @@ class Fixtures:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def token_args(self, step: profiles.Step) -> list[str]:
+    def token_args(self, step: Step) -> list[str]:
         """A token granting every room, for drivers and publishers of an auth step."""
         if not step.params.get("auth"):
             return []
@@ -156,18 +161,18 @@ class Fixtures:
                      namespaces=["*"], ttl_seconds=24 * 3600)  # fmt: skip
         return ["--token", token]
 
-    async def start_server(self, step: profiles.Step) -> ServerProcess:
+    async def start_server(self, step: Step) -> ServerProcess:
         transport, p = step.transport, step.params
         extra = ["--log-level", "warning"] + (["--compression"] if p.get("compression") else [])
         extra += ["--fanout", str(p.get("fanout", "direct"))]
         if p.get("server", "uvicorn") != "uvicorn" or p.get("http2"):
             extra += ["--server", "hypercorn" if p.get("http2") else p["server"]]
-        if profiles.uses_tls(p):
+        if uses_tls(p):
             _, chain, key = self.tls_files()
             extra += ["--ssl-certfile", chain, "--ssl-keyfile", key]
         if step.scenario == "baseline":
             server = ServerProcess(
-                transport, module="scenarios.null_server", env={RUN_MARKER: self.run_id}
+                transport, module=null_server.__name__, env={RUN_MARKER: self.run_id}
             )
         elif transport in PEERS:
             server = ServerProcess(
@@ -215,9 +220,7 @@ class Fixtures:
         self.extra_servers.clear()
 
     @staticmethod
-    def driver_args(
-        step: profiles.Step, server: ServerProcess | Target, room: str, count: int
-    ) -> list[str]:
+    def driver_args(step: Step, server: ServerProcess | Target, room: str, count: int) -> list[str]:
         """What every driver is told: transport, server, room, how many subscribers."""
         return [
             "--transport",
@@ -230,8 +233,8 @@ class Fixtures:
             str(count),
         ]
 
-    async def worker(self, module: str, args: list[str], name: str) -> Worker:
-        worker = Worker(module, [*args, "--cpus", self.driver_cpus], self.run_id, name)
+    async def worker(self, program: ModuleType, args: list[str], name: str) -> Worker:
+        worker = Worker(program, [*args, "--cpus", self.driver_cpus], self.run_id, name)
         self.workers.append(worker)
         worker.start()
         return worker
@@ -342,14 +345,14 @@ class Fixtures:
         return samples
 
 
-def group_key(step: profiles.Step) -> GroupKey:
+def group_key(step: Step) -> GroupKey:
     """What decides whether two steps can share one server: transport, kind, server knobs."""
     options = step.params
     return (
         step.transport,
         step.scenario,
         bool(options.get("compression")),
-        profiles.uses_tls(options),
+        uses_tls(options),
         str(options.get("server", "uvicorn")) + ("-h2" if options.get("http2") else ""),
         str(options.get("fanout", "direct")),
         bool(options.get("auth")),

@@ -29,21 +29,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import record
 from core import ConfigError
 from peers import PEERS
+from processes.server import ServerFailed, ServerProcess
 from record import TRANSPORTS
 from scenarios import figures as figure
 from scenarios import machine
 from scenarios import profile as profiles
 from scenarios.fixtures import Fixtures, GroupKey, console, group_key
-from scenarios.registry import get_scenario
+from scenarios.kinds import get_kind
+from scenarios.step import Step, uses_tls
 from scenarios.summary import print_summary
 from scenarios.workers import WorkerFailed, processes_of_run
-from servers.process import ServerFailed, ServerProcess
 
 
-class Run(Fixtures):
+class Orchestrator(Fixtures):
     """A profile's steps, in order, each measured by its scenario module on the fixtures."""
 
-    def override(self, step: profiles.Step) -> profiles.Step:
+    def override(self, step: Step) -> Step:
         """`--cluster-broker` / `--cluster-nodes` replace the profile's values (and the id)."""
         if step.scenario not in ("cluster", "cluster_locust"):
             return step
@@ -55,7 +56,7 @@ class Run(Fixtures):
         }
         if not changes:
             return step
-        return profiles.Step(step.scenario, step.transport, {**step.params, **changes}, step.repeat)
+        return Step(step.scenario, step.transport, {**step.params, **changes}, step.repeat)
 
     # -- the run --------------------------------------------------------------------------
 
@@ -80,7 +81,7 @@ class Run(Fixtures):
             "settings": {
                 "saturation": figure.thresholds(),
                 "broker": self.args.broker,
-                "tls": any(profiles.uses_tls(step.params) for step in steps),
+                "tls": any(uses_tls(step.params) for step in steps),
                 "driver": "lean asyncio (clients.aio.probe)",
             },
             "client_code_lines": client_code_lines(),
@@ -102,10 +103,9 @@ class Run(Fixtures):
         with progress:
             overall = progress.add_task("steps", total=len(steps))
             for step in steps:
-                kind = step.scenario
-                if kind != kind_running:
+                if step.scenario != kind_running:
                     await self.stop_pool(pool)
-                    kind_running = kind
+                    kind_running = step.scenario
                 progress.update(overall, description=step.id)
                 started = time.monotonic()
                 entry: record.StepResult = {
@@ -116,16 +116,16 @@ class Run(Fixtures):
                     "params": step.params,
                 }
                 try:
-                    scenario = get_scenario(kind)
+                    kind = get_kind(step.scenario)
                     server: ServerProcess | None = None
-                    if scenario.servers != "own":
+                    if kind.servers != "own":
                         key = group_key(step)
                         server = pool.get(key)
-                        if server is None or scenario.servers == "fresh":
+                        if server is None or kind.servers == "fresh":
                             if server is not None:
                                 await self.stop_server(server)
                             server = pool[key] = await self.start_server(step)
-                    entry.update(await scenario.measure(self, step, server))  # type: ignore[typeddict-item]
+                    entry.update(await kind.measure(self, step, server))  # type: ignore[typeddict-item]
                 except (WorkerFailed, ServerFailed, TimeoutError, OSError) as exc:
                     entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
                     console.print(f"[red]step {step.id} failed:[/] {exc}")
@@ -224,7 +224,7 @@ def stop_within_grace(run_id: str) -> None:
 
 
 async def amain(args: argparse.Namespace, profile: profiles.Profile) -> tuple[Path, bool]:
-    run = Run(args, profile)
+    run = Orchestrator(args, profile)
     # asyncio.run's own SIGINT handler cancels the run (and `finally` stops every child);
     # a watchdog makes sure that whatever hangs meanwhile, the run ends.
     orderly = signal.getsignal(signal.SIGINT)

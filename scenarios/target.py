@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from servers.process import ServerProcess
+from processes.server import ServerProcess
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,11 @@ import os
 import subprocess
 import sys
 from collections import deque
+from types import ModuleType
 from typing import Any, Self
 
+from processes.child import ChildProcess
 from scenarios import ipc
-from servers.process import ChildProcess
 
 RUN_MARKER = "RTBENCH_RUN_ID"
 """Set in every child's environment, so a run's processes can be found (and checked gone)."""
@@ -23,12 +24,20 @@ class WorkerFailed(RuntimeError):
 
 
 class Worker(ChildProcess):
-    """A `python -m <module>` child speaking JSON lines (see scenarios.ipc): commands go to its
-    stdin, events come from its stdout; its stderr's tail explains a failure."""
+    """A `python -m <program>` child speaking JSON lines (see scenarios.ipc): commands go to its
+    stdin, events come from its stdout; its stderr's tail explains a failure. `program` is one
+    of the load programs (`scenarios.load`), imported so that the import shows who runs it, or
+    the name of another package's program (`locust`)."""
 
     def __init__(
-        self, module: str, args: list[str], run_id: str, name: str, pin: set[int] | None = None
+        self,
+        program: ModuleType | str,
+        args: list[str],
+        run_id: str,
+        name: str,
+        pin: set[int] | None = None,
     ) -> None:
+        module = program if isinstance(program, str) else program.__name__
         argv = [sys.executable, "-m", module, *args]
         super().__init__(argv, env={RUN_MARKER: run_id}, cpus=pin, name=name)
         self.stderr_tail: deque[str] = deque(maxlen=20)

@@ -25,7 +25,7 @@ from core import (
     ServerConfig,
     validate_room,
 )
-from core.payload import check_size, parse_publish
+from core.decoding import check_size, parse_publish
 from servers import demo, metrics
 from servers.asgi import Receive, Scope, Send, error_body, header, send_json
 from servers.hot import HotPaths

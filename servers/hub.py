@@ -36,7 +36,7 @@ from core import (
 )
 from core.auth import ANONYMOUS, Grant, TokenVerifier
 from core.budget import Budget
-from core.payload import check_depth, filter_keys
+from core.decoding import check_depth, filter_keys
 from core.ratelimit import BucketTable
 
 log = logging.getLogger("rtbench.server")

@@ -23,7 +23,7 @@ from core import (
     Unauthorized,
 )
 from core.auth import Grant
-from core.payload import check_size
+from core.decoding import check_size
 from core.ratelimit import TokenBucket
 from core.urls import SUBSCRIBE
 from core.wire import ws

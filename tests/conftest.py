@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from processes.server import ServerProcess
 from record import TRANSPORTS
-from servers.process import ServerProcess
 
 # A server with small bounds, so overflow, gaps and size limits show with little traffic.
 TIGHT = {

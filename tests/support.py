@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from core import Delivery, Event, urls
-from scenarios.browser import chromium_binary as browser_chromium
+from scenarios.load.browser import chromium_binary as browser_chromium
 
 # Bounds that keep a broken server from hanging the suite; not performance expectations.
 PATIENCE = 30.0
@@ -90,7 +90,7 @@ def chromium_binary() -> str:
 
 def service_binary(name: str, package: str) -> str:
     """A real service binary (redis-server, nginx). `make test` installs it: never skip."""
-    from scenarios.services import find_binary
+    from processes.services import find_binary
 
     found = find_binary(name)
     if found is None:

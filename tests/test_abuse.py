@@ -14,7 +14,7 @@ import pytest
 
 from clients.aio import Publisher, subscribe
 from core import Event
-from servers.process import ServerProcess
+from processes.server import ServerProcess
 from tests.conftest import ServerFactory
 from tests.support import collect, eventually, ids, subscribe_path
 

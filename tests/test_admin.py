@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from clients.aio import Publisher, subscribe
 from core import ConfigError, ServerConfig
-from servers.process import ServerProcess
+from processes.server import ServerProcess
 from tests.support import collect
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from clients.aio import Publisher, subscribe
 from clients.aio.ws import OperationFailed, WSSubscriber
-from servers.process import ServerProcess
+from processes.server import ServerProcess
 from tests.conftest import TIGHT, ServerFactory
 from tests.support import collect, ids
 

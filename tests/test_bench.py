@@ -21,12 +21,12 @@ import pytest
 from clients.aio.probe import Tally
 from core import ConfigError
 from peers import PEERS
+from processes.server import ServerProcess
 from record import UnknownSchema, json_schema, read
 from scenarios import ipc
 from scenarios import profile as profiles
 from scenarios.measure import Samples, decode, encode, merge, new_histogram, record_us, summary
 from scenarios.workers import Worker, processes_of_run
-from servers.process import ServerProcess
 from tests.conftest import TRANSPORTS
 
 # The tiny profile runs every scenario on every transport and the reference peers: about a
@@ -192,7 +192,7 @@ async def test_lossy_subscriber_is_counted_as_lossy() -> None:
     room = f"lossy-{uuid.uuid4().hex[:6]}"
     with ServerProcess("sse") as server:
         driver = Worker(
-            "scenarios.driver",
+            "scenarios.load.driver",
             [
                 "--transport",
                 "sse",
@@ -209,7 +209,7 @@ async def test_lossy_subscriber_is_counted_as_lossy() -> None:
             "driver",
         )
         publisher = Worker(
-            "scenarios.publisher",
+            "scenarios.load.publisher",
             [
                 "--url",
                 server.url,
@@ -393,7 +393,7 @@ def test_tiny_tls_step_runs_over_https_and_counts_tls_bytes(
 
 
 def test_driver_results_from_several_processes_merge_exactly() -> None:
-    from scenarios.broadcast import merge_driver_results, split
+    from scenarios.kinds.broadcast import merge_driver_results, split
 
     assert split(5, 2) == [3, 2] and split(2, 4) == [1, 1] and sum(split(1001, 3)) == 1001
     parts = []

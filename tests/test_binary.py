@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from clients.aio import Publisher, WSSubscriber, subscribe
 from core import Event
-from servers.process import ServerProcess
+from processes.server import ServerProcess
 from tests.conftest import TIGHT, ServerFactory
 from tests.support import collect, ids
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from core import Broker, Event, Limits, MemoryBroker, RoomLimitReached, Subscription
-from scenarios.services import RedisServer
+from processes.services import RedisServer
 from servers.redis_broker import RedisBroker
 from tests.support import service_binary
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from scenarios import browser
-from servers.process import ServerProcess
+from processes.server import ServerProcess
+from scenarios.kinds import browser as browser_kind
+from scenarios.load import browser
 from tests.support import chromium_binary
 
 
@@ -54,7 +55,7 @@ def test_the_browser_pids_are_chromium_processes_with_cpu(chromium: browser.Sess
 
 
 def test_recovery_lines_count_the_demo_code_that_reconnects() -> None:
-    lines = browser.recovery_lines(browser.DEMO.read_text())
+    lines = browser_kind.recovery_lines(browser_kind.DEMO.read_text())
     assert set(lines) == {"longpoll", "ws"} and all(n > 20 for n in lines.values())
     source = """
   class Backoff {
@@ -82,4 +83,4 @@ def test_recovery_lines_count_the_demo_code_that_reconnects() -> None:
   }
 """
     # Backoff 5 lines + Link 5 lines, then the poll's two cursor/retry lines and the socket's one.
-    assert browser.recovery_lines(source) == {"longpoll": 12, "ws": 11}
+    assert browser_kind.recovery_lines(source) == {"longpoll": 12, "ws": 11}

@@ -7,7 +7,7 @@ import pytest
 
 from core import Limits, MemoryBroker, RoomLimitReached, Subscription
 from core.budget import EVENT_OVERHEAD, ROOM_COST, Budget, event_cost
-from scenarios import eviction
+from scenarios.tools import eviction
 
 
 def broker(budget_bytes: int, **limits: int) -> MemoryBroker:
@@ -84,7 +84,7 @@ def event_cost_of(payload: int, room: str = "a") -> int:
 def test_over_budget_eviction_tracks_only_the_rooms_it_can_take_from() -> None:
     # 1,000 rooms at their floor of one event, the budget spent: each publish takes the older
     # event of the room it went to, and only that room is ever a candidate, so a publish costs
-    # the same with 10 rooms as with 10,000 (`python -m scenarios.eviction` times it).
+    # the same with 10 rooms as with 10,000 (`python -m scenarios.tools.eviction` times it).
     b = eviction.filled(1000)
     for n in range(3000):
         eviction.run(b.publish(f"room-{n % 1000}", eviction.DATA))

@@ -12,11 +12,11 @@ import pytest
 
 from clients.aio import Publisher, subscribe
 from core import CloseReason, ServerConfig
+from processes.server import ServerProcess
 from servers import runner
 from servers.app import create_app
 from servers.connection import Connection
 from servers.hub import Hub
-from servers.process import ServerProcess
 from servers.registry import get_transport
 from tests.conftest import ServerFactory
 from tests.support import collect, eventually, open_stalled_subscriber

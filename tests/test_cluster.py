@@ -17,8 +17,8 @@ import pytest
 
 from clients.aio import Publisher, Reconnecting, RequestRefused, subscribe
 from core import Event, Gap
-from scenarios.services import Nginx, RedisServer
-from servers.process import ServerProcess
+from processes.server import ServerProcess
+from processes.services import Nginx, RedisServer
 from tests.conftest import TRANSPORTS
 from tests.support import PATIENCE, collect, eventually, ids, service_binary, subscribe_path
 
@@ -233,7 +233,7 @@ async def test_killed_node_clients_resume_through_nginx_without_loss(
 def test_backplane_tool_reports_its_own_measurements() -> None:
     service_binary("redis-server", "redis-server")
     done = subprocess.run(
-        [sys.executable, "-m", "scenarios.backplane", "--events", "300", "--nodes", "2"],
+        [sys.executable, "-m", "scenarios.tools.backplane", "--events", "300", "--nodes", "2"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -27,8 +27,8 @@ from core import (
     validate_room,
 )
 from core.backoff import Backoff
-from core.payload import parse_publish_body
-from core.stats import Stats
+from core.counters import Stats
+from core.decoding import parse_publish_body
 from core.subscription import fan_out
 
 

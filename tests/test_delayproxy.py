@@ -35,7 +35,7 @@ async def echo() -> AsyncIterator[tuple[int, list[tuple[int, float]]]]:
 
 def start_proxy(*args: str) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scenarios.delayproxy", *args],
+        [sys.executable, "-m", "scenarios.load.delayproxy", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -97,7 +97,7 @@ async def test_every_chunk_is_delayed_one_way_and_kept_in_order(
 )
 def test_nonsense_parameters_are_refused_clearly(args: list[str], expected: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "scenarios.delayproxy", *args],
+        [sys.executable, "-m", "scenarios.load.delayproxy", *args],
         capture_output=True,
         text=True,
         timeout=30,

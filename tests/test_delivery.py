@@ -12,7 +12,7 @@ import pytest
 
 from clients.aio import Publisher, subscribe
 from core import Event
-from servers.process import ServerProcess
+from processes.server import ServerProcess
 from tests.conftest import TIGHT, ServerFactory
 from tests.support import (
     PATIENCE,

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scenarios.browser import CHROMIUM_ARGS
-from servers.process import ServerProcess
+from processes.server import ServerProcess
+from scenarios.load.browser import CHROMIUM_ARGS
 from tests.conftest import TRANSPORTS
 from tests.support import PATIENCE, chromium_binary
 

@@ -132,7 +132,7 @@ def test_soak_counts_what_only_the_cyclic_collector_freed_per_hour() -> None:
 
 
 def test_breakdown_charges_each_sample_to_its_innermost_layer() -> None:
-    from scenarios.breakdown import breakdown
+    from scenarios.tools.breakdown import breakdown
 
     raw = "\n".join([
         "run (uvloop/loop.pyx:1);publish (servers/app.py:40);"

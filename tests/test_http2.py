@@ -14,7 +14,7 @@ import pytest
 from clients.aio import Publisher, subscribe
 from clients.aio.h2probe import H2_PROBES, H2Pool
 from clients.aio.probe import Recorder, Tally, client_tls
-from servers.process import ServerProcess
+from processes.server import ServerProcess
 from tests.support import collect, ids
 
 
@@ -100,7 +100,7 @@ def test_http2_needs_https(tmp_path: Path) -> None:
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "scenarios.driver", "--transport", "sse", "--url",
+        [sys.executable, "-m", "scenarios.load.driver", "--transport", "sse", "--url",
          "http://127.0.0.1:1", "--room", "r", "--subscribers", "1", "--http2"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip

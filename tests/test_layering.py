@@ -14,6 +14,7 @@ FORBIDDEN = {
         "clients",
         "scenarios",
         "report",
+        "processes",
         "starlette",
         "uvicorn",
         "httpx",
@@ -22,16 +23,37 @@ FORBIDDEN = {
         "selectors",
         "ssl",
     },
-    "servers": {"clients", "scenarios", "report", "peers"},
+    "servers": {"clients", "scenarios", "report", "peers", "processes"},
     # Peers are other people's servers: they share our publish API and runner, nothing else.
     "peers": {"clients", "scenarios", "report"},
-    "clients": {"servers", "scenarios", "report", "starlette", "uvicorn"},
+    "clients": {"servers", "scenarios", "report", "processes", "starlette", "uvicorn"},
     # The report reads results files only, through the results contract: it never runs
     # servers or load, and never reaches the code that does.
-    "report": {"servers", "clients", "scenarios", "core", "peers", "uvicorn", "starlette", "httpx"},
+    "report": {
+        "servers",
+        "clients",
+        "scenarios",
+        "core",
+        "peers",
+        "processes",
+        "uvicorn",
+        "starlette",
+        "httpx",
+    },
     # The results contract both sides share imports neither side, so neither reaches the
     # other through it.
-    "record": {"servers", "clients", "scenarios", "report", "core", "peers", "rtbench"},
+    "record": {
+        "servers",
+        "clients",
+        "scenarios",
+        "report",
+        "core",
+        "peers",
+        "processes",
+        "rtbench",
+    },
+    # Starting and stopping processes: what runs in them is not its business.
+    "processes": {"clients", "scenarios", "report", "record", "peers", "rtbench"},
 }
 
 
@@ -69,3 +91,43 @@ def test_the_results_contract_stands_on_the_standard_library_alone() -> None:
         for name in imported_modules(path) - allowed
     }
     assert found == set()
+
+
+WITHIN_SCENARIOS = {
+    # A load program runs alone in its process: it knows nothing of the run that starts it.
+    "load": ("scenarios.kinds", "scenarios.tools", "scenarios.run", "scenarios.fixtures",
+             "scenarios.profile", "scenarios.workers", "scenarios.summary", "scenarios.kind"),
+    # A kind is started by the orchestrator and starts load programs; no side tool is a step.
+    "kinds": ("scenarios.tools", "scenarios.run", "scenarios.summary"),
+    # A tool is its own program, beside any run.
+    "tools": ("scenarios.kinds", "scenarios.run", "scenarios.fixtures", "scenarios.summary"),
+}  # fmt: skip
+
+
+def modules_imported(path: Path) -> set[str]:
+    """Every absolute module name `path` imports, at any depth of its code."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_the_parts_of_scenarios_import_only_what_their_job_needs() -> None:
+    violations = []
+    for part, forbidden in WITHIN_SCENARIOS.items():
+        files = sorted((ROOT / "scenarios" / part).rglob("*.py"))
+        assert files, f"expected Python files under scenarios/{part}/"
+        for path in files:
+            bad = {
+                name
+                for name in modules_imported(path)
+                for prefix in forbidden
+                if name == prefix or name.startswith(prefix + ".")
+            }
+            if bad:
+                violations.append(f"{path.relative_to(ROOT)} imports {', '.join(sorted(bad))}")
+    assert violations == []

@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from clients.aio import Publisher
-from servers.process import ServerProcess
+from processes.server import ServerProcess
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ import socketio
 
 from clients.aio.probe import Probe, Recorder
 from peers import PEERS
-from scenarios.driver import ALL_PROBES
-from servers.process import ServerProcess
+from processes.server import ServerProcess
+from scenarios.load.driver import ALL_PROBES
 from tests.support import PATIENCE, eventually
 
 ADMIN_TOKEN = "let-me-in"
@@ -120,7 +120,7 @@ OVERHEAD_OF = ["--transports", "ws,socketio-ws"]
 
 def test_overhead_tool_counts_handshake_event_and_ping_bytes() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "scenarios.overhead", "--events", "3", "--json", *OVERHEAD_OF],
+        [sys.executable, "-m", "scenarios.tools.overhead", "--events", "3", "--json", *OVERHEAD_OF],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,29 +1,51 @@
-"""Scenario names live in one registry: every profile kind has a module, and the results schema
-accepts exactly those kinds."""
+"""Scenario kinds live in one registry: every module of `scenarios/kinds` fills in `Kind` once
+and is listed there, and profiles accept exactly the registered names and parameters."""
 
 from __future__ import annotations
 
-import json
-from importlib import resources
+import importlib
+import inspect
+import pkgutil
 
 import pytest
 
-from scenarios import profile, registry
+import scenarios.kinds
+from core import ConfigError
+from scenarios import profile
+from scenarios.kind import Kind
+from scenarios.kinds import KINDS, get_kind
 
 
-def test_every_profile_kind_has_a_scenario_module_and_no_more() -> None:
-    assert set(registry.SCENARIOS) == set(profile.SCENARIOS)
+def test_every_kind_module_is_registered_and_nothing_else() -> None:
+    declared: list[Kind] = []
+    for module_info in pkgutil.iter_modules(scenarios.kinds.__path__):
+        module = importlib.import_module(f"scenarios.kinds.{module_info.name}")
+        found = getattr(module, "KINDS", None) or (getattr(module, "KIND", None),)
+        assert all(isinstance(kind, Kind) for kind in found), module_info.name
+        declared.extend(found)
+    assert sorted(kind.name for kind in declared) == sorted(KINDS)
+    assert all(KINDS[kind.name] is kind for kind in declared)
 
 
-def test_the_results_schema_knows_exactly_the_registered_scenarios() -> None:
-    schema = json.loads((resources.files("record") / "results.schema.json").read_text())
-    kinds = schema["$defs"]["step"]["properties"]["scenario"]["enum"]
-    assert sorted(kinds) == sorted(registry.SCENARIOS)
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_a_kind_declares_its_parameters_as_lists_and_measures_asynchronously(name: str) -> None:
+    kind = KINDS[name]
+    assert kind.about and kind.parameters
+    assert all(isinstance(values, list) and values for values in kind.parameters.values())
+    assert inspect.iscoroutinefunction(kind.measure)
 
 
-def test_an_unknown_scenario_says_what_exists() -> None:
-    with pytest.raises(ValueError, match="expected a scenario among broadcast, baseline"):
-        registry.get_scenario("broadcats")
+def test_a_profile_takes_a_kinds_defaults_and_refuses_what_it_does_not_declare() -> None:
+    parsed = profile.parse({"scenario": [{"kind": "knee", "subscribers": 7}]}, "one")
+    (_, values, _, _), *_ = parsed.scenarios
+    assert values == {**KINDS["knee"].parameters, "subscribers": [7]}
+    with pytest.raises(ConfigError, match="expected knee keys among"):
+        profile.parse({"scenario": [{"kind": "knee", "subscriber": 7}]}, "typo")
+
+
+def test_an_unknown_kind_says_what_exists() -> None:
+    with pytest.raises(ValueError, match="expected a scenario kind among broadcast, baseline"):
+        get_kind("broadcats")
 
 
 @pytest.mark.parametrize("name", profile.builtin_profiles())

@@ -13,7 +13,7 @@ import pytest
 
 from record import UnknownSchema, load
 from report.__main__ import write
-from scenarios.browser import CHROMIUM_ARGS
+from scenarios.load.browser import CHROMIUM_ARGS
 from tests.support import chromium_binary
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-tiny"

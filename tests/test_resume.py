@@ -10,7 +10,7 @@ from clients.aio import Publisher, Reconnecting, subscribe
 from core import Event, Gap
 from core.backoff import Backoff
 from core.wire import sse
-from servers.process import ServerProcess
+from processes.server import ServerProcess
 from tests.support import collect, ids
 
 

@@ -28,8 +28,8 @@ from clients.aio import subscribe
 from clients.aio.probe import Recorder, client_tls
 from core import Auth
 from core.auth import mint
-from scenarios.driver import ALL_PROBES
-from servers.process import ServerFailed, ServerProcess
+from processes.server import ServerFailed, ServerProcess
+from scenarios.load.driver import ALL_PROBES
 from tests.conftest import TRANSPORTS
 from tests.support import PATIENCE, collect, eventually, ids, subscribe_path
 

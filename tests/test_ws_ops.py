@@ -9,7 +9,7 @@ import pytest
 from clients.aio import Publisher, subscribe
 from clients.aio.ws import OperationFailed, WSSubscriber
 from core import Event
-from servers.process import ServerProcess
+from processes.server import ServerProcess
 from tests.conftest import ServerFactory
 from tests.support import collect, ids
 

@@ -10,8 +10,8 @@ import httpx
 
 from clients.aio.errors import RequestRefused
 from core import JSON
+from core.decoding import BINARY_MEDIA_TYPE
 from core.events import dump_json
-from core.payload import BINARY_MEDIA_TYPE
 from core.urls import events_path, room_path
 
 

@@ -25,7 +25,7 @@ from locust import FastHttpUser, task
 from websockets.sync.client import connect as ws_connect
 
 from clients.aio.probe import Tally
-from clients.payload import payload
+from clients.stamped import payload
 from core import jsonc
 from core.backoff import Backoff
 from core.urls import events_path, room_path, subscribe_path

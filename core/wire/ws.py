@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from core import jsonc
+from core.decoding import loads_object
 from core.errors import InvalidPayload, ProtocolError, RtbenchError
 from core.events import (
     JSON,
@@ -29,7 +30,6 @@ from core.events import (
     delivery_from_json,
     dump_json,
 )
-from core.payload import loads_object
 from core.rooms import validate_room
 
 BINARY_EVENT = struct.Struct(">QB")

@@ -1,6 +1,6 @@
 """The lean measuring driver: N subscribers of one transport in one process.
 
-    python -m scenarios.driver --transport sse --url http://127.0.0.1:8000 --room r \
+    python -m scenarios.load.driver --transport sse --url http://127.0.0.1:8000 --room r \
         --subscribers 100 --measure-from-seq 50
 
 Connects every subscriber (bounded concurrency), reports `ready`, then records the latency of
@@ -25,13 +25,13 @@ from typing import Any
 from clients.aio import socketio_probe
 from clients.aio.h2probe import H2_PROBES, H2Pool
 from clients.aio.probe import PROBES, Probe, Recorder, Tally, WSProbe, client_tls
-from clients.payload import payload, schedule_of
+from clients.stamped import payload, schedule_of
 from core import jsonc
 from core.urls import events_path
 from core.wire import http
 from scenarios import ipc
+from scenarios.load.publisher import PublishConnection, Schedule
 from scenarios.measure import Samples, encode, new_histogram, record_us, summary
-from scenarios.publisher import PublishConnection, Schedule
 
 ALL_PROBES: dict[str, type[Probe]] = {**PROBES, **socketio_probe.PROBES}
 
@@ -506,7 +506,7 @@ class Chat:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m scenarios.driver",
+        prog="python -m scenarios.load.driver",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from processes.server import ServerProcess
 from scenarios import figures as figure
 from scenarios import ipc
+from scenarios.kind import Kind, Parameters
+from scenarios.load import driver as driver_program
 from scenarios.measure import (
     sample_process,
 )
-from scenarios.profile import Step
+from scenarios.step import Step
 from scenarios.target import Target
-from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
@@ -31,7 +33,7 @@ async def measure(
     await asyncio.sleep(0.5)
     before = sample_process(server.pid)
     args = [*run.driver_args(step, server, room, p["connections"]), *run.token_args(step)]
-    driver = await run.worker("scenarios.driver", args, "driver")
+    driver = await run.worker(driver_program, args, "driver")
     ready = await driver.receive(ipc.DriverReady, 300)
     await asyncio.sleep(p["settle_seconds"])
     after = sample_process(server.pid)
@@ -62,3 +64,19 @@ async def measure(
         "driver_rss_bytes": driver_sample.rss_bytes if driver_sample else None,
         "errors": ready["errors"],
     }
+
+
+IDLE_PARAMETERS: Parameters = {
+    "connections": [1000],
+    "settle_seconds": [2.0],
+    "auth": [False],
+}
+
+KIND = Kind(
+    name="idle",
+    about="Held connections that receive nothing: the server's memory and CPU per connection.",
+    parameters=IDLE_PARAMETERS,
+    measure=measure,
+    servers="fresh",
+    peers=True,
+)

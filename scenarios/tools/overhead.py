@@ -1,6 +1,6 @@
 """What each protocol costs on the wire besides the payload: handshake, per event, per ping.
 
-    python -m scenarios.overhead [--events 50] [--payload-bytes 90]
+    python -m scenarios.tools.overhead [--events 50] [--payload-bytes 90]
 
 One subscriber per transport (ours and the reference peers), bytes read from the kernel's
 TCP counters (TCP_INFO) of its socket: until it is ready (the handshake: HTTP upgrade,
@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 
 from clients.aio.probe import Probe, Recorder, tcp_bytes
-from clients.payload import payload
+from clients.stamped import payload
 from core.urls import events_path
 from peers import PEERS
+from processes.server import ServerProcess
 from record import TRANSPORTS
-from scenarios.driver import ALL_PROBES
-from servers.process import ServerProcess
+from scenarios.load.driver import ALL_PROBES
 
 
 def counters(probe: Probe) -> tuple[int, int]:
@@ -90,7 +90,7 @@ async def amain(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m scenarios.overhead", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m scenarios.tools.overhead", description=__doc__)
     p.add_argument("--events", type=int, default=50)
     p.add_argument("--payload-bytes", type=int, default=90)
     p.add_argument(

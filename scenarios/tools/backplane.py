@@ -1,6 +1,6 @@
 """How much the Redis backplane itself can carry: the bound of a cluster's publish rate.
 
-    python -m scenarios.backplane [--events 20000] [--nodes 2] [--concurrency 8]
+    python -m scenarios.tools.backplane [--events 20000] [--nodes 2] [--concurrency 8]
 
 Starts a throwaway redis-server, attaches `--nodes` pattern subscribers (what each server node
 holds), then publishes `--events` events through the same Lua script the Redis broker uses,
@@ -20,8 +20,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core import Limits
+from processes.services import RedisServer, find_binary
 from scenarios.measure import sample_process
-from scenarios.services import RedisServer, find_binary
 from servers.redis_broker import RedisBroker
 
 
@@ -72,7 +72,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m scenarios.backplane", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m scenarios.tools.backplane", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--events", type=int, default=20_000)
     p.add_argument("--nodes", type=int, default=2, help="pattern subscribers (server nodes)")

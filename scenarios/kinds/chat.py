@@ -6,13 +6,15 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from processes.server import ServerProcess
 from scenarios import ipc
-from scenarios.broadcast import figures_of
+from scenarios.kind import Kind, Parameters
+from scenarios.kinds.broadcast import figures_of
+from scenarios.load import driver as driver_program
 from scenarios.measure import decode, summary
-from scenarios.profile import Step
+from scenarios.step import Step
 from scenarios.target import Target
 from scenarios.workers import WorkerFailed
-from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
@@ -28,7 +30,7 @@ async def measure(
     closes = await run.server_closes(server)
     warmup_events = int(p["warmup_seconds"] * members * p["member_rate"])
     driver = await run.worker(
-        "scenarios.driver",
+        driver_program,
         [
             *run.driver_args(step, server, room, members),
             *("--rooms", str(p["rooms"]), "--measure-from-seq", str(warmup_events)),
@@ -74,3 +76,26 @@ async def measure(
         path.write_text(acknowledgements + "\n")
         figures["acknowledgement_us"] = summary(decode(acknowledgements))
     return figures
+
+
+# Many rooms; every member publishes into its room through its own transport. `workload` names
+# what the conversation stands for: "chat", "collaboration" (editors of a document, small edits,
+# each `acknowledged` before the editor counts it done) or "games" (a few players, many updates a
+# second each, small payloads).
+CHAT_PARAMETERS: Parameters = {
+    "workload": ["chat"],
+    "acknowledged": [False],
+    "rooms": [20],
+    "members_per_room": [10],
+    "member_rate": [0.5],
+    "payload_bytes": [90],
+    "duration_seconds": [5.0],
+    "warmup_seconds": [1.0],
+}
+
+KIND = Kind(
+    name="chat",
+    about="Many rooms, every member publishing into its room through its own transport.",
+    parameters=CHAT_PARAMETERS,
+    measure=measure,
+)

@@ -1,6 +1,6 @@
 """What a publish costs while the memory budget is spent, by how many rooms the server holds.
 
-    python -m scenarios.eviction [--rooms 100 1000 10000] [--publishes 20000] [--repeats 5]
+    python -m scenarios.tools.eviction [--rooms 100 1000 10000] [--publishes 20000] [--repeats 5]
 
 Over its budget, every publish evicts (core/budget.py). Eviction must cost what it evicts,
 not what the server holds: with 10,000 rooms of one event each (a room flood), a publish that
@@ -80,7 +80,7 @@ def measure(rooms: int, publishes: int, repeats: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m scenarios.eviction",
+        prog="python -m scenarios.tools.eviction",
         description="Time a publish on a broker over its memory budget, by rooms held.",
     )
     parser.add_argument("--rooms", type=int, nargs="+", default=[100, 1000, 10_000])

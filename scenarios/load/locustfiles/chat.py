@@ -1,8 +1,8 @@
 """Locust chat: users in rooms, each subscribing through its transport and publishing into its
 room at a steady pace (WebSocket users over their socket, the others with a POST).
 
-    locust -f scenarios/locustfiles/chat.py --host http://127.0.0.1:8000 SSEChatUser
-    locust -f scenarios/locustfiles/chat.py --headless -u 200 -r 100 --run-time 20s \
+    locust -f scenarios/load/locustfiles/chat.py --host http://127.0.0.1:8000 SSEChatUser
+    locust -f scenarios/load/locustfiles/chat.py --headless -u 200 -r 100 --run-time 20s \
         --host http://127.0.0.1:8000 --rooms 20 --publish-seconds 17 WebSocketChatUser
 
 Raw delivery latencies go to an HdrHistogram per process; with --results-file each process

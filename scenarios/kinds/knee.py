@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scenarios import broadcast
+from processes.server import ServerProcess
 from scenarios import figures as figure
-from scenarios.profile import Step
+from scenarios.kind import Kind, Parameters
+from scenarios.kinds import broadcast
+from scenarios.step import Step
 from scenarios.target import Target
-from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
@@ -82,3 +83,27 @@ async def measure(
         "bound_by": bound_by,
         "points": points,
     }
+
+
+# Step the offered rate up until p99 exceeds the bound, loss appears or the rate is not met.
+KNEE_PARAMETERS: Parameters = {
+    "subscribers": [100],
+    "start_rate": [50.0],
+    "factor": [2.0],
+    "max_rate": [6400.0],
+    "p99_bound_ms": [50.0],
+    "payload_bytes": [90],
+    "duration_seconds": [3.0],
+    "warmup_seconds": [0.5],
+    "fanout": ["direct"],
+}
+
+KIND = Kind(
+    name="knee",
+    about=(
+        "The offered rate doubled until p99 passes its bound, loss appears or the rate is not met."
+    ),
+    parameters=KNEE_PARAMETERS,
+    measure=measure,
+    peers=True,
+)

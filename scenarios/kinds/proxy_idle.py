@@ -1,5 +1,5 @@
 """Idle streams through nginx past its read timeout: two servers of the step's transport
-(heartbeats on, heartbeats off), each behind both nginx flavours (`scenarios.proxy`); one idle
+(heartbeats on, heartbeats off), each behind both nginx flavours (`scenarios.kinds.proxy`); one idle
 stream through each of the four, watched past the read timeout: when did the proxy close it,
 if it did.
 """
@@ -11,15 +11,16 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from scenarios.proxy import close, open_subscribe, start_nginx, stop_nginx
-from scenarios.services import NGINX_FLAVOURS, Nginx
+from processes.server import ServerProcess
+from processes.services import NGINX_FLAVOURS, Nginx
+from scenarios.kind import Kind, Parameters
+from scenarios.kinds.proxy import close, open_subscribe, start_nginx, stop_nginx
 from scenarios.target import Target
 from scenarios.workers import WorkerFailed
-from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
-    from scenarios.profile import Step
+    from scenarios.step import Step
 
 
 async def idle_stream(
@@ -102,3 +103,18 @@ async def measure(
         for _, _, lb in proxies:
             await stop_nginx(run, lb)
         await run.stop_extra_servers()
+
+
+# Idle streams through both nginx configs, heartbeats on and off, past the read timeout.
+PROXY_IDLE_PARAMETERS: Parameters = {
+    "read_timeout_seconds": [60.0],
+    "heartbeat_seconds": [15.0],
+}
+
+KIND = Kind(
+    name="proxy_idle",
+    about="Idle streams through both nginx configs, heartbeats on and off, past the read timeout.",
+    parameters=PROXY_IDLE_PARAMETERS,
+    measure=measure,
+    servers="own",
+)

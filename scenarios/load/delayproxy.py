@@ -1,6 +1,6 @@
 """A TCP proxy that delays every chunk by a fixed one-way time, each direction on its own.
 
-    python -m scenarios.delayproxy --target 127.0.0.1:8000 --delay-ms 50   # RTT + 100 ms
+    python -m scenarios.load.delayproxy --target 127.0.0.1:8000 --delay-ms 50   # RTT + 100 ms
 
 This kernel has no netem, and toxiproxy is not packaged; the one PyPI package that delays TCP
 (toxic-proxy 0.0.2) is unmaintained. So: asyncio protocols, one per side. Each chunk read is
@@ -162,7 +162,7 @@ def buffer_bytes(text: str) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m scenarios.delayproxy",
+        prog="python -m scenarios.load.delayproxy",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Self
 
-from servers.process import ChildProcess
+from processes.child import ChildProcess
 
 
 def free_port() -> int:

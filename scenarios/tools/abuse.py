@@ -1,8 +1,8 @@
 """The abuse probes of one unauthenticated client, against each server with its default
 configuration and the memory broker, measured: what the server's memory and descriptors do.
 
-    python -m scenarios.abuse                   # all three transports, the full probes
-    python -m scenarios.abuse --transports ws --rooms 50
+    python -m scenarios.tools.abuse                   # all three transports, the full probes
+    python -m scenarios.tools.abuse --transports ws --rooms 50
 
 - room flood: `--rooms` rooms × `--events` events × `--payload-kib` KiB published as fast as
   one client can: server RSS growth against the memory budget, POSTs accepted, evictions;
@@ -43,8 +43,8 @@ import httpx
 from core import Limits
 from core.urls import events_path, subscribe_path
 from core.wire import ws
+from processes.server import ServerProcess
 from scenarios.measure import sample_process
-from servers.process import ServerProcess
 
 
 async def flood(server: ServerProcess, rooms: int, events: int, payload_kib: int) -> dict[str, Any]:
@@ -298,7 +298,7 @@ async def probe(transport: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m scenarios.abuse", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m scenarios.tools.abuse", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--transports", default="longpoll,sse,ws")
     p.add_argument("--rooms", type=int, default=300)

@@ -1,6 +1,6 @@
 """The harness baseline: a null server that does the least a server can.
 
-    python -m scenarios.null_server sse --port 0
+    python -m scenarios.load.null_server sse --port 0
 
 It speaks just enough of the wire contract for the lean driver and the publisher (publish,
 SSE, WebSocket and long-poll subscribe, `/status`), with no framework, no validation and no
@@ -36,7 +36,9 @@ from scenarios import ipc
 log = logging.getLogger("rtbench.null")
 
 
-class Hub:
+class Rooms:
+    """Every room's listeners and its last events: the least a server must hold."""
+
     def __init__(self) -> None:
         self.sse: dict[str, set[asyncio.Transport]] = {}
         self.ws: dict[str, dict[asyncio.Transport, ServerProtocol]] = {}
@@ -88,8 +90,8 @@ POLL_BATCH = 100
 
 
 class NullProtocol(asyncio.Protocol):
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, rooms: Rooms) -> None:
+        self.rooms = rooms
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
         self.room: str | None = None
@@ -101,9 +103,9 @@ class NullProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.room is not None and self.transport is not None:
-            self.hub.sse.get(self.room, set()).discard(self.transport)
-            self.hub.ws.get(self.room, {}).pop(self.transport, None)
-            self.hub.polls.get(self.room, set()).discard(self)
+            self.rooms.sse.get(self.room, set()).discard(self.transport)
+            self.rooms.ws.get(self.room, {}).pop(self.transport, None)
+            self.rooms.polls.get(self.room, set()).discard(self)
         if self.poll_expiry is not None:
             self.poll_expiry.cancel()
 
@@ -112,7 +114,7 @@ class NullProtocol(asyncio.Protocol):
             self.poll_expiry.cancel()
             self.poll_expiry = None
         if self.room is not None:
-            self.hub.polls.get(self.room, set()).discard(self)
+            self.rooms.polls.get(self.room, set()).discard(self)
         self.respond("200 OK", body)
 
     def data_received(self, data: bytes) -> None:
@@ -141,17 +143,17 @@ class NullProtocol(asyncio.Protocol):
 
     def poll(self, room: str, params: dict[str, list[str]]) -> None:
         self.room = room
-        self.hub.recent.setdefault(room, deque(maxlen=KEPT_EVENTS))
+        self.rooms.recent.setdefault(room, deque(maxlen=KEPT_EVENTS))
         if "after" not in params:
-            body = longpoll.encode_response([], self.hub.last_id.get(room, 0))
+            body = longpoll.encode_response([], self.rooms.last_id.get(room, 0))
             self.respond("200 OK", body)
             return
         cursor = int(params["after"][0])
-        events = self.hub.after(room, cursor)
+        events = self.rooms.after(room, cursor)
         if events:
             self.respond("200 OK", longpoll.encode_response(events, events[-1].id))
             return
-        self.hub.polls.setdefault(room, set()).add(self)
+        self.rooms.polls.setdefault(room, set()).add(self)
         timeout = float(params.get("timeout", ["30"])[0])
         empty = longpoll.encode_response([], cursor)
         self.poll_expiry = asyncio.get_running_loop().call_later(timeout, self.answer_poll, empty)
@@ -182,7 +184,7 @@ class NullProtocol(asyncio.Protocol):
         assert self.transport is not None
         parts = path.strip("/").split("/")
         if method == "POST" and len(parts) == 3 and parts[2] == "events":
-            event_id = self.hub.publish(parts[1], jsonc.loads(body)["data"])
+            event_id = self.rooms.publish(parts[1], jsonc.loads(body)["data"])
             self.respond("201 Created", b'{"id":%d}' % event_id)
         elif method == "GET" and len(parts) == 3 and parts[2] == "sse":
             self.room = parts[1]
@@ -190,7 +192,7 @@ class NullProtocol(asyncio.Protocol):
                 b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                 b"transfer-encoding: chunked\r\n\r\n"
             )
-            self.hub.sse.setdefault(self.room, set()).add(self.transport)
+            self.rooms.sse.setdefault(self.room, set()).add(self.transport)
         elif method == "GET" and len(parts) == 3 and parts[2] == "poll":
             self.poll(parts[1], parse_qs(query))
         elif method == "GET" and len(parts) == 3 and parts[2] == "ws":
@@ -201,19 +203,19 @@ class NullProtocol(asyncio.Protocol):
             assert isinstance(handshake, Request)
             self.ws.send_response(self.ws.accept(handshake))
             self.flush()
-            self.hub.ws.setdefault(self.room, {})[self.transport] = self.ws
+            self.rooms.ws.setdefault(self.room, {})[self.transport] = self.ws
         elif method == "GET" and path == "/status":
             by_room = {
-                r: len(self.hub.sse.get(r, ()))
-                + len(self.hub.ws.get(r, {}))
-                + len(self.hub.polls.get(r, ()))
-                for r in set(self.hub.sse) | set(self.hub.ws) | set(self.hub.polls)
+                r: len(self.rooms.sse.get(r, ()))
+                + len(self.rooms.ws.get(r, {}))
+                + len(self.rooms.polls.get(r, ()))
+                for r in set(self.rooms.sse) | set(self.rooms.ws) | set(self.rooms.polls)
             }
             connections = sum(by_room.values())
             status = {
                 "transport": "null",
                 "connections": {"total": connections, "by_room": by_room},
-                "events": {"published": self.hub.published},
+                "events": {"published": self.rooms.published},
             }
             self.respond("200 OK", json.dumps(status).encode())
         elif method == "GET" and path == "/healthz":
@@ -223,9 +225,11 @@ class NullProtocol(asyncio.Protocol):
 
 
 async def serve(args: argparse.Namespace) -> None:
-    hub = Hub()
+    rooms = Rooms()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: NullProtocol(hub), args.host, args.port, backlog=4096)
+    server = await loop.create_server(
+        lambda: NullProtocol(rooms), args.host, args.port, backlog=4096
+    )
     host, port = server.sockets[0].getsockname()[:2]
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -247,7 +251,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(
-        prog="python -m scenarios.null_server",
+        prog="python -m scenarios.load.null_server",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

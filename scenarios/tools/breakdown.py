@@ -1,7 +1,7 @@
 """Where a delivery's server CPU goes: py-spy samples of a server under broadcast, by layer.
 
-    python -m scenarios.breakdown                       # every transport, 100 × 50/s, 10 s
-    python -m scenarios.breakdown --transports ws --subscribers 1000 --fanout asgi
+    python -m scenarios.tools.breakdown                       # every transport, 100 × 50/s, 10 s
+    python -m scenarios.tools.breakdown --transports ws --subscribers 1000 --fanout asgi
 
 The server runs pinned to one core, the lean driver and publisher to the other, as in a bench
 step, twice: once unsampled, for its CPU per delivery, then with py-spy (`py-spy record
@@ -40,11 +40,13 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from processes.server import ServerProcess
 from record import TRANSPORTS
 from scenarios import ipc
+from scenarios.load import driver as driver_program
+from scenarios.load import publisher as publisher_program
 from scenarios.measure import sample_process
 from scenarios.workers import Worker
-from servers.process import ServerProcess
 
 LAYERS = ("kernel write", "framing", "core", "ASGI and HTTP", "event loop", "other")
 
@@ -103,11 +105,11 @@ async def window(args: argparse.Namespace, transport: str, raw_file: Path | None
     spy: asyncio.subprocess.Process | None = None
     with ServerProcess(transport, extra_args=extra, cpu=args.server_cpu) as server:
         common = ["--cpus", str(args.driver_cpu)]
-        driver = Worker("scenarios.driver", [
+        driver = Worker(driver_program, [
             "--transport", transport, "--url", server.url, "--room", room,
             "--subscribers", str(args.subscribers), *common,
         ], run_id, "driver")  # fmt: skip
-        publisher = Worker("scenarios.publisher", [
+        publisher = Worker(publisher_program, [
             "--url", server.url, "--room", room, "--rate", str(args.rate),
             "--warmup", "2", "--duration", str(args.seconds), *common,
         ], run_id, "publisher")  # fmt: skip
@@ -203,7 +205,7 @@ def table(rows: list[dict[str, object]]) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m scenarios.breakdown",
+        prog="python -m scenarios.tools.breakdown",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -13,8 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from processes.server import ServerProcess
 from scenarios import figures as figure
 from scenarios import ipc
+from scenarios.kind import Kind, Parameters
+from scenarios.load import driver as driver_program
+from scenarios.load import publisher as publisher_program
 from scenarios.measure import (
     decode,
     encode,
@@ -23,10 +27,9 @@ from scenarios.measure import (
     sample_process,
     summary,
 )
-from scenarios.profile import Step
+from scenarios.step import Step
 from scenarios.target import Target
 from scenarios.workers import WorkerFailed
-from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
@@ -55,14 +58,14 @@ async def measure(
     drivers = []
     for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
         args = [*run.driver_args(step, server, room, share), *options]
-        drivers.append(await run.worker("scenarios.driver", args, f"driver {index}"))
+        drivers.append(await run.worker(driver_program, args, f"driver {index}"))
     readies = await asyncio.gather(*(d.receive(ipc.DriverReady, 120) for d in drivers))
     failed = sum(ready["failed"] for ready in readies)
     if failed:
         errors = [e for ready in readies for e in ready["errors"]][:5]
         raise WorkerFailed(f"{failed} subscribers could not connect: {errors}")
     publisher = await run.worker(
-        "scenarios.publisher",
+        publisher_program,
         [
             "--url",
             server.publish_url,
@@ -338,3 +341,109 @@ def worst_series(series: list[list[int | None]]) -> list[int | None]:
 def add_series(series: list[list[int]]) -> list[int]:
     length = max(map(len, series), default=0)
     return [sum(s[i] for s in series if i < len(s)) for i in range(length)]
+
+
+# One room, N subscribers, an open-loop publisher: the load every broadcast-like kind shares.
+BROADCAST_LOAD: Parameters = {
+    "subscribers": [100],
+    "rate": [50.0],
+    "payload_bytes": [90],
+    "duration_seconds": [5.0],
+    "warmup_seconds": [1.0],
+    "compression": [False],
+}
+# tls, auth (a JWT checked at each handshake) and ratelimit (buckets that never trigger): knobs
+# whose cost the report shows against the same step without them.
+BROADCAST_PARAMETERS: Parameters = {
+    **BROADCAST_LOAD,
+    "tls": [False],
+    "auth": [False],
+    "ratelimit": [False],
+    "driver_processes": [1],
+    # Polls and handshakes carry Chromium's header set and a cookie, not the lean client's.
+    "browser_headers": [False],
+    # Random bytes published as binary events: binary frames on a WebSocket, base64 in JSON
+    # on SSE and long polling.
+    "binary": [False],
+    # The ASGI server of the same app: uvicorn (HTTP/1.1) or hypercorn.
+    "server": ["uvicorn"],
+    # How events reach SSE and WebSocket sockets: `direct` (framed once, written as
+    # published) or `asgi` (each connection's queue and ASGI send).
+    "fanout": ["direct"],
+    # Long polling and SSE over HTTP/2 (hypercorn, TLS with ALPN h2), with this many
+    # subscribers multiplexed on each connection.
+    "http2": [False],
+    "streams_per_connection": [1],
+}
+# The same measurement against scenarios.load.null_server: what the harness itself adds.
+BASELINE_PARAMETERS: Parameters = BROADCAST_LOAD
+# Broadcast while subscribers drop and resume: loss must stay 0.
+CHURN_PARAMETERS: Parameters = {**BROADCAST_LOAD, "churn_per_second": [20.0]}
+# Every subscriber drops and resumes with its cursor within a second: 0 lost, and how long until
+# p99 is back to its level before.
+STORM_PARAMETERS: Parameters = {
+    **BROADCAST_LOAD,
+    "subscribers": [2000],
+    "rate": [10.0],
+    "duration_seconds": [8.0],
+    "storm_after_seconds": [2.0],
+    "storm_within_seconds": [1.0],
+    "driver_processes": [1],
+}
+# A long broadcast with churn: the server's RSS and open fds sampled throughout; after a warm-up
+# the RSS slope (MiB/h) and the fd range say whether anything leaks.
+SOAK_PARAMETERS: Parameters = {
+    **BROADCAST_LOAD,
+    "subscribers": [200],
+    "rate": [20.0],
+    "duration_seconds": [600.0],
+    "warmup_seconds": [2.0],
+    "churn_per_second": [5.0],
+    "sample_seconds": [5.0],
+    "soak_warmup_seconds": [60.0],
+}
+
+KINDS = (
+    Kind(
+        name="broadcast",
+        about=(
+            "One room, N subscribers, an open-loop publisher: latency, loss, wire bytes and CPU "
+            "per delivery."
+        ),
+        parameters=BROADCAST_PARAMETERS,
+        measure=measure,
+        peers=True,
+    ),
+    Kind(
+        name="baseline",
+        about=(
+            "The broadcast against the null server of the transport: what the harness itself adds."
+        ),
+        parameters=BASELINE_PARAMETERS,
+        measure=measure,
+    ),
+    Kind(
+        name="churn",
+        about="Broadcast while subscribers drop and resume by id: loss must stay 0.",
+        parameters=CHURN_PARAMETERS,
+        measure=measure,
+    ),
+    Kind(
+        name="storm",
+        about=(
+            "Every subscriber drops and resumes within a second: 0 lost, and how long until p99 "
+            "recovers."
+        ),
+        parameters=STORM_PARAMETERS,
+        measure=measure,
+    ),
+    Kind(
+        name="soak",
+        about=(
+            "A long broadcast with churn, the server's RSS and open fds sampled throughout: does "
+            "anything leak."
+        ),
+        parameters=SOAK_PARAMETERS,
+        measure=measure,
+    ),
+)

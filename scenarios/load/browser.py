@@ -1,5 +1,5 @@
 """Question 1 in a real browser: headless Chromium subscribing with the web platform's own
-clients — a `fetch` loop, `EventSource` and `WebSocket` (`scenarios/browser.js`).
+clients — a `fetch` loop, `EventSource` and `WebSocket` (`browser.js` beside this module).
 
 One step per transport, in a worker process pinned to the driver core (Playwright's driver and
 Chromium inherit the pinning), measuring:
@@ -16,7 +16,7 @@ Chromium inherit the pinning), measuring:
   (`heartbeat.stream_max_seconds`); the time until the browser reconnects by itself with
   `retry:` 1000 and 100 ms, and whether the `Last-Event-ID` it sends loses anything.
 
-    python -m scenarios.browser --transport sse --url http://127.0.0.1:8000 --cpus 1
+    python -m scenarios.load.browser --transport sse --url http://127.0.0.1:8000 --cpus 1
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import re
 import shutil
 import socket
 import ssl
@@ -35,21 +34,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
-from clients.payload import payload
+from clients.stamped import payload
 from core.urls import events_path
 from record import TRANSPORTS
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, schedstat_ns, summary
-from servers.process import ServerProcess
-
-if TYPE_CHECKING:
-    from scenarios.fixtures import Fixtures
-    from scenarios.profile import Step
-    from scenarios.target import Target
 
 PAGE_PATH = "/__rtbench__/browser"
 """Where the page is served from, by Playwright's request interception: the server serves no
@@ -82,7 +75,7 @@ def chromium_binary() -> str | None:
 
 
 def page_html() -> str:
-    script = (resources.files("scenarios") / "browser.js").read_text()
+    script = (resources.files("scenarios.load") / "browser.js").read_text()
     return f"<!doctype html><meta charset=utf-8><title>rtbench</title><script>{script}</script>"
 
 
@@ -437,7 +430,7 @@ def main(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m scenarios.browser",
+        prog="python -m scenarios.load.browser",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -473,92 +466,6 @@ def run() -> None:
         raise SystemExit(f"expected --subscribers in 1..6 (one origin), got {args.subscribers}")
     ipc.pin({int(c) for c in args.cpus.split(",") if c})
     main(args)
-
-
-# -- the orchestrator's side -------------------------------------------------------------------
-
-DEMO = Path(__file__).resolve().parent.parent / "servers" / "static" / "demo" / "demo.js"
-RECOVERY = re.compile(r"retry\(|backoff|cursor|after=|Last-Event-ID")
-
-
-def recovery_lines(source: str) -> dict[str, int]:
-    """Lines of the demo's application code that reconnect and resume the fetch loop and the
-    WebSocket: its shared `Backoff` and `Link` classes, plus the lines of each transport's
-    class that retry, back off or carry the cursor. EventSource reconnects and resumes with
-    none (the demo's SSE class only handles a refused stream)."""
-
-    def block(name: str) -> list[str]:
-        match = re.search(rf"\n(\s*)class {name}\b.*?\n\1}}", source, re.S)
-        return [] if match is None else match.group(0).splitlines()
-
-    def code(lines: list[str]) -> list[str]:
-        return [x for x in lines if x.strip() and not x.strip().startswith(("//", "/*", "*"))]
-
-    shared = len(code(block("Backoff"))) + len(code(block("Link")))
-    own = {
-        transport: len([x for x in code(block(name)) if RECOVERY.search(x)])
-        for transport, name in (("longpoll", "LongPollLink"), ("ws", "WebSocketLink"))
-    }
-    return {transport: shared + lines for transport, lines in own.items()}
-
-
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
-    assert isinstance(server, ServerProcess)
-    p = step.params
-    if chromium_binary() is None:
-        from scenarios.workers import WorkerFailed
-
-        raise WorkerFailed("expected Debian's chromium: apt-get install chromium")
-    args = [
-        "--transport", step.transport,
-        "--url", server.url,
-        "--subscribers", str(p["subscribers"]),
-        "--rate", str(p["rate"]),
-        "--duration", str(p["duration_seconds"]),
-    ]  # fmt: skip
-    if p.get("http2"):  # the same page over HTTP/2: what multiplexing does to the limit
-        args += ["--limit-only", *run.tls_args(step)]
-    else:
-        checked = await run.extra_server(
-            step.transport, "origin-checked", 'allowed_origins = ["http://rtbench.example"]\n'
-        )
-        # Cross-site WebSocket hijacking needs the check off: opted into here, on purpose.
-        any_origin = await run.extra_server(
-            step.transport, "any-origin", 'allowed_origins = ["*"]\n'
-        )
-        args += ["--origin-checked-url", checked.url, "--any-origin-url", any_origin.url]
-    if step.transport == "sse" and not p.get("http2"):
-        for retry_ms in RETRIES_MS:
-            aging = await run.extra_server(
-                "sse",
-                f"retry-{retry_ms}",
-                f"[heartbeat]\nsse_retry_ms = {retry_ms}\n"
-                f"stream_max_seconds = {STREAM_MAX_SECONDS}\n",
-            )
-            args += ["--retry-url", f"{retry_ms}={aging.url}"]
-    worker = await run.worker("scenarios.browser", args, "browser")
-    try:
-        await worker.event("ready", 60)
-        before = run.sample(server, worker, None)
-        result = await worker.event("result", 180)
-        after = run.sample(server, worker, None)
-    finally:
-        await worker.aclose()
-        run.workers.remove(worker)
-        await run.stop_extra_servers()
-    result.pop("event", None)
-    lost = result["latency"]["lost"]
-    return {
-        "status": "degraded" if lost else "ok",
-        "degraded_because": f"{lost} events lost in the browser" if lost else None,
-        **result,
-        "latency_us": result["latency"]["latency_us"],
-        "recovery_code_lines": recovery_lines(DEMO.read_text()),
-        # Chromium and Playwright's driver inherit the worker's CPUs, renderers come and go.
-        "utilisation": run.utilisation(before, after, driver_by_cpu=True),
-    }
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Question 1 at a distance: each transport's subscriber through the delay proxy
-(`scenarios.delayproxy`) at a given round-trip time, where the mechanisms show and CPU queueing
+(`scenarios.load.delayproxy`) at a given round-trip time, where the mechanisms show and CPU queueing
 does not.
 
 - **Time to first event**: from opening a connection to holding an event already published —
@@ -25,14 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from clients.aio import Publisher, Subscriber, subscribe
 from core import Event
+from processes.server import ServerProcess
 from scenarios import figures as figure
+from scenarios.kind import Kind, Parameters
+from scenarios.load import delayproxy
 from scenarios.target import Target
 from scenarios.workers import WorkerFailed
-from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
-    from scenarios.profile import Step
+    from scenarios.step import Step
 
 PATIENCE = 30.0
 
@@ -105,7 +107,7 @@ async def measure(
     rtt = float(p["rtt_ms"])
     target = server.url.removeprefix("http://")
     proxy = await run.worker(
-        "scenarios.delayproxy", ["--target", target, "--delay-ms", f"{rtt / 2:g}"], "delay proxy"
+        delayproxy, ["--target", target, "--delay-ms", f"{rtt / 2:g}"], "delay proxy"
     )
     try:
         ready = await proxy.event("ready", 30)
@@ -149,3 +151,18 @@ async def measure(
         "the driver core",
         "utilisation": run.utilisation(started, ended, driver_by_cpu=True),
     }
+
+
+# Through the delay proxy at a round-trip time: time to first event, bursts, resume.
+DELAY_PARAMETERS: Parameters = {
+    "rtt_ms": [0.0, 20.0, 100.0],
+    "repeats": [5],
+    "burst": [10],
+}
+
+KIND = Kind(
+    name="delay",
+    about="Through the delay proxy at a round-trip time: time to first event, bursts, resume.",
+    parameters=DELAY_PARAMETERS,
+    measure=measure,
+)

@@ -8,13 +8,14 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
-from scenarios import broadcast, locust_chat
+from processes.server import ServerProcess
+from processes.services import Nginx, RedisServer, find_binary
 from scenarios.fixtures import console
-from scenarios.profile import Step
-from scenarios.services import Nginx, RedisServer, find_binary
+from scenarios.kind import Kind, Parameters
+from scenarios.kinds import broadcast, locust_chat
+from scenarios.step import Step
 from scenarios.target import Target
 from scenarios.workers import RUN_MARKER, WorkerFailed
-from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
@@ -103,3 +104,39 @@ async def measure(
             )
             console.print(f"[yellow]{figures['note']}[/]")
     return figures
+
+
+# Broadcast through several nodes on one broker, behind nginx when `lb` (make cluster).
+CLUSTER_PARAMETERS: Parameters = {
+    **broadcast.BROADCAST_LOAD,
+    "nodes": [2],
+    "broker": ["redis"],
+    "lb": [True],
+    "driver_processes": [1],
+}
+# The Locust chat through the cluster; Locust distributed (a master and workers) when
+# locust_workers > 0.
+CLUSTER_LOCUST_PARAMETERS: Parameters = {
+    **locust_chat.LOCUST_CHAT,
+    "locust_workers": [2],
+    "nodes": [2],
+    "broker": ["redis"],
+    "lb": [True],
+}
+
+KINDS = (
+    Kind(
+        name="cluster",
+        about="Broadcast through several nodes on one broker, behind nginx when `lb`.",
+        parameters=CLUSTER_PARAMETERS,
+        measure=measure,
+        servers="own",
+    ),
+    Kind(
+        name="cluster_locust",
+        about="The Locust chat through the cluster; Locust distributed when locust_workers > 0.",
+        parameters=CLUSTER_LOCUST_PARAMETERS,
+        measure=measure,
+        servers="own",
+    ),
+)

@@ -1,7 +1,7 @@
 """Each transport behind a real nginx, as a distribution's example proxy leaves it and as the
 cluster tunes it (`nginx = "defaults" | "tuned"`): the subscribe handshake's status through
 it, then, when it passed, the broadcast through it (how late, how batched). What an idle stream
-does past the proxy's read timeout is `scenarios.proxy_idle`.
+does past the proxy's read timeout is `scenarios.kinds.proxy_idle`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from core.urls import subscribe_path
 from core.wire import http
-from scenarios import broadcast
-from scenarios.services import Nginx, find_binary
+from processes.server import ServerProcess
+from processes.services import Nginx, find_binary
+from scenarios.kind import Kind, Parameters
+from scenarios.kinds import broadcast
 from scenarios.target import Target
 from scenarios.workers import RUN_MARKER, WorkerFailed
-from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
-    from scenarios.profile import Step
+    from scenarios.step import Step
 
 UPGRADE = {
     "connection": "Upgrade",
@@ -115,3 +116,20 @@ async def measure(
         return figures
     finally:
         await stop_nginx(run, lb)
+
+
+# Each transport behind nginx: a distribution's defaults vs the cluster's tuned config.
+PROXY_PARAMETERS: Parameters = {
+    **broadcast.BROADCAST_LOAD,
+    "nginx": ["defaults", "tuned"],
+    "read_timeout_seconds": [60.0],
+    "sse_proxy_buffering_off": [True],
+    "driver_processes": [1],
+}
+
+KIND = Kind(
+    name="proxy",
+    about="Each transport behind nginx: a distribution's defaults against the tuned config.",
+    parameters=PROXY_PARAMETERS,
+    measure=measure,
+)

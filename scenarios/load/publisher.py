@@ -1,6 +1,6 @@
 """The open-loop publisher: events at a fixed schedule, whatever the server does.
 
-    python -m scenarios.publisher --url http://127.0.0.1:8000 --room r --rate 50 \
+    python -m scenarios.load.publisher --url http://127.0.0.1:8000 --room r --rate 50 \
         --warmup 1 --duration 5 --payload-bytes 90
 
 Event `seq` is due at start + seq/rate. Its `data` carries that *scheduled* time (`t`, ns), so a
@@ -23,8 +23,8 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from clients.aio.probe import client_tls, tcp_bytes
-from clients.payload import binary_payload, payload
-from core.payload import BINARY_MEDIA_TYPE
+from clients.stamped import binary_payload, payload
+from core.decoding import BINARY_MEDIA_TYPE
 from core.urls import events_path
 from core.wire import http
 from scenarios import ipc
@@ -203,7 +203,7 @@ async def main(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m scenarios.publisher",
+        prog="python -m scenarios.load.publisher",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

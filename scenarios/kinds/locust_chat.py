@@ -8,6 +8,7 @@ import resource
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from processes.server import ServerProcess
 from scenarios import figures as figure
 from scenarios.measure import (
     ProcessSample,
@@ -17,18 +18,19 @@ from scenarios.measure import (
     merge,
     summary,
 )
-from scenarios.profile import Step
+from scenarios.step import Step
 from scenarios.target import Target
 from scenarios.workers import Worker, WorkerFailed
-from servers.process import ServerProcess
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
 
 
-from scenarios.services import free_port
+from processes.services import free_port
+from scenarios.kind import Kind, Parameters
 
-LOCUSTFILE = Path(__file__).resolve().parent / "locustfiles" / "chat.py"
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "load" / "locustfiles" / "chat.py"
+"""Run by Locust itself, which takes a file, not a module."""
 
 
 async def measure(
@@ -174,3 +176,24 @@ def merge_locust_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+# Locust users in rooms, each subscribing and publishing at a steady pace.
+LOCUST_CHAT: Parameters = {
+    "users": [100],
+    "spawn_rate": [100],
+    "rooms": [10],
+    "member_interval": [2.0],
+    "run_seconds": [10],
+    "quiet_seconds": [2],
+    "warmup_seconds": [2.0],
+}
+# The chat scenario with Locust users (gevent): realistic clients, in their own costs.
+LOCUST_CHAT_PARAMETERS: Parameters = {**LOCUST_CHAT, "locust_workers": [0]}
+
+KIND = Kind(
+    name="locust_chat",
+    about="The chat with Locust users (gevent): realistic clients, in their own costs.",
+    parameters=LOCUST_CHAT_PARAMETERS,
+    measure=measure,
+)

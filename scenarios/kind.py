@@ -1,0 +1,39 @@
+"""What a scenario kind is: the one shape every module of `scenarios/kinds` fills in, as
+uvicorn's protocol classes fill in asyncio's.
+
+A kind names itself, declares its parameters with their defaults, and measures one step:
+`measure(run, step, server)` returns the step's figures. `server` is what the orchestrator
+started for the step: a server of the step's transport and knobs, kept while steps of one kind
+interleave (`pooled`), a new one for each step (`fresh`), or None for kinds that start their
+own (`own`: clusters, proxies with several servers). The registry, `scenarios.kinds.KINDS`,
+is the one list of kinds: profiles accept its names and parameters, and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from processes.server import ServerProcess
+    from scenarios.fixtures import Fixtures
+    from scenarios.step import Step
+    from scenarios.target import Target
+
+Measure = Callable[["Fixtures", "Step", "ServerProcess | Target | None"], Awaitable[dict[str, Any]]]
+Servers = Literal["pooled", "fresh", "own"]
+Parameters = dict[str, list[Any]]
+"""Parameter name -> default values; a profile's lists expand into one step per combination."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    name: str
+    about: str
+    """One line: what a step of this kind measures."""
+    parameters: Parameters
+    measure: Measure
+    servers: Servers = "pooled"
+    peers: bool = False
+    """Reference peers run it too: they have no resume, no member publishing and no knobs."""
