@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from record import UnknownSchema, load
-from report import charts, document, question1
+from report import charts, claims, document, question1
 
 
-def write(run_path: str, lang: question1.Lang = "en") -> tuple[Path, Path]:
+def write(run_path: str, lang: claims.Lang = "en") -> tuple[Path, Path]:
     run = load(run_path)
     drawn = charts.draw_all(run, run.folder / "charts")
     title, sections = document.build(run, drawn, lang)

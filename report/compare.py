@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from record import PEERS, TRANSPORTS, RecordedRun, StepResult, UnknownSchema, load
-from report import question1, stats
+from report import question1, stats, verdicts
 
 FIGURES: dict[str, Callable[[StepResult], float | None]] = {
     "p50 ms": lambda s: _ms(s.get("latency_us", {}).get("p50")),
@@ -229,7 +229,7 @@ def verdict_rows(a: RecordedRun, b: RecordedRun) -> list[list[str]]:
         if jb is None:
             continue
         item = ja.item
-        rows.append([item.claim, f"{question1.NAMES['en'][item.transport]}: {item.en}",
+        rows.append([item.claim, f"{verdicts.NAMES['en'][item.transport]}: {item.en}",
                      ja.verdict, jb.verdict,
                      "same" if ja.verdict == jb.verdict else "**changed**"])  # fmt: skip
     return rows

@@ -17,7 +17,7 @@ from record import (
     Utilisation,
     describe_lock,
 )
-from report import question1, selection, stats
+from report import claims, question1, readings, selection, stats, verdicts
 from report.charts import SERIES, plain
 from report.selection import NAMES, through
 
@@ -1072,11 +1072,11 @@ def security_section(run: RecordedRun) -> Section | None:
     return section
 
 
-def question_one(run: RecordedRun, lang: question1.Lang) -> Section:
+def question_one(run: RecordedRun, lang: claims.Lang) -> Section:
     """The course's eighteen items in its order, each judged from this run by one rule."""
     judged = question1.judge(run)
     m, pin = run.data["machine"], run.data["pinning"]
-    load = question1.headline(run)
+    load = readings.headline(run)
     reference = selection.at_text(load) if load else "–"
     if lang == "fr":
         section = Section("Question 1, mesurée")
@@ -1102,16 +1102,16 @@ def question_one(run: RecordedRun, lang: question1.Lang) -> Section:
         )
         conditions = (
             f"Machine: {where}. Reference load: {reference}; each row says where its figure "
-            f"was measured. n = repeats (or trials) per transport. The rule: {question1.RULE}. "
+            f"was measured. n = repeats (or trials) per transport. The rule: {claims.RULE}. "
             "No saturated step is cited (server core ≤ 80 %, driver core ≤ 70 %), and a p99 "
             "needs at least 1,000 events per repeat. Intervals: min–max below 5 repeats, the "
             "95 % bootstrap interval of the median from 5; a counted figure has none."
         )
-    section.blocks.append(question1.answer(judged, lang))
+    section.blocks.append(verdicts.answer(judged, lang))
     left = [j.item for j in judged if j.verdict == "not measured"]
     if left:
         names = ", ".join(
-            f"{question1.NAMES[lang][i.transport]}: {i.fr if lang == 'fr' else i.en} (`{i.claim}`)"
+            f"{verdicts.NAMES[lang][i.transport]}: {i.fr if lang == 'fr' else i.en} (`{i.claim}`)"
             for i in left
         )
         section.blocks.append(
@@ -1120,8 +1120,8 @@ def question_one(run: RecordedRun, lang: question1.Lang) -> Section:
             else f"**Not measured by this profile**, left to the default (`make bench`): {names}."
         )
     section.blocks.append(conditions)
-    section.blocks.append("\n".join(f"- {line}" for line in question1.LEGEND[lang]))
-    section.blocks.append(Table(question1.HEADERS[lang], [question1.row(j, lang) for j in judged]))
+    section.blocks.append("\n".join(f"- {line}" for line in verdicts.LEGEND[lang]))
+    section.blocks.append(Table(verdicts.HEADERS[lang], [verdicts.row(j, lang) for j in judged]))
     return section
 
 
@@ -1129,7 +1129,7 @@ def question_one(run: RecordedRun, lang: question1.Lang) -> Section:
 
 
 def build(
-    run: RecordedRun, charts: dict[str, Path], lang: question1.Lang = "en"
+    run: RecordedRun, charts: dict[str, Path], lang: claims.Lang = "en"
 ) -> tuple[str, list[Section]]:
     d = run.data
     m, s = d["machine"], d["software"]

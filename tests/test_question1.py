@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from record import RecordedRun
-from report import document, question1, stats
+from report import claims, document, question1, stats, verdicts
 
 counter = itertools.count()
 
@@ -76,7 +76,7 @@ def run_of(*steps: dict[str, Any]) -> RecordedRun:
     )  # fmt: skip
 
 
-def judged(run: RecordedRun, claim: str) -> question1.Judged:
+def judged(run: RecordedRun, claim: str) -> claims.Judged:
     [found] = [j for j in question1.judge(run) if j.item.claim == claim]
     return found
 
@@ -124,12 +124,12 @@ def test_a_figure_of_three_repeats_is_too_few_to_judge_not_a_tie() -> None:
 
 
 def test_the_verdict_rule_lets_no_tie_lean() -> None:
-    assert question1.verdict_of("higher", ["higher", "higher"]) == "confirmed"
-    assert question1.verdict_of("higher", ["lower", "lower"]) == "refuted"
-    assert question1.verdict_of("higher", ["higher", "same"]) == "inconclusive"
-    assert question1.verdict_of("lower", ["lower", "same"]) == "inconclusive"
-    assert question1.verdict_of("higher", ["higher", "lower"]) == "inconclusive"
-    assert question1.verdict_of("lower", ["same"]) == "inconclusive"
+    assert claims.verdict_of("higher", ["higher", "higher"]) == "confirmed"
+    assert claims.verdict_of("higher", ["lower", "lower"]) == "refuted"
+    assert claims.verdict_of("higher", ["higher", "same"]) == "inconclusive"
+    assert claims.verdict_of("lower", ["lower", "same"]) == "inconclusive"
+    assert claims.verdict_of("higher", ["higher", "lower"]) == "inconclusive"
+    assert claims.verdict_of("lower", ["same"]) == "inconclusive"
 
 
 def test_the_course_has_eighteen_items_in_its_order() -> None:
@@ -257,24 +257,24 @@ def full_steps(**replace: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_a_run_with_every_step_judges_all_eighteen_items_from_their_figures() -> None:
     run = run_of(*full_steps())
-    verdicts = {j.item.claim: j.verdict for j in question1.judge(run)}
-    assert "not measured" not in verdicts.values(), verdicts
-    assert verdicts["longpoll.server_load"] == "confirmed"
-    assert verdicts["longpoll.http_overhead"] == "confirmed"
-    assert verdicts["longpoll.latency"] == "confirmed"
-    assert verdicts["ws.low_latency"] == "confirmed"
-    assert verdicts["ws.load_balancer"] == "confirmed"
-    assert verdicts["ws.security"] == "confirmed"
-    assert verdicts["sse.automatic_reconnection"] == "confirmed"
-    assert verdicts["sse.text_only"] == "confirmed"
+    by_claim = {j.item.claim: j.verdict for j in question1.judge(run)}
+    assert "not measured" not in by_claim.values(), by_claim
+    assert by_claim["longpoll.server_load"] == "confirmed"
+    assert by_claim["longpoll.http_overhead"] == "confirmed"
+    assert by_claim["longpoll.latency"] == "confirmed"
+    assert by_claim["ws.low_latency"] == "confirmed"
+    assert by_claim["ws.load_balancer"] == "confirmed"
+    assert by_claim["ws.security"] == "confirmed"
+    assert by_claim["sse.automatic_reconnection"] == "confirmed"
+    assert by_claim["sse.text_only"] == "confirmed"
     # 58 lines against EventSource's none and WebSocket's 56: worse than one, tied with one.
-    assert verdicts["longpoll.simple"] == "inconclusive"
+    assert by_claim["longpoll.simple"] == "inconclusive"
     # As cheap as WebSocket, far cheaper than long polling: a tie leans neither way.
-    assert verdicts["sse.broadcast"] == "inconclusive"
+    assert by_claim["sse.broadcast"] == "inconclusive"
     # Costlier per event than SSE behind the proxy, better than a refused WebSocket.
-    assert verdicts["longpoll.legacy_notifications"] == "inconclusive"
+    assert by_claim["longpoll.legacy_notifications"] == "inconclusive"
     # The figure the row prints is the figure judged.
-    server_load = question1.row(judged(run, "longpoll.server_load"), "en")
+    server_load = verdicts.row(judged(run, "longpoll.server_load"), "en")
     assert "Long polling 92.0 µs [90.0–94.0]" in server_load[3]
     assert "100 subscribers × 20 msg/s" in server_load[3]
     assert server_load[4] == "5 (bootstrap 95 %)" and server_load[6] == "**confirmed**"
@@ -284,7 +284,7 @@ def test_a_run_with_every_step_judges_all_eighteen_items_from_their_figures() ->
 def test_the_fan_out_figures_come_from_the_widest_common_load() -> None:
     run = run_of(*full_steps())
     found = judged(run, "sse.broadcast").figures["fanout_server_cpu"]["sse"]
-    assert isinstance(found, question1.Figure) and "1,000 subscribers × 4 msg/s" in found.where
+    assert isinstance(found, claims.Figure) and "1,000 subscribers × 4 msg/s" in found.where
 
 
 def test_a_saturated_repeat_is_never_cited() -> None:
@@ -314,7 +314,7 @@ def test_collaboration_is_judged_on_each_edits_wait_for_its_acknowledgement() ->
     j = judged(run_of(*steps), "ws.chat_collaboration_games")
     assert j.verdict == "confirmed"
     ws = j.figures["collaboration_ack_p99"]["ws"]
-    assert isinstance(ws, question1.Figure) and ws.values == (6.0, 6.1, 6.2, 6.3, 6.4)
+    assert isinstance(ws, claims.Figure) and ws.values == (6.0, 6.1, 6.2, 6.3, 6.4)
     for s in steps:
         if s["params"].get("workload") == "collaboration":
             s["acknowledgement_us"]["count"] = 900
