@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from record import UnknownSchema, load
-from report import charts, claims, document, question1
+from report import charts, claims, document, question1, render
 
 
 def write(run_path: str, lang: claims.Lang = "en") -> tuple[Path, Path]:
@@ -17,9 +17,9 @@ def write(run_path: str, lang: claims.Lang = "en") -> tuple[Path, Path]:
     title, sections = document.build(run, drawn, lang)
     suffix = "" if lang == "en" else f".{lang}"
     md = run.folder / f"report{suffix}.md"
-    md.write_text(document.to_markdown(title, sections, run.folder))
+    md.write_text(render.to_markdown(title, sections, run.folder))
     page = run.folder / f"report{suffix}.html"
-    page.write_text(document.to_html(title, sections))
+    page.write_text(render.to_html(title, sections))
     verdicts_file = run.folder / "verdicts.json"
     verdicts_file.write_text(json.dumps(question1.document(run), indent=1, ensure_ascii=False))
     return md, page

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from record import RecordedRun
-from report import claims, document, question1, stats, verdicts
+from report import claims, document, question1, render, stats, verdicts
+from report.sections import headline
 
 counter = itertools.count()
 
@@ -364,7 +365,7 @@ def test_the_verdicts_file_cites_only_steps_of_the_run(tmp_path: Path) -> None:
 def test_the_french_section_speaks_the_course_terms() -> None:
     run = run_of(*full_steps())
     _, sections = document.build(run, {}, "fr")
-    text = document.to_markdown("t", sections, Path("."))
+    text = render.to_markdown("t", sections, Path("."))
     assert "## Question 1, mesurée" in text
     assert "| avantage | Long polling | Support universel |" in text
     assert "**confirmé**" in text and "**non concluant** :" in text
@@ -438,7 +439,7 @@ def test_degraded_step_reports_what_happened() -> None:
     bad = step("ws", 2.0, status="degraded", degraded_because="publisher reached 44.2 of 50/s")
     run = run_of(bad, *(step("sse", 2.0) for _ in range(2)))
     _, sections = document.build(run, {})
-    text = document.to_markdown("t", sections, Path("."))
+    text = render.to_markdown("t", sections, Path("."))
     assert f"`{bad['id']}`: publisher reached 44.2 of 50/s" in text
     assert "could not run" not in text  # nothing failed: no empty failure list
     assert text.count(bad["id"]) >= 2  # named in the intro and in the table of every step
@@ -447,6 +448,6 @@ def test_degraded_step_reports_what_happened() -> None:
 def test_a_sweep_the_load_generator_ended_is_a_lower_bound_not_a_capacity() -> None:
     knee: Any = {"max_sustainable_deliveries_per_second": 16000.0}
     generator = {**knee, "capacity_is_lower_bound": True, "bound_by": "the load generator"}
-    assert document.capacity_text(generator) == "≥ 16,000/s (load-generator bound)"
+    assert headline.capacity_text(generator) == "≥ 16,000/s (load-generator bound)"
     server = {**knee, "capacity_is_lower_bound": False, "bound_by": "the server"}
-    assert document.capacity_text(server) == "16,000/s"
+    assert headline.capacity_text(server) == "16,000/s"
