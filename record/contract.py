@@ -188,8 +188,8 @@ class StepResult(TypedDict, total=False):
     server_cpu_us_per_message: float | None
     driver_cpu_us_per_message: float | None
     publisher_cpu_us_per_event: float | None
-    process_cpu_us_per_message: dict[str, float]
-    server_rss_bytes: int
+    process_cpu_us_per_message: dict[str, float | None]
+    server_rss_bytes: int | None
     driver_processes: int
     utilisation: Utilisation
     soak: Soak
@@ -214,11 +214,11 @@ class StepResult(TypedDict, total=False):
     errors: list[str]
     connect_seconds: float
     held_by_server: int
-    server_rss_before_bytes: int
-    server_rss_after_bytes: int
-    rss_per_connection_bytes: int
-    driver_rss_bytes: int
-    server_cpu_us_per_connection: float
+    server_rss_before_bytes: int | None
+    server_rss_after_bytes: int | None
+    rss_per_connection_bytes: int | None
+    driver_rss_bytes: int | None
+    server_cpu_us_per_connection: float | None
     # Locust.
     clients: str
     driver: str
@@ -234,16 +234,16 @@ class StepResult(TypedDict, total=False):
     read_timeout_seconds: float
     watched_seconds: float
     streams: list[dict[str, Any]]
-    proxy_cpu_us_per_chunk: float
+    proxy_cpu_us_per_chunk: float | None
     rtt_ms: float
     time_to_first_event_ms: list[float]
-    time_to_first_event_median_ms: float
+    time_to_first_event_median_ms: float | None
     resume_ms: list[float]
-    resume_median_ms: float
-    burst_latency_ms_by_place: list[float]
-    burst_first_median_ms: float
-    burst_rest_ms: list[float]
-    burst_rest_median_ms: float
+    resume_median_ms: float | None
+    burst_latency_ms_by_place: list[float | None]
+    burst_first_median_ms: float | None
+    burst_rest_ms: list[float | None]
+    burst_rest_median_ms: float | None
     # Browser (Chromium).
     chromium_version: str
     protocol: str

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from record import Soak, Storm, Utilisation
 from scenarios.measure import ProcessSample
 
 SERVER_SATURATED = 0.80
@@ -92,18 +93,18 @@ def utilisation(
     server_cores: int,
     driver_cores: int,
     cpus_busy: dict[str, float],
-) -> dict[str, Any]:
+) -> Utilisation:
     """The step's utilisation block: both cores by their pinned processes, and every CPU as
     /proc/stat saw it (kernel work included)."""
     server_core = busy_fraction(*server, wall_seconds, server_cores)
     driver_core = busy_fraction(*driver, wall_seconds, driver_cores)
-    return {
-        "server_core": server_core,
-        "driver_core": driver_core,
-        "cpus_busy": cpus_busy,
-        "window_seconds": round(wall_seconds, 3),
-        "saturated_because": saturation(server_core, driver_core),
-    }
+    return Utilisation(
+        server_core=server_core,
+        driver_core=driver_core,
+        cpus_busy=cpus_busy,
+        window_seconds=round(wall_seconds, 3),
+        saturated_because=saturation(server_core, driver_core),
+    )
 
 
 def code_lines(source: str) -> int:
@@ -192,7 +193,7 @@ def wire_split(
 
 def storm_recovery(
     p99_us: list[int | None], bucket_ms: int, storm_bucket: int, within_s: float
-) -> dict[str, Any]:
+) -> Storm:
     """From a p99-per-bucket timeline: the level in the second before the storm (its median
     bucket), the worst bucket after it, and how long after the storm began p99 was back within
     what the second before showed (its worst bucket, or 20 % / 5 ms above its median) for
@@ -225,7 +226,7 @@ def slope_per_hour(xs: list[float], ys: list[float]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread * 3600
 
 
-def soak(samples: list[list[float | None]], warmup_seconds: float) -> dict[str, Any]:
+def soak(samples: list[list[float | None]], warmup_seconds: float) -> Soak:
     """From [seconds, RSS bytes, open fds, Python's allocated blocks, objects the cyclic
     collector freed (both when known)] samples of a long run: after the warm-up, the RSS slope
     (least squares, MiB per hour), the slope of the blocks Python holds (per hour, and as a
@@ -237,23 +238,7 @@ def soak(samples: list[list[float | None]], warmup_seconds: float) -> dict[str, 
     xs = [s[0] or 0.0 for s in steady]
     ys = [(s[1] or 0.0) / 2**20 for s in steady]
     fds = [int(s[2] or 0) for s in steady]
-    heap: dict[str, Any] = {}
-    blocks = [(x, s[3]) for x, s in zip(xs, steady, strict=True) if len(s) > 3 and s[3]]
-    if len(blocks) >= 3:
-        bx, by = [b[0] for b in blocks], [b[1] or 0.0 for b in blocks]
-        per_hour = slope_per_hour(bx, by)
-        heap = {
-            "python_blocks_slope_per_hour": round(per_hour),
-            "python_blocks_slope_share_per_hour": round(per_hour / (sum(by) / len(by)), 4),
-            "python_blocks_first": int(by[0]),
-            "python_blocks_last": int(by[-1]),
-        }
-    freed = [(x, s[4]) for x, s in zip(xs, steady, strict=True) if len(s) > 4 and s[4] is not None]
-    if len(freed) >= 2 and freed[-1][0] > freed[0][0]:
-        (x0, f0), (x1, f1) = freed[0], freed[-1]
-        heap["cyclic_gc_freed_per_hour"] = round(((f1 or 0.0) - (f0 or 0.0)) / (x1 - x0) * 3600)
-    return {
-        **heap,
+    found: Soak = {
         "rss_slope_mib_per_hour": round(slope_per_hour(xs, ys), 2),
         "rss_first_mib": round(ys[0], 1),
         "rss_last_mib": round(ys[-1], 1),
@@ -262,3 +247,16 @@ def soak(samples: list[list[float | None]], warmup_seconds: float) -> dict[str, 
         "fds_max": max(fds),
         "steady_seconds": round(xs[-1] - xs[0], 1),
     }
+    blocks = [(x, s[3]) for x, s in zip(xs, steady, strict=True) if len(s) > 3 and s[3]]
+    if len(blocks) >= 3:
+        bx, by = [b[0] for b in blocks], [b[1] or 0.0 for b in blocks]
+        per_hour = slope_per_hour(bx, by)
+        found["python_blocks_slope_per_hour"] = round(per_hour)
+        found["python_blocks_slope_share_per_hour"] = round(per_hour / (sum(by) / len(by)), 4)
+        found["python_blocks_first"] = int(by[0])
+        found["python_blocks_last"] = int(by[-1])
+    freed = [(x, s[4]) for x, s in zip(xs, steady, strict=True) if len(s) > 4 and s[4] is not None]
+    if len(freed) >= 2 and freed[-1][0] > freed[0][0]:
+        (x0, f0), (x1, f1) = freed[0], freed[-1]
+        found["cyclic_gc_freed_per_hour"] = round(((f1 or 0.0) - (f0 or 0.0)) / (x1 - x0) * 3600)
+    return found

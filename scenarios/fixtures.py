@@ -26,6 +26,7 @@ from rich.console import Console
 from core.subscription import DROPPED
 from peers import PEERS
 from processes.services import Nginx, RedisServer
+from record import Utilisation
 from scenarios import figures as figure
 from scenarios.load import null_server
 from scenarios.measure import (
@@ -257,7 +258,7 @@ class Fixtures:
 
     def utilisation(
         self, before: dict[str, Any], end: dict[str, Any], driver_by_cpu: bool = False
-    ) -> dict[str, Any]:
+    ) -> Utilisation:
         """Both cores over the measured window (`before` to `end`, which `sample` stamped).
 
         `driver_by_cpu`: the load generator's processes cannot be listed (Chromium starts and
@@ -281,7 +282,7 @@ class Fixtures:
             on_driver = [busy[str(cpu)] for cpu in self.pinning.driver if str(cpu) in busy]
             driver_core = round(sum(on_driver) / len(on_driver), 3) if on_driver else None
             found["driver_core"] = driver_core
-            found["saturated_because"] = figure.saturation(found["server_core"], driver_core)
+            found["saturated_because"] = figure.saturation(found.get("server_core"), driver_core)
         return found
 
     async def server_closes(self, server: ServerProcess | Target) -> dict[str, int] | None:

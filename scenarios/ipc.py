@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast, get_origin, get_type_hints
 
-from record import LatencySummary
+from record import BrowserLatency, LatencySummary
 
 
 class DriverReady(TypedDict):
@@ -87,6 +87,36 @@ class DriverResult(TypedDict):
     timeline: dict[str, Any]
     published: NotRequired[Published]
     """A chat's: its members published."""
+
+
+class ProxyReady(TypedDict):
+    """The delay proxy listens (`scenarios.load.delayproxy`)."""
+
+    event: Literal["ready"]
+    url: str
+    port: int
+    delay_ms: float
+
+
+class BrowserReady(TypedDict):
+    """The browser worker launched Chromium."""
+
+    event: Literal["ready"]
+    chromium: str
+    version: str
+
+
+class BrowserResult(TypedDict):
+    """What the browser worker measured (`scenarios.load.browser`); with `--limit-only`, no
+    cross-origin or reconnection part."""
+
+    event: Literal["result"]
+    chromium_version: str
+    protocol: str
+    latency: BrowserLatency
+    connection_limit: dict[str, Any]
+    cross_origin: NotRequired[dict[str, Any]]
+    sse_reconnection: NotRequired[dict[str, Any]]
 
 
 Message = TypeVar("Message", bound=Mapping[str, Any])

@@ -15,13 +15,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from record import StepResult
+
 if TYPE_CHECKING:
     from processes.server import ServerProcess
     from scenarios.fixtures import Fixtures
     from scenarios.step import Step
     from scenarios.target import Target
 
-Measure = Callable[["Fixtures", "Step", "ServerProcess | Target | None"], Awaitable[dict[str, Any]]]
+Measure = Callable[["Fixtures", "Step", "ServerProcess | Target | None"], Awaitable[StepResult]]
 Servers = Literal["pooled", "fresh", "own"]
 Parameters = dict[str, list[Any]]
 """Parameter name -> default values; a profile's lists expand into one step per combination."""

@@ -125,7 +125,7 @@ class Orchestrator(Fixtures):
                             if server is not None:
                                 await self.stop_server(server)
                             server = pool[key] = await self.start_server(step)
-                    entry.update(await kind.measure(self, step, server))  # type: ignore[typeddict-item]
+                    entry.update(await kind.measure(self, step, server))
                 except (WorkerFailed, ServerFailed, TimeoutError, OSError) as exc:
                     entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
                     console.print(f"[red]step {step.id} failed:[/] {exc}")

@@ -77,7 +77,7 @@ class Worker(ChildProcess):
         assert self.proc is not None
         return await asyncio.to_thread(self.proc.wait)
 
-    async def event(self, name: str, patience: float) -> dict[str, Any]:
+    async def _event(self, name: str, patience: float) -> dict[str, Any]:
         """The next JSON line whose `event` is `name` (others are skipped)."""
         async with asyncio.timeout(patience):
             while True:
@@ -95,7 +95,7 @@ class Worker(ChildProcess):
 
     async def receive(self, kind: type[ipc.Message], patience: float) -> ipc.Message:
         """The next message of type `kind` (others are skipped), its keys checked."""
-        return ipc.parse(kind, await self.event(ipc.event_name(kind), patience))
+        return ipc.parse(kind, await self._event(ipc.event_name(kind), patience))
 
     async def finish(self, patience: float) -> int:
         """Wait for the process to exit on its own; its exit code."""

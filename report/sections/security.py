@@ -58,7 +58,7 @@ def security_section(run: RecordedRun) -> Section | None:
                     "",
                     "",
                     f"{num(a, ' µs/conn')} → {num(b, ' µs/conn')}",
-                    f"{b - a:+.0f} µs/conn",
+                    "–" if a is None or b is None else f"{b - a:+.0f} µs/conn",
                 ]
             )
     if not rows:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from processes.server import ServerProcess
+from record import StepResult
 from scenarios import figures as figure
 from scenarios import ipc
 from scenarios.kind import Kind, Parameters
@@ -35,9 +36,7 @@ if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
 
 
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
+async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
     assert server is not None, "a pooled scenario is given its server"
     p = step.params
     room = f"bench-{uuid.uuid4().hex[:10]}"
@@ -174,7 +173,7 @@ def figures_of(
     room: str,
     nominal_rate: float | None = None,
     server_dropped: dict[str, int] | None = None,
-) -> dict[str, Any]:
+) -> StepResult:
     """The step's figures; `room` names a typical event's room, which the wire split sizes."""
     p = step.params
     measured = received["measured"]
@@ -232,7 +231,7 @@ def figures_of(
         server_dropped,
     )
     server_after = after["server"]
-    return {
+    figures: StepResult = {
         "status": "degraded" if degraded else "ok",
         "degraded_because": "; ".join(degraded) or None,
         "nominal_rate": nominal,
@@ -268,17 +267,6 @@ def figures_of(
             "ip_tcp_header_bytes_per_segment": per_segment,
         },
         "server_cpu_us_per_message": cpu_us_per("server", measured),
-        **(
-            {
-                "process_cpu_us_per_message": {
-                    key.removeprefix("process:"): cpu_us_per(key, measured)
-                    for key in after
-                    if key.startswith("process:")
-                }
-            }
-            if any(key.startswith("process:") for key in after)
-            else {}
-        ),
         "driver_cpu_us_per_message": cpu_us_per("driver", measured),
         "publisher_cpu_us_per_event": cpu_us_per(
             "publisher", published["published"] - published["warmup"]
@@ -291,6 +279,14 @@ def figures_of(
         "timeline_file": str(timeline_path.relative_to(run.out)),
         "histogram_file": str(hist_path.relative_to(run.out)),
     }
+    processes = {
+        key.removeprefix("process:"): cpu_us_per(key, measured)
+        for key in after
+        if key.startswith("process:")
+    }
+    if processes:
+        figures["process_cpu_us_per_message"] = processes
+    return figures
 
 
 def split(total: int, parts: int) -> list[int]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from processes.server import ServerProcess
+from record import StepResult
+from scenarios import ipc
 from scenarios.kind import Kind, Parameters
 from scenarios.load import browser
 from scenarios.workers import WorkerFailed
@@ -45,9 +47,7 @@ def recovery_lines(source: str) -> dict[str, int]:
     return {transport: shared + lines for transport, lines in own.items()}
 
 
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
+async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
     assert isinstance(server, ServerProcess)
     p = step.params
     if browser.chromium_binary() is None:
@@ -81,25 +81,32 @@ async def measure(
             args += ["--retry-url", f"{retry_ms}={aging.url}"]
     worker = await run.worker(browser, args, "browser")
     try:
-        await worker.event("ready", 60)
+        await worker.receive(ipc.BrowserReady, 60)
         before = run.sample(server, worker, None)
-        result = await worker.event("result", 180)
+        result = await worker.receive(ipc.BrowserResult, 180)
         after = run.sample(server, worker, None)
     finally:
         await worker.aclose()
         run.workers.remove(worker)
         await run.stop_extra_servers()
-    result.pop("event", None)
     lost = result["latency"]["lost"]
-    return {
+    figures: StepResult = {
         "status": "degraded" if lost else "ok",
         "degraded_because": f"{lost} events lost in the browser" if lost else None,
-        **result,
+        "chromium_version": result["chromium_version"],
+        "protocol": result["protocol"],
+        "latency": result["latency"],
+        "connection_limit": result["connection_limit"],
         "latency_us": result["latency"]["latency_us"],
         "recovery_code_lines": recovery_lines(DEMO.read_text()),
         # Chromium and Playwright's driver inherit the worker's CPUs, renderers come and go.
         "utilisation": run.utilisation(before, after, driver_by_cpu=True),
     }
+    if "cross_origin" in result:
+        figures["cross_origin"] = result["cross_origin"]
+    if "sse_reconnection" in result:
+        figures["sse_reconnection"] = result["sse_reconnection"]
+    return figures
 
 
 # Headless Chromium with fetch, EventSource and WebSocket: latency and the browser's CPU, the per-

@@ -4,9 +4,10 @@ transport (over the socket for WebSocket, a POST for SSE and long polling)."""
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from processes.server import ServerProcess
+from record import StepResult
 from scenarios import ipc
 from scenarios.kind import Kind, Parameters
 from scenarios.kinds.broadcast import figures_of
@@ -20,9 +21,7 @@ if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
 
 
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
+async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
     assert server is not None, "a pooled scenario is given its server"
     p = step.params
     room = f"chat-{uuid.uuid4().hex[:8]}"

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from processes.server import ServerProcess
 from processes.services import Nginx, RedisServer, find_binary
+from record import StepResult
 from scenarios.fixtures import console
 from scenarios.kind import Kind, Parameters
 from scenarios.kinds import broadcast, locust_chat
@@ -21,9 +22,7 @@ if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
 
 
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
+async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
     """Broadcast through a cluster: `nodes` servers on one broker (redis-server or, to show
     why a backplane is needed, each its own memory), behind nginx when `lb`."""
     p = step.params
@@ -85,7 +84,7 @@ async def measure(
         for service in started:
             await asyncio.to_thread(service.stop)
             run.services.remove(service)
-    figures.update(cluster={"nodes": count, "broker": broker, "load_balancer": p["lb"]})
+    figures["cluster"] = {"nodes": count, "broker": broker, "load_balancer": p["lb"]}
     if step.scenario == "cluster" and figures["published"]:
         # Ids are per node without a backplane: each subscriber sees a gap-free sequence of
         # its own node's events, so the id-based loss count reads 0. Count against what

@@ -21,12 +21,14 @@ import contextlib
 import statistics
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clients.aio import Publisher, Subscriber, subscribe
 from core import Event
 from processes.server import ServerProcess
+from record import StepResult
 from scenarios import figures as figure
+from scenarios import ipc
 from scenarios.kind import Kind, Parameters
 from scenarios.load import delayproxy
 from scenarios.target import Target
@@ -99,9 +101,7 @@ async def resume_after_drop(transport: str, url: str, room: str, publisher: Publ
     return await first_arrival(subscribe(transport, url, room, after=seen), missed)
 
 
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
+async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
     assert isinstance(server, ServerProcess)
     p = step.params
     rtt = float(p["rtt_ms"])
@@ -110,8 +110,8 @@ async def measure(
         delayproxy, ["--target", target, "--delay-ms", f"{rtt / 2:g}"], "delay proxy"
     )
     try:
-        ready = await proxy.event("ready", 30)
-        url = str(ready["url"])
+        ready = await proxy.receive(ipc.ProxyReady, 30)
+        url = ready["url"]
         room = f"delay-{uuid.uuid4().hex[:10]}"
         with run.on_driver_cpus():
             started = run.sample(server, proxy, None)

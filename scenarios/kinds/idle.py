@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
 from processes.server import ServerProcess
+from record import StepResult
 from scenarios import figures as figure
 from scenarios import ipc
 from scenarios.kind import Kind, Parameters
@@ -24,9 +25,7 @@ if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
 
 
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
+async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
     assert isinstance(server, ServerProcess), "its own server, its pid sampled"
     p = step.params
     room = f"idle-{uuid.uuid4().hex[:10]}"

@@ -5,9 +5,10 @@ stopped it, the capacity is only a lower bound, and says which (`bound_by`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from processes.server import ServerProcess
+from record import StepResult
 from scenarios import figures as figure
 from scenarios.kind import Kind, Parameters
 from scenarios.kinds import broadcast
@@ -18,14 +19,12 @@ if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
 
 
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
+async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
     """Broadcast at rising rates until the server stops keeping up: the last rate whose
     p99 stayed under the bound, with nothing lost and the rate achieved, is the knee."""
     assert server is not None, "a pooled scenario is given its server"
     p = step.params
-    points: list[dict[str, Any]] = []
+    points: list[StepResult] = []
     knee_rate: float | None = None
     reason = f"reached max_rate {p['max_rate']:g}/s"
     bound_by = "the sweep's maximum"
@@ -41,7 +40,8 @@ async def measure(
             "compression": False,
         }
         point_step = Step("knee", step.transport, params, step.repeat)
-        figures = {"rate": rate, **await broadcast.measure(run, point_step, server)}
+        figures = await broadcast.measure(run, point_step, server)
+        figures["rate"] = rate
         points.append(figures)
         p99 = figures["latency_us"]["p99"]
         achieved = figures["achieved_rate"] or 0.0

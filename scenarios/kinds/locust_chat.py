@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
+from record import StepResult
 from scenarios import figures as figure
 from scenarios.measure import (
     ProcessSample,
@@ -33,9 +34,7 @@ LOCUSTFILE = Path(__file__).resolve().parents[1] / "load" / "locustfiles" / "cha
 """Run by Locust itself, which takes a file, not a module."""
 
 
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
+async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
     """The chat scenario driven by Locust users: realistic clients, heavier per message.
     With `locust_workers` > 0, Locust runs distributed on loopback: a master and that many
     workers, each worker writing its own raw histogram, merged here."""

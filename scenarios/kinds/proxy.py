@@ -11,12 +11,13 @@ import contextlib
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.urls import subscribe_path
 from core.wire import http
 from processes.server import ServerProcess
 from processes.services import Nginx, find_binary
+from record import StepResult
 from scenarios.kind import Kind, Parameters
 from scenarios.kinds import broadcast
 from scenarios.target import Target
@@ -92,9 +93,7 @@ async def stop_nginx(run: Fixtures, lb: Nginx) -> None:
     run.services.remove(lb)
 
 
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
+async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
     """The `proxy` step: the handshake through nginx, then the broadcast through it."""
     assert isinstance(server, ServerProcess)
     flavour = step.params["nginx"]
@@ -103,11 +102,12 @@ async def measure(
         room = f"proxy-{uuid.uuid4().hex[:10]}"
         status = await handshake_status(step.transport, lb.url, room)
         passed = status == (101 if step.transport == "ws" else 200)
-        figures: dict[str, Any] = {"nginx": flavour, "handshake_status": status,
-                                   "handshake_passed": passed}  # fmt: skip
+        figures: StepResult = {"nginx": flavour, "handshake_status": status,
+                               "handshake_passed": passed}  # fmt: skip
         if not passed:
             # A refused subscribe is this step's finding, not its failure.
-            figures.update(status="ok", note=f"nginx {flavour}: subscribe answered {status}")
+            figures["status"] = "ok"
+            figures["note"] = f"nginx {flavour}: subscribe answered {status}"
             return figures
         # Subscribers go through nginx; the publisher goes to the server: only the subscribe
         # path crosses the proxy. nginx's CPU counts with the server core's.

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from processes.server import ServerProcess
 from processes.services import NGINX_FLAVOURS, Nginx
+from record import StepResult
 from scenarios.kind import Kind, Parameters
 from scenarios.kinds.proxy import close, open_subscribe, start_nginx, stop_nginx
 from scenarios.target import Target
@@ -56,9 +57,7 @@ async def idle_stream(
         await close(writer)
 
 
-async def measure(
-    run: Fixtures, step: Step, server: ServerProcess | Target | None
-) -> dict[str, Any]:
+async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
     """The `proxy_idle` step: four idle streams (heartbeats on/off × nginx flavour)."""
     p = step.params
     if step.transport == "longpoll":

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import json
 import signal
 import sys
 from typing import cast
@@ -191,8 +190,13 @@ async def serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(json.dumps({"event": "ready", "url": f"http://{host}:{port}", "port": port,
-                      "delay_ms": args.delay_ms}), flush=True)  # fmt: skip
+    ready: ipc.ProxyReady = {
+        "event": "ready",
+        "url": f"http://{host}:{port}",
+        "port": port,
+        "delay_ms": args.delay_ms,
+    }
+    ipc.emit(ready)
     await stop.wait()
     server.close()
 
