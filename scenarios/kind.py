@@ -39,3 +39,8 @@ class Kind:
     servers: Servers = "pooled"
     peers: bool = False
     """Reference peers run it too: they have no resume, no member publishing and no knobs."""
+    load: Callable[[dict[str, Any]], str] | None = None
+    """The load a step of these parameters offers, in words, for the terminal summary."""
+    summary: Callable[[StepResult], str] | None = None
+    """One line of a step's figures for the run's terminal summary, for a kind whose figures
+    are not the broadcast table's columns (latency, bytes and CPU per message)."""

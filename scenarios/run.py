@@ -60,11 +60,9 @@ class Orchestrator(Fixtures):
 
     # -- the run --------------------------------------------------------------------------
 
-    async def execute(self) -> record.Results:
-        steps = [self.override(step) for step in self.profile.steps()]
-        if self.args.transports:
-            steps = [s for s in steps if s.transport in self.args.transports]
-        results: record.Results = {
+    def header(self, steps: list[Step]) -> record.Results:
+        """The results file before its first step: where, with what and how it is measured."""
+        return {
             "schema": record.SCHEMA,
             "schema_version": record.SCHEMA_VERSION,
             "run_id": self.run_id,
@@ -87,6 +85,42 @@ class Orchestrator(Fixtures):
             "client_code_lines": client_code_lines(),
             "steps": [],
         }
+
+    async def measure(self, step: Step, pool: dict[GroupKey, ServerProcess]) -> record.StepResult:
+        """One step by its kind, on a server from `pool` (started when missing); a step that
+        fails says why, and everything it started is stopped."""
+        started = time.monotonic()
+        entry: record.StepResult = {
+            "id": step.id,
+            "scenario": step.scenario,
+            "transport": step.transport,
+            "repeat": step.repeat,
+            "params": step.params,
+        }
+        try:
+            kind = get_kind(step.scenario)
+            server: ServerProcess | None = None
+            if kind.servers != "own":
+                key = group_key(step)
+                server = pool.get(key)
+                if server is None or kind.servers == "fresh":
+                    if server is not None:
+                        await self.stop_server(server)
+                    server = pool[key] = await self.start_server(step)
+            entry.update(await kind.measure(self, step, server))
+        except (WorkerFailed, ServerFailed, TimeoutError, OSError) as exc:
+            entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            console.print(f"[red]step {step.id} failed:[/] {exc}")
+            await self.stop_all()
+            pool.clear()
+        entry["wall_seconds"] = round(time.monotonic() - started, 2)
+        return entry
+
+    async def execute(self) -> record.Results:
+        steps = [self.override(step) for step in self.profile.steps()]
+        if self.args.transports:
+            steps = [s for s in steps if s.transport in self.args.transports]
+        results = self.header(steps)
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -107,31 +141,7 @@ class Orchestrator(Fixtures):
                     await self.stop_pool(pool)
                     kind_running = step.scenario
                 progress.update(overall, description=step.id)
-                started = time.monotonic()
-                entry: record.StepResult = {
-                    "id": step.id,
-                    "scenario": step.scenario,
-                    "transport": step.transport,
-                    "repeat": step.repeat,
-                    "params": step.params,
-                }
-                try:
-                    kind = get_kind(step.scenario)
-                    server: ServerProcess | None = None
-                    if kind.servers != "own":
-                        key = group_key(step)
-                        server = pool.get(key)
-                        if server is None or kind.servers == "fresh":
-                            if server is not None:
-                                await self.stop_server(server)
-                            server = pool[key] = await self.start_server(step)
-                    entry.update(await kind.measure(self, step, server))
-                except (WorkerFailed, ServerFailed, TimeoutError, OSError) as exc:
-                    entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
-                    console.print(f"[red]step {step.id} failed:[/] {exc}")
-                    await self.stop_all()
-                    pool.clear()
-                entry["wall_seconds"] = round(time.monotonic() - started, 2)
+                entry = await self.measure(step, pool)
                 results["steps"].append(entry)
                 record.write(self.out / "results.json", results)
                 progress.advance(overall)
@@ -246,7 +256,7 @@ async def amain(args: argparse.Namespace, profile: profiles.Profile) -> tuple[Pa
         results = await run.execute()
     finally:
         await run.stop_all()
-    print_summary(dict(results), console)
+    print_summary(results, console)
     console.print(f"results: [bold]{run.out / 'results.json'}[/]")
     failed = [step["id"] for step in results["steps"] if step["status"] == "failed"]
     if failed:

@@ -657,3 +657,32 @@ def test_the_asgi_fan_out_steps_run_clean_beside_the_direct_ones(
     direct = only_ok_step(results, transport, "broadcast", subscribers=5)
     assert asgi["id"] != direct["id"] and "asgi-fanout" in asgi["id"]
     assert asgi["lost"] == 0 and asgi["delivered"] == asgi["expected"] > 0
+
+
+def test_the_terminal_summary_shows_each_step_with_its_kinds_words(
+    tiny_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    from rich.console import Console
+
+    from scenarios.kinds import KINDS
+    from scenarios.summary import print_summary
+
+    results, _, _ = tiny_run
+    console = Console(record=True, width=2000, color_system=None)  # no cell wraps
+    print_summary(results, console)  # type: ignore[arg-type]
+    text = console.export_text()
+    for step in results["steps"]:
+        if step["scenario"] == "knee":  # the sweep's own table: subscribers and the bound
+            continue
+        kind = KINDS[step["scenario"]]
+        assert kind.load is not None and kind.load(step["params"]) in text, step["id"]
+    idle = [s for s in results["steps"] if s["scenario"] == "idle" and s["status"] == "ok"]
+    assert idle
+    for step in idle:  # the idle table carries the figures, not an empty row
+        load = KINDS["idle"].load(step["params"])  # type: ignore[misc]
+        rows = [
+            line
+            for line in text.splitlines()
+            if line.startswith(f"│ {step['transport']} ") and f"│ {load} " in line
+        ]
+        assert rows and all(f"│ {step['connected']:,} " in row for row in rows), rows

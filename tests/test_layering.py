@@ -131,3 +131,20 @@ def test_the_parts_of_scenarios_import_only_what_their_job_needs() -> None:
             if bad:
                 violations.append(f"{path.relative_to(ROOT)} imports {', '.join(sorted(bad))}")
     assert violations == []
+
+
+def test_modules_and_functions_of_the_harness_stay_small() -> None:
+    # A newcomer reads a module in one sitting and a function on one screen.
+    too_big = []
+    for package in ("scenarios", "report", "record"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            source = path.read_text()
+            lines = len(source.splitlines())
+            if lines > 500:
+                too_big.append(f"{path.relative_to(ROOT)}: {lines} lines")
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if length > 80:
+                        too_big.append(f"{path.relative_to(ROOT)}:{node.name}: {length} lines")
+    assert too_big == []

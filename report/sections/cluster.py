@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from record import (
-    RecordedRun,
-)
+from record import RecordedRun, StepResult
 from report.charts import SERIES, plain
 from report.format import ms, num, us
 from report.model import Section, Table
@@ -36,33 +34,11 @@ def cluster_section(run: RecordedRun) -> Section | None:
         ]:
             if step is None:
                 continue
-            processes = step.get("process_cpu_us_per_message") or {}
-            nodes = {k: v for k, v in processes.items() if k.startswith("node")}
             added = ""
             if step is one_redis and single is not None:
                 with_redis, without = one_redis["latency_us"]["p50"], single["latency_us"]["p50"]
                 added = ms(None if with_redis is None or without is None else with_redis - without)
-            rows.append(
-                [
-                    NAMES[t],
-                    label,
-                    step["status"]
-                    + (f" ({step['lost']:,} lost)" if step["lost"] else "")
-                    + (
-                        f" ({step['missed_other_nodes']:,} deliveries missed: other nodes' events)"
-                        if step.get("missed_other_nodes")
-                        else ""
-                    ),
-                    f"{num(step['achieved_rate'], '/s', 1)}",
-                    ms(step["latency_us"]["p50"]),
-                    ms(step["latency_us"]["p99"]),
-                    added,
-                    us(step["server_cpu_us_per_message"]),
-                    ", ".join(f"{k} {v:.1f}" for k, v in nodes.items() if v is not None) or "",
-                    us(processes.get("redis-server")) if "redis-server" in processes else "",
-                    us(processes.get("nginx")) if "nginx" in processes else "",
-                ]
-            )
+            rows.append(setup_row(NAMES[t], label, step, added))
     section = Section("Scale-out: a Redis backplane behind nginx")
     section.blocks.append(
         "The same broadcast on one node (memory broker), on one node whose events go through "
@@ -94,3 +70,25 @@ def cluster_section(run: RecordedRun) -> Section | None:
     notes = [s["note"] for s in steps if s.get("note")]
     section.blocks.extend(notes[:3])
     return section
+
+
+def setup_row(transport: str, label: str, step: StepResult, added: str) -> list[str]:
+    """One setup of one transport: how it ended, its rate, latency and each process's CPU."""
+    processes = step.get("process_cpu_us_per_message") or {}
+    nodes = {k: v for k, v in processes.items() if k.startswith("node")}
+    missed = step.get("missed_other_nodes")
+    return [
+        transport,
+        label,
+        step["status"]
+        + (f" ({step['lost']:,} lost)" if step["lost"] else "")
+        + (f" ({missed:,} deliveries missed: other nodes' events)" if missed else ""),
+        f"{num(step['achieved_rate'], '/s', 1)}",
+        ms(step["latency_us"]["p50"]),
+        ms(step["latency_us"]["p99"]),
+        added,
+        us(step["server_cpu_us_per_message"]),
+        ", ".join(f"{k} {v:.1f}" for k, v in nodes.items() if v is not None) or "",
+        us(processes.get("redis-server")) if "redis-server" in processes else "",
+        us(processes.get("nginx")) if "nginx" in processes else "",
+    ]

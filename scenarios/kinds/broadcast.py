@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from processes.server import ServerProcess
-from record import StepResult
+from record import BytesPerMessage, StepResult, Storm
 from scenarios import figures as figure
 from scenarios import ipc
 from scenarios.kind import Kind, Parameters
@@ -30,7 +30,7 @@ from scenarios.measure import (
 )
 from scenarios.step import Step
 from scenarios.target import Target
-from scenarios.workers import WorkerFailed
+from scenarios.workers import Worker, WorkerFailed
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
@@ -40,49 +40,12 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     assert server is not None, "a pooled scenario is given its server"
     p = step.params
     room = f"bench-{uuid.uuid4().hex[:10]}"
-    warmup_events = int(p["warmup_seconds"] * p["rate"])
-    options = ["--measure-from-seq", str(warmup_events)]
-    options += ["--compression"] if p.get("compression") else []
-    options += ["--browser-headers"] if p.get("browser_headers") else []
-    if p.get("http2"):
-        options += ["--http2", "--streams-per-connection", str(p["streams_per_connection"])]
     storm = p.get("storm_within_seconds")
-    options += ["--latencies-over-time"] if storm else []
-    if p.get("churn_per_second"):
-        options += ["--churn-per-second", str(p["churn_per_second"])]
-    options += run.tls_args(step) + run.token_args(step)
     origin_ns = time.time_ns()
-    options += ["--timeline-origin-ns", str(origin_ns)]
     closes = await run.server_closes(server)
-    drivers = []
-    for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
-        args = [*run.driver_args(step, server, room, share), *options]
-        drivers.append(await run.worker(driver_program, args, f"driver {index}"))
-    readies = await asyncio.gather(*(d.receive(ipc.DriverReady, 120) for d in drivers))
-    failed = sum(ready["failed"] for ready in readies)
-    if failed:
-        errors = [e for ready in readies for e in ready["errors"]][:5]
-        raise WorkerFailed(f"{failed} subscribers could not connect: {errors}")
+    drivers = await start_drivers(run, step, server, room, driver_options(run, step, origin_ns))
     publisher = await run.worker(
-        publisher_program,
-        [
-            "--url",
-            server.publish_url,
-            "--room",
-            room,
-            "--rate",
-            str(p["rate"]),
-            "--warmup",
-            str(p["warmup_seconds"]),
-            "--duration",
-            str(p["duration_seconds"]),
-            "--payload-bytes",
-            str(p["payload_bytes"]),
-            *(["--binary"] if p.get("binary") else []),
-            *run.tls_args(step),
-            *run.token_args(step),
-        ],
-        "publisher",
+        publisher_program, publisher_options(run, step, server, room), "publisher"
     )
     patience = p["warmup_seconds"] + p["duration_seconds"] + 60
     await publisher.receive(ipc.Measuring, patience)
@@ -128,16 +91,70 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
             **figure.soak(watched, p["soak_warmup_seconds"]),
         }
     if storm:
-        timeline = received["timeline"]
-        bucket_ms = timeline["bucket_ms"]
-        storm_bucket = (storm_ns - origin_ns) // (bucket_ms * 1_000_000)
-        figures["storm"] = {
-            "subscribers": p["subscribers"],
-            "within_seconds": storm,
-            "timeline_bucket": storm_bucket,
-            **figure.storm_recovery(timeline["p99_us"], bucket_ms, storm_bucket, storm),
-        }
+        figures["storm"] = storm_figures(p, received["timeline"], storm_ns - origin_ns)
     return figures
+
+
+def driver_options(run: Fixtures, step: Step, origin_ns: int) -> list[str]:
+    """What every driver process of the step is told besides its share of subscribers."""
+    p = step.params
+    options = ["--measure-from-seq", str(int(p["warmup_seconds"] * p["rate"]))]
+    options += ["--compression"] if p.get("compression") else []
+    options += ["--browser-headers"] if p.get("browser_headers") else []
+    if p.get("http2"):
+        options += ["--http2", "--streams-per-connection", str(p["streams_per_connection"])]
+    options += ["--latencies-over-time"] if p.get("storm_within_seconds") else []
+    if p.get("churn_per_second"):
+        options += ["--churn-per-second", str(p["churn_per_second"])]
+    options += run.tls_args(step) + run.token_args(step)
+    return [*options, "--timeline-origin-ns", str(origin_ns)]
+
+
+async def start_drivers(
+    run: Fixtures, step: Step, server: ServerProcess | Target, room: str, options: list[str]
+) -> list[Worker]:
+    """The step's driver processes, each once every one of its subscribers is connected."""
+    p = step.params
+    drivers = []
+    for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
+        args = [*run.driver_args(step, server, room, share), *options]
+        drivers.append(await run.worker(driver_program, args, f"driver {index}"))
+    readies = await asyncio.gather(*(d.receive(ipc.DriverReady, 120) for d in drivers))
+    failed = sum(ready["failed"] for ready in readies)
+    if failed:
+        errors = [e for ready in readies for e in ready["errors"]][:5]
+        raise WorkerFailed(f"{failed} subscribers could not connect: {errors}")
+    return drivers
+
+
+def publisher_options(
+    run: Fixtures, step: Step, server: ServerProcess | Target, room: str
+) -> list[str]:
+    p = step.params
+    return [
+        "--url", server.publish_url,
+        "--room", room,
+        "--rate", str(p["rate"]),
+        "--warmup", str(p["warmup_seconds"]),
+        "--duration", str(p["duration_seconds"]),
+        "--payload-bytes", str(p["payload_bytes"]),
+        *(["--binary"] if p.get("binary") else []),
+        *run.tls_args(step),
+        *run.token_args(step),
+    ]  # fmt: skip
+
+
+def storm_figures(p: dict[str, Any], timeline: dict[str, Any], storm_after_ns: int) -> Storm:
+    """The storm's bucket in the timeline, and how p99 went through it and back."""
+    bucket_ms = timeline["bucket_ms"]
+    storm_bucket = storm_after_ns // (bucket_ms * 1_000_000)
+    within = p["storm_within_seconds"]
+    return {
+        "subscribers": p["subscribers"],
+        "within_seconds": within,
+        "timeline_bucket": storm_bucket,
+        **figure.storm_recovery(timeline["p99_us"], bucket_ms, storm_bucket, within),
+    }
 
 
 async def watch(
@@ -177,48 +194,11 @@ def figures_of(
     """The step's figures; `room` names a typical event's room, which the wire split sizes."""
     p = step.params
     measured = received["measured"]
-    delivered = received["delivered"]
 
     def cpu_us_per(name: str, count: int) -> float | None:
         return figure.cpu_us_per(before.get(name), after.get(name), count)
 
-    histogram = merge([received["histogram"]])
-    hist_path = run.out / "histograms" / f"{step.id}.hdr"
-    hist_path.parent.mkdir(parents=True, exist_ok=True)
-    hist_path.write_text(received["histogram"] + "\n")
-    lag_path = run.out / "histograms" / f"{step.id}.publisher-lag.hdr"
-    lag_path.write_text(published["lag_histogram"] + "\n")
-    timeline_path = run.out / "timelines" / f"{step.id}.json"
-    timeline_path.parent.mkdir(parents=True, exist_ok=True)
-    timeline_path.write_text(json.dumps(received["timeline"]) + "\n")
-    tcp_down, tcp_up = received["tcp_bytes_in"], received["tcp_bytes_out"]
-    if tcp_down is not None and tcp_up is not None:
-        source, down, up = "tcp_info", tcp_down, tcp_up
-    else:
-        source, down, up = "application", received["app_bytes_in"], received["app_bytes_out"]
-    expected = received["expected"]
-    segments_out, segments_in = (
-        received.get("tcp_segments_out"),
-        received.get("tcp_segments_in"),
-    )
-    per_segment = figure.ip_tcp_header_bytes()
-    down_per = down / delivered if delivered else None
-    polls = received["polls"] or 0
-    split = (
-        figure.wire_split(
-            step.transport,
-            room,
-            p["payload_bytes"],
-            published["last_id"] or 1,
-            down_per,
-            delivered / polls if polls else 1.0,
-            binary=bool(p.get("binary")),
-        )
-        if down_per is not None and source == "tcp_info"
-        else {}
-    )
     nominal = nominal_rate if nominal_rate is not None else p["rate"]
-    kept_up = (published["achieved_rate"] or 0) >= figure.KEPT_UP * nominal
     degraded = figure.degraded_reasons(
         nominal,
         published["achieved_rate"],
@@ -235,37 +215,21 @@ def figures_of(
         "status": "degraded" if degraded else "ok",
         "degraded_because": "; ".join(degraded) or None,
         "nominal_rate": nominal,
-        "kept_up": kept_up,
+        "kept_up": (published["achieved_rate"] or 0) >= figure.KEPT_UP * nominal,
         "achieved_rate": published["achieved_rate"],
         "published": published["published"],
         "publish_errors": published["errors"],
-        "expected": expected,
-        "delivered": delivered,
+        "expected": received["expected"],
+        "delivered": received["delivered"],
         "lost": received["lost"],
         "duplicated": received["duplicated"],
         "reordered": received["reordered"],
         "gap_notices": received["gap_notices"],
         "drained": received["complete"],
         "subscriber_errors": received["errors"],
-        "latency_us": summary(histogram),
+        "latency_us": summary(merge([received["histogram"]])),
         "publisher_lag_us": summary(decode(published["lag_histogram"])),
-        "bytes_per_message": {
-            "down": round(down / delivered, 1) if delivered else None,
-            "up": round(up / delivered, 1) if delivered else None,
-            "payload": p["payload_bytes"],
-            "source": source,
-            "total_down": down,
-            "total_up": up,
-            "app_down": received["app_bytes_in"],
-            "down_split": split,
-            "segments_down": round(segments_in / delivered, 3)
-            if segments_in is not None and delivered
-            else None,
-            "segments_up": round(segments_out / delivered, 3)
-            if segments_out is not None and delivered
-            else None,
-            "ip_tcp_header_bytes_per_segment": per_segment,
-        },
+        "bytes_per_message": wire_bytes(step, room, published, received),
         "server_cpu_us_per_message": cpu_us_per("server", measured),
         "driver_cpu_us_per_message": cpu_us_per("driver", measured),
         "publisher_cpu_us_per_event": cpu_us_per(
@@ -276,8 +240,7 @@ def figures_of(
         "reconnects": received["reconnects"],
         "reconnect_failures": received["reconnect_failures"],
         "server_dropped": server_dropped,
-        "timeline_file": str(timeline_path.relative_to(run.out)),
-        "histogram_file": str(hist_path.relative_to(run.out)),
+        **raw_files(run, step, published, received),
     }
     processes = {
         key.removeprefix("process:"): cpu_us_per(key, measured)
@@ -287,6 +250,73 @@ def figures_of(
     if processes:
         figures["process_cpu_us_per_message"] = processes
     return figures
+
+
+def raw_files(
+    run: Fixtures, step: Step, published: ipc.Published, received: ipc.DriverResult
+) -> StepResult:
+    """Write the step's raw latency and publisher-lag histograms and its timeline beside the
+    results file; the step names the first and the last."""
+    histograms, timelines = run.out / "histograms", run.out / "timelines"
+    histograms.mkdir(parents=True, exist_ok=True)
+    timelines.mkdir(parents=True, exist_ok=True)
+    latency = histograms / f"{step.id}.hdr"
+    latency.write_text(received["histogram"] + "\n")
+    (histograms / f"{step.id}.publisher-lag.hdr").write_text(published["lag_histogram"] + "\n")
+    timeline = timelines / f"{step.id}.json"
+    timeline.write_text(json.dumps(received["timeline"]) + "\n")
+    return {
+        "timeline_file": str(timeline.relative_to(run.out)),
+        "histogram_file": str(latency.relative_to(run.out)),
+    }
+
+
+def wire_bytes(
+    step: Step, room: str, published: ipc.Published, received: ipc.DriverResult
+) -> BytesPerMessage:
+    """Bytes per delivered message each way, from the kernel's TCP counters when the driver
+    could read them (else what the application read and wrote), split into payload,
+    envelope, framing and the rest; and TCP segments per message."""
+    p = step.params
+    delivered = received["delivered"]
+    tcp_down, tcp_up = received["tcp_bytes_in"], received["tcp_bytes_out"]
+    if tcp_down is not None and tcp_up is not None:
+        source, down, up = "tcp_info", tcp_down, tcp_up
+    else:
+        source, down, up = "application", received["app_bytes_in"], received["app_bytes_out"]
+    segments_out, segments_in = received.get("tcp_segments_out"), received.get("tcp_segments_in")
+    down_per = down / delivered if delivered else None
+    polls = received["polls"] or 0
+    split = (
+        figure.wire_split(
+            step.transport,
+            room,
+            p["payload_bytes"],
+            published["last_id"] or 1,
+            down_per,
+            delivered / polls if polls else 1.0,
+            binary=bool(p.get("binary")),
+        )
+        if down_per is not None and source == "tcp_info"
+        else {}
+    )
+    return {
+        "down": round(down / delivered, 1) if delivered else None,
+        "up": round(up / delivered, 1) if delivered else None,
+        "payload": p["payload_bytes"],
+        "source": source,
+        "total_down": down,
+        "total_up": up,
+        "app_down": received["app_bytes_in"],
+        "down_split": split,
+        "segments_down": round(segments_in / delivered, 3)
+        if segments_in is not None and delivered
+        else None,
+        "segments_up": round(segments_out / delivered, 3)
+        if segments_out is not None and delivered
+        else None,
+        "ip_tcp_header_bytes_per_segment": figure.ip_tcp_header_bytes(),
+    }
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -337,6 +367,25 @@ def worst_series(series: list[list[int | None]]) -> list[int | None]:
 def add_series(series: list[list[int]]) -> list[int]:
     length = max(map(len, series), default=0)
     return [sum(s[i] for s in series if i < len(s)) for i in range(length)]
+
+
+KNOBS = {"compression": "deflate", "tls": "TLS", "auth": "JWT", "ratelimit": "rate limits"}
+
+
+def knobs_text(p: dict[str, Any]) -> str:
+    return "".join(f", {label}" for key, label in KNOBS.items() if p.get(key))
+
+
+def load_text(p: dict[str, Any]) -> str:
+    return f"{p['subscribers']:,} sub × {p['rate']:g}/s, {p['payload_bytes']} B" + knobs_text(p)
+
+
+def churn_load(p: dict[str, Any]) -> str:
+    return load_text(p) + f", {p['churn_per_second']:g} drops/s"
+
+
+def storm_load(p: dict[str, Any]) -> str:
+    return load_text(p) + f", all reconnect within {p['storm_within_seconds']:g} s"
 
 
 # One room, N subscribers, an open-loop publisher: the load every broadcast-like kind shares.
@@ -409,6 +458,7 @@ KINDS = (
         parameters=BROADCAST_PARAMETERS,
         measure=measure,
         peers=True,
+        load=load_text,
     ),
     Kind(
         name="baseline",
@@ -417,12 +467,14 @@ KINDS = (
         ),
         parameters=BASELINE_PARAMETERS,
         measure=measure,
+        load=load_text,
     ),
     Kind(
         name="churn",
         about="Broadcast while subscribers drop and resume by id: loss must stay 0.",
         parameters=CHURN_PARAMETERS,
         measure=measure,
+        load=churn_load,
     ),
     Kind(
         name="storm",
@@ -432,6 +484,7 @@ KINDS = (
         ),
         parameters=STORM_PARAMETERS,
         measure=measure,
+        load=storm_load,
     ),
     Kind(
         name="soak",
@@ -441,5 +494,6 @@ KINDS = (
         ),
         parameters=SOAK_PARAMETERS,
         measure=measure,
+        load=churn_load,
     ),
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
 from record import StepResult
@@ -109,6 +109,21 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     return figures
 
 
+def summary(step: StepResult) -> str:
+    limit = step["connection_limit"]
+    p50 = step["latency_us"]["p50"]
+    return (
+        f"p50 {'–' if p50 is None else f'{p50 / 1000:,.2f}'} ms, browser "
+        f"{step['latency']['browser_cpu_us_per_message']} µs/msg, "
+        f"{limit['receiving']} of {limit['streams']} streams of one origin receive"
+    )
+
+
+def load_text(p: dict[str, Any]) -> str:
+    over = ", HTTP/2" if p.get("http2") else ""
+    return f"headless Chromium{over}, {p['subscribers']} sub × {p['rate']:g}/s"
+
+
 # Headless Chromium with fetch, EventSource and WebSocket: latency and the browser's CPU, the per-
 # origin connection limit, cross-origin reads, EventSource's own reconnection.
 BROWSER_PARAMETERS: Parameters = {
@@ -127,4 +142,6 @@ KIND = Kind(
     ),
     parameters=BROWSER_PARAMETERS,
     measure=measure,
+    load=load_text,
+    summary=summary,
 )

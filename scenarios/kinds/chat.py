@@ -4,7 +4,7 @@ transport (over the socket for WebSocket, a POST for SSE and long polling)."""
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
 from record import StepResult
@@ -77,6 +77,10 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     return figures
 
 
+def load_text(p: dict[str, Any]) -> str:
+    return f"chat {p['rooms']} rooms × {p['members_per_room']}, {p['member_rate']:g}/s each"
+
+
 # Many rooms; every member publishes into its room through its own transport. `workload` names
 # what the conversation stands for: "chat", "collaboration" (editors of a document, small edits,
 # each `acknowledged` before the editor counts it done) or "games" (a few players, many updates a
@@ -97,4 +101,5 @@ KIND = Kind(
     about="Many rooms, every member publishing into its room through its own transport.",
     parameters=CHAT_PARAMETERS,
     measure=measure,
+    load=load_text,
 )

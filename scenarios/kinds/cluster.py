@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
 from processes.services import Nginx, RedisServer, find_binary
@@ -86,23 +86,40 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
             run.services.remove(service)
     figures["cluster"] = {"nodes": count, "broker": broker, "load_balancer": p["lb"]}
     if step.scenario == "cluster" and figures["published"]:
-        # Ids are per node without a backplane: each subscriber sees a gap-free sequence of
-        # its own node's events, so the id-based loss count reads 0. Count against what
-        # the publisher had accepted instead.
-        should = p["subscribers"] * figures["published"]
-        reached = figures["delivered"]
-        figures["deliveries_of_accepted"] = round(reached / should, 4)
-        if reached < 0.999 * should:
-            figures["missed_other_nodes"] = should - reached
-            figures["status"] = "degraded"
-            figures["note"] = (
-                f"{broker} broker, {count} nodes: subscribers received {reached:,} of the "
-                f"{should:,} deliveries of what was published ({reached / should:.0%}): "
-                "each node delivers only what was published on it, and its ids look "
-                "gap-free. A backplane (--broker redis://) is what fixes this."
-            )
-            console.print(f"[yellow]{figures['note']}[/]")
+        count_against_accepted(figures, p["subscribers"], f"{broker} broker, {count} nodes")
     return figures
+
+
+def count_against_accepted(figures: StepResult, subscribers: int, cluster: str) -> None:
+    """Ids are per node without a backplane: each subscriber sees a gap-free sequence of its
+    own node's events, so the id-based loss count reads 0. Count against what the publisher
+    had accepted instead, and say so when a node's subscribers missed the others' events."""
+    should = subscribers * figures["published"]
+    reached = figures["delivered"]
+    figures["deliveries_of_accepted"] = round(reached / should, 4)
+    if reached < 0.999 * should:
+        figures["missed_other_nodes"] = should - reached
+        figures["status"] = "degraded"
+        figures["note"] = (
+            f"{cluster}: subscribers received {reached:,} of the {should:,} deliveries of what "
+            f"was published ({reached / should:.0%}): each node delivers only what was "
+            "published on it, and its ids look gap-free. A backplane (--broker redis://) is "
+            "what fixes this."
+        )
+        console.print(f"[yellow]{figures['note']}[/]")
+
+
+def nodes_text(p: dict[str, Any]) -> str:
+    nodes = f"{p['nodes']} node" + ("s" if p["nodes"] > 1 else "")
+    return f", {nodes} on {p['broker']}" + (", nginx" if p["lb"] else "")
+
+
+def load_text(p: dict[str, Any]) -> str:
+    return broadcast.load_text(p) + nodes_text(p)
+
+
+def locust_load(p: dict[str, Any]) -> str:
+    return locust_chat.load_text(p) + nodes_text(p)
 
 
 # Broadcast through several nodes on one broker, behind nginx when `lb` (make cluster).
@@ -130,6 +147,7 @@ KINDS = (
         parameters=CLUSTER_PARAMETERS,
         measure=measure,
         servers="own",
+        load=load_text,
     ),
     Kind(
         name="cluster_locust",
@@ -137,5 +155,6 @@ KINDS = (
         parameters=CLUSTER_LOCUST_PARAMETERS,
         measure=measure,
         servers="own",
+        load=locust_load,
     ),
 )

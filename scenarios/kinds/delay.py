@@ -21,7 +21,7 @@ import contextlib
 import statistics
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clients.aio import Publisher, Subscriber, subscribe
 from core import Event
@@ -153,6 +153,17 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     }
 
 
+def summary(step: StepResult) -> str:
+    return (
+        f"first event {step['time_to_first_event_median_ms']} ms, burst rest "
+        f"{step['burst_rest_median_ms']} ms, resume {step['resume_median_ms']} ms"
+    )
+
+
+def load_text(p: dict[str, Any]) -> str:
+    return f"through the delay proxy, RTT {p['rtt_ms']:g} ms"
+
+
 # Through the delay proxy at a round-trip time: time to first event, bursts, resume.
 DELAY_PARAMETERS: Parameters = {
     "rtt_ms": [0.0, 20.0, 100.0],
@@ -165,4 +176,6 @@ KIND = Kind(
     about="Through the delay proxy at a round-trip time: time to first event, bursts, resume.",
     parameters=DELAY_PARAMETERS,
     measure=measure,
+    summary=summary,
+    load=load_text,
 )

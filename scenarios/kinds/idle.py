@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -65,6 +65,10 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     }
 
 
+def load_text(p: dict[str, Any]) -> str:
+    return f"{p['connections']:,} idle" + (", JWT" if p.get("auth") else "")
+
+
 IDLE_PARAMETERS: Parameters = {
     "connections": [1000],
     "settle_seconds": [2.0],
@@ -78,4 +82,5 @@ KIND = Kind(
     measure=measure,
     servers="fresh",
     peers=True,
+    load=load_text,
 )

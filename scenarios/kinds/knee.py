@@ -5,7 +5,7 @@ stopped it, the capacity is only a lower bound, and says which (`bound_by`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
 from record import StepResult
@@ -85,6 +85,10 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     }
 
 
+def load_text(p: dict[str, Any]) -> str:
+    return f"{p['subscribers']:,} sub, rising rate"
+
+
 # Step the offered rate up until p99 exceeds the bound, loss appears or the rate is not met.
 KNEE_PARAMETERS: Parameters = {
     "subscribers": [100],
@@ -105,5 +109,6 @@ KIND = Kind(
     ),
     parameters=KNEE_PARAMETERS,
     measure=measure,
+    load=load_text,
     peers=True,
 )

@@ -41,45 +41,10 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     assert server is not None, "a pooled scenario is given its server"
     p = step.params
     distributed = int(p.get("locust_workers", 0))
-    user_class = {
-        "longpoll": "LongPollChatUser",
-        "sse": "SSEChatUser",
-        "ws": "WebSocketChatUser",
-    }[step.transport]
     results_path = run.out / "locust" / f"{step.id}.json"
     results_path.parent.mkdir(parents=True, exist_ok=True)
     run_seconds = p["run_seconds"]
-    args = [
-        "-f",
-        str(LOCUSTFILE),
-        "--headless",
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        "-u",
-        str(p["users"]),
-        "-r",
-        str(p["spawn_rate"]),
-        "--run-time",
-        f"{run_seconds}s",
-        "--host",
-        server.url,
-        "--rooms",
-        str(p["rooms"]),
-        "--member-interval",
-        str(p["member_interval"]),
-        "--publish-seconds",
-        str(run_seconds - p["quiet_seconds"]),
-        "--drain-seconds",
-        "1",
-        "--warmup-seconds",
-        str(p["warmup_seconds"]),
-        "--results-file",
-        str(results_path),
-        "--csv",
-        str(results_path.with_suffix("")),
-        user_class,
-    ]
+    args = locust_options(step, server.url, results_path)
     pin = set(run.pinning.driver)
     locust_workers: list[Worker] = []
     if distributed:
@@ -105,38 +70,68 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         await worker.finish(30)
     locust_cpu_seconds = children_cpu_seconds() - children_before
     after = run.sample(server, None, None)
-    wall = after["monotonic"] - before["monotonic"]
     if not results_path.exists():
         tail = "\n".join(list(locust.stderr_tail)[-8:])
         raise WorkerFailed(f"locust exited ({code}) without results:\n{tail}")
     parts = [results_path, *sorted(results_path.parent.glob(f"{results_path.name}.*"))]
     measured = merge_locust_results([json.loads(path.read_text()) for path in parts])
-    histogram = decode(measured["histogram"])
+    # Locust's CPU is known only in total (reaped children), over its whole run.
+    locust_cpu = (ProcessSample(0, 0), ProcessSample(int(locust_cpu_seconds * 1e9), 0))
+    utilisation = figure.utilisation(
+        (before["pinned_server"], after["pinned_server"]),
+        locust_cpu,
+        after["monotonic"] - before["monotonic"],
+        len(run.pinning.server),
+        len(run.pinning.driver),
+        core_busy(before["cores"], after["cores"]),
+    )
+    figures = locust_figures(step, measured, code, locust_cpu_seconds)
+    figures["utilisation"] = utilisation
+    figures["server_cpu_us_per_message"] = figure.cpu_us_per(
+        before["server"], after["server"], measured["delivered"]
+    )
+    figures["locust_results_file"] = str(results_path.relative_to(run.out))
+    figures["locust_processes"] = len(parts)
+    return figures
+
+
+def locust_options(step: Step, url: str, results_path: Path) -> list[str]:
+    """Locust's command line for the step: headless, its users, the chat's pace, and where
+    each process writes its raw results."""
+    p = step.params
+    run_seconds = p["run_seconds"]
+    user_class = {
+        "longpoll": "LongPollChatUser",
+        "sse": "SSEChatUser",
+        "ws": "WebSocketChatUser",
+    }[step.transport]
+    return [
+        "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--loglevel", "WARNING",
+        "-u", str(p["users"]), "-r", str(p["spawn_rate"]), "--run-time", f"{run_seconds}s",
+        "--host", url, "--rooms", str(p["rooms"]), "--member-interval", str(p["member_interval"]),
+        "--publish-seconds", str(run_seconds - p["quiet_seconds"]), "--drain-seconds", "1",
+        "--warmup-seconds", str(p["warmup_seconds"]), "--results-file", str(results_path),
+        "--csv", str(results_path.with_suffix("")), user_class,
+    ]  # fmt: skip
+
+
+def locust_figures(
+    step: Step, measured: dict[str, Any], code: int, locust_cpu_seconds: float
+) -> StepResult:
+    """What the Locust users counted, against the pace the step asked for."""
+    p = step.params
     delivered = measured["delivered"]
-    server_us = figure.cpu_us_per(before["server"], after["server"], delivered)
-    publish_seconds = run_seconds - p["quiet_seconds"]
     nominal = round(p["users"] / p["member_interval"], 3)
-    achieved = round(measured["published"] / publish_seconds, 3)
+    achieved = round(measured["published"] / (p["run_seconds"] - p["quiet_seconds"]), 3)
     degraded = figure.degraded_reasons(
         nominal, achieved, measured["lost"], measured["duplicated"], True, 0,
         measured["publish_errors"], 0,
     )  # fmt: skip
     if code != 0:
         degraded.append(f"locust exited with code {code}")
-    # Locust's CPU is known only in total (reaped children), over its whole run.
-    locust_cpu = (ProcessSample(0, 0), ProcessSample(int(locust_cpu_seconds * 1e9), 0))
-    utilisation = figure.utilisation(
-        (before["pinned_server"], after["pinned_server"]),
-        locust_cpu,
-        wall,
-        len(run.pinning.server),
-        len(run.pinning.driver),
-        core_busy(before["cores"], after["cores"]),
-    )
     return {
         "status": "degraded" if degraded else "ok",
         "degraded_because": "; ".join(degraded) or None,
-        "utilisation": utilisation,
         "driver": "locust",
         "nominal_rate": nominal,
         "achieved_rate": achieved,
@@ -149,15 +144,12 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         "reordered": measured["reordered"],
         "gap_notices": measured["gap_notices"],
         "reconnects": measured["reconnects"],
-        "latency_us": summary(histogram),
-        "server_cpu_us_per_message": server_us,
+        "latency_us": summary(decode(measured["histogram"])),
         "driver_cpu_us_per_message": (
             round(locust_cpu_seconds * 1e6 / delivered, 2) if delivered else None
         ),
         "locust_exit_code": code,
-        "locust_results_file": str(results_path.relative_to(run.out)),
-        "locust_processes": len(parts),
-        "locust_workers": distributed,
+        "locust_workers": int(p.get("locust_workers", 0)),
     }
 
 
@@ -175,6 +167,13 @@ def merge_locust_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def load_text(p: dict[str, Any]) -> str:
+    text = (
+        f"Locust chat {p['users']} users, {p['rooms']} rooms, 1 msg/{p['member_interval']:g}s each"
+    )
+    return text + (f", master + {p['locust_workers']} workers" if p.get("locust_workers") else "")
 
 
 # Locust users in rooms, each subscribing and publishing at a steady pace.
@@ -195,4 +194,5 @@ KIND = Kind(
     about="The chat with Locust users (gevent): realistic clients, in their own costs.",
     parameters=LOCUST_CHAT_PARAMETERS,
     measure=measure,
+    load=load_text,
 )

@@ -11,7 +11,7 @@ import contextlib
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.urls import subscribe_path
 from core.wire import http
@@ -118,6 +118,10 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         await stop_nginx(run, lb)
 
 
+def load_text(p: dict[str, Any]) -> str:
+    return broadcast.load_text(p) + f", through nginx {p['nginx']}"
+
+
 # Each transport behind nginx: a distribution's defaults vs the cluster's tuned config.
 PROXY_PARAMETERS: Parameters = {
     **broadcast.BROADCAST_LOAD,
@@ -132,4 +136,5 @@ KIND = Kind(
     about="Each transport behind nginx: a distribution's defaults against the tuned config.",
     parameters=PROXY_PARAMETERS,
     measure=measure,
+    load=load_text,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
 from processes.services import NGINX_FLAVOURS, Nginx
@@ -104,6 +104,20 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         await run.stop_extra_servers()
 
 
+def summary(step: StepResult) -> str:
+    return ", ".join(
+        f"{s['nginx']}/{'heartbeat' if s['heartbeat'] else 'silent'}: "
+        + ("refused" if s["handshake_status"] not in (101, 200)
+           else "open" if s["closed_after_seconds"] is None
+           else f"closed at {s['closed_after_seconds']:g} s")
+        for s in step["streams"]
+    )  # fmt: skip
+
+
+def load_text(p: dict[str, Any]) -> str:
+    return f"idle streams through nginx, {p['read_timeout_seconds']:g} s read timeout"
+
+
 # Idle streams through both nginx configs, heartbeats on and off, past the read timeout.
 PROXY_IDLE_PARAMETERS: Parameters = {
     "read_timeout_seconds": [60.0],
@@ -116,4 +130,6 @@ KIND = Kind(
     parameters=PROXY_IDLE_PARAMETERS,
     measure=measure,
     servers="own",
+    summary=summary,
+    load=load_text,
 )

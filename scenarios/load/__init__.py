@@ -1,7 +1,8 @@
 """The load programs: each runs as its own process (`python -m scenarios.load.NAME`), pinned to
 the driver core, and speaks JSON lines to the orchestrator (`scenarios.ipc`).
 
-- `driver`: N subscribers of one transport, raw latency samples, wire bytes;
+- `driver`: N subscribers of one transport, raw latency samples, wire bytes (with
+  `recording`, what it keeps of each delivery, and `members`, the chat's sending side);
 - `publisher`: events on an open-loop schedule;
 - `null_server`: each transport's floor, for the baseline (pinned to the server core);
 - `delayproxy`: a TCP proxy that holds every chunk for a fixed time;
