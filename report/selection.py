@@ -123,28 +123,6 @@ def requests_per_message(step: Step) -> float | None:
     return polls / delivered if delivered else None
 
 
-def fmt_ms(s: Spread | None) -> str:
-    return fmt(s, 1 / 1000, " ms", 2)
-
-
-def fmt_us(s: Spread | None) -> str:
-    return fmt(s, 1, " µs", 1)
-
-
-def fmt_bytes(s: Spread | None) -> str:
-    return fmt(s, 1, " B", 0)
-
-
-def fmt(s: Spread | None, scale: float, unit: str, digits: int) -> str:
-    """`2.61 ms [2.50–2.70]` (the interval, n repeats shown by the table's note)."""
-    if s is None:
-        return "–"
-    middle = f"{s.median * scale:,.{digits}f}{unit}"
-    if s.n < 2:
-        return middle + " (1 run)"
-    return f"{middle} [{s.low * scale:,.{digits}f}–{s.high * scale:,.{digits}f}]"
-
-
 # -- steps of the real-condition scenarios ----------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from record import TRANSPORTS
+from record.display import number
 from report.claims import Figure, Judged, Lang, Measure, Reading
 from report.stats import Difference
 
@@ -42,11 +43,6 @@ LEGEND: dict[Lang, list[str]] = {
         "**réfuté** : chaque comparaison va dans l'autre sens.",
     ],
 }
-
-
-def number(value: float, digits: int, lang: Lang) -> str:
-    text = f"{value:,.{digits}f}"
-    return text.replace(",", "\u202f").replace(".", ",") if lang == "fr" else text
 
 
 def figure_text(reading: Reading, measure: Measure, lang: Lang) -> str:

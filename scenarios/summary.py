@@ -6,13 +6,12 @@ capacity sweep have tables of their own."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from record import Results, StepResult, describe_lock
+from record.display import num
 from scenarios.kinds import KINDS
 
 STYLE = {"ok": "green", "degraded": "yellow", "failed": "red"}
@@ -25,10 +24,8 @@ KNEE = ("transport", "subscribers", "bound p99 ms", "max rate/s", "deliveries/s"
 WORDS = ("transport", "load", "stopped because")
 
 
-def number(value: Any, scale: float = 1.0, digits: int = 0) -> str:
-    if value is None:
-        return "–"
-    return f"{value / scale:,.{digits}f}"
+def number(value: float | None, scale: float = 1.0, digits: int = 0) -> str:
+    return num(None if value is None else value / scale, digits=digits)
 
 
 def table(title: str, columns: tuple[str, ...]) -> Table:

@@ -9,6 +9,7 @@ from record import (
     StepResult,
 )
 from report import selection, stats
+from report.format import fmt, fmt_ms, fmt_us
 from report.model import Block, Section, Table
 from report.selection import NAMES
 
@@ -61,9 +62,9 @@ def latency_blocks(
         rows.append([
             label(t, h2),
             load,
-            selection.fmt_ms(selection.spread_of(steps, selection.p50)),
-            selection.fmt_ms(selection.spread_of(steps, selection.p99)),
-            selection.fmt_us(stats.spread([x["browser_cpu_us_per_message"] for x in lat])),
+            fmt_ms(selection.spread_of(steps, selection.p50)),
+            fmt_ms(selection.spread_of(steps, selection.p99)),
+            fmt_us(stats.spread([x["browser_cpu_us_per_message"] for x in lat])),
             f"{sum(x['lost'] for x in lat)} of {sum(x['expected'] for x in lat):,}",
         ])  # fmt: skip
     blocks.append(
@@ -164,7 +165,7 @@ def reconnection_blocks(run: RecordedRun) -> list[Block]:
         lines = selection.recovery_code(run)
         rows = [
             [f"EventSource, retry: {retry} ms", str(f["reconnects"]),
-             selection.fmt(f["reconnect"], 1, " ms", 0), f"{f['lost']} of {f['expected']:,}", "0"]
+             fmt(f["reconnect"], 1, " ms", 0), f"{f['lost']} of {f['expected']:,}", "0"]
             for retry, f in reconnection.items()
         ]  # fmt: skip
         rows += [[f"{NAMES[t]} (the demo's code)", "–", "–", "–", str(n)] for t, n in lines.items()]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from record import RecordedRun, StepResult
+from record.display import ms, num, us
 from report.charts import SERIES, plain
-from report.format import ms, num, us
 from report.model import Section, Table
 from report.selection import NAMES
 

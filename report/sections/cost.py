@@ -9,8 +9,9 @@ from record import (
     RecordedRun,
     StepResult,
 )
+from record.display import ms, num, pct, us
 from report import selection
-from report.format import core_use, ms, num, pct, us
+from report.format import core_use, fmt_ms, fmt_us
 from report.model import Section, Table, explained
 from report.sections.headline import capacity_text, headline_load
 from report.selection import NAMES
@@ -29,8 +30,8 @@ def server_share(run: RecordedRun) -> Table | None:
             continue
         row = [NAMES[t]]
         for get, formatter, unit in (
-            (selection.p50, selection.fmt_ms, 1000.0),
-            (selection.cpu, selection.fmt_us, 1.0),
+            (selection.p50, fmt_ms, 1000.0),
+            (selection.cpu, fmt_us, 1.0),
         ):
             a, b = selection.spread_of(ours, get), selection.spread_of(null, get)
             share = "–" if a is None or b is None else f"{(a.median - b.median) / unit:,.2f}"
@@ -99,11 +100,11 @@ def fanout_table(run: RecordedRun) -> Table | None:
                 rows.append([
                     label,
                     selection.at_text(load),
-                    selection.fmt_us(cpu),
+                    fmt_us(cpu),
         "–" if cpu is None or floor is None or not floor.median
                     else f"{cpu.median / floor.median:.0%}",
-                    selection.fmt_ms(selection.spread_of(steps, selection.p50)),
-                    selection.fmt_ms(selection.spread_of(steps, selection.p99)),
+                    fmt_ms(selection.spread_of(steps, selection.p50)),
+                    fmt_ms(selection.spread_of(steps, selection.p99)),
                     core_use(steps, "server_core"),
                     core_use(steps, "driver_core"),
                     f"{sum(s['lost'] for s in steps)} of {sum(s['expected'] for s in steps):,}",

@@ -6,8 +6,8 @@ from __future__ import annotations
 from record import (
     RecordedRun,
 )
+from record.display import ms, num
 from report import selection
-from report.format import ms, num
 from report.model import Section, Table, explained
 from report.selection import NAMES
 

@@ -9,9 +9,10 @@ from record import (
     StepResult,
     describe_lock,
 )
+from record.display import num
 from report import selection
 from report.charts import SERIES
-from report.format import core_use, num
+from report.format import core_use, fmt_bytes, fmt_ms, fmt_us
 from report.model import Section, Table
 from report.selection import NAMES
 
@@ -65,10 +66,10 @@ def headline(run: RecordedRun) -> Table | None:
         rows.append(
             [
                 NAMES[t] if scenario == "broadcast" else f"null server ({NAMES[t]}): the floor",
-                selection.fmt_ms(selection.spread_of(steps, selection.p50)),
-                selection.fmt_ms(selection.spread_of(steps, selection.p99)),
-                selection.fmt_bytes(selection.spread_of(steps, selection.wire)),
-                selection.fmt_us(selection.spread_of(steps, selection.cpu)),
+                fmt_ms(selection.spread_of(steps, selection.p50)),
+                fmt_ms(selection.spread_of(steps, selection.p99)),
+                fmt_bytes(selection.spread_of(steps, selection.wire)),
+                fmt_us(selection.spread_of(steps, selection.cpu)),
                 f"{core_use(steps, 'server_core')} / {core_use(steps, 'driver_core')}",
                 num((idle["rss_per_connection_bytes"] or 0) / 1024, " KiB", 1) if idle else "–",
                 num(idle.get("server_cpu_us_per_connection"), " µs", 0) if idle else "–",

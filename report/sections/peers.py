@@ -6,8 +6,9 @@ from record import (
     PEERS,
     RecordedRun,
 )
+from record.display import num
 from report import selection
-from report.format import median_of, num, ratio
+from report.format import fmt_ms, fmt_us, median_of, ratio
 from report.model import Section, Table
 from report.selection import NAMES
 
@@ -49,10 +50,10 @@ def peers_section(run: RecordedRun) -> Section | None:
                     ", ".join(sorted({s["status"] for s in steps})),
                     f"{num(achieved.median if achieved else None, '/s', 1)} of "
                     f"{num(steps[0]['nominal_rate'], '/s')}",
-                    selection.fmt_ms(selection.spread_of(steps, selection.p50)),
-                    selection.fmt_ms(selection.spread_of(steps, selection.p99)),
+                    fmt_ms(selection.spread_of(steps, selection.p50)),
+                    fmt_ms(selection.spread_of(steps, selection.p99)),
                     f"{num(median_of(steps, 'down'))} + {num(median_of(steps, 'up'))}",
-                    selection.fmt_us(cpu),
+                    fmt_us(cpu),
                     str(len(steps)),
                     "–"
                     if t == "ws"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from record import (
     RecordedRun,
 )
+from record.display import num, pct
 from report import selection
-from report.format import num, pct
 from report.model import Section, Table
 from report.selection import NAMES, through
 

@@ -7,8 +7,8 @@ from record import (
     RecordedRun,
     StepResult,
 )
+from record.display import ms, num, us
 from report.charts import plain
-from report.format import ms, num, us
 from report.model import Section, Table
 from report.selection import NAMES
 

@@ -6,7 +6,7 @@ from record import (
     RecordedRun,
     Utilisation,
 )
-from report.format import ms, num, pct, us
+from record.display import ms, num, pct, us
 from report.model import Table
 from report.sections.headline import capacity_text
 

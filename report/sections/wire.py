@@ -9,6 +9,7 @@ from record import (
 )
 from report import selection
 from report.charts import SERIES
+from report.format import fmt_bytes, fmt_ms, fmt_us
 from report.model import Section, Table, explained
 from report.sections.headline import headline_load
 from report.selection import NAMES
@@ -109,10 +110,10 @@ def http2_table(run: RecordedRun) -> Table | None:
                 protocol,
                 median(lambda s: s["bytes_per_message"].get("down")),
                 median(selection.up),
-                selection.fmt_bytes(selection.spread_of(steps, selection.wire)),
-                selection.fmt_us(selection.spread_of(steps, selection.cpu)),
-                selection.fmt_ms(selection.spread_of(steps, selection.p50)),
-                selection.fmt_ms(selection.spread_of(steps, selection.p99)),
+                fmt_bytes(selection.spread_of(steps, selection.wire)),
+                fmt_us(selection.spread_of(steps, selection.cpu)),
+                fmt_ms(selection.spread_of(steps, selection.p50)),
+                fmt_ms(selection.spread_of(steps, selection.p99)),
                 status + (f" — **saturated**: {flag}" if flag else ""),
             ])  # fmt: skip
     if not rows:
@@ -137,12 +138,12 @@ def binary_table(run: RecordedRun) -> Table | None:
             rows.append((size, order, [
                     selection.size_text(size),
                     NAMES[t],
-                    selection.fmt_bytes(spread),
+                    fmt_bytes(spread),
         "–" if extra is None else f"{extra:+.1%}",
-                    selection.fmt_us(selection.spread_of(steps, selection.cpu)),
-                    selection.fmt_us(selection.spread_of(steps, driver_cpu)),
-                    selection.fmt_ms(selection.spread_of(steps, selection.p50)),
-                    selection.fmt_ms(selection.spread_of(steps, selection.p99)),
+                    fmt_us(selection.spread_of(steps, selection.cpu)),
+                    fmt_us(selection.spread_of(steps, driver_cpu)),
+                    fmt_ms(selection.spread_of(steps, selection.p50)),
+                    fmt_ms(selection.spread_of(steps, selection.p99)),
                     f"{sum(s['lost'] for s in steps)} of {sum(s['expected'] for s in steps):,}",
                     status + (f" — **saturated**: {flag}" if flag else ""),
                 ]))  # fmt: skip
