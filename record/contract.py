@@ -38,7 +38,7 @@ class LockState(TypedDict):
     differences: list[str]
 
 
-def describe_lock(software: dict[str, Any]) -> str:
+def describe_lock(software: Software) -> str:
     """One sentence on the run's environment against the lock, for the summary and the report."""
     state: LockState | None = software.get("lock")
     if state is None:
@@ -141,6 +141,45 @@ class BrowserLatency(TypedDict, total=False):
     browser_processes: int
 
 
+class IdleStream(TypedDict):
+    """One idle stream through nginx (`proxy_idle`): closed by the proxy, or still open."""
+
+    nginx: str
+    heartbeat: bool
+    handshake_status: int
+    closed_after_seconds: float | None
+
+
+class ConnectionLimit(TypedDict):
+    """One page's subscribers to one origin (`browser`): who received, who stalled, and the
+    first event each stalled one got after two receiving ones closed."""
+
+    streams: int
+    receiving: int
+    stalled: int
+    closed: int
+    stalled_received_after_close: int
+    stall_ms: list[float]
+    after_close_ms: list[float]
+    watched_seconds: float
+
+
+class CrossOriginOutcome(TypedDict):
+    outcome: str
+    events_read: int
+    events_published: int
+    close_code: int | None
+
+
+class CrossOrigin(TypedDict, total=False):
+    """What a page of another origin read from each server (`browser`)."""
+
+    page_origin: str
+    default: CrossOriginOutcome
+    no_origin_check: CrossOriginOutcome
+    origin_checked: CrossOriginOutcome
+
+
 class StepResult(TypedDict, total=False):
     """One step. Every step has the first seven keys; the rest depend on its scenario. Writing
     a key that is not declared here fails (`validate_step`), so a typo cannot pass unseen."""
@@ -233,7 +272,7 @@ class StepResult(TypedDict, total=False):
     heartbeat_seconds: float
     read_timeout_seconds: float
     watched_seconds: float
-    streams: list[dict[str, Any]]
+    streams: list[IdleStream]
     proxy_cpu_us_per_chunk: float | None
     rtt_ms: float
     time_to_first_event_ms: list[float]
@@ -248,13 +287,71 @@ class StepResult(TypedDict, total=False):
     chromium_version: str
     protocol: str
     latency: BrowserLatency
-    connection_limit: dict[str, Any]
-    cross_origin: dict[str, Any]
+    connection_limit: ConnectionLimit
+    cross_origin: CrossOrigin
     sse_reconnection: dict[str, Any]
+    """`stream_max_seconds`, then by each `retry:` in ms (`"1000"`): what EventSource's own
+    reconnection delivered, lost and took."""
     recovery_code_lines: dict[str, int]
 
 
 STEP_KEYS = frozenset(StepResult.__annotations__)
+
+
+class ProfileRecord(TypedDict):
+    name: str
+    description: str
+    definition: dict[str, Any]
+    """The profile's TOML as read: what the run was asked to do, in the user's own keys."""
+
+
+class Machine(TypedDict, total=False):
+    """Where the run was measured. Runs before topology was recorded lack its three keys."""
+
+    cpu_model: str
+    cores: int | None
+    memory_bytes: int
+    kernel: str
+    os: str
+    hostname: str
+    clock_ticks_per_second: int
+    virtual_machine: bool
+    thread_siblings: dict[str, str]
+    """Each CPU's hyper-thread siblings, as the kernel lists them (`0-1`, `2`)."""
+    cpus_sharing_a_core: list[str]
+
+
+class GitState(TypedDict):
+    commit: str | None
+    dirty: bool | None
+    """Uncommitted changes to tracked files: the figures are not the commit's alone."""
+
+
+class Software(TypedDict, total=False):
+    python: str
+    implementation: str
+    packages: dict[str, str | None]
+    """The versions that decide the figures (uvicorn, starlette, …); None: not installed."""
+    distributions: dict[str, str]
+    """Every installed distribution, by name."""
+    lock: LockState | None
+    git: GitState
+
+
+class PinningRecord(TypedDict):
+    server_cpus: list[int]
+    driver_cpus: list[int]
+    publisher_cpus: list[int]
+    shared: bool
+    """Servers and load shared a CPU: figures include contention."""
+
+
+class Settings(TypedDict, total=False):
+    saturation: dict[str, float]
+    """Past these core utilisations a step is saturated (`server`, `driver`, `kept_up`)."""
+    broker: str
+    tls: bool
+    driver: str
 
 
 class Results(TypedDict):
@@ -263,10 +360,10 @@ class Results(TypedDict):
     run_id: str
     created: str
     command: str
-    profile: dict[str, Any]
-    machine: dict[str, Any]
-    software: dict[str, Any]
-    pinning: dict[str, Any]
-    settings: dict[str, Any]
+    profile: ProfileRecord
+    machine: Machine
+    software: Software
+    pinning: PinningRecord
+    settings: Settings
     client_code_lines: dict[str, int]
     steps: list[StepResult]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from record import BytesPerMessage, RecordedRun, StepResult, Utilisation
+from record import BytesPerMessage, CrossOriginOutcome, RecordedRun, StepResult, Utilisation
 from report import stats
 from report.stats import Spread
 
@@ -204,8 +204,11 @@ def overhead(steps: Sequence[Step], size: int) -> float | None:
     return None if spread is None else (spread.median - size) / size
 
 
-def outcome_text(found: dict[str, Any]) -> str:
-    outcome = str(found.get("outcome", ""))
+def outcome_text(found: CrossOriginOutcome | None) -> str:
+    """What one cross-origin page got from one server, in words; `not run` without it."""
+    if found is None:
+        return "not run"
+    outcome = found["outcome"]
     if outcome == "read":
         return f"read {found['events_read']} of {found['events_published']} events"
     return outcome.replace("blocked: ", "blocked (").rstrip() + (

@@ -26,7 +26,7 @@ from rich.console import Console
 from core.subscription import DROPPED
 from peers import PEERS
 from processes.services import Nginx, RedisServer
-from record import Utilisation
+from record import PinningRecord, Utilisation
 from scenarios import figures as figure
 from scenarios.load import null_server
 from scenarios.measure import (
@@ -67,7 +67,7 @@ class Pinning:
         self.driver = driver
         self.shared = bool(set(server) & set(driver))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> PinningRecord:
         return {
             "server_cpus": self.server,
             "driver_cpus": self.driver,

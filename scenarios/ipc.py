@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast, get_origin, get_type_hints
 
-from record import BrowserLatency, LatencySummary
+from record import BrowserLatency, ConnectionLimit, CrossOrigin, LatencySummary
 
 
 class DriverReady(TypedDict):
@@ -114,8 +114,8 @@ class BrowserResult(TypedDict):
     chromium_version: str
     protocol: str
     latency: BrowserLatency
-    connection_limit: dict[str, Any]
-    cross_origin: NotRequired[dict[str, Any]]
+    connection_limit: ConnectionLimit
+    cross_origin: NotRequired[CrossOrigin]
     sse_reconnection: NotRequired[dict[str, Any]]
 
 

@@ -12,8 +12,8 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
+from record import GitState, Machine, Software
 from scenarios import environment
 
 PACKAGES = (
@@ -52,7 +52,7 @@ def unsupported_platform() -> str | None:
     return None
 
 
-def machine() -> dict[str, Any]:
+def machine() -> Machine:
     cpu_model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -80,7 +80,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def topology() -> dict[str, Any]:
+def topology() -> Machine:
     """Whether this is a virtual machine, and which CPUs share a physical core: two "cores"
     that are hyper-threads of one core do not give a server and a driver a core each."""
     flags = ""
@@ -105,7 +105,7 @@ def topology() -> dict[str, Any]:
     }
 
 
-def software() -> dict[str, Any]:
+def software() -> Software:
     versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
@@ -122,7 +122,7 @@ def software() -> dict[str, Any]:
     }
 
 
-def git_state() -> dict[str, Any]:
+def git_state() -> GitState:
     root = Path(__file__).resolve().parent.parent
 
     def git(*args: str) -> str | None:

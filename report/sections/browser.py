@@ -88,11 +88,11 @@ def limit_blocks(run: RecordedRun, kinds: list[tuple[str, bool]], first: StepRes
     blocks: list[Block] = []
     rows: list[list[str]] = []
     for t, h2 in kinds:
-        limit = selection.browser_steps(run, t, h2)[0].get("connection_limit") or {}
+        limit = selection.browser_steps(run, t, h2)[0].get("connection_limit")
         if not limit:
             continue
-        stall = limit.get("stall_ms") or []
-        after = limit.get("after_close_ms") or []
+        stall = limit["stall_ms"]
+        after = limit["after_close_ms"]
         rows.append([
             label(t, h2),
             f"{limit['receiving']} of {limit['streams']}",
@@ -131,13 +131,13 @@ def cross_origin_blocks(run: RecordedRun, present: list[str]) -> list[Block]:
     rows: list[list[str]] = []
     for t in present:
         plain_steps = selection.browser_steps(run, t)
-        found = (plain_steps[0].get("cross_origin") or {}) if plain_steps else {}
+        found = plain_steps[0].get("cross_origin") if plain_steps else None
         if found:
             rows.append([
                 NAMES[t],
-                selection.outcome_text(found["default"]) if "default" in found else "not run",
-                selection.outcome_text(found.get("no_origin_check") or {}),
-                selection.outcome_text(found.get("origin_checked") or {}),
+                selection.outcome_text(found.get("default")),
+                selection.outcome_text(found.get("no_origin_check")),
+                selection.outcome_text(found.get("origin_checked")),
             ])  # fmt: skip
     if rows:
         blocks.append(

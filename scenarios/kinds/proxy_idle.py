@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
 from processes.services import NGINX_FLAVOURS, Nginx
-from record import StepResult
+from record import IdleStream, StepResult
 from scenarios.kind import Kind, Parameters
 from scenarios.kinds.proxy import close, open_subscribe, start_nginx, stop_nginx
 from scenarios.target import Target
@@ -82,7 +82,7 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         closed = await asyncio.gather(
             *(idle_stream(step.transport, lb.url, room, watch) for _, _, lb in proxies)
         )
-        results = [
+        results: list[IdleStream] = [
             {
                 "nginx": flavour,
                 "heartbeat": heartbeat,
