@@ -18,13 +18,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from rich.console import Console
 
 from core.subscription import DROPPED
 from peers import PEERS
+from processes.server import ServerProcess
 from processes.services import Nginx, RedisServer
 from record import PinningRecord, Utilisation
 from scenarios import figures as figure
@@ -41,10 +42,6 @@ from scenarios.measure import (
 from scenarios.step import Step, uses_tls
 from scenarios.target import Target
 from scenarios.workers import RUN_MARKER, Worker
-
-if TYPE_CHECKING:
-    from scenarios.profile import Profile
-from processes.server import ServerProcess
 
 BENCH_LIMITS = """[limits]
 max_connections = 100000
@@ -83,9 +80,10 @@ GroupKey = tuple[str, str, bool, bool, str, str, bool, bool, bool]
 class Fixtures:
     """The run's processes and credentials; a scenario's `measure` receives it as `run`."""
 
-    def __init__(self, args: argparse.Namespace, profile: Profile) -> None:
+    def __init__(self, args: argparse.Namespace, drain_seconds: float) -> None:
         self.args = args
-        self.profile = profile
+        self.drain_seconds = drain_seconds
+        """How long a step waits, after its publisher stops, for the last events to arrive."""
         self.run_id = args.run_id or (
             dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:4]
         )

@@ -42,7 +42,11 @@ from scenarios.workers import WorkerFailed, processes_of_run
 
 
 class Orchestrator(Fixtures):
-    """A profile's steps, in order, each measured by its scenario module on the fixtures."""
+    """A profile's steps, in order, each measured by its kind on the fixtures."""
+
+    def __init__(self, args: argparse.Namespace, profile: profiles.Profile) -> None:
+        super().__init__(args, profile.drain_seconds)
+        self.profile = profile
 
     def override(self, step: Step) -> Step:
         """`--cluster-broker` / `--cluster-nodes` replace the profile's values (and the id)."""

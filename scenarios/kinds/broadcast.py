@@ -66,12 +66,10 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         watching.cancel()
     publisher_after = window["publisher"]
     for driver in drivers:
-        await driver.send(
-            cmd="drain", last_id=published["last_id"] or 0, seconds=run.profile.drain_seconds
-        )
+        await driver.send(cmd="drain", last_id=published["last_id"] or 0, seconds=run.drain_seconds)
     received = merge_driver_results(
         await asyncio.gather(
-            *(d.receive(ipc.DriverResult, run.profile.drain_seconds + 60) for d in drivers)
+            *(d.receive(ipc.DriverResult, run.drain_seconds + 60) for d in drivers)
         )
     )
     after = run.sample(server, drivers, None)

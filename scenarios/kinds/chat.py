@@ -45,10 +45,10 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         warmup=p["warmup_seconds"],
         duration=p["duration_seconds"],
         payload_bytes=p["payload_bytes"],
-        drain_seconds=run.profile.drain_seconds,
+        drain_seconds=run.drain_seconds,
         acknowledged=p["acknowledged"],
     )
-    patience = p["warmup_seconds"] + p["duration_seconds"] + run.profile.drain_seconds + 60
+    patience = p["warmup_seconds"] + p["duration_seconds"] + run.drain_seconds + 60
     await driver.receive(ipc.Measuring, patience)
     before = run.sample(server, driver, None)
     received = await driver.receive(ipc.DriverResult, patience)

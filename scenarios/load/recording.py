@@ -7,15 +7,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from clients.aio.probe import Probe, Recorder, Tally
 from clients.stamped import schedule_of
 from scenarios import ipc
 from scenarios.measure import Samples, encode
 
-if TYPE_CHECKING:
-    from scenarios.load.driver import Churn
+
+class Retired(Protocol):
+    """What subscribers that were dropped and replaced (the driver's churn) leave to count:
+    their bytes and segments, and how their reconnects went."""
+
+    reconnects: int
+    failures: list[str]
+    retired_tcp: list[int]
+    retired_app: list[int]
+    retired_segments: list[int] | None
+
 
 TIMELINE_BUCKET_NS = 100_000_000
 
@@ -128,7 +137,7 @@ def report(
     recorder: LatencyRecorder,
     last_id: LastId | None,
     complete: bool,
-    churn: Churn | None,
+    churn: Retired | None,
     also_counted: tuple[list[int], list[int]] | None = None,
     published: ipc.Published | None = None,
 ) -> None:
