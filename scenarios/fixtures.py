@@ -255,18 +255,25 @@ class Fixtures:
         self.services.clear()
 
     def utilisation(
-        self, before: dict[str, Any], end: dict[str, Any], driver_by_cpu: bool = False
+        self,
+        before: dict[str, Any],
+        end: dict[str, Any],
+        driver_by_cpu: bool = False,
+        driver: tuple[ProcessSample | None, ProcessSample | None] | None = None,
     ) -> Utilisation:
         """Both cores over the measured window (`before` to `end`, which `sample` stamped).
 
         `driver_by_cpu`: the load generator's processes cannot be listed (Chromium starts and
         ends renderers; the orchestrator's own clients), so its core is read from /proc/stat:
-        everything that ran on the driver CPUs, which can only overstate it."""
-        drivers = [(before[k], end[k]) for k in ("driver", "publisher") if before.get(k)]
-        driver = (
-            total_samples(b for b, _ in drivers),
-            total_samples(a for _, a in drivers),
-        ) if drivers else (None, None)  # fmt: skip
+        everything that ran on the driver CPUs, which can only overstate it.
+        `driver`: the load generator's CPU when the caller knows it otherwise (Locust's,
+        from its reaped children); by default the sampled driver and publisher processes."""
+        if driver is None:
+            drivers = [(before[k], end[k]) for k in ("driver", "publisher") if before.get(k)]
+            driver = (
+                total_samples(b for b, _ in drivers),
+                total_samples(a for _, a in drivers),
+            ) if drivers else (None, None)  # fmt: skip
         busy = core_busy(before["cores"], end["cores"])
         found = figure.utilisation(
             (before["pinned_server"], end["pinned_server"]),

@@ -59,14 +59,7 @@ FORBIDDEN = {
 
 def imported_modules(path: Path) -> set[str]:
     """The top-level packages `path` imports."""
-    tree = ast.parse(path.read_text(), str(path))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
+    return {name.split(".")[0] for name in modules_imported(path)}
 
 
 def test_packages_import_only_downstream() -> None:

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
+from processes.services import free_port
 from record import StepResult
 from scenarios import figures as figure
+from scenarios.kind import Kind, Parameters
 from scenarios.measure import (
     ProcessSample,
-    core_busy,
     decode,
     encode,
     merge,
@@ -25,10 +26,6 @@ from scenarios.workers import Worker, WorkerFailed
 
 if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
-
-
-from processes.services import free_port
-from scenarios.kind import Kind, Parameters
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "load" / "locustfiles" / "chat.py"
 """Run by Locust itself, which takes a file, not a module."""
@@ -77,16 +74,8 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     measured = merge_locust_results([json.loads(path.read_text()) for path in parts])
     # Locust's CPU is known only in total (reaped children), over its whole run.
     locust_cpu = (ProcessSample(0, 0), ProcessSample(int(locust_cpu_seconds * 1e9), 0))
-    utilisation = figure.utilisation(
-        (before["pinned_server"], after["pinned_server"]),
-        locust_cpu,
-        after["monotonic"] - before["monotonic"],
-        len(run.pinning.server),
-        len(run.pinning.driver),
-        core_busy(before["cores"], after["cores"]),
-    )
     figures = locust_figures(step, measured, code, locust_cpu_seconds)
-    figures["utilisation"] = utilisation
+    figures["utilisation"] = run.utilisation(before, after, driver=locust_cpu)
     figures["server_cpu_us_per_message"] = figure.cpu_us_per(
         before["server"], after["server"], measured["delivered"]
     )
