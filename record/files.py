@@ -9,7 +9,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from record.contract import READABLE_VERSIONS, SCHEMA, STEP_KEYS, Results, StepResult
+from record.contract import READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION, Results
+from record.steps import RESULTS, StepResult
+from record.upgrade import UpgradeFailed, upgrade
 
 
 class UnknownSchema(ValueError):
@@ -50,14 +52,24 @@ def _check(part: str, value: Any) -> None:
 
 
 def validate_step(step: StepResult) -> None:
-    unknown = sorted(set(step) - STEP_KEYS)
-    if unknown:
-        raise SchemaViolation(f"expected step keys declared in record.StepResult, got {unknown}")
+    """The step against the JSON schema and against the keys its `result` declares."""
     _check("step", step)
+    result = step["result"]
+    declared = RESULTS.get(result)
+    if declared is None:
+        raise SchemaViolation(f"expected a result among {', '.join(RESULTS)}, got {result!r}")
+    unknown = sorted(set(step) - declared)
+    if unknown:
+        raise SchemaViolation(
+            f"expected the keys of record.steps' {result!r} result in step {step['id']!r}, "
+            f"got also {unknown}"
+        )
 
 
 def validate(results: Results) -> None:
     _check("file", results)
+    for step in results["steps"]:
+        validate_step(step)
 
 
 def write(path: Path, results: Results, *, whole: bool = False) -> None:
@@ -85,16 +97,25 @@ def find_run(path: str | Path) -> Path:
 
 
 def read(path: str | Path, versions: tuple[int, ...] = READABLE_VERSIONS) -> Results:
-    """A results file, refusing one whose schema or version is not among `versions`."""
+    """A results file in this version's shape, refusing one whose schema or version is not
+    among `versions`: an older one is upgraded as it is read."""
     file = find_run(path) / "results.json"
     try:
-        results: Results = json.loads(file.read_text())
+        results = json.loads(file.read_text())
     except ValueError as exc:
         raise UnknownSchema(f"expected JSON in {file}, got {exc}") from exc
+    if not isinstance(results, dict):
+        raise UnknownSchema(f"expected a JSON object in {file}, got {type(results).__name__}")
     schema, version = results.get("schema"), results.get("schema_version")
     if schema != SCHEMA or version not in versions:
         raise UnknownSchema(
             f"expected {SCHEMA} version {' or '.join(map(str, versions))} in {file}, got "
             f"{schema!r} version {version!r}: is rtbench older than the run?"
         )
-    return results
+    if version != SCHEMA_VERSION:
+        try:
+            results = upgrade(results)
+        except (UpgradeFailed, KeyError, TypeError, AttributeError) as exc:
+            raise UnknownSchema(f"expected a version {version} file in {file}, got {exc}") from exc
+    upgraded: Results = results
+    return upgraded

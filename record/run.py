@@ -6,12 +6,28 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict, cast
+from typing import TypedDict, TypeGuard, cast
 
 from hdrh.histogram import HdrHistogram
 
-from record.contract import Results, StepResult
+from record.contract import Results
 from record.files import find_run, read
+from record.steps import (
+    DELIVERING,
+    BroadcastStep,
+    BrowserStep,
+    ChatStep,
+    DelayStep,
+    DeliveryStep,
+    IdleStep,
+    KneePoint,
+    KneeStep,
+    LatencySummary,
+    ProxyIdleStep,
+    ProxyStep,
+    StepResult,
+    Utilisation,
+)
 
 KEPT = ("ok", "degraded")
 """Step statuses that carry figures; a failed step carries its error only."""
@@ -57,7 +73,8 @@ class RecordedRun:
 
     @property
     def steps(self) -> list[StepResult]:
-        return [s for s in self.data["steps"] if s.get("status") in KEPT]
+        """The steps that carry figures: not the failed ones."""
+        return [s for s in self.data["steps"] if s["status"] in KEPT]
 
     def of(self, scenario: str, transport: str | None = None) -> list[StepResult]:
         return [
@@ -66,13 +83,42 @@ class RecordedRun:
             if s["scenario"] == scenario and (transport is None or s["transport"] == transport)
         ]
 
-    def histogram(self, step: StepResult) -> HdrHistogram | None:
+    def deliveries(self, scenario: str, transport: str | None = None) -> list[DeliveryStep]:
+        """The steps of `scenario` that carry delivery figures."""
+        return [s for s in self.of(scenario, transport) if delivers(s)]
+
+    def broadcasts(self, scenario: str, transport: str | None = None) -> list[BroadcastStep]:
+        """The steps of `scenario` that broadcast's kinds wrote (with their soak or storm)."""
+        return [s for s in self.of(scenario, transport) if s["result"] == "broadcast"]
+
+    def chats(self, transport: str | None = None) -> list[ChatStep]:
+        return [s for s in self.of("chat", transport) if s["result"] == "chat"]
+
+    def proxies(self, transport: str | None = None) -> list[ProxyStep]:
+        return [s for s in self.of("proxy", transport) if s["result"] == "proxy"]
+
+    def knees(self, transport: str | None = None) -> list[KneeStep]:
+        return [s for s in self.of("knee", transport) if s["result"] == "knee"]
+
+    def idles(self, transport: str | None = None) -> list[IdleStep]:
+        return [s for s in self.of("idle", transport) if s["result"] == "idle"]
+
+    def proxy_idles(self, transport: str | None = None) -> list[ProxyIdleStep]:
+        return [s for s in self.of("proxy_idle", transport) if s["result"] == "proxy_idle"]
+
+    def delays(self, transport: str | None = None) -> list[DelayStep]:
+        return [s for s in self.of("delay", transport) if s["result"] == "delay"]
+
+    def browsers(self, transport: str | None = None) -> list[BrowserStep]:
+        return [s for s in self.of("browser", transport) if s["result"] == "browser"]
+
+    def histogram(self, step: DeliveryStep | KneePoint) -> HdrHistogram | None:
         name = step.get("histogram_file")
         if not name or not (self.folder / name).exists():
             return None
         return HdrHistogram.decode((self.folder / name).read_text().strip().encode("ascii"))
 
-    def timeline(self, step: StepResult) -> Timeline | None:
+    def timeline(self, step: DeliveryStep | KneePoint) -> Timeline | None:
         name = step.get("timeline_file")
         if not name or not (self.folder / name).exists():
             return None
@@ -84,6 +130,25 @@ class RecordedRun:
         if not file.exists():
             return None
         return cast(list[BreakdownRow], json.loads(file.read_text()))
+
+
+def latency_of(step: StepResult) -> LatencySummary | None:
+    """The step's latency over every raw sample, where its kind measured one."""
+    if step["result"] == "browser" or delivers(step):
+        return step.get("latency_us")
+    return None
+
+
+def utilisation_of(step: StepResult) -> Utilisation:
+    """The step's utilisation block; empty where its kind, or a version-1 file, has none."""
+    if step["result"] == "browser" or step["result"] == "delay" or delivers(step):
+        return step.get("utilisation", {})
+    return {}
+
+
+def delivers(step: StepResult) -> TypeGuard[DeliveryStep]:
+    """Whether the step carries delivery figures, whichever kind wrote them."""
+    return step["result"] in DELIVERING
 
 
 def load(path: str | Path) -> RecordedRun:

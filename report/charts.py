@@ -7,62 +7,18 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
-
-from record import PEERS, TRANSPORTS, BytesPerMessage, RecordedRun, StepResult, Timeline
-from report import selection, stats
-from report.selection import NAMES
-
-COLORS = {
-    "longpoll": "#c8553d",
-    "sse": "#e2a03f",
-    "ws": "#2a7f8f",
-    "null": "#7a7a7a",
-    "bare-ws": "#3b4cc0",
-    "picows": "#1b9e77",
-    "socketio-ws": "#8e44ad",
-    "socketio-polling": "#c39bd3",
-}
-
-"""Reference peers (the `peers` package): shown next to ours, styled apart (dash-dot)."""
-SERIES = TRANSPORTS + PEERS
-
-plt.rcParams.update(
-    {
-        "figure.dpi": 110,
-        "font.size": 9.5,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.25,
-        "axes.titleweight": "bold",
-        "legend.frameon": False,
-    }
+from record import (
+    PEERS,
+    TRANSPORTS,
+    BytesPerMessage,
+    DeliveryStep,
+    RecordedRun,
+    StepResult,
+    delivers,
 )
-
-
-def caption(run: RecordedRun) -> str:
-    m, s = run.data["machine"], run.data["software"]
-    pin = run.data["pinning"]
-    commit = (s["git"].get("commit") or "unknown")[:10]
-    return (
-        f"{run.data['profile']['name']} run {run.data['run_id']} · {m['cpu_model']}, "
-        f"{m['cores']} cores · server CPU {pin['server_cpus']}, driver CPU {pin['driver_cpus']}"
-        f"{' (shared)' if pin['shared'] else ''} · Python {s['python']} · commit {commit}"
-    )
-
-
-def _finish(fig: Figure, run: RecordedRun, path: Path) -> Path:
-    fig.text(0.01, 0.005, caption(run), fontsize=7, color="#666666", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.035, 1, 1))
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
+from report import selection, stats, timelines
+from report.drawing import COLORS, SERIES, finish, plt
+from report.selection import NAMES
 
 REFERENCE_SUBSCRIBERS = 100
 """The fan-out of the reference figures (100 subscribers); the report compares there when it can."""
@@ -71,12 +27,16 @@ REFERENCE_SUBSCRIBERS = 100
 def comparison_load(run: RecordedRun, scenario: str = "broadcast") -> int | None:
     """The fan-out to compare transports at: the headline load's (the highest where all
     transports ran unsaturated), else the reference one if the run has it, else the smallest."""
-    present = [t for t in TRANSPORTS if run.of(scenario, t)]
+    present = [t for t in TRANSPORTS if run.deliveries(scenario, t)]
     load = selection.comparison_load(run, present, scenario) if present else None
     if load is not None:
         return load[0]
     counts = sorted(
-        {s["params"]["subscribers"] for s in run.of(scenario) if not selection.variant(s)}
+        {
+            int(s["params"]["subscribers"])
+            for s in run.deliveries(scenario)
+            if not selection.variant(s)
+        }
     )
     if REFERENCE_SUBSCRIBERS in counts:
         return REFERENCE_SUBSCRIBERS
@@ -85,11 +45,11 @@ def comparison_load(run: RecordedRun, scenario: str = "broadcast") -> int | None
 
 def plain(
     run: RecordedRun, scenario: str, transport: str, subscribers: int | None
-) -> StepResult | None:
+) -> DeliveryStep | None:
     """The plain step at this load; with repeats, the one whose p50 is the median."""
     steps = [
         s
-        for s in run.of(scenario, transport)
+        for s in run.deliveries(scenario, transport)
         if not selection.variant(s) and s["params"]["subscribers"] == subscribers
     ]
     steps.sort(key=lambda s: s["latency_us"]["p50"] or 0)
@@ -145,7 +105,7 @@ def latency_cdf(run: RecordedRun, path: Path) -> Path | None:
         color="#444444",
     )
     ax.legend(loc="lower right")
-    return _finish(fig, run, path)
+    return finish(fig, run, path)
 
 
 def latency_vs_subscribers(run: RecordedRun, path: Path) -> Path | None:
@@ -153,10 +113,10 @@ def latency_vs_subscribers(run: RecordedRun, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     drawn = False
     for transport in SERIES:
-        by_load: dict[int, list[StepResult]] = {}
-        for step in run.of("broadcast", transport):
+        by_load: dict[int, list[DeliveryStep]] = {}
+        for step in run.deliveries("broadcast", transport):
             if not selection.variant(step):
-                by_load.setdefault(step["params"]["subscribers"], []).append(step)
+                by_load.setdefault(int(step["params"]["subscribers"]), []).append(step)
         if not by_load:
             continue
         xs = sorted(by_load)
@@ -200,7 +160,7 @@ def latency_vs_subscribers(run: RecordedRun, path: Path) -> Path | None:
     ax.set_ylabel("latency (ms, log scale)")
     ax.set_title("p50 and p99 vs fan-out (bars: range of repeats; ringed: saturated)")
     ax.legend(ncol=3, fontsize=8)
-    return _finish(fig, run, path)
+    return finish(fig, run, path)
 
 
 def _bars(
@@ -213,7 +173,11 @@ def _bars(
     group_key: str = "subscribers",
     baseline: bool = False,
 ) -> Path | None:
-    groups = sorted({s["params"][group_key] for s in run.of(scenario) if not selection.variant(s)})
+    """One bar per transport and group, from `value` of each step of `scenario` (None: the
+    step has no such figure)."""
+    groups = sorted(
+        {int(s["params"][group_key]) for s in run.of(scenario) if not selection.variant(s)}
+    )
     if not groups:
         return None
     present = {s["transport"] for s in run.of(scenario) if not selection.variant(s)}
@@ -264,7 +228,7 @@ def _bars(
         transform=ax.transAxes, fontsize=7, va="top", color="#444444",
     )  # fmt: skip
     ax.legend(fontsize=7, ncol=2 if len(series) > 4 else 1)
-    return _finish(fig, run, path)
+    return finish(fig, run, path)
 
 
 def server_cpu(run: RecordedRun, path: Path) -> Path | None:
@@ -273,7 +237,7 @@ def server_cpu(run: RecordedRun, path: Path) -> Path | None:
         path,
         "Server CPU per delivered message (user + system)",
         "µs of server CPU per delivered message",
-        lambda s: s["server_cpu_us_per_message"],
+        lambda s: s.get("server_cpu_us_per_message") if delivers(s) else None,
         baseline=True,
     )
 
@@ -284,7 +248,7 @@ def driver_cpu(run: RecordedRun, path: Path) -> Path | None:
         path,
         "Measuring driver CPU per delivered message (what the harness costs)",
         "µs of driver CPU per delivered message",
-        lambda s: s["driver_cpu_us_per_message"],
+        lambda s: s.get("driver_cpu_us_per_message") if delivers(s) else None,
         baseline=True,
     )
 
@@ -295,7 +259,7 @@ def rss_per_connection(run: RecordedRun, path: Path) -> Path | None:
         path,
         "Server memory per idle connection",
         "KiB of server RSS per connection",
-        lambda s: (s["rss_per_connection_bytes"] or 0) / 1024,
+        lambda s: (s["rss_per_connection_bytes"] or 0) / 1024 if s["result"] == "idle" else None,
         scenario="idle",
         group_key="connections",
     )
@@ -353,20 +317,21 @@ def wire_bytes(run: RecordedRun, path: Path) -> Path | None:
     )
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     ax.set_xlim(0, max(down + up for _, _, down, up in rows) * 1.45)
-    return _finish(fig, run, path)
+    return finish(fig, run, path)
 
 
 def knee(run: RecordedRun, path: Path) -> Path | None:
-    steps = run.of("knee")
+    steps = run.knees()
     if not steps:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    loads = sorted({step["params"]["subscribers"] for step in steps})
+    loads = sorted({int(step["params"]["subscribers"]) for step in steps})
     for step in steps:
         transport = step["transport"]
         points = step["points"]
-        dashed = loads.index(step["params"]["subscribers"]) % 2 == 1
-        xs = [p["rate"] * step["params"]["subscribers"] for p in points]
+        subscribers = int(step["params"]["subscribers"])
+        dashed = loads.index(subscribers) % 2 == 1
+        xs = [p["rate"] * subscribers for p in points]
         ys = [(p["latency_us"]["p99"] or 0) / 1000 for p in points]
         ax.plot(
             xs,
@@ -375,18 +340,22 @@ def knee(run: RecordedRun, path: Path) -> Path | None:
             color=COLORS[transport],
             label=f"{NAMES[transport]}, {step['params']['subscribers']} subscribers",
         )
-        hot = [(x, y) for x, y, pt in zip(xs, ys, points, strict=True) if selection.saturated(pt)]
+        hot = [
+            (x, y)
+            for x, y, pt in zip(xs, ys, points, strict=True)
+            if pt.get("utilisation", {}).get("saturated_because")
+        ]
         if hot:
             ax.plot(
                 [x for x, _ in hot], [y for _, y in hot], "o", markersize=8,
                 markerfacecolor="white", markeredgecolor=COLORS[transport],
             )  # fmt: skip
         if step["max_sustainable_rate"]:
-            knee_x = step["max_sustainable_rate"] * step["params"]["subscribers"]
+            knee_x = step["max_sustainable_rate"] * subscribers
             knee_y = next((y for x, y in zip(xs, ys, strict=True) if x == knee_x), None)
             if knee_y is not None:
                 ax.plot(knee_x, knee_y, "*", color=COLORS[transport], markersize=15)
-    bound = steps[0]["params"]["p99_bound_ms"]
+    bound = float(steps[0]["params"]["p99_bound_ms"])
     ax.axhline(bound, color="#999999", linestyle=":", label=f"p99 bound {bound:g} ms")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -394,73 +363,7 @@ def knee(run: RecordedRun, path: Path) -> Path | None:
     ax.set_ylabel("p99 latency (ms, log scale)")
     ax.set_title("p99 vs offered load; ★ capacity (p99 under the bound, no loss); ○ saturated")
     ax.legend(fontsize=8)
-    return _finish(fig, run, path)
-
-
-def churn_timeline(run: RecordedRun, path: Path) -> Path | None:
-    steps = run.of("churn")
-    timelines: list[tuple[StepResult, Timeline]] = [
-        (step, found)
-        for step in steps
-        if (found := run.timeline(step)) is not None and found.get("delivered")
-    ]
-    if not timelines:
-        return None
-    fig, ax = plt.subplots(figsize=(7.5, 4.0))
-    for step, timeline in timelines:
-        bucket = timeline["bucket_ms"] / 1000
-        xs = [i * bucket for i in range(len(timeline["delivered"]))]
-        ys = [n / bucket for n in timeline["delivered"]]
-        ax.plot(
-            xs,
-            ys,
-            color=COLORS[step["transport"]],
-            linewidth=1.2,
-            label=f"{NAMES[step['transport']]}: {step['reconnects']} reconnects, "
-            f"{step['lost']} lost",
-        )
-        drops = [x for x, n in zip(xs, timeline["reconnects"], strict=True) if n]
-        ax.plot(drops, [0] * len(drops), "|", color=COLORS[step["transport"]], markersize=8)
-    ax.set_xlabel("time since the driver started (s); ticks on the axis: a subscriber dropped")
-    ax.set_ylabel("deliveries per second")
-    ax.set_title("Delivery through reconnect churn (every drop resumes by id)")
-    ax.legend(fontsize=8)
-    return _finish(fig, run, path)
-
-
-def soak(run: RecordedRun, path: Path) -> Path | None:
-    """The server's RSS and open fds through each soak step."""
-    steps = [s for s in run.of("soak") if (s.get("soak") or {}).get("samples")]
-    if not steps:
-        return None
-    with_heap = any(len(s) > 3 and s[3] for st in steps for s in st["soak"]["samples"])
-    fig, axes = plt.subplots(3 if with_heap else 2, 1, figsize=(7.5, 7.5 if with_heap else 5.5),
-                             sharex=True)  # fmt: skip
-    rss, fds = axes[0], axes[-1]
-    for step in steps:
-        figures = step["soak"]
-        samples = [[v or 0.0 for v in s] for s in figures["samples"]]
-        xs = [sample[0] / 60 for sample in samples]
-        slope = figures.get("rss_slope_mib_per_hour")
-        label = NAMES[step["transport"]] + (f": {slope:+.1f} MiB/h" if slope is not None else "")
-        color = COLORS[step["transport"]]
-        rss.plot(xs, [s[1] / 2**20 for s in samples], color=color, label=label)
-        fds.plot(xs, [s[2] for s in samples], color=color)
-        if with_heap:
-            heap = [
-                (x, s[3] / 1000) for x, s in zip(xs, samples, strict=True) if len(s) > 3 and s[3]
-            ]
-            axes[1].plot([h[0] for h in heap], [h[1] for h in heap], color=color)
-        for ax in axes:
-            ax.axvline(figures["warmup_seconds"] / 60, color="grey", linewidth=0.8, linestyle=":")
-    if with_heap:
-        axes[1].set_ylabel("Python's blocks (thousands)")
-    rss.set_ylabel("server RSS (MiB)")
-    fds.set_ylabel("server open fds")
-    fds.set_xlabel("minutes into the soak (dotted: end of the warm-up the slope excludes)")
-    rss.set_title("Soak: memory and file descriptors under broadcast with churn")
-    rss.legend(fontsize=8)
-    return _finish(fig, run, path)
+    return finish(fig, run, path)
 
 
 CHARTS: dict[str, Callable[[RecordedRun, Path], Path | None]] = {
@@ -471,8 +374,8 @@ CHARTS: dict[str, Callable[[RecordedRun, Path], Path | None]] = {
     "driver-cpu": driver_cpu,
     "rss-per-connection": rss_per_connection,
     "knee": knee,
-    "churn-timeline": churn_timeline,
-    "soak": soak,
+    "churn-timeline": timelines.churn_timeline,
+    "soak": timelines.soak,
 }
 
 

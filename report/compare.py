@@ -17,28 +17,53 @@ import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
-from record import PEERS, TRANSPORTS, RecordedRun, StepResult, UnknownSchema, load
+from record import (
+    PEERS,
+    TRANSPORTS,
+    DeliveryStep,
+    RecordedRun,
+    StepResult,
+    UnknownSchema,
+    delivers,
+    latency_of,
+    load,
+)
 from record.display import num
 from report import question1, stats, verdicts
 
-FIGURES: dict[str, Callable[[StepResult], float | None]] = {
-    "p50 ms": lambda s: _ms(s.get("latency_us", {}).get("p50")),
-    "p99 ms": lambda s: _ms(s.get("latency_us", {}).get("p99")),
-    "p99.9 ms": lambda s: _ms(s.get("latency_us", {}).get("p99_9")),
-    "achieved msg/s": lambda s: s.get("achieved_rate"),
-    "bytes down/msg": lambda s: (s.get("bytes_per_message") or {}).get("down"),
-    "bytes up/msg": lambda s: (s.get("bytes_per_message") or {}).get("up"),
-    "server µs/msg": lambda s: s.get("server_cpu_us_per_message"),
-    "driver µs/msg": lambda s: s.get("driver_cpu_us_per_message"),
-    "lost": lambda s: s.get("lost"),
-    "RSS KiB/conn": lambda s: _kib(s.get("rss_per_connection_bytes")),
-    "knee msg/s": lambda s: s.get("max_sustainable_rate"),
+Figure = Callable[[StepResult], float | None]
+
+
+def _delivered(get: Callable[[DeliveryStep], float | None]) -> Figure:
+    return lambda s: get(s) if delivers(s) else None
+
+
+def _latency(percentile: Literal["p50", "p99", "p99_9"]) -> Figure:
+    def ms(s: StepResult) -> float | None:
+        latency = latency_of(s)
+        value = latency.get(percentile) if latency else None
+        return None if value is None else value / 1000
+
+    return ms
+
+
+FIGURES: dict[str, Figure] = {
+    "p50 ms": _latency("p50"),
+    "p99 ms": _latency("p99"),
+    "p99.9 ms": _latency("p99_9"),
+    "achieved msg/s": _delivered(lambda s: s.get("achieved_rate")),
+    "bytes down/msg": _delivered(lambda s: (s.get("bytes_per_message") or {}).get("down")),
+    "bytes up/msg": _delivered(lambda s: (s.get("bytes_per_message") or {}).get("up")),
+    "server µs/msg": _delivered(lambda s: s.get("server_cpu_us_per_message")),
+    "driver µs/msg": _delivered(lambda s: s.get("driver_cpu_us_per_message")),
+    "lost": _delivered(lambda s: s.get("lost")),
+    "RSS KiB/conn": lambda s: (
+        _kib(s["rss_per_connection_bytes"]) if s["result"] == "idle" else None
+    ),
+    "knee msg/s": lambda s: s["max_sustainable_rate"] if s["result"] == "knee" else None,
 }
-
-
-def _ms(us: float | None) -> float | None:
-    return None if us is None else us / 1000
 
 
 def _kib(size: float | None) -> float | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from record import (
-    StepResult,
+    DeliveryStep,
     Utilisation,
 )
 from record.display import MISSING, pct
@@ -14,7 +14,7 @@ from report import selection
 from report.stats import Spread
 
 
-def core_use(steps: list[StepResult], side: Literal["server_core", "driver_core"]) -> str:
+def core_use(steps: list[DeliveryStep], side: Literal["server_core", "driver_core"]) -> str:
     """A side's core utilisation over repeats, max of them (saturation is about the worst)."""
     values = [v for s in steps if (v := s.get("utilisation", Utilisation()).get(side)) is not None]
     return pct(max(values)) if values else MISSING
@@ -24,7 +24,7 @@ def ratio(a: float | None, b: float | None) -> str:
     return MISSING if a is None or b is None or b == 0 else f"{a / b:.2f}×"
 
 
-def median_of(steps: list[StepResult], direction: Literal["down", "up"]) -> float | None:
+def median_of(steps: list[DeliveryStep], direction: Literal["down", "up"]) -> float | None:
     """The median bytes per delivered message one way, over the repeats."""
     spread = selection.spread_of(steps, lambda s: s["bytes_per_message"].get(direction))
     return None if spread is None else spread.median

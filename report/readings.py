@@ -6,7 +6,16 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 
-from record import TRANSPORTS, RecordedRun, StepResult, Utilisation
+from record import (
+    TRANSPORTS,
+    ChatStep,
+    DeliveryStep,
+    RecordedRun,
+    StepResult,
+    delivers,
+    latency_of,
+    utilisation_of,
+)
 from report.claims import P99_EVENTS, Figure, Reading
 from report.selection import (
     KNOBS,
@@ -23,15 +32,17 @@ from report.selection import (
 
 def clean(step: StepResult) -> bool:
     """Ran to the end with nothing lost and no core past its threshold."""
-    return step.get("status") == "ok" and saturated(step) is None
+    return step["status"] == "ok" and saturated(step) is None
 
 
 def cores(steps: Sequence[StepResult]) -> tuple[float | None, float | None, float | None]:
     """The busiest server and driver core over these steps, and the driver's CPU per message."""
-    uses = [s.get("utilisation", Utilisation()) for s in steps]
+    uses = [utilisation_of(s) for s in steps]
     server = [v for u in uses if (v := u.get("server_core")) is not None]
     driver = [v for u in uses if (v := u.get("driver_core")) is not None]
-    driver_cpu = [v for s in steps if (v := s.get("driver_cpu_us_per_message")) is not None]
+    driver_cpu = [
+        v for s in steps if delivers(s) and (v := s.get("driver_cpu_us_per_message")) is not None
+    ]
     return (
         max(server) if server else None,
         max(driver) if driver else None,
@@ -40,13 +51,13 @@ def cores(steps: Sequence[StepResult]) -> tuple[float | None, float | None, floa
 
 
 def events(step: StepResult) -> int:
-    latency = step.get("latency_us")
+    latency = latency_of(step)
     return 0 if latency is None else latency["count"]
 
 
 def figure_of(
-    steps: Sequence[StepResult],
-    get: Callable[[StepResult], float | None],
+    steps: Sequence[DeliveryStep],
+    get: Callable[[DeliveryStep], float | None],
     where: str,
     p99: bool = False,
 ) -> Reading:
@@ -100,7 +111,7 @@ def widest(run: RecordedRun) -> tuple[int, float] | None:
 
 def at_load(
     pick: Callable[[RecordedRun], tuple[int, float] | None],
-    get: Callable[[StepResult], float | None],
+    get: Callable[[DeliveryStep], float | None],
     p99: bool = False,
 ) -> Callable[[RecordedRun, str], Reading]:
     def read(run: RecordedRun, transport: str) -> Reading:
@@ -116,7 +127,7 @@ def at_load(
 # -- figures -----------------------------------------------------------------------------------
 
 
-def p99_ms(step: StepResult) -> float | None:
+def p99_ms(step: DeliveryStep) -> float | None:
     value = p99(step)
     return None if value is None else value / 1000
 
@@ -124,7 +135,7 @@ def p99_ms(step: StepResult) -> float | None:
 def burst_at_distance(run: RecordedRun, transport: str) -> Reading:
     """Events 2–10 of a burst through the delay proxy at the run's widest round-trip time: a
     long poll answers with what it has and pays a round trip to ask for the rest."""
-    steps = [s for s in run.of("delay") if float(s["params"]["rtt_ms"]) > 0]
+    steps = [s for s in run.delays() if float(s["params"]["rtt_ms"]) > 0]
     if not steps:
         return "no delay step with a round-trip time"
     rtt = max(float(s["params"]["rtt_ms"]) for s in steps)
@@ -135,7 +146,7 @@ def burst_at_distance(run: RecordedRun, transport: str) -> Reading:
     unfit = [s["id"] for s in mine if not clean(s)]
     if unfit:
         return f"not clean or saturated: {', '.join(unfit)}"
-    values = tuple(v for s in mine for v in s.get("burst_rest_ms", []) if v is not None)
+    values = tuple(v for s in mine for v in s["burst_rest_ms"] if v is not None)
     if not values:
         return f"no burst measured at {where}"
     return Figure(values, tuple(s["id"] for s in mine), f"{where}, {len(values)} bursts",
@@ -153,35 +164,47 @@ def browser_code(run: RecordedRun, transport: str) -> Reading:
     if saturated(step) is not None:
         return f"saturated: {step['id']}"
     if transport == "sse":
-        retries = [r for r in (step.get("sse_reconnection") or {}).values() if isinstance(r, dict)]
+        retries = (
+            list(step["sse_reconnection"]["by_retry_ms"].values())
+            if "sse_reconnection" in step
+            else []
+        )
         if not retries:
             return "EventSource's reconnection was not measured"
         failed = [r for r in retries if r["lost"] or not r["reconnects"]]
         if failed:
             return "EventSource lost events or did not reconnect by itself"
         return Figure((0.0,), (step["id"],), where, *cores([step]))
-    lines = (step.get("recovery_code_lines") or {}).get(transport)
+    lines = step["recovery_code_lines"].get(transport)
     if lines is None:
         return "lines of recovery code not counted"
     return Figure((float(lines),), (step["id"],), where, *cores([step]))
 
 
-def proxy_steps(run: RecordedRun, transport: str, nginx: str) -> list[StepResult]:
+def proxy_steps(run: RecordedRun, transport: str, nginx: str) -> list[DeliveryStep]:
     """Subscriptions through nginx (defaults or tuned), the SSE server sending its usual
     `X-Accel-Buffering: no`."""
     return [
         s
-        for s in run.of("proxy", transport)
+        for s in run.deliveries("proxy", transport)
         if s["params"]["nginx"] == nginx and s["params"].get("sse_proxy_buffering_off", True)
     ]
 
 
-def delivered_share(step: StepResult) -> float:
+def delivered_share(step: DeliveryStep) -> float:
     """The share of events a subscriber behind the proxy received (0 when refused)."""
     if not step.get("handshake_passed"):
         return 0.0
     expected = step.get("expected") or 0
     return (step.get("delivered") or 0) / expected if expected else 0.0
+
+
+def delivered_all(step: StepResult) -> bool:
+    """Every event reached every subscriber: through nginx (its handshake passed) or in
+    Chromium."""
+    if step["result"] == "browser":
+        return step["status"] == "ok" and not step["latency"]["lost"]
+    return delivers(step) and delivered_share(step) == 1
 
 
 def through_default_proxy(run: RecordedRun, transport: str) -> Reading:
@@ -198,7 +221,7 @@ def kept_by_default_proxy(run: RecordedRun, transport: str) -> Reading:
     )
 
 
-def events_per_cpu_ms(step: StepResult) -> float | None:
+def events_per_cpu_ms(step: DeliveryStep) -> float | None:
     """Events delivered per ms of CPU of the server and nginx (0 when nginx refused)."""
     if not step.get("handshake_passed"):
         return 0.0
@@ -216,7 +239,7 @@ def notifications(run: RecordedRun, transport: str) -> Reading:
 
 def paths_delivering_all(run: RecordedRun, transport: str) -> Reading:
     """Of nginx's defaults, nginx tuned and Chromium: how many delivered every event."""
-    paths = {
+    paths: dict[str, Sequence[StepResult]] = {
         "nginx defaults": proxy_steps(run, transport, "defaults"),
         "nginx tuned": proxy_steps(run, transport, "tuned"),
         "Chromium": browser_steps(run, transport),
@@ -230,12 +253,8 @@ def paths_delivering_all(run: RecordedRun, transport: str) -> Reading:
     if hot:
         return f"saturated: {', '.join(hot)}"
     passed = 0
-    for name, steps in paths.items():
-        if name == "Chromium":
-            ok = all(s.get("status") == "ok" and not s["latency"]["lost"] for s in steps)
-        else:
-            ok = all(s.get("handshake_passed") and delivered_share(s) == 1 for s in steps)
-        passed += ok
+    for steps in paths.values():
+        passed += all(delivered_all(s) for s in steps)
     return Figure((float(passed),), tuple(s["id"] for s in cited),
                   "of nginx defaults, nginx tuned, Chromium", *cores(cited))  # fmt: skip
 
@@ -247,17 +266,17 @@ def foreign_reads(run: RecordedRun, transport: str) -> Reading:
         return "no browser step"
     if saturated(steps[0]) is not None:
         return f"saturated: {steps[0]['id']}"
-    found = (steps[0].get("cross_origin") or {}).get("no_origin_check")
-    if not isinstance(found, dict):
+    found = steps[0].get("cross_origin", {}).get("no_origin_check")
+    if found is None:
         return "the cross-origin page was not run"
-    return Figure((float(found.get("events_read") or 0),), (steps[0]["id"],),
-                  f"of {found.get('events_published')} published, a foreign page in Chromium",
+    return Figure((float(found["events_read"]),), (steps[0]["id"],),
+                  f"of {found['events_published']} published, a foreign page in Chromium",
                   *cores(steps[:1]))  # fmt: skip
 
 
 def binary_overhead(run: RecordedRun, transport: str) -> Reading:
     """Wire bytes per binary event over its payload, at the run's largest binary payload."""
-    binary = [s for s in run.of("broadcast") if s["params"].get("binary")]
+    binary = [s for s in run.deliveries("broadcast") if s["params"].get("binary")]
     if not binary:
         return "no binary step"
     size = max(int(s["params"]["payload_bytes"]) for s in binary)
@@ -267,26 +286,26 @@ def binary_overhead(run: RecordedRun, transport: str) -> Reading:
         if s["transport"] == transport and int(s["params"]["payload_bytes"]) == size
     ]
 
-    def ratio(step: StepResult) -> float | None:
+    def ratio(step: DeliveryStep) -> float | None:
         total = wire(step)
         return None if total is None else total / size
 
     return figure_of(mine, ratio, f"binary events of {size // 1024} KiB")
 
 
-def chat_steps(run: RecordedRun, transport: str, workload: str) -> list[StepResult]:
+def chat_steps(run: RecordedRun, transport: str, workload: str) -> list[ChatStep]:
     """The chat steps of one workload: "chat" (many rooms, a message every few seconds per
     member) or "games" (a few players, many updates a second each)."""
     # The workload sets its own payload: only the server's knobs (TLS, auth...) make a variant.
     return [
         s
-        for s in run.of("chat", transport)
+        for s in run.chats(transport)
         if s["params"].get("workload", "chat") == workload
         and not any(s["params"].get(knob) for knob in KNOBS)
     ]
 
 
-def chat_where(steps: Sequence[StepResult], workload: str) -> str:
+def chat_where(steps: Sequence[DeliveryStep], workload: str) -> str:
     if not steps:
         return workload
     p = steps[0]["params"]
@@ -294,7 +313,7 @@ def chat_where(steps: Sequence[StepResult], workload: str) -> str:
             f"each publishing {p['member_rate']:g}/s")  # fmt: skip
 
 
-def upstream_per_message(step: StepResult) -> float | None:
+def upstream_per_message(step: DeliveryStep) -> float | None:
     """Every byte the members sent, handshakes and polls included, per message they sent."""
     total = (step.get("bytes_per_message") or {}).get("total_up")
     published = step.get("published") or 0
@@ -319,8 +338,8 @@ def acknowledgement_p99(run: RecordedRun, transport: str) -> Reading:
     if short:
         return f"fewer than {P99_EVENTS:,} acknowledgements in {', '.join(short)}"
 
-    def p99_of(step: StepResult) -> float | None:
-        value = step["acknowledgement_us"]["p99"]
+    def p99_of(step: DeliveryStep) -> float | None:
+        value = step["acknowledgement_us"]["p99"] if step["result"] == "chat" else None
         return None if value is None else value / 1000
 
     return figure_of(steps, p99_of, where)

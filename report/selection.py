@@ -6,13 +6,28 @@ these."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TypeVar
 
-from record import BytesPerMessage, CrossOriginOutcome, RecordedRun, StepResult, Utilisation
+from record import (
+    BrowserStep,
+    BytesPerMessage,
+    CrossOriginOutcome,
+    DelayStep,
+    DeliveryStep,
+    Params,
+    ProxyStep,
+    RecordedRun,
+    RetryOutcome,
+    StepHeader,
+    StepResult,
+    utilisation_of,
+)
 from report import stats
 from report.stats import Spread
 
-Step = StepResult
+Step = DeliveryStep
+AnyStep = TypeVar("AnyStep", DeliveryStep, BrowserStep, StepResult)
 Getter = Callable[[Step], float | None]
 
 NAMES = {
@@ -30,9 +45,12 @@ KNOBS = ("tls", "compression", "auth", "ratelimit", "browser_headers", "binary",
 # -- selecting steps ---------------------------------------------------------------------------
 
 
-def variant(step: Step) -> bool:
+def variant(step: StepHeader) -> bool:
     """TLS, compression, auth, rate-limit or odd payload steps are not the plain comparison."""
-    p = step["params"]
+    return variant_params(step["params"])
+
+
+def variant_params(p: Params) -> bool:
     return (
         any(p.get(knob) for knob in KNOBS)
         or p.get("payload_bytes", 90) != 90
@@ -41,9 +59,9 @@ def variant(step: Step) -> bool:
     )
 
 
-def saturated(step: Step) -> str | None:
+def saturated(step: StepResult) -> str | None:
     """Why the step ran saturated, or None (runs before schema 2 recorded no utilisation)."""
-    return step.get("utilisation", Utilisation()).get("saturated_because")
+    return utilisation_of(step).get("saturated_because")
 
 
 Load = tuple[int, float]
@@ -61,7 +79,7 @@ def repeats(
     """The plain steps of one transport (at one load), every repeat that ran."""
     return [
         s
-        for s in run.of(scenario, transport)
+        for s in run.deliveries(scenario, transport)
         if not variant(s) and (load is None or ("rate" in s["params"] and load_of(s) == load))
     ]
 
@@ -73,7 +91,9 @@ def usable(steps: Sequence[Step]) -> bool:
 
 def loads(run: RecordedRun, scenario: str = "broadcast") -> list[Load]:
     """Plain loads of the run, highest offered deliveries first."""
-    found = {load_of(s) for s in run.of(scenario) if not variant(s) and "rate" in s["params"]}
+    found = {
+        load_of(s) for s in run.deliveries(scenario) if not variant(s) and "rate" in s["params"]
+    }
     return sorted(found, key=lambda load: (load[0] * load[1], load[0]), reverse=True)
 
 
@@ -87,18 +107,18 @@ def comparison_load(
     return None
 
 
-def spread_of(steps: Sequence[Step], get: Getter) -> Spread | None:
+def spread_of(steps: Sequence[AnyStep], get: Callable[[AnyStep], float | None]) -> Spread | None:
     return stats.spread([v for s in steps if (v := get(s)) is not None])
 
 
 # -- figures -----------------------------------------------------------------------------------
 
 
-def p50(step: Step) -> float | None:
+def p50(step: Step | BrowserStep) -> float | None:
     return step["latency_us"]["p50"]
 
 
-def p99(step: Step) -> float | None:
+def p99(step: Step | BrowserStep) -> float | None:
     return step["latency_us"]["p99"]
 
 
@@ -134,7 +154,7 @@ def protocol_steps(run: RecordedRun, transport: str) -> dict[str, list[Step]]:
     """Broadcast steps served by hypercorn over TLS, by protocol: HTTP/1.1, HTTP/2 with a
     connection per subscriber, HTTP/2 with many subscribers per connection."""
     found: dict[str, list[Step]] = {}
-    for step in run.of("broadcast", transport):
+    for step in run.deliveries("broadcast", transport):
         p = step["params"]
         if p.get("server", "uvicorn") != "hypercorn" and not p.get("http2"):
             continue
@@ -151,44 +171,53 @@ def protocol_steps(run: RecordedRun, transport: str) -> dict[str, list[Step]]:
     return found
 
 
-def browser_steps(run: RecordedRun, transport: str, http2: bool = False) -> list[Step]:
+def browser_steps(run: RecordedRun, transport: str, http2: bool = False) -> list[BrowserStep]:
     """The browser steps of one transport, over HTTP/1.1 or over HTTP/2."""
-    return [s for s in run.of("browser", transport) if bool(s["params"].get("http2")) == http2]
+    return [s for s in run.browsers(transport) if bool(s["params"].get("http2")) == http2]
 
 
-def browser_reconnection(run: RecordedRun) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class Reconnection:
+    """EventSource's own reconnection with one `retry:`, over every repeat."""
+
+    reconnects: int
+    reconnect: Spread | None
+    """Milliseconds from a stream's end to its reopening."""
+    lost: int
+    expected: int
+
+
+def browser_reconnection(run: RecordedRun) -> dict[str, Reconnection] | None:
     """The SSE browser steps' EventSource reconnection figures, by `retry:` in ms."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for step in run.of("browser", "sse"):
-        for retry, figures in (step.get("sse_reconnection") or {}).items():
-            if isinstance(figures, dict):
-                found.setdefault(retry, []).append(figures)
+    found: dict[str, list[RetryOutcome]] = {}
+    for step in run.browsers("sse"):
+        if "sse_reconnection" in step:
+            for retry, outcome in step["sse_reconnection"]["by_retry_ms"].items():
+                found.setdefault(retry, []).append(outcome)
     if not found:
         return None
-    out: dict[str, Any] = {}
-    for retry, runs in sorted(found.items(), key=lambda item: -int(item[0])):
-        gaps = [g for r in runs for g in r["reconnect_ms"]]
-        out[retry] = {
-            "reconnects": sum(r["reconnects"] for r in runs),
-            "reconnect": stats.spread(gaps),
-            "lost": sum(r["lost"] for r in runs),
-            "expected": sum(r["expected"] for r in runs),
-        }
-    return out
+    return {
+        retry: Reconnection(
+            reconnects=sum(r["reconnects"] for r in runs),
+            reconnect=stats.spread([g for r in runs for g in r["reconnect_ms"]]),
+            lost=sum(r["lost"] for r in runs),
+            expected=sum(r["expected"] for r in runs),
+        )
+        for retry, runs in sorted(found.items(), key=lambda item: -int(item[0]))
+    }
 
 
 def recovery_code(run: RecordedRun) -> dict[str, int]:
-    for step in run.of("browser"):
-        lines: dict[str, int] | None = step.get("recovery_code_lines")
-        if lines:
-            return lines
+    for step in run.browsers():
+        if step["recovery_code_lines"]:
+            return step["recovery_code_lines"]
     return {}
 
 
 def binary_steps(run: RecordedRun, transport: str) -> dict[int, list[Step]]:
     """The binary-payload broadcast steps of one transport, by payload size."""
     found: dict[int, list[Step]] = {}
-    for step in run.of("broadcast", transport):
+    for step in run.deliveries("broadcast", transport):
         if step["params"].get("binary"):
             found.setdefault(int(step["params"]["payload_bytes"]), []).append(step)
     return dict(sorted(found.items()))
@@ -216,18 +245,22 @@ def outcome_text(found: CrossOriginOutcome | None) -> str:
     )
 
 
-def proxied(run: RecordedRun) -> dict[tuple[str, str, bool], Step]:
+def proxied(run: RecordedRun) -> dict[tuple[str, str, bool], ProxyStep]:
     """`proxy` steps by (transport, nginx flavour, SSE buffering header sent)."""
     return {
-        (s["transport"], s["params"]["nginx"], s["params"].get("sse_proxy_buffering_off", True)): s
-        for s in run.of("proxy")
+        (
+            s["transport"],
+            s["nginx"],
+            bool(s["params"].get("sse_proxy_buffering_off", True)),
+        ): s
+        for s in run.proxies()
     }
 
 
-def through(step: Step) -> str:
+def through(step: ProxyStep) -> str:
     """What one subscribe through nginx got: refused, or delivered with its latency."""
-    if not step.get("handshake_passed"):
-        return f"refused ({step.get('handshake_status')})"
+    if not step["handshake_passed"]:
+        return f"refused ({step['handshake_status']})"
     lost = step.get("lost", 0)
     latency = step.get("latency_us")
     p50_us, p99_us = (None, None) if latency is None else (latency["p50"], latency["p99"])
@@ -236,6 +269,6 @@ def through(step: Step) -> str:
     return f"passes, {lost} lost, p50 {p50_text}, p99 {p99_text}"
 
 
-def delayed(run: RecordedRun) -> dict[tuple[str, float], Step]:
+def delayed(run: RecordedRun) -> dict[tuple[str, float], DelayStep]:
     """`delay` steps by (transport, RTT ms)."""
-    return {(s["transport"], float(s["params"]["rtt_ms"])): s for s in run.of("delay")}
+    return {(s["transport"], float(s["params"]["rtt_ms"])): s for s in run.delays()}

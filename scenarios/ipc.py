@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast, get_origin, get_type_hints
 
-from record import BrowserLatency, ConnectionLimit, CrossOrigin, LatencySummary
+from record import BrowserLatency, ConnectionLimit, CrossOrigin, LatencySummary, SseReconnection
 
 
 class DriverReady(TypedDict):
@@ -116,7 +116,7 @@ class BrowserResult(TypedDict):
     latency: BrowserLatency
     connection_limit: ConnectionLimit
     cross_origin: NotRequired[CrossOrigin]
-    sse_reconnection: NotRequired[dict[str, Any]]
+    sse_reconnection: NotRequired[SseReconnection]
 
 
 Message = TypeVar("Message", bound=Mapping[str, Any])

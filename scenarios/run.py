@@ -94,13 +94,6 @@ class Orchestrator(Fixtures):
         """One step by its kind, on a server from `pool` (started when missing); a step that
         fails says why, and everything it started is stopped."""
         started = time.monotonic()
-        entry: record.StepResult = {
-            "id": step.id,
-            "scenario": step.scenario,
-            "transport": step.transport,
-            "repeat": step.repeat,
-            "params": step.params,
-        }
         try:
             kind = get_kind(step.scenario)
             server: ServerProcess | None = None
@@ -111,9 +104,14 @@ class Orchestrator(Fixtures):
                     if server is not None:
                         await self.stop_server(server)
                     server = pool[key] = await self.start_server(step)
-            entry.update(await kind.measure(self, step, server))
+            entry = await kind.measure(self, step, server)
         except (WorkerFailed, ServerFailed, TimeoutError, OSError) as exc:
-            entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            entry = {
+                **step.header(),
+                "result": "failed",
+                "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+            }
             console.print(f"[red]step {step.id} failed:[/] {exc}")
             await self.stop_all()
             pool.clear()

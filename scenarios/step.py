@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from record import StepHeader
+
 ID_UNITS = {
     "subscribers": "sub",
     "connections": "conn",
@@ -66,6 +68,18 @@ class Step:
         if self.scenario == "proxy_idle":
             parts.append(f"{self.params['read_timeout_seconds']:g}s-timeout")
         return "-".join(parts) + (f"-b{self.block}" if self.block else "") + f"-r{self.repeat}"
+
+    def header(self) -> StepHeader:
+        """What every recorded step starts with; the orchestrator sets `wall_seconds` when the
+        step ends."""
+        return {
+            "id": self.id,
+            "scenario": self.scenario,
+            "transport": self.transport,
+            "repeat": self.repeat,
+            "params": self.params,
+            "wall_seconds": 0.0,
+        }
 
 
 def uses_tls(params: dict[str, Any]) -> bool:

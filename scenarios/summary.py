@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from record import Results, StepResult, describe_lock
+from record import DeliveryStep, IdleStep, KneeStep, Results, StepResult, delivers, describe_lock
 from record.display import num
 from scenarios.kinds import KINDS
 
@@ -40,21 +40,21 @@ def load_of(step: StepResult) -> str:
     return kind.load(step["params"]) if kind is not None and kind.load else step["scenario"]
 
 
-def broadcast_row(step: StepResult) -> list[str]:
+def broadcast_row(step: DeliveryStep) -> list[str]:
     lat = step["latency_us"]
     wire = step.get("bytes_per_message") or {"down": None, "up": None}
     return [
-        number(step["achieved_rate"], digits=1),
+        number(step.get("achieved_rate"), digits=1),
         *(number(lat[k], 1000, 2) for k in ("p50", "p99", "p99_9", "max")),
-        f"{step['lost']:,}",
+        f"{step.get('lost', 0):,}",
         number(wire.get("down"), digits=0),
         number(wire.get("up"), digits=0),
-        number(step["server_cpu_us_per_message"], digits=1),
-        number(step["driver_cpu_us_per_message"], digits=1),
+        number(step.get("server_cpu_us_per_message"), digits=1),
+        number(step.get("driver_cpu_us_per_message"), digits=1),
     ]
 
 
-def idle_row(step: StepResult) -> list[str]:
+def idle_row(step: IdleStep) -> list[str]:
     mib = 1024 * 1024
     return [
         f"{step['connected']:,}",
@@ -65,7 +65,7 @@ def idle_row(step: StepResult) -> list[str]:
     ]
 
 
-def knee_row(step: StepResult) -> list[str]:
+def knee_row(step: KneeStep) -> list[str]:
     p = step["params"]
     return [
         step["transport"],
@@ -84,22 +84,24 @@ def print_summary(results: Results, console: Console) -> None:
     idle = table("Idle connections — server memory", IDLE)
     knees = table("Knee — highest offered rate with p99 under the bound and no loss", KNEE)
     for step in results["steps"]:
-        status = step.get("status", "failed")
-        if step["scenario"] == "knee" and status != "failed":
+        if step["result"] == "knee":
             knees.add_row(*knee_row(step))
             continue
+        status = step["status"]
         into = idle if step["scenario"] == "idle" else broadcast
         name = step["transport"] + (" (null server)" if step["scenario"] == "baseline" else "")
         head = (name, load_of(step), f"[{STYLE.get(status, 'red')}]{status}[/]")
         kind = KINDS.get(step["scenario"])
-        if status == "failed":
-            into.add_row(*head, f"[red]{step.get('error', '')[:70]}[/]")
+        if step["result"] == "failed":
+            into.add_row(*head, f"[red]{step['error'][:70]}[/]")
         elif kind is not None and kind.summary is not None:
             into.add_row(*head, kind.summary(step))
-        elif "latency_us" not in step and step["scenario"] != "idle":
-            into.add_row(*head, step.get("note", ""))
+        elif step["result"] == "idle":
+            into.add_row(*head, *idle_row(step))
+        elif delivers(step) and "latency_us" in step:
+            into.add_row(*head, *broadcast_row(step))
         else:
-            into.add_row(*head, *(idle_row(step) if into is idle else broadcast_row(step)))
+            into.add_row(*head, str(step.get("note", "")))
     for shown in (broadcast, knees, idle):
         if shown.row_count:
             console.print(shown)

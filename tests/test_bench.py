@@ -393,7 +393,7 @@ def test_tiny_tls_step_runs_over_https_and_counts_tls_bytes(
 
 
 def test_driver_results_from_several_processes_merge_exactly() -> None:
-    from scenarios.kinds.broadcast import merge_driver_results, split
+    from scenarios.shares import merge_driver_results, split
 
     assert split(5, 2) == [3, 2] and split(2, 4) == [1, 1] and sum(split(1001, 3)) == 1001
     parts = []

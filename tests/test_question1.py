@@ -16,6 +16,8 @@ from report import claims, document, question1, render, stats, verdicts
 from report.sections import headline
 
 counter = itertools.count()
+RESULT_OF = {"broadcast": "broadcast", "chat": "chat", "proxy": "proxy", "delay": "delay",
+             "browser": "browser"}  # fmt: skip
 
 
 def step(
@@ -34,6 +36,7 @@ def step(
     return {
         "id": f"{scenario}-{transport}-{subscribers}sub-{rate:g}hz-r{next(counter)}",
         "scenario": scenario,
+        "result": RESULT_OF[scenario],
         "transport": transport,
         "repeat": 1,
         "params": {"subscribers": subscribers, "rate": rate, "payload_bytes": 90},
@@ -187,7 +190,10 @@ def browser_step(transport: str, **extra: Any) -> dict[str, Any]:
     }
     if transport == "sse":
         made["sse_reconnection"] = {
-            "1000": {"expected": 130, "lost": 0, "reconnects": 2, "reconnect_ms": [1007.0]},
+            "stream_max_seconds": 2.0,
+            "by_retry_ms": {
+                "1000": {"expected": 130, "lost": 0, "reconnects": 2, "reconnect_ms": [1007.0]},
+            },
         }
     made.update(extra)
     return made
@@ -198,7 +204,9 @@ def proxy_step(transport: str, nginx: str, i: int = 0) -> dict[str, Any]:
     made = step(transport, 4.0, cpu=COST[transport] * 1.5 + i, subscribers=500, rate=2,
                 scenario="proxy")  # fmt: skip
     made["params"] = {"subscribers": 500, "rate": 2.0, "payload_bytes": 90, "nginx": nginx}
+    made["nginx"] = nginx
     made["handshake_passed"] = passed
+    made["handshake_status"] = (101 if transport == "ws" else 200) if passed else 400
     if not passed:
         for key in ("latency_us", "server_cpu_us_per_message", "delivered", "expected"):
             made.pop(key)
@@ -206,11 +214,29 @@ def proxy_step(transport: str, nginx: str, i: int = 0) -> dict[str, Any]:
 
 
 def delay_step(transport: str, rtt: float) -> dict[str, Any]:
-    made = step(transport, 1.0, scenario="delay")
-    made["params"] = {"rtt_ms": rtt, "repeats": 5, "burst": 10}
     rest = rtt * 2.5 if transport == "longpoll" else rtt / 2
-    made["burst_rest_ms"] = [rest + i for i in range(5)]
-    return made
+    return {
+        "id": f"delay-{transport}-{rtt:g}ms-rtt-r{next(counter)}",
+        "scenario": "delay",
+        "result": "delay",
+        "transport": transport,
+        "repeat": 1,
+        "params": {"rtt_ms": rtt, "repeats": 5, "burst": 10},
+        "wall_seconds": 1.0,
+        "status": "ok",
+        "rtt_ms": rtt,
+        "time_to_first_event_ms": [rtt * 1.5] * 5,
+        "time_to_first_event_median_ms": rtt * 1.5,
+        "resume_ms": [rtt * 2] * 5,
+        "resume_median_ms": rtt * 2,
+        "burst_latency_ms_by_place": [rtt / 2, *(rest for _ in range(9))],
+        "burst_first_median_ms": rtt / 2,
+        "burst_rest_ms": [rest + i for i in range(5)],
+        "burst_rest_median_ms": rest + 2,
+        "proxy_cpu_us_per_chunk": 50.0,
+        "clients": "synthetic",
+        "utilisation": {"server_core": 0.1, "driver_core": 0.1, "saturated_because": None},
+    }
 
 
 def binary_step(transport: str, size: int, i: int) -> dict[str, Any]:
@@ -327,7 +353,7 @@ def test_collaboration_is_judged_on_each_edits_wait_for_its_acknowledgement() ->
 def test_an_eventsource_that_lost_events_has_no_reconnection_figure() -> None:
     steps = full_steps()
     sse = next(s for s in steps if s["scenario"] == "browser" and s["transport"] == "sse")
-    sse["sse_reconnection"]["1000"]["lost"] = 4
+    sse["sse_reconnection"]["by_retry_ms"]["1000"]["lost"] = 4
     j = judged(run_of(*steps), "sse.automatic_reconnection")
     assert j.verdict == "not measured" and "EventSource lost events" in j.missing[0]
 
@@ -376,7 +402,7 @@ def write_run(folder: Path, steps: list[dict[str, Any]]) -> Path:
     import record
 
     data = dict(run_of(*steps).data)
-    data.update(schema="rtbench.results", schema_version=2, software={
+    data.update(schema="rtbench.results", schema_version=record.SCHEMA_VERSION, software={
         "python": "3.11", "packages": {}, "git": {"commit": "abc"}})  # fmt: skip
     folder.mkdir()
     (folder / "results.json").write_text(json.dumps(data))

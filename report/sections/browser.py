@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from record import (
     TRANSPORTS,
+    BrowserStep,
     RecordedRun,
-    StepResult,
 )
 from report import selection, stats
 from report.format import fmt, fmt_ms, fmt_us
@@ -17,10 +17,10 @@ from report.selection import NAMES
 def browser_section(run: RecordedRun) -> Section | None:
     """The browser scenario: latency and cost in Chromium, the per-origin connection limit,
     cross-origin reads and EventSource's own reconnection."""
-    present = [t for t in TRANSPORTS if run.of("browser", t)]
+    present = [t for t in TRANSPORTS if run.browsers(t)]
     if not present:
         return None
-    first = run.of("browser", present[0])[0]
+    first = run.browsers(present[0])[0]
     kinds = [
         (t, h2) for t in present for h2 in (False, True) if selection.browser_steps(run, t, h2)
     ]
@@ -41,7 +41,7 @@ def label(transport: str, h2: bool) -> str:
 
 
 def latency_blocks(
-    run: RecordedRun, kinds: list[tuple[str, bool]], first: StepResult
+    run: RecordedRun, kinds: list[tuple[str, bool]], first: BrowserStep
 ) -> list[Block]:
     """Latency and the browser's CPU in Chromium, per transport and protocol."""
     blocks: list[Block] = []
@@ -83,7 +83,9 @@ def latency_blocks(
     return blocks
 
 
-def limit_blocks(run: RecordedRun, kinds: list[tuple[str, bool]], first: StepResult) -> list[Block]:
+def limit_blocks(
+    run: RecordedRun, kinds: list[tuple[str, bool]], first: BrowserStep
+) -> list[Block]:
     """The per-origin connection limit: who receives, who stalls, and after a close."""
     blocks: list[Block] = []
     rows: list[list[str]] = []
@@ -164,8 +166,8 @@ def reconnection_blocks(run: RecordedRun) -> list[Block]:
     if reconnection:
         lines = selection.recovery_code(run)
         rows = [
-            [f"EventSource, retry: {retry} ms", str(f["reconnects"]),
-             fmt(f["reconnect"], 1, " ms", 0), f"{f['lost']} of {f['expected']:,}", "0"]
+            [f"EventSource, retry: {retry} ms", str(f.reconnects),
+             fmt(f.reconnect, 1, " ms", 0), f"{f.lost} of {f.expected:,}", "0"]
             for retry, f in reconnection.items()
         ]  # fmt: skip
         rows += [[f"{NAMES[t]} (the demo's code)", "–", "–", "–", str(n)] for t, n in lines.items()]
@@ -192,5 +194,5 @@ def reconnection_blocks(run: RecordedRun) -> list[Block]:
 
 
 def protocols(run: RecordedRun) -> str:
-    found = sorted({str(s.get("protocol")) for s in run.of("browser") if s["params"].get("http2")})
+    found = sorted({s["protocol"] for s in run.browsers() if s["params"].get("http2")})
     return ", ".join(found) or "not run"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from record import RecordedRun, StepResult
+from record import DeliveryStep, RecordedRun
 from record.display import ms, num, us
-from report.charts import SERIES, plain
+from report.charts import plain
+from report.drawing import SERIES
 from report.model import Section, Table
 from report.selection import NAMES
 
 
 def cluster_section(run: RecordedRun) -> Section | None:
-    steps = [s for s in run.of("cluster") if s["status"] != "failed"]
+    steps = [s for s in run.deliveries("cluster") if s["status"] != "failed"]
     if not steps:
         return None
     rows = []
@@ -18,7 +19,7 @@ def cluster_section(run: RecordedRun) -> Section | None:
         mine = [s for s in steps if s["transport"] == t]
         if not mine:
             continue
-        load = mine[0]["params"]["subscribers"]
+        load = int(mine[0]["params"]["subscribers"])
         single = plain(run, "broadcast", t, load)
         one_redis = next(
             (s for s in mine if s["params"]["nodes"] == 1 and s["params"]["broker"] == "redis"),
@@ -26,7 +27,7 @@ def cluster_section(run: RecordedRun) -> Section | None:
         )
         for label, step in [("1 node, memory broker", single)] + [
             (
-                f"{s['params']['nodes']} node{'s' if s['params']['nodes'] > 1 else ''}, "
+                f"{s['params']['nodes']} node{'s' if int(s['params']['nodes']) > 1 else ''}, "
                 f"{s['params']['broker']}{' + nginx' if s['params']['lb'] else ''}",
                 s,
             )
@@ -72,7 +73,7 @@ def cluster_section(run: RecordedRun) -> Section | None:
     return section
 
 
-def setup_row(transport: str, label: str, step: StepResult, added: str) -> list[str]:
+def setup_row(transport: str, label: str, step: DeliveryStep, added: str) -> list[str]:
     """One setup of one transport: how it ended, its rate, latency and each process's CPU."""
     processes = step.get("process_cpu_us_per_message") or {}
     nodes = {k: v for k, v in processes.items() if k.startswith("node")}

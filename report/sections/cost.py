@@ -6,8 +6,8 @@ from __future__ import annotations
 from record import (
     TRANSPORTS,
     WS_PEERS,
+    DeliveryStep,
     RecordedRun,
-    StepResult,
 )
 from record.display import ms, num, pct, us
 from report import selection
@@ -58,16 +58,16 @@ def server_share(run: RecordedRun) -> Table | None:
 
 def fanout_steps(
     run: RecordedRun, transport: str, load: selection.Load, fanout: str, server: str = "uvicorn"
-) -> list[StepResult]:
+) -> list[DeliveryStep]:
     """Every repeat of a broadcast at `load` by this fan-out and ASGI server, otherwise plain."""
     plain = {"fanout": "direct", "server": "uvicorn"}
     return [
         s
-        for s in run.of("broadcast", transport)
+        for s in run.deliveries("broadcast", transport)
         if s["params"].get("fanout", "direct") == fanout
         and s["params"].get("server", "uvicorn") == server
         and selection.load_of(s) == load
-        and not selection.variant({**s, "params": {**s["params"], **plain}})
+        and not selection.variant_params({**s["params"], **plain})
     ]
 
 
@@ -75,7 +75,11 @@ def fanout_table(run: RecordedRun) -> Table | None:
     """Where both fan-out paths ran: each next to the floors (null server, WebSocket peers), and
     the same app under granian where it ran."""
     loads = sorted(
-        {selection.load_of(s) for s in run.of("broadcast") if s["params"].get("fanout") == "asgi"}
+        {
+            selection.load_of(s)
+            for s in run.deliveries("broadcast")
+            if s["params"].get("fanout") == "asgi"
+        }
     )
     rows = []
     for load in loads:
@@ -142,8 +146,8 @@ def breakdown_table(run: RecordedRun) -> Table | None:
 def sweep(run: RecordedRun) -> Table | None:
     """Each offered-load point of every knee step: where capacity stops, and why."""
     rows = []
-    for step in run.of("knee"):
-        subscribers = step["params"]["subscribers"]
+    for step in run.knees():
+        subscribers = int(step["params"]["subscribers"])
         for point in step["points"]:
             use = point.get("utilisation") or {}
             rows.append(

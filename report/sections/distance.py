@@ -3,9 +3,7 @@ soak."""
 
 from __future__ import annotations
 
-from record import (
-    RecordedRun,
-)
+from record import RecordedRun, Soak, Storm
 from record.display import ms, num
 from report import selection
 from report.model import Section, Table, explained
@@ -18,19 +16,19 @@ def delay_table(run: RecordedRun) -> Table | None:
         return None
     rows = []
     for (t, rtt), step in sorted(found.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        first = step.get("time_to_first_event_ms") or []
-        resumed = step.get("resume_ms") or []
-        by_place = step.get("burst_latency_ms_by_place") or []
+        first = step["time_to_first_event_ms"]
+        resumed = step["resume_ms"]
+        by_place = step["burst_latency_ms_by_place"]
         rows.append(
             [
                 NAMES[t],
                 f"{rtt:g} ms",
-                f"{num(step.get('time_to_first_event_median_ms'), ' ms', 1)}"
+                f"{num(step['time_to_first_event_median_ms'], ' ms', 1)}"
                 + (f" [{min(first):.1f}–{max(first):.1f}]" if first else ""),
                 num(by_place[0] if by_place else None, " ms", 1),
-                num(step.get("burst_rest_median_ms"), " ms", 1),
+                num(step["burst_rest_median_ms"], " ms", 1),
                 num(max((v for v in by_place if v is not None), default=None), " ms", 1),
-                f"{num(step.get('resume_median_ms'), ' ms', 1)}"
+                f"{num(step['resume_median_ms'], ' ms', 1)}"
                 + (f" [{min(resumed):.1f}–{max(resumed):.1f}]" if resumed else ""),
             ]
         )
@@ -43,13 +41,14 @@ def delay_table(run: RecordedRun) -> Table | None:
 
 def storm_table(run: RecordedRun) -> Table | None:
     rows = []
-    for step in run.of("storm"):
-        storm = step.get("storm") or {}
+    for step in run.broadcasts("storm"):
+        storm = step.get("storm", Storm())
         recovered = storm.get("recovery_seconds")
         rows.append(
             [
                 NAMES[step["transport"]],
-                f"{step['params']['subscribers']:,} within {storm.get('within_seconds', 0):g} s",
+                f"{int(step['params']['subscribers']):,} within "
+                f"{storm.get('within_seconds', 0):g} s",
                 f"{step['reconnects']:,} ({len(step.get('reconnect_failures') or [])} failed)",
                 f"{step['lost']} of {step['expected']:,}",
                 ms(storm.get("p99_before_us")),
@@ -74,8 +73,8 @@ def storm_table(run: RecordedRun) -> Table | None:
 
 def soak_table(run: RecordedRun) -> Table | None:
     rows = []
-    for step in run.of("soak"):
-        figures = step.get("soak") or {}
+    for step in run.broadcasts("soak"):
+        figures = step.get("soak", Soak())
         if not figures:
             continue
         p = step["params"]
@@ -85,7 +84,7 @@ def soak_table(run: RecordedRun) -> Table | None:
         rows.append([
             NAMES[step["transport"]],
             f"{p['subscribers']:,} × {p['rate']:g}/s, {p['churn_per_second']:g} drops/s",
-            f"{p['duration_seconds'] / 60:g} min",
+            f"{float(p['duration_seconds']) / 60:g} min",
             f"{step['delivered']:,}",
             f"{step['lost']} of {step['expected']:,}",
             f"{step.get('reconnects', 0):,}",

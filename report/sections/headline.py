@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from record import (
     TRANSPORTS,
+    KneeStep,
     RecordedRun,
-    StepResult,
     describe_lock,
 )
 from record.display import num
 from report import selection
-from report.charts import SERIES
+from report.drawing import SERIES
 from report.format import core_use, fmt_bytes, fmt_ms, fmt_us
 from report.model import Section, Table
 from report.selection import NAMES
@@ -23,17 +23,17 @@ def headline_load(run: RecordedRun) -> selection.Load | None:
 
 
 def capacity(run: RecordedRun, transport: str, subscribers: int) -> str:
-    knees = [k for k in run.of("knee", transport) if k["params"]["subscribers"] == subscribers]
+    knees = [k for k in run.knees(transport) if k["params"]["subscribers"] == subscribers]
     if not knees:
         return "not run"
     best = max(knees, key=lambda k: k.get("max_sustainable_deliveries_per_second") or 0)
     return capacity_text(best)
 
 
-def capacity_text(knee: StepResult) -> str:
+def capacity_text(knee: KneeStep) -> str:
     """`4,000/s`, or `≥ 16,000/s (load-generator bound)` when the sweep stopped before the
     server did: a lower bound, not a capacity to rank."""
-    value = knee.get("max_sustainable_deliveries_per_second")
+    value = knee["max_sustainable_deliveries_per_second"]
     if not value:
         return "none"
     if not knee.get("capacity_is_lower_bound"):
@@ -57,7 +57,7 @@ def headline(run: RecordedRun) -> Table | None:
         if not steps:
             continue
         idle = (
-            max(run.of("idle", t), key=lambda s: s["connected"], default=None)
+            max(run.idles(t), key=lambda s: s["connected"], default=None)
             if scenario == "broadcast"
             else None
         )
@@ -141,13 +141,13 @@ def run_section(run: RecordedRun) -> Section:
     lock = s.get("lock")
     if lock is not None and lock["matches"] is False:
         intro.blocks.append(f"**Environment:** {describe_lock(s)}.")
-    failed = [st for st in d["steps"] if st.get("status") == "failed"]
+    failed = [st for st in d["steps"] if st["result"] == "failed"]
     degraded = [st for st in d["steps"] if st.get("status") == "degraded"]
     saturated = [st for st in d["steps"] if selection.saturated(st)]
     if failed:
         intro.blocks.append(
             f"**{len(failed)} step(s) could not run**: "
-            + "; ".join(f"`{st['id']}`: {st.get('error', '')[:120]}" for st in failed)
+            + "; ".join(f"`{st['id']}`: {st['error'][:120]}" for st in failed)
         )
     if degraded:
         intro.blocks.append(

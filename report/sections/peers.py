@@ -19,7 +19,7 @@ def peers_section(run: RecordedRun) -> Section | None:
         {
             selection.load_of(s)
             for t in PEERS
-            for s in run.of("broadcast", t)
+            for s in run.deliveries("broadcast", t)
             if not selection.variant(s)
         }
     )

@@ -13,7 +13,7 @@ from report.selection import NAMES, through
 
 def proxy_section(run: RecordedRun) -> Section | None:
     found = selection.proxied(run)
-    idle = run.of("proxy_idle")
+    idle = run.proxy_idles()
     if not found and not idle:
         return None
     section = Section("Behind a proxy: nginx as a distribution leaves it, and tuned")
@@ -29,14 +29,14 @@ def proxy_section(run: RecordedRun) -> Section | None:
     if found:
         rows = []
         for (t, flavour, unbuffered), step in sorted(found.items()):
-            use = step.get("utilisation") or {}
+            use = step.get("utilisation", {})
             rows.append(
                 [
                     NAMES[t],
                     flavour + ("" if unbuffered else ", SSE buffered"),
-                    str(step.get("handshake_status")),
+                    str(step["handshake_status"]),
                     through(step),
-                    num(step.get("achieved_rate"), "/s", 1) if step.get("handshake_passed") else "",
+                    num(step.get("achieved_rate"), "/s", 1) if step["handshake_passed"] else "",
                     pct(use.get("server_core")) if use else "",
                 ]
             )
@@ -55,21 +55,23 @@ def proxy_section(run: RecordedRun) -> Section | None:
         )
     if idle:
         rows = []
-        for step in idle:
-            for stream in step["streams"]:
+        for watched in idle:
+            for stream in watched["streams"]:
                 closed = stream["closed_after_seconds"]
                 passed = stream["handshake_status"] in (101, 200)
                 rows.append(
                     [
-                        NAMES[step["transport"]],
+                        NAMES[watched["transport"]],
                         stream["nginx"],
-                        f"every {step['heartbeat_seconds']:g} s" if stream["heartbeat"] else "off",
-                        f"{step['read_timeout_seconds']:g} s",
+                        f"every {watched['heartbeat_seconds']:g} s"
+                        if stream["heartbeat"]
+                        else "off",
+                        f"{watched['read_timeout_seconds']:g} s",
                         f"refused ({stream['handshake_status']})"
                         if not passed
                         else f"closed after {closed:g} s"
                         if closed is not None
-                        else f"still open after {step['watched_seconds']:g} s",
+                        else f"still open after {watched['watched_seconds']:g} s",
                     ]
                 )
         section.blocks.append(

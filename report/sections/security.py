@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from record import (
     TRANSPORTS,
+    DeliveryStep,
     RecordedRun,
-    StepResult,
 )
 from record.display import ms, num, us
 from report.charts import plain
@@ -20,12 +20,12 @@ def security_section(run: RecordedRun) -> Section | None:
     rows = []
     for t in TRANSPORTS:
         for knob, label in KNOBS.items():
-            by_load: dict[int, list[StepResult]] = {}
-            for step in run.of("broadcast", t):
+            by_load: dict[int, list[DeliveryStep]] = {}
+            for step in run.deliveries("broadcast", t):
                 p = step["params"]
                 others = [k for k in ("compression", *KNOBS) if k != knob and p.get(k)]
                 if p.get(knob) and not others and step["status"] != "failed":
-                    by_load.setdefault(p["subscribers"], []).append(step)
+                    by_load.setdefault(int(p["subscribers"]), []).append(step)
             for subscribers, steps in sorted(by_load.items()):
                 steps.sort(key=lambda s: s["latency_us"]["p50"] or 0)
                 step = steps[(len(steps) - 1) // 2]  # the median repeat, as plain() picks
@@ -45,7 +45,7 @@ def security_section(run: RecordedRun) -> Section | None:
                 )
         idle = {
             bool(s["params"].get("auth")): s
-            for s in run.of("idle", t)
+            for s in run.idles(t)
             if s.get("server_cpu_us_per_connection") is not None and not s["params"].get("tls")
         }
         if True in idle and False in idle:

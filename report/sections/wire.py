@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from record import (
     TRANSPORTS,
+    DeliveryStep,
     RecordedRun,
-    StepResult,
 )
 from report import selection
-from report.charts import SERIES
+from report.drawing import SERIES
 from report.format import fmt_bytes, fmt_ms, fmt_us
 from report.model import Section, Table, explained
 from report.sections.headline import headline_load
@@ -26,7 +26,7 @@ def wire_table(run: RecordedRun) -> Table | None:
     for t in TRANSPORTS:
         variants = [("lean client", selection.repeats(run, "broadcast", t, load))]
         browser = [
-            s for s in run.of("broadcast", t)
+            s for s in run.deliveries("broadcast", t)
             if s["params"].get("browser_headers") and selection.load_of(s) == load
         ]  # fmt: skip
         if browser:
@@ -35,21 +35,21 @@ def wire_table(run: RecordedRun) -> Table | None:
             if not steps:
                 continue
 
-            def median(get: selection.Getter, steps: list[StepResult] = steps) -> str:
+            def median(get: selection.Getter, steps: list[DeliveryStep] = steps) -> str:
                 spread = selection.spread_of(steps, get)
                 return "–" if spread is None else f"{spread.median:,.1f}"
 
             def part(key: str) -> selection.Getter:
                 return lambda one: (one["bytes_per_message"].get("down_split") or {}).get(key)
 
-            def headers(s: StepResult) -> float | None:
+            def headers(s: DeliveryStep) -> float | None:
                 b = s["bytes_per_message"]
                 down, up = b.get("segments_down"), b.get("segments_up")
                 if down is None or up is None:
                     return None
                 return float((down + up) * b["ip_tcp_header_bytes_per_segment"])
 
-            def total(s: StepResult) -> float | None:
+            def total(s: DeliveryStep) -> float | None:
                 wire, ip = selection.wire(s), headers(s)
                 return None if wire is None or ip is None else wire + ip
 
@@ -88,7 +88,7 @@ def wire_table(run: RecordedRun) -> Table | None:
     )
 
 
-def driver_cpu(step: StepResult) -> float | None:
+def driver_cpu(step: DeliveryStep) -> float | None:
     return step.get("driver_cpu_us_per_message")
 
 
@@ -101,7 +101,7 @@ def http2_table(run: RecordedRun) -> Table | None:
             flag = "; ".join(sorted({f for s in steps if (f := selection.saturated(s))}))
             status = ", ".join(sorted({s["status"] for s in steps}))
 
-            def median(get: selection.Getter, steps: list[StepResult] = steps) -> str:
+            def median(get: selection.Getter, steps: list[DeliveryStep] = steps) -> str:
                 spread = selection.spread_of(steps, get)
                 return "–" if spread is None else f"{spread.median:,.0f}"
 

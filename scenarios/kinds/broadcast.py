@@ -9,12 +9,13 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from processes.server import ServerProcess
-from record import BytesPerMessage, StepResult, Storm
+from record import BytesPerMessage, Delivery, Endurance, StepResult, Storm
 from scenarios import figures as figure
 from scenarios import ipc
 from scenarios.kind import Kind, Parameters
@@ -22,12 +23,12 @@ from scenarios.load import driver as driver_program
 from scenarios.load import publisher as publisher_program
 from scenarios.measure import (
     decode,
-    encode,
     merge,
     open_fds,
     sample_process,
     summary,
 )
+from scenarios.shares import merge_driver_results, split
 from scenarios.step import Step
 from scenarios.target import Target
 from scenarios.workers import Worker, WorkerFailed
@@ -36,7 +37,21 @@ if TYPE_CHECKING:
     from scenarios.fixtures import Fixtures
 
 
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """A broadcast's figures, for this kind and for the kinds that broadcast through
+    something (a proxy, a cluster) or at several rates (the knee)."""
+
+    delivery: Delivery
+    endurance: Endurance
+
+
 async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
+    done = await broadcast(run, step, server)
+    return {**step.header(), "result": "broadcast", **done.delivery, **done.endurance}
+
+
+async def broadcast(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> Broadcast:
     assert server is not None, "a pooled scenario is given its server"
     p = step.params
     room = f"bench-{uuid.uuid4().hex[:10]}"
@@ -81,16 +96,17 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     )
     figures["utilisation"] = run.utilisation(before, window)
     figures["driver_processes"] = len(drivers)
+    endurance: Endurance = {}
     if every:
-        figures["soak"] = {
+        endurance["soak"] = {
             "sample_seconds": every,
             "warmup_seconds": p["soak_warmup_seconds"],
             "samples": watched,
             **figure.soak(watched, p["soak_warmup_seconds"]),
         }
     if storm:
-        figures["storm"] = storm_figures(p, received["timeline"], storm_ns - origin_ns)
-    return figures
+        endurance["storm"] = storm_figures(p, received["timeline"], storm_ns - origin_ns)
+    return Broadcast(figures, endurance)
 
 
 def driver_options(run: Fixtures, step: Step, origin_ns: int) -> list[str]:
@@ -188,7 +204,7 @@ def figures_of(
     room: str,
     nominal_rate: float | None = None,
     server_dropped: dict[str, int] | None = None,
-) -> StepResult:
+) -> Delivery:
     """The step's figures; `room` names a typical event's room, which the wire split sizes."""
     p = step.params
     measured = received["measured"]
@@ -209,7 +225,7 @@ def figures_of(
         server_dropped,
     )
     server_after = after["server"]
-    figures: StepResult = {
+    figures: Delivery = {
         "status": "degraded" if degraded else "ok",
         "degraded_because": "; ".join(degraded) or None,
         "nominal_rate": nominal,
@@ -238,8 +254,8 @@ def figures_of(
         "reconnects": received["reconnects"],
         "reconnect_failures": received["reconnect_failures"],
         "server_dropped": server_dropped,
-        **raw_files(run, step, published, received),
     }
+    figures["histogram_file"], figures["timeline_file"] = raw_files(run, step, published, received)
     processes = {
         key.removeprefix("process:"): cpu_us_per(key, measured)
         for key in after
@@ -252,9 +268,10 @@ def figures_of(
 
 def raw_files(
     run: Fixtures, step: Step, published: ipc.Published, received: ipc.DriverResult
-) -> StepResult:
+) -> tuple[str, str]:
     """Write the step's raw latency and publisher-lag histograms and its timeline beside the
-    results file; the step names the first and the last."""
+    results file; the step names the first and the last (its `histogram_file` and
+    `timeline_file`)."""
     histograms, timelines = run.out / "histograms", run.out / "timelines"
     histograms.mkdir(parents=True, exist_ok=True)
     timelines.mkdir(parents=True, exist_ok=True)
@@ -263,10 +280,7 @@ def raw_files(
     (histograms / f"{step.id}.publisher-lag.hdr").write_text(published["lag_histogram"] + "\n")
     timeline = timelines / f"{step.id}.json"
     timeline.write_text(json.dumps(received["timeline"]) + "\n")
-    return {
-        "timeline_file": str(timeline.relative_to(run.out)),
-        "histogram_file": str(latency.relative_to(run.out)),
-    }
+    return str(latency.relative_to(run.out)), str(timeline.relative_to(run.out))
 
 
 def wire_bytes(
@@ -315,56 +329,6 @@ def wire_bytes(
         else None,
         "ip_tcp_header_bytes_per_segment": figure.ip_tcp_header_bytes(),
     }
-
-
-def split(total: int, parts: int) -> list[int]:
-    """`total` subscribers over `parts` driver processes, as evenly as possible."""
-    parts = max(1, min(parts, total))
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
-
-
-def merge_driver_results(results: list[ipc.DriverResult]) -> ipc.DriverResult:
-    """One driver result from several processes: counts add up, histograms merge (raw samples,
-    not percentiles), timelines add bucket by bucket."""
-    if len(results) == 1:
-        return results[0]
-    merged: dict[str, Any] = {}
-    each: list[dict[str, Any]] = [dict(r) for r in results]
-    for key, value in each[0].items():
-        values = [r[key] for r in each]
-        if key == "histogram":
-            merged[key] = encode(merge(values))
-        elif key == "timeline":
-            merged[key] = {
-                **value,
-                "delivered": add_series([v["delivered"] for v in values]),
-                "reconnects": add_series([v["reconnects"] for v in values]),
-            }
-            if "p99_us" in value:  # percentiles do not add: the worst process stands
-                merged[key]["p99_us"] = worst_series([v["p99_us"] for v in values])
-        elif key == "complete":
-            merged[key] = all(values)
-        elif key.startswith("tcp_") or isinstance(value, int | float):
-            merged[key] = None if any(v is None for v in values) else sum(values)
-        elif isinstance(value, list):
-            merged[key] = [item for v in values for item in v][:5]
-        else:
-            merged[key] = value
-    return ipc.parse(ipc.DriverResult, merged)
-
-
-def worst_series(series: list[list[int | None]]) -> list[int | None]:
-    length = max(map(len, series), default=0)
-    worst: list[int | None] = []
-    for i in range(length):
-        present = [v for s in series if i < len(s) and (v := s[i]) is not None]
-        worst.append(max(present) if present else None)
-    return worst
-
-
-def add_series(series: list[list[int]]) -> list[int]:
-    length = max(map(len, series), default=0)
-    return [sum(s[i] for s in series if i < len(s)) for i in range(length)]
 
 
 KNOBS = {"compression": "deflate", "tls": "TLS", "auth": "JWT", "ratelimit": "rate limits"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
-from record import StepResult
+from record import BrowserChecks, StepResult
 from scenarios import ipc
 from scenarios.kind import Kind, Parameters
 from scenarios.load import browser
@@ -90,7 +90,14 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         run.workers.remove(worker)
         await run.stop_extra_servers()
     lost = result["latency"]["lost"]
-    figures: StepResult = {
+    checks: BrowserChecks = {}
+    if "cross_origin" in result:
+        checks["cross_origin"] = result["cross_origin"]
+    if "sse_reconnection" in result:
+        checks["sse_reconnection"] = result["sse_reconnection"]
+    return {
+        **step.header(),
+        "result": "browser",
         "status": "degraded" if lost else "ok",
         "degraded_because": f"{lost} events lost in the browser" if lost else None,
         "chromium_version": result["chromium_version"],
@@ -101,15 +108,13 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         "recovery_code_lines": recovery_lines(DEMO.read_text()),
         # Chromium and Playwright's driver inherit the worker's CPUs, renderers come and go.
         "utilisation": run.utilisation(before, after, driver_by_cpu=True),
+        **checks,
     }
-    if "cross_origin" in result:
-        figures["cross_origin"] = result["cross_origin"]
-    if "sse_reconnection" in result:
-        figures["sse_reconnection"] = result["sse_reconnection"]
-    return figures
 
 
 def summary(step: StepResult) -> str:
+    if step["result"] != "browser":
+        return ""
     limit = step["connection_limit"]
     p50 = step["latency_us"]["p50"]
     return (

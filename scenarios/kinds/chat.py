@@ -7,7 +7,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
-from record import StepResult
+from record import Acknowledged, StepResult
 from scenarios import ipc
 from scenarios.kind import Kind, Parameters
 from scenarios.kinds.broadcast import figures_of
@@ -56,7 +56,7 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     await driver.aclose()
     nominal = members * p["member_rate"]
     dropped = await run.dropped_since(server, closes)
-    figures = figures_of(
+    delivery = figures_of(
         run,
         step,
         received["published"],
@@ -68,13 +68,14 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         server_dropped=dropped,
     )
     # The driver publishes too, and its result comes after the drain: a lower bound.
-    figures["utilisation"] = run.utilisation(before, after)
+    delivery["utilisation"] = run.utilisation(before, after)
+    acknowledged: Acknowledged = {}
     acknowledgements = received["published"].get("acknowledgement_histogram")
     if acknowledgements is not None:
         path = run.out / "histograms" / f"{step.id}.acknowledgement.hdr"
         path.write_text(acknowledgements + "\n")
-        figures["acknowledgement_us"] = summary(decode(acknowledgements))
-    return figures
+        acknowledged["acknowledgement_us"] = summary(decode(acknowledgements))
+    return {**step.header(), "result": "chat", **delivery, **acknowledged}
 
 
 def load_text(p: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
 from processes.services import Nginx, RedisServer, find_binary
-from record import StepResult
+from record import AcrossNodes, Delivery, LocustRun, StepResult
 from scenarios.fixtures import console
 from scenarios.kind import Kind, Parameters
 from scenarios.kinds import broadcast, locust_chat
@@ -73,10 +73,11 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
             pids["nginx"] = lb.pids()
             url = lb.url
         target = Target(url, url, pids)
+        locust: LocustRun = {}
         if step.scenario == "cluster_locust":
-            figures = await locust_chat.measure(run, step, target)
+            delivery, locust = await locust_chat.drive(run, step, target)
         else:
-            figures = await broadcast.measure(run, step, target)
+            delivery = (await broadcast.broadcast(run, step, target)).delivery
     finally:
         for node in nodes:
             await asyncio.to_thread(node.stop)
@@ -84,21 +85,27 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         for service in started:
             await asyncio.to_thread(service.stop)
             run.services.remove(service)
-    figures["cluster"] = {"nodes": count, "broker": broker, "load_balancer": p["lb"]}
-    if step.scenario == "cluster" and figures["published"]:
-        count_against_accepted(figures, p["subscribers"], f"{broker} broker, {count} nodes")
-    return figures
+    nodes_of: AcrossNodes = {
+        "cluster": {"nodes": count, "broker": broker, "load_balancer": p["lb"]}
+    }
+    if step.scenario == "cluster" and delivery.get("published"):
+        count_against_accepted(
+            delivery, nodes_of, p["subscribers"], f"{broker} broker, {count} nodes"
+        )
+    return {**step.header(), "result": "cluster", **delivery, **locust, **nodes_of}
 
 
-def count_against_accepted(figures: StepResult, subscribers: int, cluster: str) -> None:
+def count_against_accepted(
+    figures: Delivery, nodes_of: AcrossNodes, subscribers: int, cluster: str
+) -> None:
     """Ids are per node without a backplane: each subscriber sees a gap-free sequence of its
     own node's events, so the id-based loss count reads 0. Count against what the publisher
     had accepted instead, and say so when a node's subscribers missed the others' events."""
     should = subscribers * figures["published"]
     reached = figures["delivered"]
-    figures["deliveries_of_accepted"] = round(reached / should, 4)
+    nodes_of["deliveries_of_accepted"] = round(reached / should, 4)
     if reached < 0.999 * should:
-        figures["missed_other_nodes"] = should - reached
+        nodes_of["missed_other_nodes"] = should - reached
         figures["status"] = "degraded"
         figures["note"] = (
             f"{cluster}: subscribers received {reached:,} of the {should:,} deliveries of what "

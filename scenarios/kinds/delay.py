@@ -136,6 +136,8 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     by_place = [median([b[k] for b in bursts]) for k in range(p["burst"])]
     chunks = 2 * p["repeats"] * (2 + p["burst"])  # a rough count of what crossed, for the CPU
     return {
+        **step.header(),
+        "result": "delay",
         "status": "ok",
         "rtt_ms": rtt,
         "time_to_first_event_ms": [round(v, 2) for v in first],
@@ -154,6 +156,8 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
 
 
 def summary(step: StepResult) -> str:
+    if step["result"] != "delay":
+        return ""
     return (
         f"first event {step['time_to_first_event_median_ms']} ms, burst rest "
         f"{step['burst_rest_median_ms']} ms, resume {step['resume_median_ms']} ms"

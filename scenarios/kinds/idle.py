@@ -50,6 +50,8 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         else None
     )
     return {
+        **step.header(),
+        "result": "idle",
         "status": "ok" if connected == p["connections"] == held else "degraded",
         "requested": p["connections"],
         "connected": connected,

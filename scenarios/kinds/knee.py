@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
-from record import StepResult
+from record import KneePoint, StepResult
 from scenarios import figures as figure
 from scenarios.kind import Kind, Parameters
 from scenarios.kinds import broadcast
@@ -24,7 +24,7 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     p99 stayed under the bound, with nothing lost and the rate achieved, is the knee."""
     assert server is not None, "a pooled scenario is given its server"
     p = step.params
-    points: list[StepResult] = []
+    points: list[KneePoint] = []
     knee_rate: float | None = None
     reason = f"reached max_rate {p['max_rate']:g}/s"
     bound_by = "the sweep's maximum"
@@ -40,8 +40,8 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
             "compression": False,
         }
         point_step = Step("knee", step.transport, params, step.repeat)
-        figures = await broadcast.measure(run, point_step, server)
-        figures["rate"] = rate
+        figures: KneePoint = {**(await broadcast.broadcast(run, point_step, server)).delivery,
+                              "rate": rate}  # fmt: skip
         points.append(figures)
         p99 = figures["latency_us"]["p99"]
         achieved = figures["achieved_rate"] or 0.0
@@ -73,6 +73,8 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         bound_by = "the server"
         break
     return {
+        **step.header(),
+        "result": "knee",
         "status": "ok" if points else "failed",
         "max_sustainable_rate": knee_rate,
         "max_sustainable_deliveries_per_second": knee_rate * p["subscribers"]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from processes.server import ServerProcess
 from processes.services import free_port
-from record import StepResult
+from record import Delivery, LocustRun, StepResult
 from scenarios import figures as figure
 from scenarios.kind import Kind, Parameters
 from scenarios.measure import (
@@ -32,6 +32,13 @@ LOCUSTFILE = Path(__file__).resolve().parents[1] / "load" / "locustfiles" / "cha
 
 
 async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
+    delivery, locust = await drive(run, step, server)
+    return {**step.header(), "result": "locust", **delivery, **locust}
+
+
+async def drive(
+    run: Fixtures, step: Step, server: ServerProcess | Target | None
+) -> tuple[Delivery, LocustRun]:
     """The chat scenario driven by Locust users: realistic clients, heavier per message.
     With `locust_workers` > 0, Locust runs distributed on loopback: a master and that many
     workers, each worker writing its own raw histogram, merged here."""
@@ -74,14 +81,24 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     measured = merge_locust_results([json.loads(path.read_text()) for path in parts])
     # Locust's CPU is known only in total (reaped children), over its whole run.
     locust_cpu = (ProcessSample(0, 0), ProcessSample(int(locust_cpu_seconds * 1e9), 0))
-    figures = locust_figures(step, measured, code, locust_cpu_seconds)
+    figures = locust_figures(step, measured, locust_cpu_seconds)
     figures["utilisation"] = run.utilisation(before, after, driver=locust_cpu)
     figures["server_cpu_us_per_message"] = figure.cpu_us_per(
         before["server"], after["server"], measured["delivered"]
     )
-    figures["locust_results_file"] = str(results_path.relative_to(run.out))
-    figures["locust_processes"] = len(parts)
-    return figures
+    if code != 0:
+        figures["status"] = "degraded"
+        figures["degraded_because"] = "; ".join(
+            filter(None, [figures.get("degraded_because"), f"locust exited with code {code}"])
+        )
+    run_by: LocustRun = {
+        "driver": "locust",
+        "locust_exit_code": code,
+        "locust_workers": distributed,
+        "locust_results_file": str(results_path.relative_to(run.out)),
+        "locust_processes": len(parts),
+    }
+    return figures, run_by
 
 
 def locust_options(step: Step, url: str, results_path: Path) -> list[str]:
@@ -104,9 +121,7 @@ def locust_options(step: Step, url: str, results_path: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def locust_figures(
-    step: Step, measured: dict[str, Any], code: int, locust_cpu_seconds: float
-) -> StepResult:
+def locust_figures(step: Step, measured: dict[str, Any], locust_cpu_seconds: float) -> Delivery:
     """What the Locust users counted, against the pace the step asked for."""
     p = step.params
     delivered = measured["delivered"]
@@ -116,16 +131,14 @@ def locust_figures(
         nominal, achieved, measured["lost"], measured["duplicated"], True, 0,
         measured["publish_errors"], 0,
     )  # fmt: skip
-    if code != 0:
-        degraded.append(f"locust exited with code {code}")
     return {
         "status": "degraded" if degraded else "ok",
         "degraded_because": "; ".join(degraded) or None,
-        "driver": "locust",
         "nominal_rate": nominal,
         "achieved_rate": achieved,
         "published": measured["published"],
-        "publish_errors": measured["publish_errors"],
+        # Locust's users count failed publishes without their reasons.
+        "publish_errors": {"any": measured["publish_errors"]} if measured["publish_errors"] else {},
         "expected": measured["expected"],
         "delivered": delivered,
         "lost": measured["lost"],
@@ -137,8 +150,6 @@ def locust_figures(
         "driver_cpu_us_per_message": (
             round(locust_cpu_seconds * 1e6 / delivered, 2) if delivered else None
         ),
-        "locust_exit_code": code,
-        "locust_workers": int(p.get("locust_workers", 0)),
     }
 
 

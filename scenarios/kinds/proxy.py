@@ -17,7 +17,7 @@ from core.urls import subscribe_path
 from core.wire import http
 from processes.server import ServerProcess
 from processes.services import Nginx, find_binary
-from record import StepResult
+from record import Handshake, StepResult
 from scenarios.kind import Kind, Parameters
 from scenarios.kinds import broadcast
 from scenarios.target import Target
@@ -102,18 +102,18 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
         room = f"proxy-{uuid.uuid4().hex[:10]}"
         status = await handshake_status(step.transport, lb.url, room)
         passed = status == (101 if step.transport == "ws" else 200)
-        figures: StepResult = {"nginx": flavour, "handshake_status": status,
-                               "handshake_passed": passed}  # fmt: skip
-        if not passed:
+        handshake: Handshake = {"nginx": flavour, "handshake_status": status,
+                                "handshake_passed": passed}  # fmt: skip
+        if passed:
+            # Subscribers go through nginx; the publisher goes to the server: only the
+            # subscribe path crosses the proxy. nginx's CPU counts with the server core's.
+            pids = {"server": [server.pid], "nginx": lb.pids()}
+            target = Target(lb.url, server.publish_url, pids)
+            delivery = (await broadcast.broadcast(run, step, target)).delivery
+        else:
             # A refused subscribe is this step's finding, not its failure.
-            figures["status"] = "ok"
-            figures["note"] = f"nginx {flavour}: subscribe answered {status}"
-            return figures
-        # Subscribers go through nginx; the publisher goes to the server: only the subscribe
-        # path crosses the proxy. nginx's CPU counts with the server core's.
-        target = Target(lb.url, server.publish_url, {"server": [server.pid], "nginx": lb.pids()})
-        figures.update(await broadcast.measure(run, step, target))
-        return figures
+            delivery = {"status": "ok", "note": f"nginx {flavour}: subscribe answered {status}"}
+        return {**step.header(), "result": "proxy", **handshake, **delivery}
     finally:
         await stop_nginx(run, lb)
 

@@ -92,6 +92,8 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
             for (heartbeat, flavour, _), (status, after) in zip(proxies, closed, strict=True)
         ]
         return {
+            **step.header(),
+            "result": "proxy_idle",
             "status": "ok",
             "watched_seconds": watch,
             "read_timeout_seconds": p["read_timeout_seconds"],
@@ -105,6 +107,8 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
 
 
 def summary(step: StepResult) -> str:
+    if step["result"] != "proxy_idle":
+        return ""
     return ", ".join(
         f"{s['nginx']}/{'heartbeat' if s['heartbeat'] else 'silent'}: "
         + ("refused" if s["handshake_status"] not in (101, 200)

@@ -40,7 +40,7 @@ import httpx
 
 from clients.stamped import payload
 from core.urls import events_path
-from record import TRANSPORTS
+from record import TRANSPORTS, Counted, SseReconnection
 from scenarios import ipc
 from scenarios.measure import encode, new_histogram, record_us, schedstat_ns, summary
 
@@ -164,7 +164,7 @@ class Publishing:
         self.client.close()
 
 
-def delivery(seen: list[dict[str, Any]], published: list[int]) -> dict[str, int]:
+def delivery(seen: list[dict[str, Any]], published: list[int]) -> Counted:
     """Expected, delivered, lost and duplicated over every subscriber of a measurement."""
     wanted = set(published)
     delivered = lost = duplicated = 0
@@ -364,10 +364,10 @@ def cross_origin(session: Session, transport: str, targets: dict[str, str]) -> d
     return found
 
 
-def sse_reconnection(session: Session, urls: dict[int, str]) -> dict[str, Any]:
+def sse_reconnection(session: Session, urls: dict[int, str]) -> SseReconnection:
     """The server ends each stream after STREAM_MAX_SECONDS; EventSource reconnects by itself
     after the server's `retry:`, sending Last-Event-ID."""
-    found: dict[str, Any] = {"stream_max_seconds": STREAM_MAX_SECONDS}
+    found: SseReconnection = {"stream_max_seconds": STREAM_MAX_SECONDS, "by_retry_ms": {}}
     for retry_ms, url in urls.items():
         room = f"retry-{uuid.uuid4().hex[:10]}"
         publishing = session.publishing(url, room)
@@ -382,7 +382,7 @@ def sse_reconnection(session: Session, urls: dict[int, str]) -> dict[str, Any]:
             round(opened - ended, 1)
             for ended, opened in zip(sub["errors"], sub["opens"][1:], strict=False)
         ]
-        found[str(retry_ms)] = {
+        found["by_retry_ms"][str(retry_ms)] = {
             **delivery([sub], publishing.ids),
             "reconnects": len(sub["opens"]) - 1,
             "reconnect_ms": gaps,

@@ -1,0 +1,453 @@
+"""One step of a results file: a header every step has, then the figures of its kind.
+
+Each kind of `scenarios/kinds` writes one of the results below and says which in `result`, so
+a reader narrows a `StepResult` by that key (`step["result"] == "knee"`) or takes a run's steps
+of one result (`RecordedRun.deliveries`, `.knees`, …) and gets typed figures, never a bag of
+every key. A kind whose figures fit an existing result reuses it; a kind with figures of its
+own adds its result here, to the union and to `RESULTS`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, Required, TypedDict, get_args, get_type_hints
+
+Param = str | int | float | bool
+Params = dict[str, Param]
+"""A step's parameters as the profile set them: the kind's defaults with the profile's values."""
+
+
+class LatencySummary(TypedDict):
+    """Microseconds, from every raw sample of the step (HdrHistogram, 3 digits)."""
+
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    p99_9: float | None
+    max: float | None
+    min: float | None
+    mean: float | None
+
+
+class Utilisation(TypedDict, total=False):
+    """CPU seconds of each side's pinned processes ÷ wall seconds ÷ CPUs over the measured
+    window, every CPU's busy fraction from /proc/stat, and why the step counts as saturated
+    (None when it does not)."""
+
+    server_core: float | None
+    driver_core: float | None
+    cpus_busy: dict[str, float]
+    window_seconds: float
+    saturated_because: str | None
+
+
+class BytesPerMessage(TypedDict, total=False):
+    down: float | None
+    up: float | None
+    payload: int
+    source: str
+    total_down: int
+    total_up: int
+    app_down: int
+    down_split: dict[str, float]
+    segments_down: float | None
+    segments_up: float | None
+    ip_tcp_header_bytes_per_segment: int
+
+
+class Soak(TypedDict, total=False):
+    """`samples`: [seconds since the window opened, server RSS bytes, server open fds, Python's
+    allocated blocks in the server, objects its cyclic collector has freed so far (both None
+    where `/status` did not answer; earlier results lack the last)]."""
+
+    sample_seconds: float
+    warmup_seconds: float
+    samples: list[list[float | None]]
+    steady_seconds: float
+    rss_slope_mib_per_hour: float | None
+    rss_first_mib: float | None
+    rss_last_mib: float | None
+    rss_max_mib: float | None
+    fds_min: int | None
+    fds_max: int | None
+    python_blocks_slope_per_hour: int
+    """Of the blocks Python's allocator holds (`sys.getallocatedblocks()` via `/status`)."""
+    python_blocks_slope_share_per_hour: float
+    python_blocks_first: int
+    python_blocks_last: int
+    cyclic_gc_freed_per_hour: int
+    """Objects only the cyclic collector could free (they were in reference cycles), per hour
+    after the warm-up: what a closed connection leaves behind if it is not freed at once."""
+
+
+class Storm(TypedDict, total=False):
+    subscribers: int
+    within_seconds: float
+    timeline_bucket: int
+    p99_before_us: float | None
+    p99_worst_us: float | None
+    recovery_seconds: float | None
+    """Until p99 is back to its level before the storm; None: not within the window."""
+
+
+class Cluster(TypedDict):
+    nodes: int
+    broker: str
+    load_balancer: bool
+
+
+class BrowserLatency(TypedDict, total=False):
+    """Subscribers in Chromium pages; CPU of every Chromium process above its idle rate."""
+
+    expected: int
+    delivered: int
+    lost: int
+    duplicated: int
+    subscribers: int
+    rate: float
+    seconds: float
+    latency_us: LatencySummary
+    histogram: str
+    browser_cpu_us_per_message: float
+    browser_cpu_us_per_message_with_idle: float
+    browser_idle_cpu_share: float
+    browser_processes: int
+
+
+class IdleStream(TypedDict):
+    """One idle stream through nginx (`proxy_idle`): closed by the proxy, or still open."""
+
+    nginx: str
+    heartbeat: bool
+    handshake_status: int
+    closed_after_seconds: float | None
+
+
+class ConnectionLimit(TypedDict):
+    """One page's subscribers to one origin (`browser`): who received, who stalled, and the
+    first event each stalled one got after two receiving ones closed."""
+
+    streams: int
+    receiving: int
+    stalled: int
+    closed: int
+    stalled_received_after_close: int
+    stall_ms: list[float]
+    after_close_ms: list[float]
+    watched_seconds: float
+
+
+class CrossOriginOutcome(TypedDict):
+    outcome: str
+    events_read: int
+    events_published: int
+    close_code: int | None
+
+
+class CrossOrigin(TypedDict, total=False):
+    """What a page of another origin read from each server (`browser`)."""
+
+    page_origin: str
+    default: CrossOriginOutcome
+    no_origin_check: CrossOriginOutcome
+    origin_checked: CrossOriginOutcome
+
+
+class Counted(TypedDict):
+    """Events every subscriber of a measurement should have had, and what they had."""
+
+    expected: int
+    delivered: int
+    lost: int
+    duplicated: int
+
+
+class RetryOutcome(Counted):
+    """What EventSource's own reconnection delivered with one `retry:` value."""
+
+    reconnects: int
+    reconnect_ms: list[float]
+    reconnect_median_ms: float | None
+
+
+class SseReconnection(TypedDict):
+    """EventSource left to reconnect by itself, each stream ended after `stream_max_seconds`."""
+
+    stream_max_seconds: float
+    by_retry_ms: dict[str, RetryOutcome]
+    """By the `retry:` the server sent, in ms (`"1000"`)."""
+
+
+class StepHeader(TypedDict):
+    """What the orchestrator knows of every step, whatever its kind."""
+
+    id: str
+    scenario: str
+    """The kind's name (`scenarios.kinds.KINDS`)."""
+    transport: str
+    repeat: int
+    params: Params
+    wall_seconds: float
+
+
+class Delivery(TypedDict, total=False):
+    """Events published to subscribers and what reached them: the figures every kind that
+    delivers shares (broadcast and its variants, chat, Locust, clusters, proxies, knee points)."""
+
+    status: Required[str]
+    """ok, degraded (figures as measured, `degraded_because` says why) or failed (`error`)."""
+    degraded_because: str | None
+    note: str
+    nominal_rate: float
+    achieved_rate: float | None
+    kept_up: bool
+    published: int
+    publish_errors: dict[str, int]
+    expected: int
+    delivered: int
+    lost: int
+    duplicated: int
+    reordered: int
+    gap_notices: int
+    drained: bool
+    reconnects: int
+    reconnect_failures: list[str]
+    server_dropped: dict[str, int] | None
+    """Subscribers the server dropped in the step, by reason (`slow_subscriber`,
+    `stalled_subscriber`), from its `/status`; None where the server does not say."""
+    subscriber_errors: list[str]
+    polls: int | None
+    latency_us: LatencySummary
+    publisher_lag_us: LatencySummary
+    histogram_file: str
+    timeline_file: str
+    bytes_per_message: BytesPerMessage
+    server_cpu_us_per_message: float | None
+    driver_cpu_us_per_message: float | None
+    publisher_cpu_us_per_event: float | None
+    process_cpu_us_per_message: dict[str, float | None]
+    server_rss_bytes: int | None
+    driver_processes: int
+    utilisation: Utilisation
+
+
+class LocustRun(TypedDict, total=False):
+    """Of a step whose load Locust users made (`locust_chat`, `cluster_locust`)."""
+
+    driver: str
+    locust_exit_code: int
+    locust_processes: int
+    locust_workers: int
+    locust_results_file: str
+
+
+class Endurance(TypedDict, total=False):
+    """Of a broadcast that sampled the server throughout (`soak`) or dropped every subscriber
+    at once (`storm`)."""
+
+    soak: Soak
+    storm: Storm
+
+
+class Acknowledged(TypedDict, total=False):
+    acknowledgement_us: LatencySummary
+    """A chat's, when each message waited for its acknowledgement: from its scheduled send."""
+
+
+class AcrossNodes(TypedDict, total=False):
+    cluster: Required[Cluster]
+    deliveries_of_accepted: float
+    missed_other_nodes: int
+    """Without a backplane: deliveries a subscriber missed because another node took the
+    publish."""
+
+
+class Handshake(TypedDict):
+    """A subscribe through nginx: what it answered."""
+
+    nginx: str
+    handshake_status: int
+    handshake_passed: bool
+
+
+class BroadcastFigures(Delivery, Endurance, total=False):
+    """`broadcast`, `baseline`, `churn`, `soak` and `storm`."""
+
+    result: Required[Literal["broadcast"]]
+
+
+class ChatFigures(Delivery, Acknowledged, total=False):
+    result: Required[Literal["chat"]]
+
+
+class LocustFigures(Delivery, LocustRun, total=False):
+    result: Required[Literal["locust"]]
+
+
+class ClusterFigures(Delivery, LocustRun, AcrossNodes, total=False):
+    """`cluster` (the lean driver) and `cluster_locust`."""
+
+    result: Required[Literal["cluster"]]
+
+
+class ProxyFigures(Delivery, Handshake, total=False):
+    """The handshake through nginx, then (when it passed) the broadcast through it."""
+
+    result: Required[Literal["proxy"]]
+
+
+class KneePoint(Delivery, total=False):
+    rate: Required[float]
+    """The publish rate this point offered."""
+
+
+class KneeFigures(TypedDict):
+    """The offered-load sweep, one point per rate."""
+
+    result: Literal["knee"]
+    status: str
+    points: list[KneePoint]
+    max_sustainable_rate: float | None
+    max_sustainable_deliveries_per_second: float | None
+    capacity_is_lower_bound: NotRequired[bool]
+    """The sweep stopped before the server did (version 1 files lack it, and `bound_by`)."""
+    bound_by: NotRequired[str]
+    """What ended the sweep: the server, the load generator or the sweep's maximum."""
+    stopped_because: str
+
+
+class IdleFigures(TypedDict):
+    """Idle connections held open: what each costs the server."""
+
+    result: Literal["idle"]
+    status: str
+    requested: int
+    connected: int
+    errors: list[str]
+    connect_seconds: float
+    held_by_server: int
+    server_rss_before_bytes: int | None
+    server_rss_after_bytes: int | None
+    rss_per_connection_bytes: int | None
+    driver_rss_bytes: int | None
+    server_cpu_us_per_connection: NotRequired[float | None]
+    """To accept, check and hold each connection (version 1 files lack it)."""
+
+
+class ProxyIdleFigures(TypedDict):
+    """Idle streams through nginx, with and without heartbeats."""
+
+    result: Literal["proxy_idle"]
+    status: str
+    heartbeat_seconds: float
+    read_timeout_seconds: float
+    watched_seconds: float
+    streams: list[IdleStream]
+
+
+class DelayFigures(TypedDict):
+    """Through the delay proxy at one round-trip time."""
+
+    result: Literal["delay"]
+    status: str
+    rtt_ms: float
+    time_to_first_event_ms: list[float]
+    time_to_first_event_median_ms: float | None
+    resume_ms: list[float]
+    resume_median_ms: float | None
+    burst_latency_ms_by_place: list[float | None]
+    burst_first_median_ms: float | None
+    burst_rest_ms: list[float | None]
+    burst_rest_median_ms: float | None
+    proxy_cpu_us_per_chunk: float | None
+    clients: str
+    utilisation: Utilisation
+
+
+class BrowserChecks(TypedDict, total=False):
+    """What a page of another origin read, and EventSource's own reconnection: the checks
+    the browser step runs where they apply."""
+
+    cross_origin: CrossOrigin
+    sse_reconnection: SseReconnection
+
+
+class BrowserFigures(BrowserChecks):
+    """Subscribers in headless Chromium."""
+
+    result: Literal["browser"]
+    status: str
+    degraded_because: str | None
+    chromium_version: str
+    protocol: str
+    latency: BrowserLatency
+    latency_us: LatencySummary
+    connection_limit: ConnectionLimit
+    recovery_code_lines: dict[str, int]
+    utilisation: Utilisation
+
+
+class BroadcastStep(StepHeader, BroadcastFigures):
+    pass
+
+
+class ChatStep(StepHeader, ChatFigures):
+    pass
+
+
+class LocustStep(StepHeader, LocustFigures):
+    pass
+
+
+class ClusterStep(StepHeader, ClusterFigures):
+    pass
+
+
+class ProxyStep(StepHeader, ProxyFigures):
+    pass
+
+
+class KneeStep(StepHeader, KneeFigures):
+    pass
+
+
+class IdleStep(StepHeader, IdleFigures):
+    pass
+
+
+class ProxyIdleStep(StepHeader, ProxyIdleFigures):
+    pass
+
+
+class DelayStep(StepHeader, DelayFigures):
+    pass
+
+
+class BrowserStep(StepHeader, BrowserFigures):
+    pass
+
+
+class FailedStep(StepHeader):
+    """A step that could not be measured: its error, and no figures."""
+
+    result: Literal["failed"]
+    status: Literal["failed"]
+    error: str
+
+
+DeliveryStep = BroadcastStep | ChatStep | LocustStep | ClusterStep | ProxyStep
+"""The steps that carry `Delivery` figures, whichever kind wrote them."""
+StepResult = (
+    DeliveryStep | KneeStep | IdleStep | ProxyIdleStep | DelayStep | BrowserStep | FailedStep
+)
+
+
+def _result_name(step: type) -> str:
+    (name,) = get_args(get_type_hints(step)["result"])
+    return str(name)
+
+
+RESULTS = {_result_name(step): frozenset(step.__annotations__) for step in get_args(StepResult)}
+"""Each result's name and the keys its steps may carry: what `record.files` validates."""
+DELIVERING = frozenset(_result_name(step) for step in get_args(DeliveryStep))
+"""The results that carry `Delivery` figures."""
