@@ -8,9 +8,9 @@ describes the same file for other readers; `record.files` validates against it.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
-from record.steps import StepResult
+from record.steps import KindRecord, StepResult
 
 SCHEMA = "rtbench.results"
 SCHEMA_VERSION = 3
@@ -118,4 +118,6 @@ class Results(TypedDict):
     pinning: PinningRecord
     settings: Settings
     client_code_lines: dict[str, int]
+    kinds: NotRequired[dict[str, KindRecord]]
+    """Each kind the run ran: what it measures and the figures it declared (version 3)."""
     steps: list[StepResult]

@@ -25,6 +25,7 @@ from record.steps import (
     LatencySummary,
     ProxyIdleStep,
     ProxyStep,
+    ScalarStep,
     StepResult,
     Utilisation,
 )
@@ -97,6 +98,10 @@ class RecordedRun:
     def proxies(self, transport: str | None = None) -> list[ProxyStep]:
         return [s for s in self.of("proxy", transport) if s["result"] == "proxy"]
 
+    def scalars(self, scenario: str, transport: str | None = None) -> list[ScalarStep]:
+        """The steps of a kind that wrote its own figures (`kinds` in the file names them)."""
+        return [s for s in self.of(scenario, transport) if s["result"] == "scalars"]
+
     def knees(self, transport: str | None = None) -> list[KneeStep]:
         return [s for s in self.of("knee", transport) if s["result"] == "knee"]
 
@@ -141,9 +146,9 @@ def latency_of(step: StepResult) -> LatencySummary | None:
 
 def utilisation_of(step: StepResult) -> Utilisation:
     """The step's utilisation block; empty where its kind, or a version-1 file, has none."""
-    if step["result"] == "browser" or step["result"] == "delay" or delivers(step):
+    if step["result"] == "scalars" or step["result"] == "browser" or step["result"] == "delay":
         return step.get("utilisation", {})
-    return {}
+    return step.get("utilisation", {}) if delivers(step) else {}
 
 
 def delivers(step: StepResult) -> TypeGuard[DeliveryStep]:

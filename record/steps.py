@@ -3,8 +3,10 @@
 Each kind of `scenarios/kinds` writes one of the results below and says which in `result`, so
 a reader narrows a `StepResult` by that key (`step["result"] == "knee"`) or takes a run's steps
 of one result (`RecordedRun.deliveries`, `.knees`, …) and gets typed figures, never a bag of
-every key. A kind whose figures fit an existing result reuses it; a kind with figures of its
-own adds its result here, to the union and to `RESULTS`.
+every key. A kind whose figures fit an existing result reuses it. A kind with figures of its own
+writes them as `scalars`, each declared with its label and unit (`Kind.figures`, copied into
+the results file's `kinds`), and the report shows them with no change to this package; a kind
+whose figures are not scalars adds its result here, to the union.
 """
 
 from __future__ import annotations
@@ -387,6 +389,35 @@ class BrowserFigures(BrowserChecks):
     utilisation: Utilisation
 
 
+Scalar = float | int | str | bool | None
+
+
+class FigureRecord(TypedDict):
+    """How a kind names one of its own figures: the report's column says `label (unit)`."""
+
+    label: str
+    unit: str
+
+
+class KindRecord(TypedDict):
+    """What one kind of the run measures, and the figures it declared (results file `kinds`)."""
+
+    about: str
+    figures: dict[str, FigureRecord]
+
+
+class ScalarFigures(TypedDict):
+    """A kind's own figures, each a number (or a word), named and united in the results file's
+    `kinds`: what a kind adds without a result of its own here. The report shows them in a
+    table of their kind (`report.sections.declared`)."""
+
+    result: Literal["scalars"]
+    status: str
+    degraded_because: NotRequired[str | None]
+    figures: dict[str, Scalar]
+    utilisation: NotRequired[Utilisation]
+
+
 class BroadcastStep(StepHeader, BroadcastFigures):
     pass
 
@@ -427,6 +458,10 @@ class BrowserStep(StepHeader, BrowserFigures):
     pass
 
 
+class ScalarStep(StepHeader, ScalarFigures):
+    pass
+
+
 class FailedStep(StepHeader):
     """A step that could not be measured: its error, and no figures."""
 
@@ -438,7 +473,14 @@ class FailedStep(StepHeader):
 DeliveryStep = BroadcastStep | ChatStep | LocustStep | ClusterStep | ProxyStep
 """The steps that carry `Delivery` figures, whichever kind wrote them."""
 StepResult = (
-    DeliveryStep | KneeStep | IdleStep | ProxyIdleStep | DelayStep | BrowserStep | FailedStep
+    DeliveryStep
+    | KneeStep
+    | IdleStep
+    | ProxyIdleStep
+    | DelayStep
+    | BrowserStep
+    | ScalarStep
+    | FailedStep
 )
 
 

@@ -12,10 +12,10 @@ is the one list of kinds: profiles accept its names and parameters, and nothing 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from record import StepResult
+from record import FigureRecord, KindRecord, StepResult
 
 if TYPE_CHECKING:
     from processes.server import ServerProcess
@@ -44,3 +44,9 @@ class Kind:
     summary: Callable[[StepResult], str] | None = None
     """One line of a step's figures for the run's terminal summary, for a kind whose figures
     are not the broadcast table's columns (latency, bytes and CPU per message)."""
+    figures: dict[str, FigureRecord] = field(default_factory=dict)
+    """A kind that writes its own figures (`result` "scalars"): each one's label and unit, in
+    the order of the report's columns. The run copies them into the results file's `kinds`."""
+
+    def record(self) -> KindRecord:
+        return {"about": self.about, "figures": self.figures}

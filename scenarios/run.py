@@ -87,6 +87,9 @@ class Orchestrator(Fixtures):
                 "driver": "lean asyncio (clients.aio.probe)",
             },
             "client_code_lines": client_code_lines(),
+            "kinds": {
+                name: get_kind(name).record() for name in dict.fromkeys(s.scenario for s in steps)
+            },
             "steps": [],
         }
 

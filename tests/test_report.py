@@ -178,3 +178,25 @@ def test_peer_table_gives_medians_over_repeats_and_their_ratio(run_copy: Path) -
     row = next(line for line in table.splitlines() if line.startswith("| picows"))
     # The median of 7.0, 9.5, 8.0 with its range, 3 repeats, and 11.0 / 8.0: not one repeat's.
     assert "8.0 µs [7.0–9.5] | 3 | 1.38× |" in row, row
+
+
+def test_a_kind_without_a_section_is_shown_by_the_figures_it_declared(run_copy: Path) -> None:
+    """A kind that writes its own figures needs nothing in the report: its table comes from
+    the results file's `kinds`, a row per transport and varying parameter, the median and
+    range over repeats."""
+    results = json.loads((run_copy / "results.json").read_text())
+    results["schema_version"] = 3
+    results["kinds"] = {"echo": {"about": "An echo, timed.", "figures": {
+        "echo_ms": {"label": "echo", "unit": "ms"}, "echoes": {"label": "echoes", "unit": ""}}}}
+    results["steps"] = [
+        {"id": f"echo-{t}-{size}B-r{r}", "scenario": "echo", "result": "scalars", "transport": t,
+         "repeat": r, "params": {"size": size}, "wall_seconds": 1.0, "status": "ok",
+         "figures": {"echo_ms": 1.0 + r + size / 100, "echoes": 10}}
+        for t in ("sse", "ws") for size in (10, 100) for r in (1, 2, 3)
+    ]  # fmt: skip
+    (run_copy / "results.json").write_text(json.dumps(results))
+    md, _ = write(str(run_copy))
+    text = md.read_text()
+    assert "## More measurements" in text and "**echo**: An echo, timed." in text
+    assert "| transport | size | echo (ms) | echoes |" in text
+    assert "| WebSocket | 100 | 4.00 [3.00–5.00] | 10.00 [10.00–10.00] |" in text

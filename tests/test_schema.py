@@ -118,3 +118,10 @@ def test_a_worker_message_is_checked_at_the_boundary() -> None:
     with pytest.raises(ipc.UnexpectedMessage, match=r"missing \['seconds'\] and with \['secs'\]"):
         ipc.parse(ipc.DriverReady, {**{k: v for k, v in ready.items() if k != "seconds"},
                                     "secs": 0.1})  # fmt: skip
+
+
+def test_a_kind_s_own_figures_are_scalars() -> None:
+    own = {"result": "scalars", "scenario": "echo", "figures": {"echo_ms": 1.5, "mode": "fast"}}
+    schema.validate_step(a_step(**own))
+    with pytest.raises(schema.SchemaViolation, match="figures/nested"):
+        schema.validate_step(a_step(**{**own, "figures": {"nested": {"ms": 1.0}}}))

@@ -8,7 +8,17 @@ from collections.abc import Callable
 
 from record import RecordedRun
 from report.model import Section
-from report.sections import browser, cluster, cost, distance, peers, proxy, security, wire
+from report.sections import (
+    browser,
+    cluster,
+    cost,
+    declared,
+    distance,
+    peers,
+    proxy,
+    security,
+    wire,
+)
 
 SectionOf = Callable[[RecordedRun], Section | None]
 
@@ -28,4 +38,5 @@ SECTIONS: tuple[SectionOf, ...] = (
     peers.peers_section,
     security.security_section,
     cluster.cluster_section,
+    declared.declared_section,
 )

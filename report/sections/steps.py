@@ -31,6 +31,8 @@ def row(step: StepResult) -> list[str]:
         use, latency, note = step["utilisation"], step["latency_us"], step["degraded_because"] or ""
     elif step["result"] == "delay":
         use = step["utilisation"]
+    elif step["result"] == "scalars":
+        use, note = step.get("utilisation", use), step.get("degraded_because") or ""
     elif delivers(step):
         use, latency = step.get("utilisation", use), step.get("latency_us")
         note = step.get("degraded_because") or ""
