@@ -186,8 +186,15 @@ def test_a_kind_without_a_section_is_shown_by_the_figures_it_declared(run_copy: 
     range over repeats."""
     results = json.loads((run_copy / "results.json").read_text())
     results["schema_version"] = 3
-    results["kinds"] = {"echo": {"about": "An echo, timed.", "figures": {
-        "echo_ms": {"label": "echo", "unit": "ms"}, "echoes": {"label": "echoes", "unit": ""}}}}
+    results["kinds"] = {
+        "echo": {
+            "about": "An echo, timed.",
+            "figures": {
+                "echo_ms": {"label": "echo", "unit": "ms"},
+                "echoes": {"label": "echoes", "unit": ""},
+            },
+        }
+    }
     results["steps"] = [
         {"id": f"echo-{t}-{size}B-r{r}", "scenario": "echo", "result": "scalars", "transport": t,
          "repeat": r, "params": {"size": size}, "wall_seconds": 1.0, "status": "ok",
