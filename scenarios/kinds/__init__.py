@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from scenarios.kind import Kind
 from scenarios.kinds import (
+    backlog,
     broadcast,
     browser,
     chat,
@@ -31,6 +32,7 @@ KINDS: dict[str, Kind] = {
         proxy_idle.KIND,
         delay.KIND,
         browser.KIND,
+        backlog.KIND,
     )
 }
 
