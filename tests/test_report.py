@@ -206,4 +206,5 @@ def test_a_kind_without_a_section_is_shown_by_the_figures_it_declared(run_copy: 
     text = md.read_text()
     assert "## More measurements" in text and "**echo**: An echo, timed." in text
     assert "| transport | size | echo (ms) | echoes |" in text
-    assert "| WebSocket | 100 | 4.00 [3.00–5.00] | 10.00 [10.00–10.00] |" in text
+    assert "| WebSocket | 100 | 4 [3–5] | 10 [10–10] |" in text
+    assert "| WebSocket | 10 | 3.10 [2.10–4.10] | 10 [10–10] |" in text

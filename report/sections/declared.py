@@ -54,5 +54,8 @@ def kind_table(kind: KindRecord, steps: list[ScalarStep]) -> Table:
 
 
 def cell(steps: list[ScalarStep], figure: str) -> str:
+    """Counts and figures of 100 or more without decimals, smaller ones with two."""
     values = [float(v) for s in steps if isinstance(v := s["figures"].get(figure), int | float)]
-    return fmt(stats.spread(values), 1, "", 2)
+    spread = stats.spread(values)
+    whole = spread is None or abs(spread.median) >= 100 or all(v.is_integer() for v in values)
+    return fmt(spread, 1, "", 0 if whole else 2)
