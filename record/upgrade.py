@@ -3,8 +3,6 @@ reads one shape. Each older version is frozen: what it wrote is known, kind by k
 
 from __future__ import annotations
 
-from typing import Any
-
 RESULT_OF_V2_SCENARIO = {
     "broadcast": "broadcast",
     "baseline": "broadcast",
@@ -31,13 +29,18 @@ class UpgradeFailed(ValueError):
     """An older file holding what its version could not have written."""
 
 
-def upgrade(results: dict[str, Any]) -> dict[str, Any]:
+def upgrade(results: dict[str, object]) -> dict[str, object]:
     """`results` (version 1 or 2, as read from JSON) in this version's shape."""
-    results["steps"] = [upgrade_step(step) for step in results["steps"]]
+    steps = results["steps"]
+    if not isinstance(steps, list):
+        raise UpgradeFailed(f"expected a list of steps, got {type(steps).__name__}")
+    results["steps"] = [upgrade_step(step) for step in steps]
     return results
 
 
-def upgrade_step(step: dict[str, Any]) -> dict[str, Any]:
+def upgrade_step(step: object) -> dict[str, object]:
+    if not isinstance(step, dict):
+        raise UpgradeFailed(f"expected a step object, got {type(step).__name__}")
     if step.get("status") == "failed":
         kept = {key: step[key] for key in HEADER if key in step}
         return {**kept, "result": "failed", "status": "failed", "error": step.get("error", "")}
@@ -49,12 +52,12 @@ def upgrade_step(step: dict[str, Any]) -> dict[str, Any]:
             f"expected a scenario of version 2 ({', '.join(RESULT_OF_V2_SCENARIO)}), "
             f"got {scenario!r} in step {step.get('id')!r}"
         ) from None
-    if isinstance(step.get("publish_errors"), int):
+    count = step.get("publish_errors")
+    if isinstance(count, int):
         # Locust's users counted failed publishes without their reasons.
-        count = step["publish_errors"]
         step["publish_errors"] = {"any": count} if count else {}
     reconnection = step.get("sse_reconnection")
-    if reconnection is not None:
+    if isinstance(reconnection, dict):
         stream_max = reconnection.pop("stream_max_seconds", None)
         step["sse_reconnection"] = {"stream_max_seconds": stream_max, "by_retry_ms": reconnection}
     return step

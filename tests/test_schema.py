@@ -9,6 +9,7 @@ from typing import Any, get_args
 import pytest
 
 import record as schema
+from record.upgrade import upgrade
 from scenarios import ipc
 
 DOCS = Path(__file__).parent.parent / "docs"
@@ -82,7 +83,7 @@ def version_2(tmp_path: Path, *steps: dict[str, Any]) -> Path:
     return path
 
 
-def test_a_version_2_file_is_read_in_this_version_s_shape(tmp_path: Path) -> None:
+def test_a_version_2_step_is_brought_to_this_version_s_shape() -> None:
     retry = {"expected": 10, "delivered": 10, "lost": 0, "duplicated": 0, "reconnects": 2,
              "reconnect_ms": [105.0, 104.0], "reconnect_median_ms": 104.5}  # fmt: skip
     failed = {"id": "knee-ws-r1", "scenario": "knee", "transport": "ws", "repeat": 1,
@@ -94,7 +95,7 @@ def test_a_version_2_file_is_read_in_this_version_s_shape(tmp_path: Path) -> Non
     locust = {"id": "locust_chat-ws-r1", "scenario": "locust_chat", "transport": "ws",
               "repeat": 1, "params": {}, "status": "ok", "wall_seconds": 1,
               "publish_errors": 3}  # fmt: skip
-    steps = schema.read(version_2(tmp_path, failed, browser, locust))["steps"]
+    steps = upgrade({"steps": [failed, browser, locust]})["steps"]
     assert [s["result"] for s in steps] == ["failed", "browser", "locust"]
     assert steps[0] == {**{k: v for k, v in failed.items()}, "result": "failed"}
     assert steps[1]["sse_reconnection"] == {
@@ -125,3 +126,12 @@ def test_a_kind_s_own_figures_are_scalars() -> None:
     schema.validate_step(a_step(**own))
     with pytest.raises(schema.SchemaViolation, match="figures/nested"):
         schema.validate_step(a_step(**{**own, "figures": {"nested": {"ms": 1.0}}}))
+
+
+def test_a_file_whose_steps_break_its_contract_is_refused_as_read(tmp_path: Path) -> None:
+    """Read steps are typed as the contract because each is checked against its result."""
+    results = json.loads(RUNS[0].read_text())
+    results["steps"][0]["connected"] = 1000  # an idle step's figure on a broadcast step
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    with pytest.raises(schema.UnknownSchema, match=r"got also \['connected'\]"):
+        schema.read(tmp_path)
