@@ -29,7 +29,7 @@ from processes.server import ServerProcess
 from processes.services import Nginx, RedisServer
 from record import PinningRecord, Utilisation
 from scenarios import figures as figure
-from scenarios.load import null_server
+from scenarios.load import null_server, textbook
 from scenarios.measure import (
     CoreSample,
     ProcessSample,
@@ -169,9 +169,10 @@ class Fixtures:
         if uses_tls(p):
             _, chain, key = self.tls_files()
             extra += ["--ssl-certfile", chain, "--ssl-keyfile", key]
-        if step.scenario == "baseline":
+        if step.scenario == "baseline" or p.get("server") == "textbook":
+            program = null_server if step.scenario == "baseline" else textbook
             server = ServerProcess(
-                transport, module=null_server.__name__, env={RUN_MARKER: self.run_id}
+                transport, module=program.__name__, env={RUN_MARKER: self.run_id}
             )
         elif transport in PEERS:
             server = ServerProcess(

@@ -6,13 +6,18 @@ import asyncio
 import base64
 import os
 import socket
+import subprocess
+import sys
+import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from core import Delivery, Event, urls
+from record import RecordedRun, load
 from scenarios.load.browser import chromium_binary as browser_chromium
 
 # Bounds that keep a broken server from hanging the suite; not performance expectations.
@@ -98,3 +103,18 @@ def service_binary(name: str, package: str) -> str:
             f"expected {name}, got none: run scripts/system-deps or apt-get install {package}"
         )
     return found
+
+
+def run_profile(folder: Path, text: str, timeout: float = 200) -> RecordedRun:
+    """Run the profile `text` (TOML) into `folder` as `python -m scenarios.run` does, and read
+    what it recorded; the run's output is the failure message."""
+    profile = folder / "profile.toml"
+    profile.write_text(text)
+    run_id = f"run-{uuid.uuid4().hex[:6]}"
+    done = subprocess.run(
+        [sys.executable, "-m", "scenarios.run", "--profile", str(profile), "--out",
+         str(folder), "--run-id", run_id],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return load(folder / run_id)

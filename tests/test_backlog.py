@@ -7,13 +7,13 @@ import json
 import math
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 import record
 from core.config import Limits
 from tests.conftest import TRANSPORTS
+from tests.support import run_profile
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -35,17 +35,7 @@ tries = 2
 
 @pytest.fixture(scope="module")
 def backlog_run(tmp_path_factory: pytest.TempPathFactory) -> record.RecordedRun:
-    folder = tmp_path_factory.mktemp("backlog")
-    profile = folder / "backlog.toml"
-    profile.write_text(PROFILE)
-    run_id = f"backlog-{uuid.uuid4().hex[:6]}"
-    done = subprocess.run(
-        [sys.executable, "-m", "scenarios.run", "--profile", str(profile), "--out",
-         str(folder), "--run-id", run_id],
-        capture_output=True, text=True, timeout=200,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    return record.load(folder / run_id)
+    return run_profile(tmp_path_factory.mktemp("backlog"), PROFILE)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -15,6 +15,7 @@ from report.format import core_use, fmt_ms, fmt_us
 from report.model import Section, Table, explained
 from report.sections.headline import capacity_text, headline_load
 from report.selection import NAMES
+from report.stats import Spread
 
 
 def server_share(run: RecordedRun) -> Table | None:
@@ -71,9 +72,15 @@ def fanout_steps(
     ]
 
 
+def share(cpu: Spread | None, of: Spread | None) -> str:
+    """`cpu`'s median as a share of `of`'s."""
+    return "–" if cpu is None or of is None or not of.median else f"{cpu.median / of.median:.0%}"
+
+
 def fanout_table(run: RecordedRun) -> Table | None:
-    """Where both fan-out paths ran: each next to the floors (null server, WebSocket peers), and
-    the same app under granian where it ran."""
+    """Where both fan-out paths ran: each next to the floors (null server, WebSocket peers), the
+    same app under granian, and the textbook Starlette server (what a first attempt costs),
+    where they ran."""
     loads = sorted(
         {
             selection.load_of(s)
@@ -88,12 +95,15 @@ def fanout_table(run: RecordedRun) -> Table | None:
             if not direct or not fanout_steps(run, t, load, "asgi"):
                 continue
             floor = selection.spread_of(selection.repeats(run, "baseline", t, load), selection.cpu)
+            textbook = fanout_steps(run, t, load, "direct", "textbook")
+            reference = selection.spread_of(textbook, selection.cpu)
             candidates = [
                 (f"{NAMES[t]}, {f}", fanout_steps(run, t, load, f)) for f in ("direct", "asgi")
             ]
             candidates.append(
                 (f"{NAMES[t]}, granian", fanout_steps(run, t, load, "asgi", "granian"))
             )
+            candidates.append((f"{NAMES[t]}, textbook Starlette", textbook))
             if t == "ws":
                 candidates += [(NAMES[p], selection.repeats(run, "broadcast", p, load))
                                for p in WS_PEERS]  # fmt: skip
@@ -105,8 +115,8 @@ def fanout_table(run: RecordedRun) -> Table | None:
                     label,
                     selection.at_text(load),
                     fmt_us(cpu),
-        "–" if cpu is None or floor is None or not floor.median
-                    else f"{cpu.median / floor.median:.0%}",
+        share(cpu, floor),
+                    share(cpu, reference),
                     fmt_ms(selection.spread_of(steps, selection.p50)),
                     fmt_ms(selection.spread_of(steps, selection.p99)),
                     core_use(steps, "server_core"),
@@ -116,7 +126,8 @@ def fanout_table(run: RecordedRun) -> Table | None:
     if not rows:
         return None
     return Table(
-        ["server", "load", "server CPU/msg", "of its null server's", "p50", "p99",
+        ["server", "load", "server CPU/msg", "of its null server's", "of the textbook's", "p50",
+         "p99",
          "server core (max)", "driver core (max; past 70 % its latency is the driver's)", "lost"],
         rows,
     )  # fmt: skip
@@ -206,7 +217,10 @@ def fanout_section(run: RecordedRun) -> Section | None:
         "ready socket as it is published. `asgi`: each event goes through the "
         "subscriber's queue, a task wake-up and ASGI `send`, the path every ASGI server "
         "offers. The same load, the same driver; the null server of the transport and the "
-        "WebSocket peers (bare websockets, picows) are the floors.",
+        "WebSocket peers (bare websockets, picows) are the floors. *textbook Starlette* "
+        "(`scenarios/load/textbook.py`) is the transport as a tutorial writes it, on the "
+        "same uvicorn: routes, an `asyncio.Queue` per subscriber, `json.dumps` per event "
+        "and subscriber: what a first attempt costs.",
         fanout_table(run),
     )
 
