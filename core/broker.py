@@ -142,6 +142,10 @@ class MemoryBroker(Broker):
         return event
 
     async def subscribe(self, subscription: Subscription, room: str, after: int | None) -> int:
+        return self.subscribe_now(subscription, room, after)
+
+    def subscribe_now(self, subscription: Subscription, room: str, after: int | None) -> int:
+        """`subscribe`, for a caller without a task: this broker never waits."""
         target = self._room(room)
         target.used_ns = self._clock_ns()
         buffer = target.buffer
@@ -158,6 +162,9 @@ class MemoryBroker(Broker):
         return buffer.last_id
 
     async def unsubscribe(self, subscription: Subscription, room: str) -> None:
+        self.unsubscribe_now(subscription, room)
+
+    def unsubscribe_now(self, subscription: Subscription, room: str) -> None:
         target = self._rooms.get(room)
         if target is not None:
             target.subscriptions.pop(subscription.id, None)
@@ -169,8 +176,11 @@ class MemoryBroker(Broker):
         subscription.rooms.discard(room)
 
     async def release(self, subscription: Subscription) -> None:
+        self.release_now(subscription)
+
+    def release_now(self, subscription: Subscription) -> None:
         for room in list(subscription.rooms):
-            await self.unsubscribe(subscription, room)
+            self.unsubscribe_now(subscription, room)
 
     async def reclaim_idle(self) -> None:
         idle_since = self._clock_ns() - int(self.limits.room_idle_seconds * 1e9)
@@ -188,6 +198,9 @@ class MemoryBroker(Broker):
         return None if target is None else target.subscriptions
 
     async def backlog(self, room: str, after: int, limit: int) -> Backlog:
+        return self.backlog_now(room, after, limit)
+
+    def backlog_now(self, room: str, after: int, limit: int) -> Backlog:
         """A read: a room not yet published to answers as an empty one, and is not created."""
         target = self._rooms.get(room)
         if target is None:

@@ -94,6 +94,7 @@ class Subscription:
     __slots__ = (
         "_in_flight",
         "_on_close",
+        "_on_wake",
         "_queue",
         "_queued_bytes",
         "_replayed",
@@ -140,6 +141,7 @@ class Subscription:
         self._replayed = False
         """Whether the one replay allowance is spent."""
         self._waiter: asyncio.Future[None] | None = None
+        self._on_wake: Callable[[], None] | None = None
         self._on_close = on_close
         self._in_flight = False
         """Items taken and not yet written: a direct write now would overtake them."""
@@ -278,6 +280,15 @@ class Subscription:
         finally:
             self._waiter = None
 
+    def when_woken(self, callback: Callable[[], None]) -> None:
+        """`wait` for a caller without a task: `callback` once, when an item is queued or the
+        subscription closes (at once, if one is queued or it is closed). It may be called from
+        inside a fan-out: it should only schedule its work."""
+        if self._queue or self.close_reason is not None:
+            callback()
+        else:
+            self._on_wake = callback
+
     def wake(self) -> None:
         """Return from a pending `wait` with nothing queued (a heartbeat is due)."""
         self._wake()
@@ -302,6 +313,10 @@ class Subscription:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        callback = self._on_wake
+        if callback is not None:
+            self._on_wake = None
+            callback()
 
 
 def fan_out(

@@ -151,6 +151,7 @@ def create_app(transport: Transport, config: ServerConfig, hub: Hub | None = Non
         middleware=[Middleware(SameOrigin, hub=hub), Middleware(HotPaths, routes=hot)],
     )
     app.state.hub = hub
+    app.state.taker = transport.taker(hub)
     return app
 
 

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 from servers.hot import HotRoutes
 from servers.hub import Hub
 from servers.longpoll import LongPollTransport
+from servers.protocol import RequestTaker
 from servers.sse import SSETransport
 from servers.transport import Transport
 from servers.ws import WebSocketTransport
@@ -25,3 +26,6 @@ class CombinedTransport(Transport):
 
     def hot_routes(self, hub: Hub) -> HotRoutes:
         return {key: route for part in self.parts for key, route in part().hot_routes(hub).items()}
+
+    def taker(self, hub: Hub) -> RequestTaker | None:
+        return LongPollTransport().taker(hub)  # the only requests a protocol answers: polls

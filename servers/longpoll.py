@@ -14,7 +14,9 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from core import CloseReason, Event, Gap, Item, RtbenchError, Subscription
-from core.urls import SUBSCRIBE
+from core.broker import MemoryBroker
+from core.rooms import validate_room
+from core.urls import SUBSCRIBE, parse_room_path
 from core.wire import longpoll
 from servers.asgi import (
     Receive,
@@ -31,6 +33,8 @@ from servers.asgi import (
 from servers.connection import Connection
 from servers.hot import HotRoutes
 from servers.hub import Hub, Space
+from servers.origins import origin_allowed
+from servers.protocol import TakenRequest
 from servers.transport import Endpoint, Transport, direct_respond, room_paths
 
 
@@ -153,12 +157,129 @@ class PollEndpoint(Endpoint):
     ) -> None:
         """The answer to a poll; written whole by the server's protocol when it offers that
         (the fast path: no ASGI messages, no per-header checks), else through `send`."""
-        next_id = events[-1].id if events else (0 if gap is not None and gap.reset else after)
-        body = longpoll.encode_response(events, next_id, gap)
+        body = answer_body(events, gap, after)
         respond = direct_respond(scope, self.hub.config)
         if respond is None or not respond(body):
             await send_json(send, 200, body)
         self.count_delivered(events)
+
+
+def answer_body(events: list[Event], gap: Gap | None, after: int) -> bytes:
+    """A poll's answer: its events, and the cursor of the next poll."""
+    next_id = events[-1].id if events else (0 if gap is not None and gap.reset else after)
+    return longpoll.encode_response(events, next_id, gap)
+
+
+class ProtocolPolls:
+    """Long polls answered by the HTTP protocol itself, with no ASGI cycle, no task and no
+    middleware (`servers.protocol.RequestTaker`), on the direct fan-out with the memory
+    broker: the poll is parsed and admitted, answered from the backlog or held, and the
+    publisher's fan-out writes its answer.
+
+    It takes only the plain case: a request with an `Origin` this server refuses, a token or
+    parameter that does not pass, a poll without `after`, a backlog with a gap, or any other
+    unusual request is left to the app, which checks it again and answers it (refusals are
+    counted there). Every check of the app's path is made here first: the Origin rule, the
+    token and its rights, the connection caps; the head's size and time limits are the
+    protocol's own."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.endpoint = PollEndpoint(hub)
+
+    def take(self, request: TakenRequest) -> bool:
+        hub, limits = self.hub, self.hub.limits
+        parts = parse_room_path(request.path.decode("latin-1"))
+        if parts is None or parts[2] != SUBSCRIBE["longpoll"]:
+            return False
+        namespace, room, _ = parts
+        headers = dict(request.headers)
+        origin = headers.get(b"origin")
+        host = headers.get(b"host")
+        if origin is not None and not origin_allowed(
+            origin.decode("latin-1"), None if host is None else host.decode("latin-1"), hub.origins
+        ):
+            return False
+        params = query({"query_string": request.query})
+        address = request.client[0] if request.client else "unknown"
+        try:
+            space = hub.space(namespace)
+            broker = space.broker
+            if not isinstance(broker, MemoryBroker):
+                return False
+            authorization = headers.get(b"authorization")
+            token = params.get("token") or None
+            if authorization is not None:
+                scheme, _, credentials = authorization.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and credentials.strip():
+                    token = credentials.strip()
+            validate_room(room)
+            space.admit(space.grant(token), "subscribe", room)
+            hub.check_capacity(address)
+            after = parse_after(params.get("after"))
+            hold_seconds = parse_seconds(params.get("timeout"), limits.poll_timeout_default,
+                                         limits.poll_timeout_max, "timeout")  # fmt: skip
+            if after is None:
+                return False
+            backlog = broker.backlog_now(room, after, limits.poll_batch)
+        except RtbenchError:
+            return False
+        if backlog.gap is not None:
+            return False
+        if backlog.events:
+            request.respond(answer_body(backlog.events, None, after))
+            self.endpoint.count_delivered(backlog.events)
+            return True
+        return self.hold(request, space, broker, room, after, hold_seconds, address)
+
+    def hold(
+        self,
+        request: TakenRequest,
+        space: Space,
+        broker: MemoryBroker,
+        room: str,
+        after: int,
+        hold_seconds: float,
+        address: str,
+    ) -> bool:
+        """Hold the poll: its subscription's sink is the request's answer; a timer, the
+        client leaving or a queued item end it."""
+        hub, limits = self.hub, self.hub.limits
+        subscription = Subscription(limits.poll_batch, one_shot=True, max_bytes=limits.queue_bytes)
+        fields = {"room": room, "address": address}
+        try:
+            hub.opened(subscription, space, **fields)
+        except RtbenchError:
+            return False
+        try:
+            broker.subscribe_now(subscription, room, after)
+        except RtbenchError:
+            hub.closed(subscription, **fields)
+            return False
+        loop = request.loop
+        expiry = loop.call_later(hold_seconds, subscription.close, CloseReason.TIMEOUT)
+
+        def settle() -> None:
+            expiry.cancel()
+            reason = subscription.close_reason
+            if reason not in (CloseReason.CLIENT_LEFT, CloseReason.ANSWERED):
+                items = subscription.take(limits.poll_batch)
+                events = [item for item in items if isinstance(item, Event)]
+                gap = next((item for item in items if isinstance(item, Gap)), None)
+                if request.respond(answer_body(events, gap, after)):
+                    self.endpoint.count_delivered(events)
+            subscription.close(CloseReason.CLIENT_LEFT)  # no-op once closed
+            broker.release_now(subscription)
+            hub.closed(subscription, **fields)
+
+        subscription.attach(request, direct_answer)
+        request.on_lost(functools.partial(subscription.close, CloseReason.CLIENT_LEFT))
+
+        def woken() -> None:  # inside a fan-out, perhaps: settle on the loop's next turn
+            loop.call_soon(settle)
+
+        subscription.when_woken(woken)
+        return True
 
 
 def direct_answer(item: Item) -> bytes | None:
@@ -176,3 +297,8 @@ class LongPollTransport(Transport):
 
     def hot_routes(self, hub: Hub) -> HotRoutes:
         return {("GET", SUBSCRIBE[self.name]): PollEndpoint(hub)}
+
+    def taker(self, hub: Hub) -> ProtocolPolls | None:
+        """Polls answered by the protocol: on the direct fan-out (with the memory broker:
+        other brokers' polls go to the app)."""
+        return ProtocolPolls(hub) if hub.config.fanout == "direct" else None

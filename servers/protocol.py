@@ -61,6 +61,82 @@ class Respond(Protocol):
     def __call__(self, body: bytes, status: int = 200) -> bool: ...
 
 
+class RequestTaker(Protocol):
+    """What answers some GET requests in the protocol itself, without an ASGI cycle (a held
+    long poll: `servers.longpoll.ProtocolPolls`). `take` returns False for a request it
+    leaves to the app, having written nothing: the app then answers it, refusals included."""
+
+    def take(self, request: TakenRequest) -> bool: ...
+
+
+MAX_DEFERRED_BYTES = 64 * 1024
+"""Bytes a client may send while its taken request is unanswered (a pipelined request)."""
+
+
+class TakenRequest:
+    """A GET the protocol answers without an ASGI cycle: its head as parsed, and the sink of
+    its one whole answer (`core.subscription.Sink`). Until the answer is written the protocol
+    reads nothing more of the connection than it keeps aside."""
+
+    __slots__ = ("answered", "client", "headers", "lost", "path", "protocol", "query")
+
+    def __init__(
+        self,
+        protocol: GuardedHttpToolsProtocol,
+        path: bytes,
+        query: bytes,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        self.protocol = protocol
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.client = protocol.client
+        self.answered = False
+        self.lost: Callable[[], None] | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self.protocol.loop
+
+    @property
+    def ready(self) -> bool:
+        """The answer can be written now."""
+        protocol = self.protocol
+        return not (self.answered or protocol.flow.write_paused or protocol.transport.is_closing())
+
+    @property
+    def writer(self) -> TakenRequest:
+        return self
+
+    def watch(self, on_change: Callable[[], None] | None) -> bool:
+        return False  # `ready` is read when asked
+
+    def write(self, body: bytes) -> None:
+        self.respond(body)
+
+    def respond(self, body: bytes) -> bool:
+        """Write the whole JSON answer now, False when it cannot be written."""
+        if not self.ready:
+            return False
+        self.answered = True
+        self.lost = None
+        self.protocol.answer_taken(body)
+        return True
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when the client leaves before the answer (now, if it has)."""
+        if self.protocol.transport.is_closing():
+            callback()
+        else:
+            self.lost = callback
+
+    def connection_lost(self) -> None:
+        callback, self.lost = self.lost, None
+        if callback is not None:
+            callback()
+
+
 class StreamSink:
     """A stream's socket as the fan-out writes to it (`core.subscription.Sink`): the transport
     itself, and `ready` as the connection keeps it (open, not paused). Every place the
@@ -278,6 +354,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     max_header_bytes = DEFAULTS.max_header_bytes
     header_timeout = DEFAULTS.header_timeout_seconds
+    taker: RequestTaker | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -289,6 +366,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.refused = False
         self.bodies: list[DirectBody] = []
         """The direct writers of this connection's responses not yet complete."""
+        self.taken: TakenRequest | None = None
+        """The request `taker` holds, unanswered."""
+        self.taking = False
+        """The current request is `taker`'s: no cycle carries its body or its end."""
+        self.deferred = b""
+        """What the client sent while its taken request was unanswered."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -313,6 +396,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disarm()
+        taken, self.taken = self.taken, None
+        if taken is not None:
+            taken.connection_lost()
         super().connection_lost(exc)
         bodies, self.bodies = self.bodies, []
         for body in bodies:
@@ -344,6 +430,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         on it (llhttp refuses some oversized heads itself) or is still reading it."""
         if self.refused:
             return
+        if self.taken is not None:
+            self.deferred += data
+            if len(self.deferred) > MAX_DEFERRED_BYTES:
+                self.transport.close()
+            return
         if not self.head_complete:
             self.raw_head += len(data)
         self._unset_keepalive_if_required()
@@ -368,6 +459,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return max(self.head_bytes, self.raw_head) > self.max_header_bytes
 
     def on_message_begin(self) -> None:
+        self.taking = False
         self.head_bytes = 0
         self.head_complete = False
         if self.head_timer is None:  # a pipelined request: its head is timed from here
@@ -388,6 +480,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.disarm()
         if self.head_bytes > self.max_header_bytes:
             return  # data_received answers 431; the application never sees this request
+        if self.taken is not None:
+            # A request pipelined behind a held one: answers would overtake each other.
+            self.transport.close()
+            return
+        if self.taker is not None and self.take():
+            return
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # not an upgrade: a response
@@ -402,6 +500,72 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                     "loop": self.loop,
                 }
             }
+
+    def take(self) -> bool:
+        """Offer the request to `taker`: a plain GET with no body, on an idle keep-alive
+        HTTP/1.1 connection, the only kind a protocol answer can stand in for."""
+        parser = self.parser
+        if (
+            parser.get_method() != b"GET"
+            or parser.should_upgrade()
+            or parser.get_http_version() != "1.1"
+            or not parser.should_keep_alive()
+            or self.pipeline
+            or (self.cycle is not None and not self.cycle.response_complete)
+            or any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers)
+        ):
+            return False
+        url = httptools.parse_url(self.url)
+        if b"%" in url.path:
+            return False
+        assert self.taker is not None
+        self.taken = TakenRequest(self, url.path, url.query or b"", self.headers)
+        self.taking = True
+        if self.taker.take(self.taken):
+            return True
+        self.taken, self.taking = None, False
+        return False
+
+    def on_body(self, body: bytes) -> None:
+        if not self.taking:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self.taking:
+            super().on_message_complete()
+
+    def answer_taken(self, body: bytes) -> None:
+        """The taken request's answer, written whole; the connection then waits for its next
+        request as after any response. It may be called inside a publish's fan-out: what the
+        client sent meanwhile is read on the loop's next turn, not here."""
+        length = [(b"content-length", b"%d" % len(body))]
+        head = encode_head(STATUS_LINES[200], [*self.server_state.default_headers, *OK_JSON,
+                                                *length])  # fmt: skip
+        self.transport.write(head + body)
+        self.taken = None
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        if self.closing_after_answer:
+            self.transport.close()
+            return
+        self._unset_keepalive_if_required()
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+        self.arm()
+        if self.deferred:
+            deferred, self.deferred = self.deferred, b""
+            self.loop.call_soon(self.data_received, deferred)
+
+    closing_after_answer = False
+
+    def shutdown(self) -> None:
+        if self.taken is not None:
+            # The server's shutdown answers it (its subscription closes); then the connection.
+            self.closing_after_answer = True
+            return
+        super().shutdown()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -439,13 +603,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
-def guarded(limits: Limits) -> type[GuardedHttpToolsProtocol]:
-    """The protocol class with this server's limits."""
+def guarded(limits: Limits, taker: RequestTaker | None = None) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class with this server's limits, and what answers requests in it."""
     return type(
         "GuardedHttpToolsProtocol",
         (GuardedHttpToolsProtocol,),
         {
             "max_header_bytes": limits.max_header_bytes,
             "header_timeout": limits.header_timeout_seconds,
+            "taker": taker,
         },
     )

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp
 
 from core import ServerConfig, __version__
 from servers.hub import Hub
-from servers.protocol import DirectWebSocketProtocol, guarded
+from servers.protocol import DirectWebSocketProtocol, RequestTaker, guarded
 
 log = logging.getLogger("rtbench.lifecycle")
 
@@ -122,12 +122,14 @@ class Server(uvicorn.Server):
         log.info("ready", extra={**fields, **self.ready_fields(url)})
 
 
-def uvicorn_config(app: ASGIApp, config: ServerConfig) -> uvicorn.Config:
+def uvicorn_config(
+    app: ASGIApp, config: ServerConfig, taker: RequestTaker | None = None
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
-        http=guarded(config.limits),
+        http=guarded(config.limits, taker),
         ws=DirectWebSocketProtocol,
         ws_max_size=config.limits.max_message_bytes,
         ws_per_message_deflate=config.compression,
@@ -145,7 +147,8 @@ def uvicorn_config(app: ASGIApp, config: ServerConfig) -> uvicorn.Config:
 def run_uvicorn(app: Starlette, config: ServerConfig) -> None:
     hub: Hub = app.state.hub
     ready = {"transport": hub.transport, "broker": hub.broker.kind, "server": "uvicorn"}
-    Server(uvicorn_config(app, config), hub.begin_shutdown, lambda url: ready).run()
+    taker: RequestTaker | None = app.state.taker
+    Server(uvicorn_config(app, config, taker), hub.begin_shutdown, lambda url: ready).run()
 
 
 def hypercorn_config(config: ServerConfig, sock: socket.socket) -> Any:

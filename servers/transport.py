@@ -24,7 +24,7 @@ from servers.asgi import (
 from servers.connection import Connection
 from servers.hot import HotRoutes
 from servers.hub import Hub, Space
-from servers.protocol import DIRECT, Respond
+from servers.protocol import DIRECT, RequestTaker, Respond
 
 room_paths = route_templates
 
@@ -79,6 +79,11 @@ class Transport(abc.ABC):
         """Requests made once per delivery, served before Starlette's routing
         (`servers.hot`): (method, path suffix under /rooms/{room}/) → raw-ASGI endpoint."""
         return {}
+
+    def taker(self, hub: Hub) -> RequestTaker | None:
+        """What answers some requests in the HTTP protocol itself, with no ASGI cycle
+        (`servers.protocol.RequestTaker`), under uvicorn."""
+        return None
 
 
 class Endpoint:
