@@ -8,6 +8,7 @@ state for the client: the cursor lives in the client, so any node can answer the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from typing import Any
 
@@ -30,7 +31,6 @@ from servers.asgi import (
     send_json,
     wait_disconnect,
 )
-from servers.connection import Connection
 from servers.hot import HotRoutes
 from servers.hub import Hub, Space
 from servers.origins import origin_allowed
@@ -42,7 +42,7 @@ class PollEndpoint(Endpoint):
     transport = "longpoll"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hub, limits = self.hub, self.hub.limits
+        limits = self.hub.limits
         try:
             room = room_of(scope)
             space, _ = self.admit(scope, room)
@@ -74,36 +74,48 @@ class PollEndpoint(Endpoint):
                 await self.refuse(send, scope, exc)
             return
 
-        connection = Connection(
-            hub,
-            space,
-            send,
-            capacity=limits.poll_batch,
-            max_bytes=limits.queue_bytes,
-            one_shot=True,
-            room=room,
-            address=address_of(scope),
-        )
-        subscription = connection.subscription
+        await self.wait_through_asgi(scope, receive, send, space, room, after, timeout)
+
+    async def wait_through_asgi(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        space: Space,
+        room: str,
+        after: int,
+        hold_seconds: float,
+    ) -> None:
+        """A held poll on the pure-ASGI path: this request's task waits for an item, the
+        timeout or the client leaving, then answers with what was queued. One more task
+        reads `receive`, the only way ASGI tells that the client left."""
+        hub, limits = self.hub, self.hub.limits
+        subscription = Subscription(limits.poll_batch, one_shot=True, max_bytes=limits.queue_bytes)
+        fields = {"room": room, "address": address_of(scope)}
+        broker = space.broker
         try:
             await broker.subscribe(subscription, room, after)
-            await connection.open()
+            hub.opened(subscription, space, **fields)
         except RtbenchError as exc:
+            subscription.close(CloseReason.POLICY)
+            await broker.release(subscription)
             await self.refuse(send, scope, exc)
             return
-        expiry = asyncio.get_running_loop().call_later(
-            timeout, subscription.close, CloseReason.TIMEOUT
-        )
-
-        async def answer() -> None:  # the ASGI path: a task waits, another watches `receive`
-            await subscription.wait()
-            if subscription.close_reason is not CloseReason.CLIENT_LEFT:
-                await self.answer_queued(subscription, connection.send, after, scope)
-
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_later(hold_seconds, subscription.close, CloseReason.TIMEOUT)
+        watcher = loop.create_task(wait_disconnect(receive))
+        watcher.add_done_callback(lambda _: subscription.close(CloseReason.CLIENT_LEFT))
         try:
-            await connection.run(answer, lambda: wait_disconnect(receive))
+            await subscription.wait(loop)
+            if subscription.close_reason is not CloseReason.CLIENT_LEFT:
+                with contextlib.suppress(OSError):  # a client gone meanwhile has left
+                    await self.answer_queued(subscription, send, after, scope)
         finally:
             expiry.cancel()
+            watcher.cancel()
+            subscription.close(CloseReason.CLIENT_LEFT)  # no-op once closed
+            await broker.release(subscription)
+            hub.closed(subscription, **fields)
 
     async def hold(
         self,
