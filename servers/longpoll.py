@@ -286,6 +286,7 @@ class ProtocolPolls:
 
         subscription.attach(request, direct_answer)
         request.on_lost(functools.partial(subscription.close, CloseReason.CLIENT_LEFT))
+        request.overtaken = functools.partial(subscription.close, CloseReason.TIMEOUT)
 
         def woken() -> None:  # inside a fan-out, perhaps: settle on the loop's next turn
             loop.call_soon(settle)

@@ -78,7 +78,7 @@ class TakenRequest:
     its one whole answer (`core.subscription.Sink`). Until the answer is written the protocol
     reads nothing more of the connection than it keeps aside."""
 
-    __slots__ = ("answered", "client", "headers", "lost", "path", "protocol", "query")
+    __slots__ = ("answered", "client", "headers", "lost", "overtaken", "path", "protocol", "query")
 
     def __init__(
         self,
@@ -94,6 +94,9 @@ class TakenRequest:
         self.client = protocol.client
         self.answered = False
         self.lost: Callable[[], None] | None = None
+        self.overtaken: Callable[[], None] | None = None
+        """Called when the client sends its next request before this one is answered: the
+        answer must come now, before the next one's."""
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -481,10 +484,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.head_bytes > self.max_header_bytes:
             return  # data_received answers 431; the application never sees this request
         if self.taken is not None:
-            # A request pipelined behind a held one: answers would overtake each other.
-            self.transport.close()
-            return
-        if self.taker is not None and self.take():
+            # A request pipelined behind a held one: the held one is answered now (with what
+            # it has, as at its timeout), so that the answers keep their order.
+            callback, self.taken.overtaken = self.taken.overtaken, None
+            if callback is not None:
+                callback()
+        elif self.taker is not None and self.take():
             return
         super().on_headers_complete()
         cycle = self.cycle
@@ -549,14 +554,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.closing_after_answer:
             self.transport.close()
             return
+        if self.deferred:
+            deferred, self.deferred = self.deferred, b""
+            self.loop.call_soon(self.data_received, deferred)
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request pipelined behind this one is under way: its end re-arms
         self._unset_keepalive_if_required()
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
         )
         self.arm()
-        if self.deferred:
-            deferred, self.deferred = self.deferred, b""
-            self.loop.call_soon(self.data_received, deferred)
 
     closing_after_answer = False
 

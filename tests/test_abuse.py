@@ -4,6 +4,7 @@ gets its clear error or close, and a legitimate subscriber receives every event 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -273,6 +274,54 @@ async def test_a_head_poll_gets_no_body_so_the_next_answer_stays_framed(
         # No body follows a HEAD answer: the next bytes are the next answer's status line.
         second = await read_answer(reader)
         assert second.startswith(b"HTTP/1.1 200"), second
+    finally:
+        writer.close()
+
+
+async def answer_of(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One response with a `content-length` body: its status line and its body."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return head.split(b"\r\n")[0], await asyncio.wait_for(reader.readexactly(length), 5)
+
+
+@pytest.mark.parametrize("fanout", ["direct", "asgi"])
+async def test_a_request_pipelined_behind_a_held_poll_is_answered_after_it(
+    server_factory: ServerFactory, room: str, fanout: str
+) -> None:
+    """Both in one write: the held poll is answered first (with what it has, as at its
+    timeout), then the request behind it, on the same connection."""
+    server = server_factory("longpoll", fanout)
+    reader, writer = await raw(server.url)
+    try:
+        writer.write(
+            f"GET /rooms/{room}/poll?after=0&timeout=2 HTTP/1.1\r\nhost: x\r\n\r\n"
+            "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n".encode()
+        )
+        assert await answer_of(reader) == (b"HTTP/1.1 200 OK", b'{"events":[],"next":0}')
+        status, body = await answer_of(reader)
+        assert (status, body) == (b"HTTP/1.1 200 OK", b"ok")
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("fanout", ["direct", "asgi"])
+async def test_a_poll_sent_while_the_last_is_held_is_read_after_its_answer(
+    server_factory: ServerFactory, room: str, fanout: str
+) -> None:
+    server = server_factory("longpoll", fanout)
+    reader, writer = await raw(server.url)
+    poll = f"GET /rooms/{room}/poll?after=0&timeout=5 HTTP/1.1\r\nhost: x\r\n\r\n".encode()
+    try:
+        writer.write(poll)
+        await asyncio.sleep(0.3)  # held
+        writer.write(poll)  # the next poll, sent early
+        await asyncio.sleep(0.3)
+        async with Publisher(server.url) as publisher:
+            await publisher.publish(room, "first")
+        for _ in range(2):  # the held one, then the early one, from the backlog
+            status, body = await answer_of(reader)
+            assert status == b"HTTP/1.1 200 OK" and json.loads(body)["next"] == 1, body
     finally:
         writer.close()
 
