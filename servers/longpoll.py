@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
+import math
 from typing import Any
 
 from starlette.routing import BaseRoute, Route
@@ -36,6 +38,8 @@ from servers.hub import Hub, Space
 from servers.origins import origin_allowed
 from servers.protocol import TakenRequest
 from servers.transport import Endpoint, Transport, direct_respond, room_paths
+
+log = logging.getLogger("rtbench.server")
 
 
 class PollEndpoint(Endpoint):
@@ -182,6 +186,11 @@ def answer_body(events: list[Event], gap: Gap | None, after: int) -> bytes:
     return longpoll.encode_response(events, next_id, gap)
 
 
+EXPIRY_SLOT_SECONDS = 0.1
+"""Held polls' timeouts are kept by one timer per tenth of a second: a poll the protocol holds
+is answered at most this long after its timeout."""
+
+
 class ProtocolPolls:
     """Long polls answered by the HTTP protocol itself, with no ASGI cycle, no task and no
     middleware (`servers.protocol.RequestTaker`), on the direct fan-out with the memory
@@ -198,6 +207,10 @@ class ProtocolPolls:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.endpoint = PollEndpoint(hub)
+        self.expiring: dict[int, set[HeldPoll]] = {}
+        """Held polls by the tenth of a second their timeout falls in (`expire_after`)."""
+        self.settling: list[HeldPoll] = []
+        """Polls woken since the loop's last turn, settled together (`settle_soon`)."""
 
     def take(self, request: TakenRequest) -> bool:
         hub, limits = self.hub, self.hub.limits
@@ -254,7 +267,7 @@ class ProtocolPolls:
         hold_seconds: float,
         address: str,
     ) -> bool:
-        """Hold the poll: its subscription's sink is the request's answer; a timer, the
+        """Hold the poll: its subscription's sink is the request's answer; its timeout, the
         client leaving or a queued item end it."""
         hub, limits = self.hub, self.hub.limits
         subscription = Subscription(limits.poll_batch, one_shot=True, max_bytes=limits.queue_bytes)
@@ -268,31 +281,94 @@ class ProtocolPolls:
         except RtbenchError:
             hub.closed(subscription, **fields)
             return False
-        loop = request.loop
-        expiry = loop.call_later(hold_seconds, subscription.close, CloseReason.TIMEOUT)
-
-        def settle() -> None:
-            expiry.cancel()
-            reason = subscription.close_reason
-            if reason not in (CloseReason.CLIENT_LEFT, CloseReason.ANSWERED):
-                items = subscription.take(limits.poll_batch)
-                events = [item for item in items if isinstance(item, Event)]
-                gap = next((item for item in items if isinstance(item, Gap)), None)
-                if request.respond(answer_body(events, gap, after)):
-                    self.endpoint.count_delivered(events)
-            subscription.close(CloseReason.CLIENT_LEFT)  # no-op once closed
-            broker.release_now(subscription)
-            hub.closed(subscription, **fields)
-
+        poll = HeldPoll(self, request, subscription, broker, after, fields)
+        self.expire_after(poll, hold_seconds)
         subscription.attach(request, direct_answer)
-        request.on_lost(functools.partial(subscription.close, CloseReason.CLIENT_LEFT))
-        request.overtaken = functools.partial(subscription.close, CloseReason.TIMEOUT)
-
-        def woken() -> None:  # inside a fan-out, perhaps: settle on the loop's next turn
-            loop.call_soon(settle)
-
-        subscription.when_woken(woken)
+        request.on_lost(poll.client_left)
+        request.overtaken = poll.overtaken
+        subscription.when_woken(poll.woken)
         return True
+
+    def expire_after(self, poll: HeldPoll, hold_seconds: float) -> None:
+        """Time the poll out with every poll due in the same tenth of a second: one timer
+        for them all, instead of a timer created and cancelled for each poll."""
+        loop = poll.request.loop
+        slot = math.ceil((loop.time() + hold_seconds) / EXPIRY_SLOT_SECONDS)
+        due = self.expiring.get(slot)
+        if due is None:
+            due = self.expiring[slot] = set()
+            loop.call_at(slot * EXPIRY_SLOT_SECONDS, self.expire, slot)
+        due.add(poll)
+        poll.slot = slot
+
+    def expire(self, slot: int) -> None:
+        for poll in self.expiring.pop(slot, ()):
+            poll.subscription.close(CloseReason.TIMEOUT)
+
+    def settle_soon(self, poll: HeldPoll) -> None:
+        """Settle `poll` on the loop's next turn (it may be woken inside a fan-out, which its
+        release would change under it), with every poll a fan-out answered: one callback."""
+        if not self.settling:
+            poll.request.loop.call_soon(self.settle_all)
+        self.settling.append(poll)
+
+    def settle_all(self) -> None:
+        polls, self.settling = self.settling, []
+        for poll in polls:
+            try:
+                poll.settle()
+            except Exception:  # one poll's failure must not leave the others held
+                log.exception("a held poll could not be settled")
+
+
+class HeldPoll:
+    """A poll the protocol holds (`ProtocolPolls.hold`), until its answer is written, its
+    timeout passes or its client leaves."""
+
+    __slots__ = ("after", "broker", "fields", "polls", "request", "slot", "subscription")
+
+    def __init__(
+        self,
+        polls: ProtocolPolls,
+        request: TakenRequest,
+        subscription: Subscription,
+        broker: MemoryBroker,
+        after: int,
+        fields: dict[str, str],
+    ) -> None:
+        self.polls = polls
+        self.request = request
+        self.subscription = subscription
+        self.broker = broker
+        self.after = after
+        self.fields = fields
+        self.slot = 0
+
+    def woken(self) -> None:
+        self.polls.settle_soon(self)
+
+    def client_left(self) -> None:
+        self.subscription.close(CloseReason.CLIENT_LEFT)
+
+    def overtaken(self) -> None:
+        self.subscription.close(CloseReason.TIMEOUT)  # answered now with what it has
+
+    def settle(self) -> None:
+        """Answer with what was queued unless the fan-out answered or the client left; then
+        let the subscription go."""
+        polls, subscription = self.polls, self.subscription
+        due = polls.expiring.get(self.slot)
+        if due is not None:
+            due.discard(self)
+        if subscription.close_reason not in (CloseReason.CLIENT_LEFT, CloseReason.ANSWERED):
+            items = subscription.take(polls.hub.limits.poll_batch)
+            events = [item for item in items if isinstance(item, Event)]
+            gap = next((item for item in items if isinstance(item, Gap)), None)
+            if self.request.respond(answer_body(events, gap, self.after)):
+                polls.endpoint.count_delivered(events)
+        subscription.close(CloseReason.CLIENT_LEFT)  # no-op once closed
+        self.broker.release_now(subscription)
+        polls.hub.closed(subscription, **self.fields)
 
 
 def direct_answer(item: Item) -> bytes | None:
