@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute, Route
 
 from core import CloseReason, Event, Gap, Item, RtbenchError, Subscription
 from core.broker import MemoryBroker
-from core.rooms import validate_room
 from core.urls import SUBSCRIBE, parse_room_path
 from core.wire import longpoll
 from servers.asgi import (
@@ -35,7 +34,7 @@ from servers.asgi import (
 )
 from servers.hot import HotRoutes
 from servers.hub import Hub, Space
-from servers.origins import origin_allowed
+from servers.origins import foreign_origin
 from servers.protocol import TakenRequest
 from servers.transport import Endpoint, Transport, direct_respond, room_paths
 
@@ -218,29 +217,22 @@ class ProtocolPolls:
         if parts is None or parts[2] != SUBSCRIBE["longpoll"]:
             return False
         namespace, room, _ = parts
-        headers = dict(request.headers)
-        origin = headers.get(b"origin")
-        host = headers.get(b"host")
-        if origin is not None and not origin_allowed(
-            origin.decode("latin-1"), None if host is None else host.decode("latin-1"), hub.origins
-        ):
+        # The part of an ASGI scope the app's own checks read: they are the checks made here.
+        scope: Scope = {
+            "headers": request.headers,
+            "query_string": request.query,
+            "client": request.client,
+            "path_params": {"room": room} if namespace is None else {"namespace": namespace,
+                                                                    "room": room},
+        }  # fmt: skip
+        if foreign_origin(scope, hub.origins) is not None:
             return False
-        params = query({"query_string": request.query})
-        address = request.client[0] if request.client else "unknown"
         try:
-            space = hub.space(namespace)
+            space, _ = self.endpoint.admit(scope, room_of(scope))
             broker = space.broker
             if not isinstance(broker, MemoryBroker):
                 return False
-            authorization = headers.get(b"authorization")
-            token = params.get("token") or None
-            if authorization is not None:
-                scheme, _, credentials = authorization.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer" and credentials.strip():
-                    token = credentials.strip()
-            validate_room(room)
-            space.admit(space.grant(token), "subscribe", room)
-            hub.check_capacity(address)
+            params = query(scope)
             after = parse_after(params.get("after"))
             hold_seconds = parse_seconds(params.get("timeout"), limits.poll_timeout_default,
                                          limits.poll_timeout_max, "timeout")  # fmt: skip
@@ -255,7 +247,7 @@ class ProtocolPolls:
             request.respond(answer_body(backlog.events, None, after))
             self.endpoint.count_delivered(backlog.events)
             return True
-        return self.hold(request, space, broker, room, after, hold_seconds, address)
+        return self.hold(request, space, broker, room, after, hold_seconds, address_of(scope))
 
     def hold(
         self,

@@ -33,6 +33,14 @@ def origin_allowed(origin: str | None, host: str | None, allowed: frozenset[str]
     return origin is None or ANY_ORIGIN in allowed or origin in allowed or same_origin(origin, host)
 
 
+def foreign_origin(scope: Scope, allowed: frozenset[str]) -> str | None:
+    """The request's `Origin` when the rule refuses it; None when it passes."""
+    origin = header(scope, b"origin")
+    if origin is None or origin_allowed(origin, header(scope, b"host"), allowed):
+        return None
+    return origin
+
+
 class SameOrigin:
     """Refuses, with 403, an http or websocket request whose Origin is neither its own Host nor
     in `allowed_origins`."""
@@ -43,10 +51,8 @@ class SameOrigin:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            origin = header(scope, b"origin")
-            if origin is not None and not origin_allowed(
-                origin, header(scope, b"host"), self.hub.origins
-            ):
+            origin = foreign_origin(scope, self.hub.origins)
+            if origin is not None:
                 exc = Forbidden(
                     f"expected an Origin of this server or among allowed_origins, got "
                     f"{origin[:100]!r}",

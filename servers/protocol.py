@@ -55,6 +55,12 @@ STATUS_LINES = {200: b"HTTP/1.1 200 OK\r\n", 201: b"HTTP/1.1 201 Created\r\n"}
 """The answers `DirectBody.respond` writes: a poll's events, a publish's id."""
 
 
+def json_answer(default_headers: list[tuple[bytes, bytes]], body: bytes, status: int) -> bytes:
+    """A whole JSON answer as uvicorn would write it: its default headers, then ours."""
+    length = [(b"content-length", b"%d" % len(body))]
+    return encode_head(STATUS_LINES[status], [*default_headers, *OK_JSON, *length]) + body
+
+
 class Respond(Protocol):
     """`DirectBody.respond`, as the app finds it in the scope's extension."""
 
@@ -247,11 +253,9 @@ class DirectBody:
         cycle = self.cycle()
         if cycle is None or not self.ready:
             return False
-        length = [(b"content-length", b"%d" % len(body))]
-        head = encode_head(STATUS_LINES[status], [*cycle.default_headers, *OK_JSON, *length])
         cycle.response_started = cycle.response_complete = True
         self.lost = None
-        cycle.transport.write(head + body)
+        cycle.transport.write(json_answer(cycle.default_headers, body, status))
         cycle.message_event.set()
         cycle.on_response()
         return True
@@ -543,10 +547,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """The taken request's answer, written whole; the connection then waits for its next
         request as after any response. It may be called inside a publish's fan-out: what the
         client sent meanwhile is read on the loop's next turn, not here."""
-        length = [(b"content-length", b"%d" % len(body))]
-        head = encode_head(STATUS_LINES[200], [*self.server_state.default_headers, *OK_JSON,
-                                                *length])  # fmt: skip
-        self.transport.write(head + body)
+        self.transport.write(json_answer(self.server_state.default_headers, body, 200))
         self.taken = None
         self.server_state.total_requests += 1
         if self.transport.is_closing():
