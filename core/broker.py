@@ -150,7 +150,7 @@ class MemoryBroker(Broker):
         target.used_ns = self._clock_ns()
         buffer = target.buffer
         self.budget.touch(buffer)
-        if after is not None:
+        if after is not None and after != buffer.last_id:  # at the newest id: nothing to queue
             backlog = buffer.since(after)
             items: list[Item] = [backlog.gap] if backlog.gap else []
             items.extend(backlog.events)
