@@ -21,8 +21,11 @@ class ChildProcess:
         env: dict[str, str] | None = None,
         cpus: set[int] | None = None,
         name: str | None = None,
+        netns: str | None = None,
     ) -> None:
-        self.argv = argv
+        self.argv = argv if netns is None else ["ip", "netns", "exec", netns, *argv]
+        self.netns = netns
+        """The network namespace it runs in (a host of `network.topology`), None: the machine's."""
         self.env = {**os.environ, **(env or {})}
         self.cpus = cpus
         self.name = name or os.path.basename(argv[0])

@@ -36,6 +36,7 @@ class ServerProcess(ChildProcess):
         cpu: int | None = None,
         env: dict[str, str] | None = None,
         module: str = "servers",
+        netns: str | None = None,
     ) -> None:
         self.transport = transport
         argv = [sys.executable, "-m", module, transport, "--host", host, "--port", str(port)]
@@ -46,7 +47,7 @@ class ServerProcess(ChildProcess):
             argv += ["--broker", broker]
         argv += extra_args or []
         cpus = None if cpu is None else {cpu}
-        super().__init__(argv, env=env, cpus=cpus, name=f"{transport} server")
+        super().__init__(argv, env=env, cpus=cpus, name=f"{transport} server", netns=netns)
         self.logs: deque[dict[str, Any]] = deque(maxlen=log_lines)
         """Parsed JSON log lines, newest last (bounded)."""
         self.url = ""

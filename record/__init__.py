@@ -2,7 +2,8 @@
 reads it, and this package imports neither.
 
 - `record.contract`: the typed shape of `results.json` and its schema version;
-- `record.steps`: a step's header and, by `result`, the figures of its kind;
+- `record.steps`: a step's header and, by `result`, the figures of its kind, made of the
+  parts of `record.parts`;
 - `record.upgrade`: older results files brought to this version as they are read;
 - `record.names`: the servers a results file names (our transports, the reference peers);
 - `record.files`: writing it (validated) and reading it (refused when its version is unknown);
@@ -35,6 +36,23 @@ from record.files import (
     write,
 )
 from record.names import PEERS, TRANSPORTS, WS_PEERS
+from record.parts import (
+    BrowserLatency,
+    BytesPerMessage,
+    Cluster,
+    ConnectionLimit,
+    Counted,
+    CrossOrigin,
+    CrossOriginOutcome,
+    IdleStream,
+    LatencySummary,
+    Link,
+    RetryOutcome,
+    Soak,
+    SseReconnection,
+    Storm,
+    Utilisation,
+)
 from record.run import (
     BreakdownRow,
     RecordedRun,
@@ -51,16 +69,9 @@ from record.steps import (
     AcrossNodes,
     BroadcastStep,
     BrowserChecks,
-    BrowserLatency,
     BrowserStep,
-    BytesPerMessage,
     ChatStep,
-    Cluster,
     ClusterStep,
-    ConnectionLimit,
-    Counted,
-    CrossOrigin,
-    CrossOriginOutcome,
     DelayStep,
     Delivery,
     DeliveryStep,
@@ -69,26 +80,21 @@ from record.steps import (
     FigureRecord,
     Handshake,
     IdleStep,
-    IdleStream,
     KindRecord,
     KneePoint,
     KneeStep,
-    LatencySummary,
+    LinkStep,
     LocustRun,
     LocustStep,
+    OverLink,
     Param,
     Params,
     ProxyIdleStep,
     ProxyStep,
-    RetryOutcome,
     Scalar,
     ScalarStep,
-    Soak,
-    SseReconnection,
     StepHeader,
     StepResult,
-    Storm,
-    Utilisation,
 )
 
 __all__ = [
@@ -129,10 +135,13 @@ __all__ = [
     "KneePoint",
     "KneeStep",
     "LatencySummary",
+    "Link",
+    "LinkStep",
     "LockState",
     "LocustRun",
     "LocustStep",
     "Machine",
+    "OverLink",
     "Param",
     "Params",
     "PinningRecord",

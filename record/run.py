@@ -12,6 +12,10 @@ from hdrh.histogram import HdrHistogram
 
 from record.contract import Results
 from record.files import find_run, read
+from record.parts import (
+    LatencySummary,
+    Utilisation,
+)
 from record.steps import (
     DELIVERING,
     BroadcastStep,
@@ -22,12 +26,11 @@ from record.steps import (
     IdleStep,
     KneePoint,
     KneeStep,
-    LatencySummary,
+    LinkStep,
     ProxyIdleStep,
     ProxyStep,
     ScalarStep,
     StepResult,
-    Utilisation,
 )
 
 KEPT = ("ok", "degraded")
@@ -97,6 +100,9 @@ class RecordedRun:
 
     def proxies(self, transport: str | None = None) -> list[ProxyStep]:
         return [s for s in self.of("proxy", transport) if s["result"] == "proxy"]
+
+    def links(self, transport: str | None = None) -> list[LinkStep]:
+        return [s for s in self.of("network", transport) if s["result"] == "link"]
 
     def scalars(self, scenario: str, transport: str | None = None) -> list[ScalarStep]:
         """The steps of a kind that wrote its own figures (`kinds` in the file names them)."""

@@ -24,6 +24,7 @@ import httpx
 from rich.console import Console
 
 from core.subscription import DROPPED
+from network.topology import ADDRESSES
 from peers import PEERS
 from processes.server import ServerProcess
 from processes.services import Nginx, RedisServer
@@ -47,7 +48,8 @@ BENCH_LIMITS = """[limits]
 max_connections = 100000
 max_connections_per_address = 100000
 """
-"""The benchmark's load all comes from loopback: the default per-address cap would refuse it."""
+"""The benchmark's load comes from one address (loopback, or a load host's own in a topology):
+the default per-address cap would refuse it, so the bench lifts it, for every server it starts."""
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
@@ -101,14 +103,15 @@ class Fixtures:
         return ",".join(map(str, self.pinning.driver))
 
     def tls_files(self) -> tuple[str, str, str]:
-        """(CA, certificate chain, key) for 127.0.0.1, made once per run with trustme."""
+        """(CA, certificate chain, key) for 127.0.0.1 and every address a host of a topology
+        can have (`network.topology`), made once per run with trustme."""
         folder = self.out / "tls"
         if not folder.exists():
             import trustme
 
             folder.mkdir(parents=True)
             ca = trustme.CA()
-            cert = ca.issue_cert("127.0.0.1", "localhost")
+            cert = ca.issue_cert("127.0.0.1", "localhost", *ADDRESSES)
             ca.cert_pem.write_to_path(str(folder / "ca.pem"))
             cert.private_key_pem.write_to_path(str(folder / "key.pem"))
             cert.private_key_and_cert_chain_pem.write_to_path(str(folder / "chain.pem"))
@@ -160,8 +163,13 @@ class Fixtures:
                      namespaces=["*"], ttl_seconds=24 * 3600)  # fmt: skip
         return ["--token", token]
 
-    async def start_server(self, step: Step) -> ServerProcess:
+    async def start_server(
+        self, step: Step, address: str = "127.0.0.1", netns: str | None = None
+    ) -> ServerProcess:
+        """The step's server, pinned to the server core: on loopback, or on `address` inside
+        the network namespace `netns` (a host of `network.topology`)."""
         transport, p = step.transport, step.params
+        placed: dict[str, Any] = {"host": address, "netns": netns}
         extra = ["--log-level", "warning"] + (["--compression"] if p.get("compression") else [])
         extra += ["--fanout", str(p.get("fanout", "direct"))]
         if p.get("server", "uvicorn") != "uvicorn" or p.get("http2"):
@@ -172,7 +180,7 @@ class Fixtures:
         if step.scenario == "baseline" or p.get("server") == "textbook":
             program = null_server if step.scenario == "baseline" else textbook
             server = ServerProcess(
-                transport, module=program.__name__, env={RUN_MARKER: self.run_id}
+                transport, module=program.__name__, env={RUN_MARKER: self.run_id}, **placed
             )
         elif transport in PEERS:
             server = ServerProcess(
@@ -180,6 +188,7 @@ class Fixtures:
                 module="peers",
                 extra_args=["--log-level", "warning"],
                 env={RUN_MARKER: self.run_id},
+                **placed,
             )
         else:
             server = ServerProcess(
@@ -188,6 +197,7 @@ class Fixtures:
                 config=self.server_config(step),
                 extra_args=extra,
                 env={RUN_MARKER: self.run_id},
+                **placed,
             )
         self.servers.append(server)
         await asyncio.to_thread(server.start)
@@ -233,8 +243,12 @@ class Fixtures:
             str(count),
         ]
 
-    async def worker(self, program: ModuleType, args: list[str], name: str) -> Worker:
-        worker = Worker(program, [*args, "--cpus", self.driver_cpus], self.run_id, name)
+    async def worker(
+        self, program: ModuleType, args: list[str], name: str, netns: str | None = None
+    ) -> Worker:
+        worker = Worker(
+            program, [*args, "--cpus", self.driver_cpus], self.run_id, name, netns=netns
+        )
         self.workers.append(worker)
         worker.start()
         return worker

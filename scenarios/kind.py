@@ -44,6 +44,9 @@ class Kind:
     summary: Callable[[StepResult], str] | None = None
     """One line of a step's figures for the run's terminal summary, for a kind whose figures
     are not the broadcast table's columns (latency, bytes and CPU per message)."""
+    check: Callable[[Parameters], None] | None = None
+    """Checks a profile's values of this kind's parameters as the profile is read (ValueError
+    with `expected X, got Y`), for values a type alone does not bound (a name of a registry)."""
     figures: dict[str, FigureRecord] = field(default_factory=dict)
     """A kind that writes its own figures (`result` "scalars"): each one's label and unit, in
     the order of the report's columns. The run copies them into the results file's `kinds`."""

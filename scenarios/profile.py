@@ -113,6 +113,12 @@ def parse(raw: dict[str, Any], name: str) -> Profile:
         if unknown:
             raise ConfigError(f"expected {kind} keys among {sorted(defaults)}, got {unknown}")
         values = {k: _as_list(entry.get(k, v)) for k, v in defaults.items()}
+        check = KINDS[kind].check
+        if check is not None:
+            try:
+                check(values)
+            except ValueError as exc:
+                raise ConfigError(f"{kind}: {exc}") from None
         scenarios.append((kind, values, repeat, only))
     if not scenarios:
         raise ConfigError(f"expected at least one [[scenario]] in profile {name!r}")
@@ -138,7 +144,7 @@ def builtin_profiles() -> list[str]:
 def load(name_or_path: str) -> Profile:
     """A profile by built-in name (`quick`, `full`, …) or by path to a TOML file."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml" or path.is_file():
         if not path.exists():
             raise ConfigError(f"expected a profile file at {path}, got nothing there")
         text = path.read_text()

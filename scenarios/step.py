@@ -65,6 +65,9 @@ class Step:
             parts.append(str(self.params["workload"]))
         if self.scenario == "delay":
             parts.append(f"{self.params['rtt_ms']:g}ms-rtt")
+        if "link" in self.params:
+            hosts = self.params.get("load_hosts", 1)
+            parts.append(str(self.params["link"]) + (f"-{hosts}hosts" if hosts != 1 else ""))
         if self.scenario == "proxy_idle":
             parts.append(f"{self.params['read_timeout_seconds']:g}s-timeout")
         return "-".join(parts) + (f"-b{self.block}" if self.block else "") + f"-r{self.repeat}"

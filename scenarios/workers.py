@@ -36,10 +36,11 @@ class Worker(ChildProcess):
         run_id: str,
         name: str,
         pin: set[int] | None = None,
+        netns: str | None = None,
     ) -> None:
         module = program if isinstance(program, str) else program.__name__
         argv = [sys.executable, "-m", module, *args]
-        super().__init__(argv, env={RUN_MARKER: run_id}, cpus=pin, name=name)
+        super().__init__(argv, env={RUN_MARKER: run_id}, cpus=pin, name=name, netns=netns)
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self._stdout = asyncio.StreamReader(limit=1 << 24)
         self._attached: asyncio.Task[None] | None = None

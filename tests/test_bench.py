@@ -294,6 +294,23 @@ def test_profiles_parse_and_refuse_typos() -> None:
         profiles.parse({"scenario": [{"kind": "nap"}]}, "typo")
 
 
+def test_a_profile_name_is_the_profile_even_beside_a_folder_of_that_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "quick").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert profiles.load("quick").name == "quick"
+
+
+def test_network_profile_refuses_an_unknown_link_and_too_many_hosts() -> None:
+    with pytest.raises(
+        ConfigError, match=r"network: expected a link profile \(lan, wifi, 4g, 3g\)"
+    ):
+        profiles.parse({"scenario": [{"kind": "network", "link": ["5g"]}]}, "typo")
+    with pytest.raises(ConfigError, match="expected load_hosts from 1 to 8, got \\[9\\]"):
+        profiles.parse({"scenario": [{"kind": "network", "load_hosts": 9}]}, "typo")
+
+
 def test_unknown_profile_is_refused_clearly(tmp_path: Path) -> None:
     done = run_bench("--profile", "nope", out=tmp_path, run_id="x", timeout=30)
     assert done.returncode == 2 and "expected a profile among" in done.stderr

@@ -54,6 +54,18 @@ FORBIDDEN = {
     },
     # Starting and stopping processes: what runs in them is not its business.
     "processes": {"clients", "scenarios", "report", "record", "peers", "rtbench"},
+    # Hosts and links: what runs on them is not its business either.
+    "network": {
+        "core",
+        "servers",
+        "clients",
+        "scenarios",
+        "report",
+        "record",
+        "peers",
+        "processes",
+        "rtbench",
+    },
 }
 
 

@@ -15,6 +15,7 @@ from scenarios.kinds import (
     idle,
     knee,
     locust_chat,
+    network,
     proxy,
     proxy_idle,
 )
@@ -33,6 +34,7 @@ KINDS: dict[str, Kind] = {
         delay.KIND,
         browser.KIND,
         backlog.KIND,
+        network.KIND,
     )
 }
 

@@ -60,7 +60,10 @@ async def broadcast(run: Fixtures, step: Step, server: ServerProcess | Target | 
     closes = await run.server_closes(server)
     drivers = await start_drivers(run, step, server, room, driver_options(run, step, origin_ns))
     publisher = await run.worker(
-        publisher_program, publisher_options(run, step, server, room), "publisher"
+        publisher_program,
+        publisher_options(run, step, server, room),
+        "publisher",
+        Target.of(server).publisher_host,
     )
     patience = p["warmup_seconds"] + p["duration_seconds"] + 60
     await publisher.receive(ipc.Measuring, patience)
@@ -130,9 +133,12 @@ async def start_drivers(
     """The step's driver processes, each once every one of its subscribers is connected."""
     p = step.params
     drivers = []
-    for index, share in enumerate(split(p["subscribers"], p.get("driver_processes", 1))):
+    hosts = Target.of(server).driver_hosts
+    processes = max(p.get("driver_processes", 1), len(hosts))  # one on each host at least
+    for index, share in enumerate(split(p["subscribers"], processes)):
         args = [*run.driver_args(step, server, room, share), *options]
-        drivers.append(await run.worker(driver_program, args, f"driver {index}"))
+        host = hosts[index % len(hosts)] if hosts else None
+        drivers.append(await run.worker(driver_program, args, f"driver {index}", host))
     readies = await asyncio.gather(*(d.receive(ipc.DriverReady, 120) for d in drivers))
     failed = sum(ready["failed"] for ready in readies)
     if failed:

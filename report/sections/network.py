@@ -1,0 +1,73 @@
+"""The broadcast beyond loopback: subscribers on load hosts behind a link that limits the rate,
+loses packets and adds a round trip; what each transport's tail, loss and TCP retransmissions
+become."""
+
+from __future__ import annotations
+
+from record import DeliveryStep, LinkStep, RecordedRun
+from report import selection
+from report.format import core_use, fmt, fmt_ms
+from report.model import Section, Table
+from report.selection import NAMES
+
+
+def network_section(run: RecordedRun) -> Section | None:
+    steps = [s for s in run.links() if s["status"] != "failed"]
+    if not steps:
+        return None
+    groups: dict[tuple[str, str, bool], list[LinkStep]] = {}
+    for step in steps:
+        key = (step["link"]["profile"], step["transport"], bool(step["params"].get("http2")))
+        groups.setdefault(key, []).append(step)
+    rows = [row(profile, transport, http2, members)
+            for (profile, transport, http2), members in groups.items()]  # fmt: skip
+    links = {s["link"]["profile"]: s["link"] for s in steps}
+    described = "; ".join(
+        f"**{name}**: {rate(link['down_kbit'])} down, {rate(link['up_kbit'])} up, "
+        f"{link['loss']:.1%} loss each way, +{link['rtt_ms']:g} ms round trip"
+        for name, link in links.items()
+    )
+    intro = (
+        "The broadcast with the server on a host of its own and its subscribers on load hosts "
+        "(network namespaces on one bridge), behind a link: " + described + ". The publisher "
+        "is beside the server, so only the subscribers' side crosses the link. Retransmissions "
+        "are the TCP segments every host sent again over the step (the kernel's counters of "
+        "each namespace), per delivered message. The median over the repeats [min–max]."
+    )
+    headers = ["link", "transport", "p50", "p99", "p99.9", "lost", "retransmissions/msg",
+               "segments/msg", "server core"]  # fmt: skip
+    return Section("Over a network: loss, delay and a narrow link", [intro, Table(headers, rows)])
+
+
+def row(profile: str, transport: str, http2: bool, steps: list[LinkStep]) -> list[str]:
+    name = NAMES.get(transport, transport) + (" over HTTP/2" if http2 else "")
+    lost = sum(s.get("lost", 0) for s in steps)
+    expected = sum(s.get("expected", 0) for s in steps)
+    return [
+        profile,
+        name,
+        fmt_ms(selection.spread_of(steps, selection.p50)),
+        fmt_ms(selection.spread_of(steps, selection.p99)),
+        fmt_ms(selection.spread_of(steps, lambda s: s["latency_us"].get("p99_9"))),
+        f"{lost:,} of {expected:,}",
+        fmt(selection.spread_of(steps, retransmissions), 1, "", 3),
+        fmt(selection.spread_of(steps, segments), 1, "", 2),
+        core_use(list(steps), "server_core"),
+    ]
+
+
+def retransmissions(step: DeliveryStep) -> float | None:
+    return step.get("retransmissions_per_message") if step["result"] == "link" else None
+
+
+def segments(step: DeliveryStep) -> float | None:
+    if step["result"] != "link":
+        return None
+    delivered, sent = step.get("delivered"), step.get("sent_segments")
+    return None if not delivered or sent is None else sent / delivered
+
+
+def rate(kbit: int | None) -> str:
+    if kbit is None:
+        return "unshaped"
+    return f"{kbit / 1000:g} Mbit/s" if kbit >= 1000 else f"{kbit} kbit/s"
