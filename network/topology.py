@@ -186,6 +186,25 @@ class Topology:
             if other is not host:
                 run(other.command(["iptables", "-w", "-A", "INPUT", "-s", host.address, *rule]))
 
+    def cut(self, name: str) -> None:
+        """The host's link goes down: every packet to or from it is dropped where it arrives,
+        without a reset, as when a radio link drops; connections stay open on both ends."""
+        self._outage(name, "-I")
+
+    def mend(self, name: str) -> None:
+        """The host's link is back: what `cut` added goes, the link's own loss stays."""
+        self._outage(name, "-D")
+
+    def _outage(self, name: str, action: str) -> None:
+        if shutil.which("iptables") is None:
+            raise NetworkError("expected iptables to cut a link, got none (scripts/system-deps)")
+        host = self.host(name)
+        run(host.command(["iptables", "-w", action, "INPUT", "-i", "eth0", "-j", "DROP"]))
+        for other in self.hosts.values():
+            if other is not host:
+                run(other.command(["iptables", "-w", action, "INPUT", "-s", host.address,
+                                   "-j", "DROP"]))  # fmt: skip
+
     def close(self) -> None:
         """Stop what still runs in the hosts, then delete every namespace this topology made."""
         for netns in reversed(self.made):

@@ -102,7 +102,9 @@ class RecordedRun:
         return [s for s in self.of("proxy", transport) if s["result"] == "proxy"]
 
     def links(self, transport: str | None = None) -> list[LinkStep]:
-        return [s for s in self.of("network", transport) if s["result"] == "link"]
+        """The steps over a link (`network`, `network_locust`)."""
+        steps = self.of("network", transport) + self.of("network_locust", transport)
+        return [s for s in steps if s["result"] == "link"]
 
     def scalars(self, scenario: str, transport: str | None = None) -> list[ScalarStep]:
         """The steps of a kind that wrote its own figures (`kinds` in the file names them)."""

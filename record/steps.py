@@ -83,6 +83,12 @@ class Delivery(TypedDict, total=False):
     process_cpu_us_per_message: dict[str, float | None]
     server_rss_bytes: int | None
     driver_processes: int
+    clock_offsets_us: list[float]
+    """Each driver host's clock against the publisher host's, added to its receive times
+    (drivers on other hosts only: `scenarios.load.clock`)."""
+    latency_uncertainty_us: float
+    """The most a latency may be off for the clocks' offset: half the round trip of the
+    exchange each offset came from, the largest of them."""
     utilisation: Utilisation
 
 
@@ -127,6 +133,11 @@ class OverLink(TypedDict, total=False):
     sent_segments: int
     retransmissions_per_message: float | None
     """`retransmitted_segments` per delivered message."""
+    outage_seconds: float
+    """The load hosts' links were down this long in the measured window."""
+    recovery_seconds: float
+    """The longest latency minus the outage: how long after the link came back the last event
+    the outage held arrived (TCP's retransmission backoff, a client's reconnect)."""
 
 
 class Handshake(TypedDict):
@@ -157,7 +168,9 @@ class ClusterFigures(Delivery, LocustRun, AcrossNodes, total=False):
     result: Required[Literal["cluster"]]
 
 
-class LinkFigures(Delivery, OverLink, total=False):
+class LinkFigures(Delivery, LocustRun, OverLink, total=False):
+    """`network` (lean drivers) and `network_locust` (Locust distributed)."""
+
     result: Required[Literal["link"]]
 
 

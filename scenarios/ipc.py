@@ -18,13 +18,23 @@ from record import BrowserLatency, ConnectionLimit, CrossOrigin, LatencySummary,
 
 
 class DriverReady(TypedDict):
-    """Every subscriber tried: how many are connected."""
+    """Every subscriber tried: how many are connected; with `--clock`, the publisher host's
+    clock against this one (`scenarios.load.clock`)."""
 
     event: Literal["ready"]
     connected: int
     failed: int
     errors: list[str]
     seconds: float
+    clock_offset_ns: NotRequired[int]
+    clock_uncertainty_ns: NotRequired[int]
+
+
+class ClockReady(TypedDict):
+    """The publisher host's clock answers (`scenarios.load.clock`)."""
+
+    event: Literal["clock"]
+    address: str
 
 
 class Measuring(TypedDict):

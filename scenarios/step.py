@@ -68,6 +68,8 @@ class Step:
         if "link" in self.params:
             hosts = self.params.get("load_hosts", 1)
             parts.append(str(self.params["link"]) + (f"-{hosts}hosts" if hosts != 1 else ""))
+        if self.params.get("outage_seconds"):
+            parts.append(f"down-{self.params['outage_seconds']:g}s")
         if self.scenario == "proxy_idle":
             parts.append(f"{self.params['read_timeout_seconds']:g}s-timeout")
         return "-".join(parts) + (f"-b{self.block}" if self.block else "") + f"-r{self.repeat}"

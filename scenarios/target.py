@@ -23,6 +23,9 @@ class Target:
     none: the machine's own network, where the target is on loopback."""
     publisher_host: str | None = None
     """The network namespace the publisher runs in."""
+    publisher_address: str = "127.0.0.1"
+    """The publisher's host's address, where what the drivers ask of it listens (its clock,
+    a Locust master)."""
 
     @classmethod
     def of(cls, server: ServerProcess | Target) -> Target:

@@ -16,6 +16,7 @@ from network.links import LINKS, LinkProfile, link
 from network.topology import Topology, namespaces, sweep, tcp_counters
 from processes.server import ServerProcess
 from record import RecordedRun
+from scenarios.measure import merge
 from tests.support import run_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,6 +178,30 @@ duration_seconds = 2
 warmup_seconds = 0.5
 http2 = true
 streams_per_connection = 10
+
+[[scenario]]
+kind = "network"
+link = "lan"
+subscribers = 10
+rate = 20
+payload_bytes = 90
+duration_seconds = 3.5
+warmup_seconds = 0.5
+outage_seconds = 1.5
+outage_after_seconds = 0.5
+
+[[scenario]]
+kind = "network_locust"
+link = "wifi"
+load_hosts = 2
+locust_workers = 2
+users = 6
+spawn_rate = 6
+rooms = 2
+member_interval = 0.5
+run_seconds = 3
+quiet_seconds = 1
+warmup_seconds = 0.5
 """
 
 
@@ -192,7 +217,13 @@ def network_run(tmp_path_factory: pytest.TempPathFactory) -> RecordedRun:
 def test_a_network_step_merges_two_load_hosts_and_loses_nothing(
     network_run: RecordedRun, transport: str, http2: bool
 ) -> None:
-    [step] = [s for s in network_run.links(transport) if bool(s["params"].get("http2")) == http2]
+    [step] = [
+        s
+        for s in network_run.links(transport)
+        if s["scenario"] == "network"
+        and bool(s["params"].get("http2")) == http2
+        and not s.get("outage_seconds")
+    ]
     assert step["status"] == "ok", step
     assert step["driver_processes"] == 2  # one lean driver on each load host, merged
     assert step["lost"] == 0 and step["duplicated"] == 0 and step["reordered"] == 0
@@ -202,7 +233,44 @@ def test_a_network_step_merges_two_load_hosts_and_loses_nothing(
     assert step["sent_segments"] > 0 and step["retransmitted_segments"] >= 0
     # Every subscriber crossed the router's delay proxy: half its 5 ms each way.
     assert step["latency_us"]["p50"] is not None and step["latency_us"]["p50"] >= 2_500
+    # Each load host's clock against the publisher host's: one kernel here, so within the
+    # exchange's own uncertainty of zero.
+    offsets, uncertainty = step["clock_offsets_us"], step["latency_uncertainty_us"]
+    assert len(offsets) == 2 and 0 <= uncertainty < 5_000
+    assert all(abs(offset) <= uncertainty + 100 for offset in offsets)
     assert not namespaces(), "the run left network namespaces behind"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("transport", ["longpoll", "sse", "ws"])
+def test_nothing_is_lost_when_the_link_goes_down_and_comes_back(
+    network_run: RecordedRun, transport: str
+) -> None:
+    [step] = [s for s in network_run.links(transport) if s.get("outage_seconds")]
+    assert step["status"] == "ok", step
+    assert step["outage_seconds"] == 1.5
+    assert step["lost"] == 0 and step["delivered"] == step["expected"] > 0
+    # The events published while the link was down waited for it: the longest latency spans
+    # the outage, and what it took beyond is the recovery.
+    longest = step["latency_us"]["max"]
+    assert longest is not None and longest >= 1.0e6
+    assert step["recovery_seconds"] == round(max(0.0, longest / 1e6 - 1.5), 3)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("transport", ["longpoll", "sse", "ws"])
+def test_locust_runs_distributed_across_the_load_hosts(
+    network_run: RecordedRun, transport: str
+) -> None:
+    [step] = [s for s in network_run.links(transport) if s["scenario"] == "network_locust"]
+    assert step["status"] == "ok", step
+    assert step["locust_workers"] == 2 and step["locust_processes"] == 3  # master + 2 workers
+    parts = sorted((network_run.folder / "locust").glob(f"{step['id']}.json.*"))
+    assert len(parts) == 2  # one raw file per worker, each on its own host
+    merged = merge([json.loads(part.read_text())["histogram"] for part in parts])
+    assert merged.get_total_count() == step["latency_us"]["count"] > 0
+    assert step["lost"] == 0 and step["delivered"] == step["expected"] > 0
+    assert step["link"]["load_hosts"] == 2 and step["sent_segments"] > 0
 
 
 def test_the_report_shows_each_transport_over_the_link(network_run: RecordedRun) -> None:

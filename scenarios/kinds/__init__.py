@@ -34,7 +34,7 @@ KINDS: dict[str, Kind] = {
         delay.KIND,
         browser.KIND,
         backlog.KIND,
-        network.KIND,
+        *network.KINDS,
     )
 }
 

@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from processes.server import ServerProcess
 from record import BytesPerMessage, Delivery, Endurance, StepResult, Storm
 from scenarios import figures as figure
 from scenarios import ipc
+from scenarios.clocks import clock_figures, start_clock
 from scenarios.kind import Kind, Parameters
 from scenarios.load import driver as driver_program
 from scenarios.load import publisher as publisher_program
@@ -51,14 +53,23 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     return {**step.header(), "result": "broadcast", **done.delivery, **done.endurance}
 
 
-async def broadcast(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> Broadcast:
+async def broadcast(
+    run: Fixtures,
+    step: Step,
+    server: ServerProcess | Target | None,
+    during: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> Broadcast:
+    """The broadcast of `step`; `during`, when given, runs from the opening of the measured
+    window and is awaited before the drain (an outage of the link, for instance)."""
     assert server is not None, "a pooled scenario is given its server"
     p = step.params
     room = f"bench-{uuid.uuid4().hex[:10]}"
     storm = p.get("storm_within_seconds")
     origin_ns = time.time_ns()
     closes = await run.server_closes(server)
-    drivers = await start_drivers(run, step, server, room, driver_options(run, step, origin_ns))
+    clock = await start_clock(run, Target.of(server))
+    options = driver_options(run, step, origin_ns) + (clock.driver_options if clock else [])
+    drivers, readies = await start_drivers(run, step, server, room, options)
     publisher = await run.worker(
         publisher_program,
         publisher_options(run, step, server, room),
@@ -67,6 +78,7 @@ async def broadcast(run: Fixtures, step: Step, server: ServerProcess | Target | 
     )
     patience = p["warmup_seconds"] + p["duration_seconds"] + 60
     await publisher.receive(ipc.Measuring, patience)
+    happening = asyncio.create_task(during()) if during is not None else None
     before = run.sample(server, drivers, publisher)
     every = float(p.get("sample_seconds") or 0)
     watched: list[list[float | None]] = []
@@ -79,6 +91,8 @@ async def broadcast(run: Fixtures, step: Step, server: ServerProcess | Target | 
         for driver in drivers:
             await driver.send(cmd="storm", within=storm)
     published = await publisher.receive(ipc.PublisherResult, patience)
+    if happening is not None:
+        await happening
     window = run.sample(server, drivers, publisher)
     if watching is not None:
         watching.cancel()
@@ -92,13 +106,15 @@ async def broadcast(run: Fixtures, step: Step, server: ServerProcess | Target | 
     )
     after = run.sample(server, drivers, None)
     after["publisher"] = publisher_after
-    await asyncio.gather(publisher.aclose(), *(d.aclose() for d in drivers))
+    closing = [publisher, *drivers] + ([clock.worker] if clock else [])
+    await asyncio.gather(*(worker.aclose() for worker in closing))
     dropped = await run.dropped_since(server, closes)
     figures = figures_of(
         run, step, published, received, before, after, room, server_dropped=dropped
     )
     figures["utilisation"] = run.utilisation(before, window)
     figures["driver_processes"] = len(drivers)
+    clock_figures(readies, figures)
     endurance: Endurance = {}
     if every:
         endurance["soak"] = {
@@ -129,8 +145,9 @@ def driver_options(run: Fixtures, step: Step, origin_ns: int) -> list[str]:
 
 async def start_drivers(
     run: Fixtures, step: Step, server: ServerProcess | Target, room: str, options: list[str]
-) -> list[Worker]:
-    """The step's driver processes, each once every one of its subscribers is connected."""
+) -> tuple[list[Worker], list[ipc.DriverReady]]:
+    """The step's driver processes, each once every one of its subscribers is connected, and
+    what each said when ready."""
     p = step.params
     drivers = []
     hosts = Target.of(server).driver_hosts
@@ -144,7 +161,7 @@ async def start_drivers(
     if failed:
         errors = [e for ready in readies for e in ready["errors"]][:5]
         raise WorkerFailed(f"{failed} subscribers could not connect: {errors}")
-    return drivers
+    return drivers, list(readies)
 
 
 def publisher_options(

@@ -40,8 +40,10 @@ async def drive(
     run: Fixtures, step: Step, server: ServerProcess | Target | None
 ) -> tuple[Delivery, LocustRun]:
     """The chat scenario driven by Locust users: realistic clients, heavier per message.
-    With `locust_workers` > 0, Locust runs distributed on loopback: a master and that many
-    workers, each worker writing its own raw histogram, merged here."""
+    With `locust_workers` > 0, Locust runs distributed: a master and that many workers, each
+    worker writing its own raw histogram, merged here; on loopback, or, when the target says
+    where its clients run, the master beside the publisher and the workers on the load
+    hosts."""
     assert server is not None, "a pooled scenario is given its server"
     p = step.params
     distributed = int(p.get("locust_workers", 0))
@@ -50,18 +52,23 @@ async def drive(
     run_seconds = p["run_seconds"]
     args = locust_options(step, server.url, results_path)
     pin = set(run.pinning.driver)
+    target = Target.of(server)
+    hosts = target.driver_hosts
     locust_workers: list[Worker] = []
     if distributed:
+        # The master beside the publisher; the workers on the load hosts, one after another.
+        master = target.publisher_address
         port = free_port()
-        args[2:2] = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port",
+        args[2:2] = ["--master", "--master-bind-host", master, "--master-bind-port",
                      str(port), "--expect-workers", str(distributed)]  # fmt: skip
-        worker_args = ["-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
+        worker_args = ["-f", str(LOCUSTFILE), "--worker", "--master-host", master,
                        "--master-port", str(port), "--loglevel", "WARNING"]  # fmt: skip
-        locust_workers = [
-            Worker("locust", worker_args, run.run_id, f"locust worker {n}", pin=pin)
-            for n in range(distributed)
-        ]
-    locust = Worker("locust", args, run.run_id, "locust", pin=pin)
+        for n in range(distributed):
+            host = hosts[n % len(hosts)] if hosts else None
+            name = f"locust worker {n}"
+            locust_workers.append(Worker("locust", worker_args, run.run_id, name, pin=pin,
+                                         netns=host))  # fmt: skip
+    locust = Worker("locust", args, run.run_id, "locust", pin=pin, netns=target.publisher_host)
     run.workers.extend([locust, *locust_workers])
     before = run.sample(server, None, None)
     # Locust exits before it can be sampled; its CPU shows in the reaped children's usage.

@@ -11,16 +11,19 @@ between the load hosts and the server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from network.links import LinkProfile, link
 from network.topology import Host, Topology, tcp_counters
 from processes.server import ServerProcess
-from record import Link, OverLink, StepResult
+from record import Delivery, Link, LocustRun, OverLink, StepResult
 from scenarios import ipc
 from scenarios.kind import Kind, Parameters
-from scenarios.kinds import broadcast
+from scenarios.kinds import broadcast, locust_chat
 from scenarios.load import delayproxy
 from scenarios.step import Step
 from scenarios.target import Target
@@ -30,6 +33,80 @@ if TYPE_CHECKING:
 
 
 async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | None) -> StepResult:
+    """The broadcast by lean drivers, one on each load host."""
+    p = step.params
+    async with across(run, step) as (target, counts):
+        outage = None
+        if p["outage_seconds"]:
+            outage = functools.partial(counts.outage, p["outage_after_seconds"],
+                                       p["outage_seconds"])  # fmt: skip
+        delivery = (await broadcast.broadcast(run, step, target, outage)).delivery
+    over = counts.figures(delivery)
+    if p["outage_seconds"]:
+        over["outage_seconds"] = p["outage_seconds"]
+        longest = delivery.get("latency_us", {}).get("max")
+        if longest is not None:
+            over["recovery_seconds"] = round(max(0.0, longest / 1e6 - p["outage_seconds"]), 3)
+    by_lean_drivers: LocustRun = {}
+    return {**step.header(), "result": "link", **delivery, **by_lean_drivers, **over}
+
+
+async def measure_locust(
+    run: Fixtures, step: Step, server: ServerProcess | Target | None
+) -> StepResult:
+    """The chat by Locust users in Locust's distributed mode: the master beside the publisher,
+    a worker on each load host."""
+    async with across(run, step) as (target, counts):
+        delivery, locust = await locust_chat.drive(run, step, target)
+    over = counts.figures(delivery)
+    return {**step.header(), "result": "link", **delivery, **locust, **over}
+
+
+class Counts:
+    """The hosts' TCP counters at the start of a step, and the figures of the step's end."""
+
+    def __init__(
+        self, net: Topology, hosts: list[Host], profile: LinkProfile, load_hosts: int
+    ) -> None:
+        self.net = net
+        self.hosts = hosts
+        self.profile = profile
+        self.load_hosts = load_hosts
+        self.before: dict[str, int] = {}
+        self.after: dict[str, int] = {}
+
+    async def outage(self, after: float, seconds: float) -> None:
+        """Every load host's link down `after` seconds from now, for `seconds`; back up
+        whatever happens meanwhile."""
+        loads = [host.name for host in self.hosts if host.name.startswith("load-")]
+        await asyncio.sleep(after)
+        try:
+            for name in loads:
+                await asyncio.to_thread(self.net.cut, name)
+            await asyncio.sleep(seconds)
+        finally:
+            for name in loads:
+                await asyncio.to_thread(self.net.mend, name)
+
+    def figures(self, delivery: Delivery) -> OverLink:
+        over: OverLink = {"link": described(self.profile, self.load_hosts)}
+        if not self.after:
+            return over
+        retransmitted = self.after["RetransSegs"] - self.before["RetransSegs"]
+        over["retransmitted_segments"] = retransmitted
+        over["sent_segments"] = self.after["OutSegs"] - self.before["OutSegs"]
+        delivered = delivery.get("delivered") or 0
+        over["retransmissions_per_message"] = (
+            round(retransmitted / delivered, 4) if delivered else None
+        )
+        return over
+
+
+@contextlib.asynccontextmanager
+async def across(run: Fixtures, step: Step) -> AsyncIterator[tuple[Target, Counts]]:
+    """The step's hosts and its server on one of them: the target the load hosts reach, and
+    the hosts' TCP counters from now to the end of the block. Every namespace goes after it,
+    whatever happens in it."""
     p = step.params
     profile = link(p["link"])
     loads = [f"load-{index + 1}" for index in range(p["load_hosts"])]
@@ -37,8 +114,8 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
     net = Topology(names, {name: profile for name in loads})
     await asyncio.to_thread(net.__enter__)
     try:
-        placed = await run.start_server(step, net.host("server").address,
-                                        net.host("server").netns)  # fmt: skip
+        home = net.host("server")
+        placed = await run.start_server(step, home.address, home.netns)
         try:
             url = placed.url
             if profile.rtt_ms:
@@ -48,23 +125,17 @@ async def measure(run: Fixtures, step: Step, server: ServerProcess | Target | No
                 placed.publish_url,
                 {"server": [placed.pid]},
                 driver_hosts=tuple(net.host(name).netns for name in loads),
-                publisher_host=net.host("server").netns,
+                publisher_host=home.netns,
+                publisher_address=home.address,
             )
-            hosts = list(net.hosts.values())
-            before = await asyncio.to_thread(counted, hosts)
-            delivery = (await broadcast.broadcast(run, step, target)).delivery
-            after = await asyncio.to_thread(counted, hosts)
+            counts = Counts(net, list(net.hosts.values()), profile, len(loads))
+            counts.before = await asyncio.to_thread(counted, counts.hosts)
+            yield target, counts
+            counts.after = await asyncio.to_thread(counted, counts.hosts)
         finally:
             await run.stop_server(placed)
     finally:
         await asyncio.to_thread(net.close)
-    over: OverLink = {"link": described(profile, len(loads))}
-    retransmitted = after["RetransSegs"] - before["RetransSegs"]
-    over["retransmitted_segments"] = retransmitted
-    over["sent_segments"] = after["OutSegs"] - before["OutSegs"]
-    delivered = delivery.get("delivered") or 0
-    over["retransmissions_per_message"] = round(retransmitted / delivered, 4) if delivered else None
-    return {**step.header(), "result": "link", **delivery, **over}
 
 
 async def delayed(run: Fixtures, router: Host, url: str, profile: LinkProfile) -> str:
@@ -128,17 +199,58 @@ NETWORK_PARAMETERS: Parameters = {
     # multiplexed on each connection.
     "http2": [False],
     "streams_per_connection": [1],
+    # The load hosts' links go down for this long, this far into the measured window: nothing
+    # may be lost, and the longest latency says how long after the link came back the last
+    # event held by the outage arrived.
+    "outage_seconds": [0.0],
+    "outage_after_seconds": [2.0],
 }
 
-KIND = Kind(
-    name="network",
-    about=(
-        "Broadcast to subscribers on other hosts (network namespaces) behind a link with a rate, "
-        "a loss and a delay: latency's tail, loss and TCP retransmissions per message."
+# The chat by Locust users across the hosts, in Locust's distributed mode: the master beside the
+# publisher, `locust_workers` workers on the load hosts, one after another.
+NETWORK_LOCUST_PARAMETERS: Parameters = {
+    **locust_chat.LOCUST_CHAT,
+    "locust_workers": [2],
+    "link": ["lan"],
+    "load_hosts": [2],
+}
+
+
+def check_locust(values: Parameters) -> None:
+    check(values)
+    bad = [n for n in values["locust_workers"] if not (isinstance(n, int) and 1 <= n <= 8)]
+    if bad:
+        raise ValueError(f"expected locust_workers from 1 to 8, got {bad}")
+
+
+def locust_load(p: dict[str, Any]) -> str:
+    hosts = f"{p['load_hosts']} load host" + ("s" if p["load_hosts"] > 1 else "")
+    return f"{locust_chat.load_text(p)}, {hosts} on {link(p['link']).describe()}"
+
+
+KINDS = (
+    Kind(
+        name="network",
+        about=(
+            "Broadcast to subscribers on other hosts (network namespaces) behind a link with a "
+            "rate, a loss and a delay: latency's tail, loss and TCP retransmissions per message."
+        ),
+        parameters=NETWORK_PARAMETERS,
+        measure=measure,
+        servers="own",
+        load=load_text,
+        check=check,
     ),
-    parameters=NETWORK_PARAMETERS,
-    measure=measure,
-    servers="own",
-    load=load_text,
-    check=check,
+    Kind(
+        name="network_locust",
+        about=(
+            "The chat by Locust users on other hosts, in Locust's distributed mode (a master, a "
+            "worker on each load host), behind a link: latency, loss and retransmissions."
+        ),
+        parameters=NETWORK_LOCUST_PARAMETERS,
+        measure=measure_locust,
+        servers="own",
+        load=locust_load,
+        check=check_locust,
+    ),
 )

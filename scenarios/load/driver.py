@@ -26,6 +26,7 @@ from clients.aio import socketio_probe
 from clients.aio.h2probe import H2_PROBES, H2Pool
 from clients.aio.probe import PROBES, Probe, client_tls
 from scenarios import ipc
+from scenarios.load import clock
 from scenarios.load.members import Chat
 from scenarios.load.recording import LatencyRecorder, drain, report, same_everywhere
 
@@ -147,17 +148,22 @@ async def main(args: argparse.Namespace) -> None:
         if args.churn_per_second or args.latencies_over_time
         else None
     )
+    offset = await clock.offset(*address_of(args.clock)) if args.clock else None
+    if offset is not None:
+        recorder.offset_ns = offset.offset_ns
     started = time.monotonic()
     connected, errors = await connect_all(probes, args.connect_concurrency, args.patience)
-    ipc.emit(
-        ipc.DriverReady(
-            event="ready",
-            connected=connected,
-            failed=len(errors),
-            errors=errors[:5],
-            seconds=round(time.monotonic() - started, 3),
-        )
+    ready = ipc.DriverReady(
+        event="ready",
+        connected=connected,
+        failed=len(errors),
+        errors=errors[:5],
+        seconds=round(time.monotonic() - started, 3),
     )
+    if offset is not None:
+        ready["clock_offset_ns"] = offset.offset_ns
+        ready["clock_uncertainty_ns"] = offset.uncertainty_ns
+    ipc.emit(ready)
     if churn is not None and args.churn_per_second:
         churn.start()
     storming: asyncio.Task[None] | None = None
@@ -186,6 +192,11 @@ async def main(args: argparse.Namespace) -> None:
         probe.close()
 
 
+def address_of(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host, int(port)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m scenarios.load.driver",
@@ -193,7 +204,13 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--transport", choices=list(ALL_PROBES), required=True)
-    p.add_argument("--url", required=True, help="server base URL (loopback)")
+    p.add_argument("--url", required=True, help="server base URL (loopback or a host's)")
+    p.add_argument(
+        "--clock",
+        metavar="HOST:PORT",
+        help="the publisher host's clock (scenarios.load.clock): its offset against this "
+        "host's, estimated before connecting, is added to every receive time",
+    )
     p.add_argument("--room", required=True)
     p.add_argument("--subscribers", type=int, required=True)
     p.add_argument("--measure-from-seq", type=int, default=0)

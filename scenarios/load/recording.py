@@ -92,6 +92,8 @@ class LatencyRecorder(Recorder):
         self.samples = Samples()
         self.measured = 0
         self.unmeasurable = 0
+        self.offset_ns = 0
+        """Added to a receive time to read it on the publisher's clock (`scenarios.load.clock`)."""
 
     def record(self, tally: Tally, event_id: int, data: Any, received_ns: int) -> None:
         self.seen += 1
@@ -105,7 +107,7 @@ class LatencyRecorder(Recorder):
             self.unmeasurable += 1
             return
         seq, scheduled_ns = schedule
-        latency_us = (received_ns - scheduled_ns) // 1000
+        latency_us = (received_ns + self.offset_ns - scheduled_ns) // 1000
         self.timeline.deliver(received_ns, latency_us)
         if seq >= self.measure_from_seq:
             self.samples.add(latency_us)
