@@ -208,10 +208,15 @@ class Topology:
     def close(self) -> None:
         """Stop what still runs in the hosts, then delete every namespace this topology made."""
         for netns in reversed(self.made):
-            kill_processes_in(netns)
-            subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=30)
+            delete(netns)
         self.made.clear()
         self.hosts.clear()
+
+
+def delete(netns: str) -> None:
+    """Kill what runs in the namespace, then delete it (its veth ends and rules go with it)."""
+    kill_processes_in(netns)
+    subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=30)
 
 
 def kill_processes_in(netns: str) -> None:
@@ -226,6 +231,18 @@ def namespaces() -> list[str]:
     return sorted(path.name for path in Path("/run/netns").glob("rtb*"))
 
 
+def remove_hosts_of(pid: int) -> list[str]:
+    """Delete every namespace process `pid` made, after what runs in it: a run's last resort
+    when it cannot close its topologies in order."""
+    gone = []
+    for netns in namespaces():
+        matched = NAME.match(netns)
+        if matched is not None and int(matched.group(1)) == pid:
+            delete(netns)
+            gone.append(netns)
+    return gone
+
+
 def sweep() -> list[str]:
     """Delete the namespaces of topologies whose maker is gone; the names deleted."""
     gone = []
@@ -233,8 +250,7 @@ def sweep() -> list[str]:
         matched = NAME.match(netns)
         if matched is None or alive(int(matched.group(1))):
             continue
-        kill_processes_in(netns)
-        subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=30)
+        delete(netns)
         gone.append(netns)
     return gone
 

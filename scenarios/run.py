@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import record
 from core import ConfigError
+from network.topology import remove_hosts_of
 from peers import PEERS
 from processes.server import ServerFailed, ServerProcess
 from record import TRANSPORTS
@@ -233,6 +234,7 @@ def stop_within_grace(run_id: str) -> None:
             if pid != os.getpid():
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+        remove_hosts_of(os.getpid())
         os._exit(130)
 
     threading.Thread(target=last_resort, daemon=True).start()
@@ -240,18 +242,26 @@ def stop_within_grace(run_id: str) -> None:
 
 async def amain(args: argparse.Namespace, profile: profiles.Profile) -> tuple[Path, bool]:
     run = Orchestrator(args, profile)
-    # asyncio.run's own SIGINT handler cancels the run (and `finally` stops every child);
-    # a watchdog makes sure that whatever hangs meanwhile, the run ends.
-    orderly = signal.getsignal(signal.SIGINT)
+    # Ctrl-C or a SIGTERM (a CI job's timeout, `kill`) cancels the run, and `finally` stops
+    # every child and deletes every host it made; a watchdog makes sure that whatever hangs
+    # meanwhile, the run ends. The handler is ours, not asyncio.run's: that one is installed
+    # only where SIGINT was left at its default, and a shell starts background jobs with
+    # SIGINT ignored. A second signal stops at once.
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    assert main is not None
+    signals = 0
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            raise KeyboardInterrupt
         stop_within_grace(run.run_id)
-        if callable(orderly):
-            orderly(signum, frame)
+        loop.call_soon_threadsafe(main.cancel)
 
-    signal.signal(signal.SIGINT, on_sigint)
-    # A SIGTERM (a CI job's timeout, `kill`) stops the run the same orderly way.
-    signal.signal(signal.SIGTERM, on_sigint)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     console.print(
         f"[bold]rtbench[/] profile [cyan]{profile.name}[/]: {profile.description}\n"
         f"server on CPU {run.pinning.server}, driver and publisher on CPU {run.pinning.driver}"
@@ -291,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         out, complete = asyncio.run(amain(args, profile))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("[yellow]interrupted: every child process was stopped[/]")
         return 130
     latest = Path(args.out) / "latest"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from record import DeliveryStep, LinkStep, RecordedRun
 from record.display import MISSING
-from report import selection
+from report import claims, lossy, selection, verdicts
 from report.format import core_use, fmt, fmt_ms
 from report.model import Section, Table
 from report.selection import NAMES
@@ -42,7 +42,20 @@ def network_section(run: RecordedRun) -> Section | None:
     )
     headers = ["link", "transport", "p50", "p99", "p99.9", "lost", "retransmissions/msg",
                "segments/msg", "recovery", "clock offset", "server core"]  # fmt: skip
-    return Section("Over a network: loss, delay and a narrow link", [intro, Table(headers, rows)])
+    section = Section(
+        "Over a network: loss, delay and a narrow link", [intro, Table(headers, rows)]
+    )
+    judged = lossy.judge(run)
+    if judged:
+        section.blocks.append(
+            "**Question 1 over a lossy link**: the items a link speaks to, each judged over "
+            f"every lossy link of the run by the rule of Question 1 ({claims.RULE}); the "
+            "lean drivers' broadcast on HTTP/1.1 with the link up throughout."
+        )
+        section.blocks.append(
+            Table(verdicts.HEADERS["en"], [verdicts.row(j, "en") for j in judged])
+        )
+    return section
 
 
 def variant(step: LinkStep) -> str:
