@@ -78,23 +78,12 @@ def row(profile: str, transport: str, how: str, steps: list[LinkStep]) -> list[s
         fmt_ms(selection.spread_of(steps, selection.p99)),
         fmt_ms(selection.spread_of(steps, lambda s: s["latency_us"].get("p99_9"))),
         f"{lost:,} of {expected:,}",
-        fmt(selection.spread_of(steps, retransmissions), 1, "", 3),
-        fmt(selection.spread_of(steps, segments), 1, "", 2),
+        fmt(selection.spread_of(steps, lossy.retransmissions), 1, "", 3),
+        fmt(selection.spread_of(steps, lossy.segments), 1, "", 2),
         fmt(selection.spread_of(steps, recovery), 1, " s", 2) if recovered(steps) else MISSING,
         clock_text(steps),
         core_use(list(steps), "server_core"),
     ]
-
-
-def retransmissions(step: DeliveryStep) -> float | None:
-    return step.get("retransmissions_per_message") if step["result"] == "link" else None
-
-
-def segments(step: DeliveryStep) -> float | None:
-    if step["result"] != "link":
-        return None
-    delivered, sent = step.get("delivered"), step.get("sent_segments")
-    return None if not delivered or sent is None else sent / delivered
 
 
 def recovery(step: DeliveryStep) -> float | None:
