@@ -30,11 +30,11 @@ install: $(STAMP) ## create .venv and install rtbench with its dev tools
 # quick needs Python only; other profiles run nginx, redis-server or chromium: installed if missing.
 bench: $(STAMP) $(if $(filter quick,$(PROFILE)),,deps) ## run a benchmark profile (default: all of Question 1; PROFILE=quick, realworld, full), then the report
 	$(BIN)/python -m scenarios.run --profile $(PROFILE) $(if $(TRANSPORTS),--transports $(TRANSPORTS)); \
-	status=$$?; $(BIN)/python -m report results; exit $$status
+	status=$$?; [ $$status -eq 2 ] || $(BIN)/python -m report results; exit $$status
 
 soak: $(STAMP) ## 30 minutes of broadcast with churn, 10 per transport: RSS slope (MiB/h), open fds, nothing lost
 	$(BIN)/python -m scenarios.run --profile soak $(if $(TRANSPORTS),--transports $(TRANSPORTS)); \
-	status=$$?; $(BIN)/python -m report results; exit $$status
+	status=$$?; [ $$status -eq 2 ] || $(BIN)/python -m report results; exit $$status
 
 compare: $(STAMP) ## every figure and verdict of two runs side by side, after the machine's drift; fails when a verdict differs: make compare A=results/x B=results/y
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<run folder> B=<run folder>"; exit 2; }
@@ -93,7 +93,7 @@ BROKER ?= redis
 cluster: $(STAMP) ## scale-out: redis-server + NODES nodes of TRANSPORT behind nginx; BROKER=memory shows the failure
 	$(BIN)/python -m scenarios.run --profile cluster --transports $(TRANSPORT) \
 	    --cluster-broker $(BROKER) --cluster-nodes $(NODES); \
-	status=$$?; $(BIN)/python -m report results; exit $$status
+	status=$$?; [ $$status -eq 2 ] || $(BIN)/python -m report results; exit $$status
 
 demo: $(STAMP) ## live browser demo: one server, all three transports side by side (PORT=8000)
 	@echo "rtbench demo: open http://127.0.0.1:$(PORT)/demo/ in a browser (Ctrl-C stops)"

@@ -12,6 +12,7 @@ measuring and reporting stay separate programs that share only the results file.
 
 from __future__ import annotations
 
+import argparse
 import runpy
 import sys
 
@@ -36,7 +37,7 @@ def usage() -> str:
 def run_module(module: str, args: list[str], prog: str) -> int:
     sys.argv = [prog, *args]
     try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        runpy.run_module(module, run_name="__main__")
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -60,8 +61,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = COMMANDS[command][0]
     code = run_module(module, rest, f"rtbench {command}")
-    if command == "bench" and not any(a in ("-h", "--help", "--list-profiles") for a in rest):
-        out = rest[rest.index("--out") + 1] if "--out" in rest else "results"
-        report = run_module("report", [out], "rtbench report")
-        return code or report
+    # Exit 2: the bench refused its options or profile and ran nothing; the last run's report
+    # is not this one's, so none is written.
+    if command == "bench" and code != 2 and not {"-h", "--help"} & set(rest):
+        run = bench_parser().parse_known_args(rest)[0]
+        if not (run.list_profiles or run.dry_run):
+            report = run_module("report", [run.out], "rtbench report")
+            return code or report
     return code
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    from scenarios.run import parser
+
+    return parser("rtbench bench")

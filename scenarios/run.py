@@ -24,7 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 import record
 from core import ConfigError
@@ -48,20 +55,6 @@ class Orchestrator(Fixtures):
     def __init__(self, args: argparse.Namespace, profile: profiles.Profile) -> None:
         super().__init__(args, profile.drain_seconds)
         self.profile = profile
-
-    def override(self, step: Step) -> Step:
-        """`--cluster-broker` / `--cluster-nodes` replace the profile's values (and the id)."""
-        if step.scenario not in ("cluster", "cluster_locust"):
-            return step
-        nodes = self.args.cluster_nodes if step.params.get("lb") else None  # 1-node steps stay
-        changes = {
-            key: value
-            for key, value in (("broker", self.args.cluster_broker), ("nodes", nodes))
-            if value is not None
-        }
-        if not changes:
-            return step
-        return Step(step.scenario, step.transport, {**step.params, **changes}, step.repeat)
 
     # -- the run --------------------------------------------------------------------------
 
@@ -123,15 +116,14 @@ class Orchestrator(Fixtures):
         return entry
 
     async def execute(self) -> record.Results:
-        steps = [self.override(step) for step in self.profile.steps()]
-        if self.args.transports:
-            steps = [s for s in steps if s.transport in self.args.transports]
+        steps = planned_steps(self.profile, self.args)
         results = self.header(steps)
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=console,
             transient=False,
             disable=not console.is_terminal and not self.args.progress,
@@ -140,6 +132,7 @@ class Orchestrator(Fixtures):
         # scenario kind interleave across transports; an idle step gets a fresh server.
         pool: dict[GroupKey, ServerProcess] = {}
         kind_running: str | None = None
+        began = time.monotonic()
         with progress:
             overall = progress.add_task("steps", total=len(steps))
             for step in steps:
@@ -153,8 +146,11 @@ class Orchestrator(Fixtures):
                 progress.advance(overall)
                 if not console.is_terminal and not self.args.progress:
                     done = f"{len(results['steps'])}/{len(steps)}"
+                    left = remaining(steps[len(results["steps"]) :], time.monotonic() - began,
+                                     results["steps"], steps)  # fmt: skip
                     console.print(
                         f"{done} {step.id}: {entry['status']} ({entry['wall_seconds']} s)"
+                        + (f", about {left} left" if left else "")
                     )
             await self.stop_pool(pool)
         record.write(self.out / "results.json", results, whole=True)
@@ -188,9 +184,9 @@ def cpu_list(text: str) -> list[int]:
     return cpus
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "python -m scenarios.run") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m scenarios.run",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -218,7 +214,84 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true", help="progress bars even when not a tty")
     p.add_argument("--run-id", help="name of the run folder (default: timestamp)")
     p.add_argument("--list-profiles", action="store_true", help="list built-in profiles and exit")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the steps the run would take, each with its estimated duration, and exit",
+    )
     return p
+
+
+def point_latest_at(out: Path) -> None:
+    """`results/latest` names this run from its start: an interrupted or failing run's report
+    is its own, not the run before it."""
+    out.mkdir(parents=True, exist_ok=True)
+    latest = out.parent / "latest"
+    latest.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        latest.symlink_to(out.name)
+
+
+def planned_steps(profile: profiles.Profile, args: argparse.Namespace) -> list[Step]:
+    """The steps the run takes, in order: the profile's, for `--transports` only, with the
+    command line's overrides."""
+    steps = [override(step, args) for step in profile.steps()]
+    return [s for s in steps if s.transport in args.transports] if args.transports else steps
+
+
+def override(step: Step, args: argparse.Namespace) -> Step:
+    """`--cluster-broker` / `--cluster-nodes` replace the profile's values (and the id)."""
+    if step.scenario not in ("cluster", "cluster_locust"):
+        return step
+    nodes = args.cluster_nodes if step.params.get("lb") else None  # 1-node steps stay
+    changes = {
+        key: value
+        for key, value in (("broker", args.cluster_broker), ("nodes", nodes))
+        if value is not None
+    }
+    if not changes:
+        return step
+    return Step(step.scenario, step.transport, {**step.params, **changes}, step.repeat)
+
+
+STEP_OVERHEAD_SECONDS = 3.0
+"""What a step costs beyond its declared seconds, here: processes started and stopped, the drain."""
+
+
+def remaining(
+    left: list[Step], spent: float, done: list[record.StepResult], steps: list[Step]
+) -> str:
+    """The time the steps left should take: their estimates, scaled by how the steps done so
+    far compared with theirs."""
+    if not left or not done:
+        return ""
+    estimated_done = sum(estimated_seconds(step) for step in steps[: len(done)])
+    pace = spent / estimated_done if estimated_done else 1.0
+    return minutes(pace * sum(estimated_seconds(step) for step in left))
+
+
+def estimated_seconds(step: Step) -> float:
+    """A step's declared seconds (warm-up, measured window, a Locust run) and its overhead."""
+    p = step.params
+    declared = sum(float(p.get(key) or 0) for key in ("warmup_seconds", "duration_seconds",
+                                                        "run_seconds"))  # fmt: skip
+    return declared + STEP_OVERHEAD_SECONDS
+
+
+def dry_run(steps: list[Step]) -> str:
+    """Every step the run would take, in order, with its estimated duration, and the total."""
+    lines = [f"{index:>4}  {step.id}  ~{estimated_seconds(step):.0f} s"
+             for index, step in enumerate(steps, start=1)]  # fmt: skip
+    total = sum(estimated_seconds(step) for step in steps)
+    lines.append(
+        f"{len(steps)} steps, about {minutes(total)} (estimated from each step's declared "
+        "seconds; kinds that search, like the knee, may take longer)"
+    )
+    return "\n".join(lines)
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 INTERRUPT_GRACE_SECONDS = 20.0
@@ -240,8 +313,9 @@ def stop_within_grace(run_id: str) -> None:
     threading.Thread(target=last_resort, daemon=True).start()
 
 
-async def amain(args: argparse.Namespace, profile: profiles.Profile) -> tuple[Path, bool]:
+async def amain(args: argparse.Namespace, profile: profiles.Profile) -> bool:
     run = Orchestrator(args, profile)
+    point_latest_at(run.out)
     # Ctrl-C or a SIGTERM (a CI job's timeout, `kill`) cancels the run, and `finally` stops
     # every child and deletes every host it made; a watchdog makes sure that whatever hangs
     # meanwhile, the run ends. The handler is ours, not asyncio.run's: that one is installed
@@ -276,11 +350,12 @@ async def amain(args: argparse.Namespace, profile: profiles.Profile) -> tuple[Pa
     failed = [step["id"] for step in results["steps"] if step["status"] == "failed"]
     if failed:
         console.print(f"[red]{len(failed)} step(s) could not run:[/] {', '.join(failed)}")
-    return run.out, not failed
+    return not failed
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    invoked = sys.argv[0] if sys.argv and sys.argv[0].startswith("rtbench") else None
+    args = (parser(invoked) if invoked else parser()).parse_args(argv)
     problem = machine.unsupported_platform()
     if problem is not None:
         console.print(f"[red]error:[/] {problem}")
@@ -299,15 +374,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         console.print(f"[red]error:[/] {exc.message}")
         return 2
+    if args.dry_run:
+        print(dry_run(planned_steps(profile, args)))
+        return 0
     try:
-        out, complete = asyncio.run(amain(args, profile))
+        complete = asyncio.run(amain(args, profile))
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("[yellow]interrupted: every child process was stopped[/]")
         return 130
-    latest = Path(args.out) / "latest"
-    latest.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        latest.symlink_to(out.name)
     return 0 if complete else 1
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,9 +85,9 @@ def test_token_cli_mints_what_the_example_config_accepts() -> None:
     assert refused.returncode == 2 and "expected a readable TOML file" in refused.stderr
 
 
-def rtbench(*args: str) -> subprocess.CompletedProcess[str]:
+def rtbench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rtbench", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "rtbench", *args], capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -107,3 +109,54 @@ def test_rtbench_commands_are_the_programs_they_name() -> None:
     assert {line.split()[0] for line in profiles.stdout.splitlines()} >= {"quick", "full", "tiny"}
     compare = rtbench("compare")
     assert compare.returncode == 2 and "the following arguments are required" in compare.stderr
+
+
+def test_rtbench_bench_says_its_own_name_in_its_usage() -> None:
+    helped = rtbench("bench", "--help")
+    assert helped.returncode == 0
+    assert helped.stdout.startswith("usage: rtbench bench ")
+    assert "--dry-run" in helped.stdout
+
+
+def test_a_dry_run_lists_every_step_with_its_estimate_and_runs_nothing(tmp_path: Path) -> None:
+    planned = rtbench("bench", "--profile", "network", "--dry-run", f"--out={tmp_path}")
+    assert planned.returncode == 0, planned.stderr
+    lines = planned.stdout.splitlines()
+    steps = [line for line in lines if line.split()[0].isdigit() and "~" in line]
+    assert len(steps) == 60 and steps[0].split()[1] == "network-longpoll-20sub-10hz-90B-lan-r1"
+    assert lines[-1].startswith("60 steps, about ")
+    assert not any(tmp_path.iterdir()), "a dry run wrote something"
+
+
+def test_a_refused_profile_reports_nothing_not_the_run_before(tmp_path: Path) -> None:
+    before = tmp_path / "before"
+    shutil.copytree(TINY_RUN, before)
+    (tmp_path / "latest").symlink_to("before")
+    refused = rtbench("bench", "--profile", "typo", f"--out={tmp_path}")
+    assert refused.returncode == 2 and "expected a profile among" in refused.stderr
+    assert not (before / "report.md").exists()
+
+
+def test_rtbench_bench_reports_the_run_where_out_says(tmp_path: Path) -> None:
+    profile = tmp_path / "one.toml"
+    profile.write_text(ONE_STEP)
+    done = rtbench("bench", "--profile", str(profile), f"--out={tmp_path / 'runs'}",
+                   "--run-id", "mine", timeout=180)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "runs" / "mine" / "report.md").exists()
+    assert (tmp_path / "runs" / "latest").resolve().name == "mine"
+
+
+ONE_STEP = """
+name = "one"
+description = "One short broadcast."
+transports = ["sse"]
+
+[[scenario]]
+kind = "broadcast"
+subscribers = 5
+rate = 10
+duration_seconds = 0.5
+warmup_seconds = 0.2
+"""
+TINY_RUN = Path(__file__).resolve().parent / "fixtures" / "run-tiny"

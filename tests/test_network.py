@@ -196,6 +196,18 @@ outage_seconds = 1.5
 outage_after_seconds = 0.5
 
 [[scenario]]
+kind = "network"
+transports = ["longpoll"]
+link = "lan"
+subscribers = 10
+rate = 20
+payload_bytes = 90
+duration_seconds = 8
+warmup_seconds = 0.5
+outage_seconds = 6
+outage_after_seconds = 0.5
+
+[[scenario]]
 kind = "network_locust"
 link = "wifi"
 load_hosts = 2
@@ -251,7 +263,7 @@ def test_a_network_step_merges_two_load_hosts_and_loses_nothing(
 def test_nothing_is_lost_when_the_link_goes_down_and_comes_back(
     network_run: RecordedRun, transport: str
 ) -> None:
-    [step] = [s for s in network_run.links(transport) if s.get("outage_seconds")]
+    [step] = [s for s in network_run.links(transport) if s.get("outage_seconds") == 1.5]
     assert step["status"] == "ok", step
     assert step["outage_seconds"] == 1.5
     assert step["lost"] == 0 and step["delivered"] == step["expected"] > 0
@@ -260,6 +272,19 @@ def test_nothing_is_lost_when_the_link_goes_down_and_comes_back(
     longest = step["latency_us"]["max"]
     assert longest is not None and longest >= 1.0e6
     assert step["recovery_seconds"] == round(max(0.0, longest / 1e6 - 1.5), 3)
+
+
+@pytest.mark.timeout(300)
+def test_polls_whose_connections_the_server_closed_during_an_outage_resume_by_id(
+    network_run: RecordedRun,
+) -> None:
+    """Down longer than uvicorn's keep-alive (5 s), a poll's connection is closed by the
+    server while the next poll is stuck on the link: each subscriber resumes on a new
+    connection from its cursor, as a client does, and nothing is lost."""
+    [step] = [s for s in network_run.links("longpoll") if s.get("outage_seconds") == 6]
+    assert step["status"] == "ok", step
+    assert step["lost"] == 0 and step["delivered"] == step["expected"] > 0
+    assert step["reconnects"] == 10 and not step["reconnect_failures"]
 
 
 @pytest.mark.timeout(300)
@@ -330,6 +355,7 @@ def test_an_interrupt_stops_a_run_in_order_and_deletes_its_hosts(
     assert "interrupted: every child process was stopped" in proc.stderr.read()
     assert not [n for n in namespaces() if made.match(n)]
     assert processes_of_run(run_id) == []
+    assert (tmp_path / "latest").resolve().name == run_id  # its report is its own
 
 
 INTERRUPTED_PROFILE = """

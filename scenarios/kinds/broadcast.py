@@ -137,6 +137,7 @@ def driver_options(run: Fixtures, step: Step, origin_ns: int) -> list[str]:
     if p.get("http2"):
         options += ["--http2", "--streams-per-connection", str(p["streams_per_connection"])]
     options += ["--latencies-over-time"] if p.get("storm_within_seconds") else []
+    options += ["--reconnect"] if p.get("reconnect") else []
     if p.get("churn_per_second"):
         options += ["--churn-per-second", str(p["churn_per_second"])]
     options += run.tls_args(step) + run.token_args(step)

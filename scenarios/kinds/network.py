@@ -204,6 +204,9 @@ NETWORK_PARAMETERS: Parameters = {
     # event held by the outage arrived.
     "outage_seconds": [0.0],
     "outage_after_seconds": [2.0],
+    # A subscriber whose connection ends (the server's keep-alive or head timeout during an
+    # outage, the network) resumes on a new one from its last id, as a client does.
+    "reconnect": [True],
 }
 
 # The chat by Locust users across the hosts, in Locust's distributed mode: the master beside the

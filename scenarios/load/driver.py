@@ -50,6 +50,10 @@ async def connect_all(
     return len(probes) - len(errors), errors
 
 
+RESUME_CHECK_SECONDS = 0.1
+"""How often `--reconnect` looks for subscribers whose connection ended."""
+
+
 class Churn:
     """Drops a random subscriber's connection at a steady rate; it resumes on a new connection
     from the last id it saw (as `after` / `Last-Event-ID`), keeping its tally, so any event the
@@ -73,6 +77,7 @@ class Churn:
         self.retired_segments: list[int] | None = [0, 0]
         self.rng = random.Random(1)
         self.task: asyncio.Task[None] | None = None
+        self.resuming: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run())
@@ -87,6 +92,25 @@ class Churn:
         while True:
             await asyncio.sleep(self.interval)
             await self.replace(self.rng.randrange(len(self.probes)))
+
+    def resume_lost(self) -> None:
+        """From now on, a subscriber whose connection ends without the driver closing it (the
+        server or the network closed it) resumes on a new one from its last id, as a client
+        does, and counts as a reconnect."""
+        self.resuming = asyncio.create_task(self.watch_lost())
+
+    async def watch_lost(self) -> None:
+        while True:
+            await asyncio.sleep(RESUME_CHECK_SECONDS)
+            for index, probe in enumerate(self.probes):
+                if probe.closed.done() and not probe.error:
+                    await self.replace(index)
+
+    async def stop_resuming(self) -> None:
+        if self.resuming is not None:
+            self.resuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.resuming
 
     async def storm(self, within: float) -> None:
         """Every subscriber drops and resumes with its cursor, all within `within` seconds."""
@@ -145,7 +169,7 @@ async def main(args: argparse.Namespace) -> None:
             probe.room = f"{args.room}-{index % args.rooms}"
     churn = (
         Churn(probes, make, recorder, args.churn_per_second)
-        if args.churn_per_second or args.latencies_over_time
+        if args.churn_per_second or args.latencies_over_time or args.reconnect
         else None
     )
     offset = await clock.offset(*address_of(args.clock)) if args.clock else None
@@ -166,6 +190,8 @@ async def main(args: argparse.Namespace) -> None:
     ipc.emit(ready)
     if churn is not None and args.churn_per_second:
         churn.start()
+    if churn is not None and args.reconnect:
+        churn.resume_lost()
     storming: asyncio.Task[None] | None = None
     commands = await ipc.commands()
     while line := await commands.readline():
@@ -180,6 +206,8 @@ async def main(args: argparse.Namespace) -> None:
         if command["cmd"] == "drain":
             target = same_everywhere(command["last_id"])
             complete = await drain(probes, target, command["seconds"])
+            if churn is not None:
+                await churn.stop_resuming()
             report(probes, recorder, target, complete, churn)
             break
         if command["cmd"] == "chat":
@@ -254,6 +282,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help='keep p99 per 100 ms in the timeline, and accept {"cmd": "storm", '
         '"within": S}: every subscriber drops and resumes with its cursor within S seconds',
+    )
+    p.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="a subscriber whose connection ends without the driver closing it resumes on a "
+        "new one from its last id, as a client does (counted as a reconnect)",
     )
     p.add_argument("--drop-every", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--cpus", type=str, default="", help="comma-separated CPUs to pin to")
