@@ -176,34 +176,32 @@ class Topology:
                      "rate", f"{rate}kbit", "burst", str(burst), "latency", "200ms"])  # fmt: skip
 
     def lose(self, host: Host) -> None:
-        """Drop packets at random, each direction on its own, where they arrive: what the host
-        receives in its own namespace, what it sends in every other host's. A drop on the
-        sending side would fail the sender's write instead of losing a packet on the way."""
+        """Drop packets at random, each direction on its own."""
         probability = f"{host.link.loss:.6f}"
-        rule = ["-m", "statistic", "--mode", "random", "--probability", probability, "-j", "DROP"]
-        run(host.command(["iptables", "-w", "-A", "INPUT", "-i", "eth0", *rule]))
-        for other in self.hosts.values():
-            if other is not host:
-                run(other.command(["iptables", "-w", "-A", "INPUT", "-s", host.address, *rule]))
+        self.drop_arriving(host, "-A", ["-m", "statistic", "--mode", "random",
+                                        "--probability", probability])  # fmt: skip
 
     def cut(self, name: str) -> None:
         """The host's link goes down: every packet to or from it is dropped where it arrives,
         without a reset, as when a radio link drops; connections stay open on both ends."""
-        self._outage(name, "-I")
+        self.drop_arriving(self.host(name), "-I", [])
 
     def mend(self, name: str) -> None:
         """The host's link is back: what `cut` added goes, the link's own loss stays."""
-        self._outage(name, "-D")
+        self.drop_arriving(self.host(name), "-D", [])
 
-    def _outage(self, name: str, action: str) -> None:
+    def drop_arriving(self, host: Host, action: str, match: list[str]) -> None:
+        """Add (`-A`, `-I`) or delete (`-D`) a DROP of the host's packets matching `match`,
+        where they arrive: what it receives in its own namespace, what it sends in every other
+        host's. A drop on the sending side would fail the sender's write instead of losing a
+        packet on the way."""
         if shutil.which("iptables") is None:
-            raise NetworkError("expected iptables to cut a link, got none (scripts/system-deps)")
-        host = self.host(name)
-        run(host.command(["iptables", "-w", action, "INPUT", "-i", "eth0", "-j", "DROP"]))
+            raise NetworkError("expected iptables to drop packets, got none (scripts/system-deps)")
+        rule = [*match, "-j", "DROP"]
+        run(host.command(["iptables", "-w", action, "INPUT", "-i", "eth0", *rule]))
         for other in self.hosts.values():
             if other is not host:
-                run(other.command(["iptables", "-w", action, "INPUT", "-s", host.address,
-                                   "-j", "DROP"]))  # fmt: skip
+                run(other.command(["iptables", "-w", action, "INPUT", "-s", host.address, *rule]))
 
     def close(self) -> None:
         """Stop what still runs in the hosts, then delete every namespace this topology made."""

@@ -65,31 +65,29 @@ async def measure_locust(
 class Counts:
     """The hosts' TCP counters at the start of a step, and the figures of the step's end."""
 
-    def __init__(
-        self, net: Topology, hosts: list[Host], profile: LinkProfile, load_hosts: int
-    ) -> None:
+    def __init__(self, net: Topology, loads: list[str], profile: LinkProfile) -> None:
         self.net = net
-        self.hosts = hosts
+        self.hosts = list(net.hosts.values())
+        self.loads = loads
+        """The load hosts' names: the hosts behind the link."""
         self.profile = profile
-        self.load_hosts = load_hosts
         self.before: dict[str, int] = {}
         self.after: dict[str, int] = {}
 
     async def outage(self, after: float, seconds: float) -> None:
         """Every load host's link down `after` seconds from now, for `seconds`; back up
         whatever happens meanwhile."""
-        loads = [host.name for host in self.hosts if host.name.startswith("load-")]
         await asyncio.sleep(after)
         try:
-            for name in loads:
+            for name in self.loads:
                 await asyncio.to_thread(self.net.cut, name)
             await asyncio.sleep(seconds)
         finally:
-            for name in loads:
+            for name in self.loads:
                 await asyncio.to_thread(self.net.mend, name)
 
     def figures(self, delivery: Delivery) -> OverLink:
-        over: OverLink = {"link": described(self.profile, self.load_hosts)}
+        over: OverLink = {"link": described(self.profile, len(self.loads))}
         if not self.after:
             return over
         retransmitted = self.after["RetransSegs"] - self.before["RetransSegs"]
@@ -128,7 +126,7 @@ async def across(run: Fixtures, step: Step) -> AsyncIterator[tuple[Target, Count
                 publisher_host=home.netns,
                 publisher_address=home.address,
             )
-            counts = Counts(net, list(net.hosts.values()), profile, len(loads))
+            counts = Counts(net, loads, profile)
             counts.before = await asyncio.to_thread(counted, counts.hosts)
             yield target, counts
             counts.after = await asyncio.to_thread(counted, counts.hosts)
@@ -174,8 +172,12 @@ def described(profile: LinkProfile, load_hosts: int) -> Link:
 
 
 def load_text(p: dict[str, Any]) -> str:
+    return broadcast.load_text(p) + across_text(p)
+
+
+def across_text(p: dict[str, Any]) -> str:
     hosts = f"{p['load_hosts']} load host" + ("s" if p["load_hosts"] > 1 else "")
-    return f"{broadcast.load_text(p)}, {hosts} on {link(p['link']).describe()}"
+    return f", {hosts} on {link(p['link']).describe()}"
 
 
 def check(values: Parameters) -> None:
@@ -227,8 +229,7 @@ def check_locust(values: Parameters) -> None:
 
 
 def locust_load(p: dict[str, Any]) -> str:
-    hosts = f"{p['load_hosts']} load host" + ("s" if p["load_hosts"] > 1 else "")
-    return f"{locust_chat.load_text(p)}, {hosts} on {link(p['link']).describe()}"
+    return locust_chat.load_text(p) + across_text(p)
 
 
 KINDS = (
