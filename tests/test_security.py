@@ -13,7 +13,7 @@ import asyncio
 import json
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,35 +147,37 @@ def counted(values: dict[Any, float], name: str, **labels: str) -> float:
 
 # -- the matrix at the handshake, on every transport --------------------------------------------
 
-DENIALS = [
-    # (case, headers or query maker, expected status, auth failure reason or None)
-    ("no token", {}, 401, "missing"),
-    ("expired", {"token": token(ttl=-30)}, 401, "expired"),
-    ("forged signature", {"token": token(auth=Auth(secret=OTHER_SECRET))}, 401, "bad_signature"),
-    ("wrong audience", {"token": token(auth=Auth(secret=SECRET, audience="other"))}, 401,
+# Tokens are minted when the test runs, not when the module is collected: a token
+# minted at collection expires before a test that runs late in a long suite.
+DENIALS: list[tuple[str, Callable[[], str | None], int, str]] = [
+    # (case, token maker, expected status, auth failure reason)
+    ("no token", lambda: None, 401, "missing"),
+    ("expired", lambda: token(ttl=-30), 401, "expired"),
+    ("forged signature", lambda: token(auth=Auth(secret=OTHER_SECRET)), 401, "bad_signature"),
+    ("wrong audience", lambda: token(auth=Auth(secret=SECRET, audience="other")), 401,
      "wrong_audience"),
-    ("wrong room right", {"token": token(subscribe=("elsewhere-*",))}, 403, "no_right"),
-    ("wrong namespace", {"token": token(namespaces=("public",))}, 403, "no_right"),
-    ("not a JWT", {"token": "not.a.jwt"}, 401, "malformed"),
+    ("wrong room right", lambda: token(subscribe=("elsewhere-*",)), 403, "no_right"),
+    ("wrong namespace", lambda: token(namespaces=("public",)), 403, "no_right"),
+    ("not a JWT", lambda: "not.a.jwt", 401, "malformed"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(
-    ("case", "given", "status", "reason"), DENIALS, ids=[d[0] for d in DENIALS]
+    ("case", "make_token", "status", "reason"), DENIALS, ids=[d[0] for d in DENIALS]
 )
 async def test_handshake_refusals(
     secure: dict[str, ServerProcess],
     transport: str,
     room: str,
     case: str,
-    given: dict[str, str],
+    make_token: Callable[[], str | None],
     status: int,
     reason: str,
 ) -> None:
     server = secure[transport]
     before = await metrics(server.url)
-    got = await handshake(transport, server.url, room, headers=bearer(given.get("token")))
+    got = await handshake(transport, server.url, room, headers=bearer(make_token()))
     assert got == status, case
     after = await metrics(server.url)
     assert counted(after, "rtbench_auth_failures_total", reason=reason) == (
