@@ -72,6 +72,7 @@ lint: $(STAMP) ## ruff + mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples
 
 deps: ## the system packages the tests run for real (redis-server, nginx, chromium): installs what is missing
 	scripts/system-deps

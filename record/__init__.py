@@ -7,7 +7,9 @@ reads it, and this package imports neither.
 - `record.upgrade`: older results files brought to this version as they are read;
 - `record.names`: the servers a results file names (our transports, the reference peers);
 - `record.files`: writing it (validated) and reading it (refused when its version is unknown);
-- `record.run`: a recorded run with its histograms, timelines and side files.
+- `record.run`: a recorded run with its histograms, timelines and side files;
+- `record.thresholds`: pass/fail limits on its figures, which the run checks and the report
+  lists.
 """
 
 from record.contract import (
@@ -22,6 +24,7 @@ from record.contract import (
     Results,
     Settings,
     Software,
+    TargetRecord,
     TomlValue,
     describe_lock,
 )
@@ -161,6 +164,7 @@ __all__ = [
     "StepHeader",
     "StepResult",
     "Storm",
+    "TargetRecord",
     "Timeline",
     "TomlValue",
     "UnknownSchema",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 from record.steps import KindRecord, StepResult
+from record.thresholds import ThresholdRecord
 
 SCHEMA = "rtbench.results"
 SCHEMA_VERSION = 3
@@ -98,12 +99,22 @@ class PinningRecord(TypedDict):
     """Servers and load shared a CPU: figures include contention."""
 
 
+class TargetRecord(TypedDict):
+    """A server the run drove but did not start (`--target`)."""
+
+    url: str
+    pid: int | None
+    server_measured: bool
+    """Its CPU and memory were sampled (its pid was given): false, the report says so."""
+
+
 class Settings(TypedDict, total=False):
     saturation: dict[str, float]
     """Past these core utilisations a step is saturated (`server`, `driver`, `kept_up`)."""
     broker: str
     tls: bool
     driver: str
+    target: TargetRecord
 
 
 class Results(TypedDict):
@@ -121,3 +132,6 @@ class Results(TypedDict):
     kinds: NotRequired[dict[str, KindRecord]]
     """Each kind the run ran: what it measures and the figures it declared (version 3)."""
     steps: list[StepResult]
+    thresholds: NotRequired[list[ThresholdRecord]]
+    """Each threshold the run was given (`--fail-if`, the profile's `[thresholds]`) and the
+    steps that crossed it."""

@@ -1,4 +1,6 @@
-"""`python -m report [RUN]`: charts, report.md and a self-contained report.html for a run."""
+"""`python -m report [RUN]`: charts, report.md and a self-contained report.html for a run;
+verdicts.json (Question 1's verdicts), junit.xml (thresholds and claims as test cases) and
+steps.csv (each step's figures) for CI."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import sys
 from pathlib import Path
 
 from record import UnknownSchema, load
-from report import charts, claims, document, question1, render
+from report import charts, ci, claims, document, question1, render
 
 
 def write(run_path: str, lang: claims.Lang = "en") -> tuple[Path, Path]:
@@ -20,8 +22,11 @@ def write(run_path: str, lang: claims.Lang = "en") -> tuple[Path, Path]:
     md.write_text(render.to_markdown(title, sections, run.folder))
     page = run.folder / f"report{suffix}.html"
     page.write_text(render.to_html(title, sections))
+    verdicts = question1.document(run)
     verdicts_file = run.folder / "verdicts.json"
-    verdicts_file.write_text(json.dumps(question1.document(run), indent=1, ensure_ascii=False))
+    verdicts_file.write_text(json.dumps(verdicts, indent=1, ensure_ascii=False))
+    (run.folder / "junit.xml").write_text(ci.junit(run, verdicts))
+    (run.folder / "steps.csv").write_text(ci.steps_csv(run))
     return md, page
 
 
@@ -46,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownSchema as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"report: {page}\n        {md}\n        {md.parent / 'verdicts.json'}")
+    print(f"report: {page}\n        {md}\n        {md.parent / 'verdicts.json'}\n"
+          f"        {md.parent / 'junit.xml'}\n        {md.parent / 'steps.csv'}")  # fmt: skip
     return 0
 
 

@@ -1,5 +1,6 @@
 """`python -m report.compare A B`: every figure and every Question 1 verdict of two runs side by
-side; exits 1 when a verdict differs between them.
+side; exits 1 when a verdict differs between them, and with `--fail-on-regression 10%` when a
+figure of B is worse than A's beyond both A's interval and 10 %.
 
 Steps match by id (scenario, transport and load); repeats of a step give a median and an
 interval (min–max below 5 repeats, a 95 % bootstrap interval of the median from 5). The rule is
@@ -15,7 +16,7 @@ import argparse
 import math
 import statistics
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -64,6 +65,55 @@ FIGURES: dict[str, Figure] = {
     ),
     "knee msg/s": lambda s: s["max_sustainable_rate"] if s["result"] == "knee" else None,
 }
+
+
+WORSE_WHEN_LOWER = ("achieved msg/s", "knee msg/s")
+"""Figures where less is worse; for every other figure of `FIGURES`, more is worse."""
+
+
+def regressions(a: RecordedRun, b: RecordedRun, threshold: float) -> list[str]:
+    """Each figure of a step both runs ran whose median in B is worse than A's beyond A's
+    interval (its single value below 2 repeats) and by more than `threshold` (0.1: 10 %),
+    as a line saying by how much. Zero in A and anything worse in B is a regression (a loss
+    where there was none)."""
+    found = []
+    for step_id, name, (_, sa), (_, sb) in figure_pairs(a, b):
+        lower_is_worse = name in WORSE_WHEN_LOWER
+        beyond = sb.median < sa.low if lower_is_worse else sb.median > sa.high
+        if not beyond:
+            continue
+        change = (sb.median - sa.median) / sa.median if sa.median else math.inf
+        if (-change if lower_is_worse else change) > threshold:
+            shown = "from 0" if math.isinf(change) else f"{change:+.0%}"
+            found.append(f"{step_id} {name}: {cell(sa)} → {cell(sb)} ({shown})")
+    return found
+
+
+Measured = tuple[list[float], stats.Spread]
+
+
+def figure_pairs(a: RecordedRun, b: RecordedRun) -> Iterator[tuple[str, str, Measured, Measured]]:
+    """Each figure of each step group both runs ran, with its per-repeat values and spread in
+    A and in B."""
+    ga, gb = grouped(a), grouped(b)
+    for step_id in [k for k in ga if k in gb]:
+        for name, figure in FIGURES.items():
+            va = [v for s in ga[step_id] if (v := figure(s)) is not None]
+            vb = [v for s in gb[step_id] if (v := figure(s)) is not None]
+            sa, sb = stats.spread(va), stats.spread(vb)
+            if sa is not None and sb is not None:
+                yield step_id, name, (va, sa), (vb, sb)
+
+
+def percent(text: str) -> float:
+    """`10%` or `10` → 0.1."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a percentage like 10%, got {text!r}")
+    return value / 100
 
 
 def _kib(size: float | None) -> float | None:
@@ -156,24 +206,16 @@ def compare(a: RecordedRun, b: RecordedRun) -> list[list[str]]:
     values and, for figures that move with the machine, on each run's values relative to the
     transports measured at the same moment (`relative`; raw where the step has no others)."""
     rows = []
-    ga, gb = grouped(a), grouped(b)
     within = {name: (relative(a, name), relative(b, name)) for name in DRIFTING}
-    for step_id in [k for k in ga if k in gb]:
-        for name, figure in FIGURES.items():
-            va = [v for s in ga[step_id] if (v := figure(s)) is not None]
-            vb = [v for s in gb[step_id] if (v := figure(s)) is not None]
-            if not va or not vb:
-                continue
-            sa, sb = stats.spread(va), stats.spread(vb)
-            assert sa is not None and sb is not None
-            ratio = f"{sb.median / sa.median:.2f}×" if sa.median else "–"
-            raw = verdict_text(stats.judge(vb, va))
-            ra = rb = None
-            if name in within:
-                ra, rb = within[name][0].get(step_id), within[name][1].get(step_id)
-            adjusted = verdict_text(stats.judge(rb, ra)) if ra and rb else raw
-            testable = "yes" if min(sa.n, sb.n) >= stats.MIN_REPEATS else "no"
-            rows.append([step_id, name, cell(sa), cell(sb), ratio, raw, adjusted, testable])
+    for step_id, name, (va, sa), (vb, sb) in figure_pairs(a, b):
+        ratio = f"{sb.median / sa.median:.2f}×" if sa.median else "–"
+        raw = verdict_text(stats.judge(vb, va))
+        ra = rb = None
+        if name in within:
+            ra, rb = within[name][0].get(step_id), within[name][1].get(step_id)
+        adjusted = verdict_text(stats.judge(rb, ra)) if ra and rb else raw
+        testable = "yes" if min(sa.n, sb.n) >= stats.MIN_REPEATS else "no"
+        rows.append([step_id, name, cell(sa), cell(sb), ratio, raw, adjusted, testable])
     return rows
 
 
@@ -270,6 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("a", help="run folder (or results.json) A, the reference")
     parser.add_argument("b", help="run folder (or results.json) B")
+    parser.add_argument(
+        "--fail-on-regression",
+        type=percent,
+        metavar="PCT",
+        help="also exit 1 when a figure of B is worse than A's beyond both A's interval and "
+        "PCT (e.g. 10%%): latency, bytes, CPU, loss or memory higher, throughput lower",
+    )
     args = parser.parse_args(argv)
     try:
         a, b = load(args.a), load(args.b)
@@ -281,12 +330,21 @@ def main(argv: list[str] | None = None) -> int:
     Path(out).write_text(text)
     print(text)
     print(f"written: {out}")
+    failed = False
     changed = [row[0] for row in verdict_rows(a, b) if row[2] != row[3]]
     if changed:
         print(f"error: {len(changed)} verdict(s) differ between the runs: {', '.join(changed)}",
               file=sys.stderr)  # fmt: skip
-        return 1
-    return 0
+        failed = True
+    if args.fail_on_regression is not None:
+        worse = regressions(a, b, args.fail_on_regression)
+        for line in worse:
+            print(f"regression: {line}", file=sys.stderr)
+        if worse:
+            print(f"error: {len(worse)} figure(s) regressed beyond A's interval and "
+                  f"{args.fail_on_regression:.0%}", file=sys.stderr)  # fmt: skip
+            failed = True
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

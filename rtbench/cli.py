@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     # is not this one's, so none is written.
     if command == "bench" and code != 2 and not {"-h", "--help"} & set(rest):
         run = bench_parser().parse_known_args(rest)[0]
-        if not (run.list_profiles or run.dry_run):
+        if not (run.list_profiles or run.list_kinds or run.dry_run):
             report = run_module("report", [run.out], "rtbench report")
             return code or report
     return code

@@ -39,6 +39,10 @@ class Kind:
     servers: Servers = "pooled"
     peers: bool = False
     """Reference peers run it too: they have no resume, no member publishing and no knobs."""
+    targets: bool = False
+    """It can measure a server the harness did not start (`--target`): it needs nothing of the
+    server but the wire contract (`docs/protocol.md`), and nothing of its process but what
+    its pid gives, when known."""
     load: Callable[[dict[str, Any]], str] | None = None
     """The load a step of these parameters offers, in words, for the terminal summary."""
     summary: Callable[[StepResult], str] | None = None

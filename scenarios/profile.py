@@ -18,6 +18,8 @@ from typing import Any
 from core import ConfigError
 from peers import PEERS
 from record import TRANSPORTS
+from record.thresholds import Threshold
+from record.thresholds import parse as parse_threshold
 from scenarios.kinds import KINDS
 from scenarios.step import Step
 
@@ -37,6 +39,8 @@ class Profile:
     raw: dict[str, Any] = field(default_factory=dict)
     peers: tuple[str, ...] = ()
     """Reference peers (`peers.PEERS`) that run the scenarios they can next to ours."""
+    thresholds: tuple[Threshold, ...] = ()
+    """`[thresholds] fail_if = ["p99_ms>50", …]`: the run fails when a step crosses one."""
 
     def steps(self, transport: str | None = None) -> list[Step]:
         """Every step, transports interleaved within each repeat (A B C, A B C, …): a drift
@@ -80,11 +84,17 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+PROFILE_KEYS = ("name", "description", "transports", "peers", "repeat", "drain_seconds",
+                "scenario", "thresholds")  # fmt: skip
+"""A profile's top-level keys; docs/profile.toml shows each."""
+SCENARIO_KEYS = ("kind", "transports", "repeat")
+"""What a [[scenario]] block holds besides its kind's parameters."""
+
+
 def parse(raw: dict[str, Any], name: str) -> Profile:
-    known = {"name", "description", "transports", "peers", "repeat", "drain_seconds", "scenario"}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - set(PROFILE_KEYS))
     if unknown:
-        raise ConfigError(f"expected profile keys among {sorted(known)}, got {unknown}")
+        raise ConfigError(f"expected profile keys among {sorted(PROFILE_KEYS)}, got {unknown}")
     transports = tuple(raw.get("transports", TRANSPORTS))
     bad = [t for t in transports if t not in TRANSPORTS]
     if bad:
@@ -122,6 +132,7 @@ def parse(raw: dict[str, Any], name: str) -> Profile:
         scenarios.append((kind, values, repeat, only))
     if not scenarios:
         raise ConfigError(f"expected at least one [[scenario]] in profile {name!r}")
+    thresholds = parse_thresholds(raw.get("thresholds", {}))
     return Profile(
         name=str(raw.get("name", name)),
         description=str(raw.get("description", "")),
@@ -131,7 +142,21 @@ def parse(raw: dict[str, Any], name: str) -> Profile:
         drain_seconds=float(raw.get("drain_seconds", 5.0)),
         raw=raw,
         peers=peers,
+        thresholds=thresholds,
     )
+
+
+def parse_thresholds(table: Any) -> tuple[Threshold, ...]:
+    """A profile's `[thresholds]` table: `fail_if`, a list of thresholds like `p99_ms>50`."""
+    if not isinstance(table, dict) or set(table) - {"fail_if"}:
+        raise ConfigError(f"expected [thresholds] with only fail_if = [...], got {table!r}")
+    texts = table.get("fail_if", [])
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ConfigError(f"expected thresholds.fail_if as a list of strings, got {texts!r}")
+    try:
+        return tuple(parse_threshold(text) for text in texts)
+    except ValueError as exc:
+        raise ConfigError(f"thresholds: {exc}") from None
 
 
 def builtin_profiles() -> list[str]:

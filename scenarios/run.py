@@ -3,6 +3,8 @@
     python -m scenarios.run                          # the default profile: what `make bench` runs
     python -m scenarios.run --profile quick          # five minutes, loopback only
     python -m scenarios.run --profile full --transports ws,sse
+    python -m scenarios.run --target http://127.0.0.1:8000 --fail-if 'p99_ms>50'
+                                                     # your own server, pass/fail for CI
 
 Each transport's server runs as its own process, pinned to its own core; the driver and the
 publisher share the other core. Every step records raw latency samples (HdrHistogram), wire
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -38,14 +42,17 @@ from core import ConfigError
 from network.topology import remove_hosts_of
 from peers import PEERS
 from processes.server import ServerFailed, ServerProcess
-from record import TRANSPORTS
+from record import TRANSPORTS, thresholds
+from record.thresholds import FIGURES
 from scenarios import figures as figure
 from scenarios import machine
 from scenarios import profile as profiles
 from scenarios.fixtures import Fixtures, GroupKey, console, group_key
 from scenarios.kinds import get_kind
+from scenarios.plan import dry_run, planned_steps, remaining, untargetable
 from scenarios.step import Step, uses_tls
 from scenarios.summary import print_summary
+from scenarios.target import Target, targeted
 from scenarios.workers import WorkerFailed, processes_of_run
 
 
@@ -55,6 +62,9 @@ class Orchestrator(Fixtures):
     def __init__(self, args: argparse.Namespace, profile: profiles.Profile) -> None:
         super().__init__(args, profile.drain_seconds)
         self.profile = profile
+        self.target = targeted(args.target, args.target_pid) if args.target else None
+        """The server the run drives instead of its own (`--target`)."""
+        self.thresholds = (*profile.thresholds, *args.fail_if)
 
     # -- the run --------------------------------------------------------------------------
 
@@ -79,6 +89,7 @@ class Orchestrator(Fixtures):
                 "broker": self.args.broker,
                 "tls": any(uses_tls(step.params) for step in steps),
                 "driver": "lean asyncio (clients.aio.probe)",
+                **({"target": self.target.describe()} if self.target else {}),
             },
             "client_code_lines": client_code_lines(),
             "kinds": {
@@ -93,8 +104,10 @@ class Orchestrator(Fixtures):
         started = time.monotonic()
         try:
             kind = get_kind(step.scenario)
-            server: ServerProcess | None = None
-            if kind.servers != "own":
+            server: ServerProcess | Target | None = None
+            if self.target is not None:
+                server = self.target
+            elif kind.servers != "own":
                 key = group_key(step)
                 server = pool.get(key)
                 if server is None or kind.servers == "fresh":
@@ -145,14 +158,16 @@ class Orchestrator(Fixtures):
                 record.write(self.out / "results.json", results)
                 progress.advance(overall)
                 if not console.is_terminal and not self.args.progress:
-                    done = f"{len(results['steps'])}/{len(steps)}"
-                    left = remaining(steps[len(results["steps"]) :], time.monotonic() - began,
-                                     results["steps"], steps)  # fmt: skip
+                    done_count = len(results["steps"])
+                    done = f"{done_count}/{len(steps)}"
+                    left = remaining(steps[done_count:], time.monotonic() - began, done_count,
+                                     steps)  # fmt: skip
                     console.print(
                         f"{done} {step.id}: {entry['status']} ({entry['wall_seconds']} s)"
                         + (f", about {left} left" if left else "")
                     )
             await self.stop_pool(pool)
+        results["thresholds"] = thresholds.check(self.thresholds, results["steps"])
         record.write(self.out / "results.json", results, whole=True)
         return results
 
@@ -192,8 +207,45 @@ def parser(prog: str = "python -m scenarios.run") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--profile",
-        default="default",
-        help=f"built-in ({', '.join(profiles.builtin_profiles())}) or a .toml path",
+        help=f"built-in ({', '.join(profiles.builtin_profiles())}) or a .toml path "
+        "(default: default, or target with --target)",
+    )
+    target = p.add_argument_group(
+        "your own server",
+        "Drive a server that is already running and speaks docs/protocol.md, with the same "
+        "driver, publisher and report, instead of the servers the run starts.",
+    )
+    target.add_argument(
+        "--target",
+        metavar="URL",
+        help="its base URL, e.g. http://127.0.0.1:8000; every transport of the profile is "
+        "driven at URL/rooms/{room}/poll, /sse or /ws",
+    )
+    target.add_argument(
+        "--target-pid",
+        type=int,
+        metavar="PID",
+        help="its process, when it runs on this machine: its CPU and memory are then measured "
+        "(otherwise the report says they were not)",
+    )
+    load = p.add_argument_group(
+        "the load", "Each replaces the profile's value on every step whose kind has it."
+    )
+    load.add_argument("--subscribers", type=positive(int), help="subscribers per step")
+    load.add_argument("--rate", type=positive(float), help="events published per second")
+    load.add_argument("--payload", type=positive(int), metavar="BYTES",
+                      help="bytes of each event's data")  # fmt: skip
+    load.add_argument("--duration", type=positive(float), metavar="SECONDS",
+                      help="seconds of each step's measured window")  # fmt: skip
+    load.add_argument("--repeats", type=positive(int), help="repeats of every step")
+    p.add_argument(
+        "--fail-if",
+        action="append",
+        default=[],
+        type=threshold,
+        metavar="THRESHOLD",
+        help="e.g. 'p99_ms>50' or 'lost>0' (repeatable, added to the profile's [thresholds]): "
+        f"exit 1 when a step crosses it. Figures: {', '.join(FIGURES)}",
     )
     p.add_argument(
         "--cluster-broker",
@@ -215,11 +267,37 @@ def parser(prog: str = "python -m scenarios.run") -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="name of the run folder (default: timestamp)")
     p.add_argument("--list-profiles", action="store_true", help="list built-in profiles and exit")
     p.add_argument(
+        "--list-kinds",
+        action="store_true",
+        help="list the scenario kinds a profile's [[scenario]] can name, with their parameters "
+        "and defaults, and exit",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="list the steps the run would take, each with its estimated duration, and exit",
     )
     return p
+
+
+def positive(kind: type[int] | type[float]) -> Any:
+    def read(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+
+    return read
+
+
+def threshold(text: str) -> thresholds.Threshold:
+    try:
+        return thresholds.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def point_latest_at(out: Path) -> None:
@@ -230,68 +308,6 @@ def point_latest_at(out: Path) -> None:
     latest.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         latest.symlink_to(out.name)
-
-
-def planned_steps(profile: profiles.Profile, args: argparse.Namespace) -> list[Step]:
-    """The steps the run takes, in order: the profile's, for `--transports` only, with the
-    command line's overrides."""
-    steps = [override(step, args) for step in profile.steps()]
-    return [s for s in steps if s.transport in args.transports] if args.transports else steps
-
-
-def override(step: Step, args: argparse.Namespace) -> Step:
-    """`--cluster-broker` / `--cluster-nodes` replace the profile's values (and the id)."""
-    if step.scenario not in ("cluster", "cluster_locust"):
-        return step
-    nodes = args.cluster_nodes if step.params.get("lb") else None  # 1-node steps stay
-    changes = {
-        key: value
-        for key, value in (("broker", args.cluster_broker), ("nodes", nodes))
-        if value is not None
-    }
-    if not changes:
-        return step
-    return Step(step.scenario, step.transport, {**step.params, **changes}, step.repeat)
-
-
-STEP_OVERHEAD_SECONDS = 3.0
-"""What a step costs beyond its declared seconds, here: processes started and stopped, the drain."""
-
-
-def remaining(
-    left: list[Step], spent: float, done: list[record.StepResult], steps: list[Step]
-) -> str:
-    """The time the steps left should take: their estimates, scaled by how the steps done so
-    far compared with theirs."""
-    if not left or not done:
-        return ""
-    estimated_done = sum(estimated_seconds(step) for step in steps[: len(done)])
-    pace = spent / estimated_done if estimated_done else 1.0
-    return minutes(pace * sum(estimated_seconds(step) for step in left))
-
-
-def estimated_seconds(step: Step) -> float:
-    """A step's declared seconds (warm-up, measured window, a Locust run) and its overhead."""
-    p = step.params
-    declared = sum(float(p.get(key) or 0) for key in ("warmup_seconds", "duration_seconds",
-                                                        "run_seconds"))  # fmt: skip
-    return declared + STEP_OVERHEAD_SECONDS
-
-
-def dry_run(steps: list[Step]) -> str:
-    """Every step the run would take, in order, with its estimated duration, and the total."""
-    lines = [f"{index:>4}  {step.id}  ~{estimated_seconds(step):.0f} s"
-             for index, step in enumerate(steps, start=1)]  # fmt: skip
-    total = sum(estimated_seconds(step) for step in steps)
-    lines.append(
-        f"{len(steps)} steps, about {minutes(total)} (estimated from each step's declared "
-        "seconds; kinds that search, like the knee, may take longer)"
-    )
-    return "\n".join(lines)
-
-
-def minutes(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 INTERRUPT_GRACE_SECONDS = 20.0
@@ -336,10 +352,20 @@ async def amain(args: argparse.Namespace, profile: profiles.Profile) -> bool:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if run.target is None:
+        where = (
+            f"server on CPU {run.pinning.server}, driver and publisher on CPU {run.pinning.driver}"
+        )
+        where += " [yellow](shared: figures include contention)[/]" if run.pinning.shared else ""
+    else:
+        measured = run.target.pids.get("server")
+        where = (
+            f"target {run.target.url} (not started by the run; its CPU and memory "
+            + (f"from pid {measured[0]})" if measured else "not measured: no --target-pid)")
+            + f", driver and publisher on CPU {run.pinning.driver}"
+        )
     console.print(
-        f"[bold]rtbench[/] profile [cyan]{profile.name}[/]: {profile.description}\n"
-        f"server on CPU {run.pinning.server}, driver and publisher on CPU {run.pinning.driver}"
-        + (" [yellow](shared: figures include contention)[/]" if run.pinning.shared else "")
+        f"[bold]rtbench[/] profile [cyan]{profile.name}[/]: {profile.description}\n{where}"
     )
     try:
         results = await run.execute()
@@ -350,7 +376,54 @@ async def amain(args: argparse.Namespace, profile: profiles.Profile) -> bool:
     failed = [step["id"] for step in results["steps"] if step["status"] == "failed"]
     if failed:
         console.print(f"[red]{len(failed)} step(s) could not run:[/] {', '.join(failed)}")
-    return not failed
+    checked = results.get("thresholds", [])
+    for found in checked:
+        console.print(thresholds.describe(found), style=None if thresholds.held(found) else "red",
+                      markup=False, highlight=False)  # fmt: skip
+    crossed = [found for found in checked if not thresholds.held(found)]
+    if crossed:
+        console.print(f"[red]{len(crossed)} threshold(s) crossed[/]")
+    return not failed and not crossed
+
+
+def list_kinds() -> str:
+    """Every kind: its name, what it measures, its parameters with their defaults."""
+    from scenarios.kinds import KINDS
+
+    lines: list[str] = []
+    for kind in KINDS.values():
+        lines.append(f"{kind.name}" + ("  (--target)" if kind.targets else ""))
+        lines.append(f"    {kind.about}")
+        for key, values in kind.parameters.items():
+            shown = values[0] if len(values) == 1 else values
+            lines.append(f"    {key} = {json.dumps(shown)}")
+    return "\n".join(lines)
+
+
+def check_target(args: argparse.Namespace, profile: profiles.Profile) -> None:
+    """`--target`: a base URL, a profile of steps a server the run did not start can take, a
+    local pid when given, and a server that answers `/healthz` now (ConfigError otherwise)."""
+    try:
+        target = targeted(args.target, args.target_pid)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    refused = untargetable(planned_steps(profile, args))
+    if refused:
+        raise ConfigError(
+            f"expected steps that a server the run did not start can take with --target, got "
+            f"{'; '.join(refused[:5])}"
+            + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
+        )
+    if args.target_pid is not None and not Path(f"/proc/{args.target_pid}").exists():
+        raise ConfigError(
+            f"expected --target-pid of a process on this machine, got {args.target_pid}"
+        )
+    try:
+        answer = httpx.get(f"{target.url}/healthz", timeout=5)
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"expected a server answering at {target.url}, got {exc!r}") from None
+    if answer.status_code != 200:
+        raise ConfigError(f"expected 200 from {target.url}/healthz, got {answer.status_code}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,8 +437,13 @@ def main(argv: list[str] | None = None) -> int:
         for name in profiles.builtin_profiles():
             print(f"{name:8} {profiles.load(name).description}")
         return 0
+    if args.list_kinds:
+        print(list_kinds())
+        return 0
     try:
-        profile = profiles.load(args.profile)
+        profile = profiles.load(args.profile or ("target" if args.target else "default"))
+        if args.target:
+            check_target(args, profile)
         if args.transports:
             known = TRANSPORTS + PEERS
             bad = [t for t in args.transports if t not in known]

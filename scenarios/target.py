@@ -4,15 +4,18 @@ be one class whether the orchestrator runs as `scenarios.run` or as `__main__`."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from processes.server import ServerProcess
+from record import TargetRecord
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where a scenario points its clients, from where, and the processes whose CPU counts as
     the server's: one node, or a cluster (nodes, redis-server, nginx) behind one URL, or a
-    server on a host of a topology that its clients reach from other hosts."""
+    server on a host of a topology that its clients reach from other hosts, or a server the
+    harness did not start (`--target`), whose CPU is measured only when its pid is known."""
 
     url: str
     publish_url: str
@@ -32,3 +35,23 @@ class Target:
         if isinstance(server, Target):
             return server
         return cls(server.url, server.publish_url, {"server": [server.pid]})
+
+    def describe(self) -> TargetRecord:
+        """A server the harness did not start, as the results file names it."""
+        pids = self.pids.get("server", [])
+        return {
+            "url": self.url,
+            "pid": pids[0] if pids else None,
+            "server_measured": bool(pids),
+        }
+
+
+def targeted(url: str, pid: int | None) -> Target:
+    """A server already running at `url` (`--target`), with its process `pid` on this machine
+    when known: its CPU and memory are then measured; otherwise they are not."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
+        # The lean clients trust only the run's own CA: a target's TLS is not driven yet.
+        raise ValueError(f"expected a server's base URL like http://127.0.0.1:8000, got {url!r}")
+    base = f"{parts.scheme}://{parts.netloc}"
+    return Target(base, base, {"server": [pid]} if pid is not None else {})

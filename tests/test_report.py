@@ -105,15 +105,20 @@ def _with_repeats(folder: Path, scale: float, spread_: float) -> None:
     (folder / "results.json").write_text(json.dumps(results))
 
 
+def _scaled_runs(tmp_path: Path, *scales: float) -> list[Path]:
+    """Copies of the tiny run, each with repeats whose latency is the fixture's × its scale."""
+    runs = []
+    for name, scale in zip("abcdefgh", scales, strict=False):
+        run = Path(shutil.copytree(FIXTURE, tmp_path / name))
+        _with_repeats(run, scale, 0.05)
+        runs.append(run)
+    return runs
+
+
 def test_compare_judges_by_the_rule_and_again_after_the_machine_drift(tmp_path: Path) -> None:
     from report.compare import compare
 
-    a = Path(shutil.copytree(FIXTURE, tmp_path / "a"))
-    b = Path(shutil.copytree(FIXTURE, tmp_path / "b"))
-    c = Path(shutil.copytree(FIXTURE, tmp_path / "c"))
-    _with_repeats(a, 1.0, 0.05)
-    _with_repeats(b, 2.0, 0.05)
-    _with_repeats(c, 1.02, 0.05)
+    a, b, c = _scaled_runs(tmp_path, 1.0, 2.0, 1.02)
     rows = {(r[0], r[1]): r for r in compare(load(a), load(b))}
     row = rows[("broadcast-ws-5sub-50hz-90B", "p50 ms")]
     assert row[4] == "2.00×" and row[5] == "**higher**"
@@ -134,6 +139,26 @@ def test_compare_judges_by_the_rule_and_again_after_the_machine_drift(tmp_path: 
     assert "B over A on the references (medians of the null servers and peers): p50 ms ×2.00" in (
         done.stdout
     )
+
+
+def test_compare_fails_on_a_planted_regression_and_passes_an_a_a_pair(tmp_path: Path) -> None:
+    a, b, c = _scaled_runs(tmp_path, 1.0, 2.0, 1.05)
+
+    def compared(x: Path, y: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "report.compare", str(x), str(y), *extra],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    same = compared(a, a, "--fail-on-regression", "10%")
+    assert same.returncode == 0, same.stderr
+    planted = compared(a, b, "--fail-on-regression", "10%")
+    assert planted.returncode == 1
+    assert "regression: broadcast-ws-5sub-50hz-90B p50 ms:" in planted.stderr
+    assert "(+100%)" in planted.stderr
+    # 5 % worse is inside the threshold: no figure is called a regression.
+    close = compared(a, c, "--fail-on-regression", "10%")
+    assert "regression:" not in close.stderr
+    refused = compared(a, b, "--fail-on-regression", "much")
+    assert refused.returncode == 2 and "expected a percentage like 10%" in refused.stderr
 
 
 def test_html_report_opens_in_headless_chromium(run_copy: Path) -> None:
@@ -208,3 +233,37 @@ def test_a_kind_without_a_section_is_shown_by_the_figures_it_declared(run_copy: 
     assert "| transport | size | echo (ms) | echoes |" in text
     assert "| WebSocket | 100 | 4 [3–5] | 10 [10–10] |" in text
     assert "| WebSocket | 10 | 3.10 [2.10–4.10] | 10 [10–10] |" in text
+
+
+def test_ci_outputs_hold_a_case_per_threshold_and_claim_and_a_row_per_step(
+    run_copy: Path,
+) -> None:
+    import csv
+    from xml.etree import ElementTree
+
+    from record import thresholds
+
+    results = json.loads((run_copy / "results.json").read_text())
+    results["thresholds"] = thresholds.check(
+        [thresholds.parse("lost>0"), thresholds.parse("p50_ms<0")], load(run_copy).steps
+    )
+    assert all(found["checked_steps"] > 0 for found in results["thresholds"])
+    (run_copy / "results.json").write_text(json.dumps(results))
+    write(str(run_copy))
+    suites = ElementTree.parse(run_copy / "junit.xml").getroot()
+    limits, claims = suites.findall("testsuite")
+    # lost>0 held on every delivering step; p50_ms<0 held too (no latency is negative).
+    assert [c.get("name") for c in limits] == ["lost>0", "p50_ms<0"]
+    assert limits.get("failures") == "0" and limits.get("tests") == "2"
+    verdicts = json.loads((run_copy / "verdicts.json").read_text())["claims"]
+    assert [c.get("name") for c in claims] == [v["claim"] for v in verdicts]
+    for case, verdict in zip(claims, verdicts, strict=True):
+        failed, skipped = case.find("failure"), case.find("skipped")
+        assert (failed is not None) == (verdict["verdict"] == "refuted")
+        assert (skipped is not None) == (verdict["verdict"] not in ("confirmed", "refuted"))
+    rows = list(csv.DictReader((run_copy / "steps.csv").open()))
+    assert [r["id"] for r in rows] == [s["id"] for s in results["steps"]]
+    broadcast = next(r for r in rows if r["scenario"] == "broadcast")
+    step = next(s for s in results["steps"] if s["id"] == broadcast["id"])
+    assert float(broadcast["p99_ms"]) == step["latency_us"]["p99"] / 1000
+    assert int(broadcast["lost"]) == step["lost"]

@@ -7,7 +7,9 @@ from record import (
     TRANSPORTS,
     KneeStep,
     RecordedRun,
+    Results,
     describe_lock,
+    thresholds,
 )
 from record.display import num
 from report import selection
@@ -134,9 +136,7 @@ def run_section(run: RecordedRun) -> Section:
             if sharing is not None
             else ""
         )
-        + f"), {d['created']}. Servers ran on CPU {d['pinning']['server_cpus']}, the measuring "
-        f"driver and publisher on CPU {d['pinning']['driver_cpus']}"
-        + (" — **shared**: figures include contention." if d["pinning"]["shared"] else ".")
+        + f"), {d['created']}. {placement(d)}"
     )
     lock = s.get("lock")
     if lock is not None and lock["matches"] is False:
@@ -149,6 +149,18 @@ def run_section(run: RecordedRun) -> Section:
             f"**{len(failed)} step(s) could not run**: "
             + "; ".join(f"`{st['id']}`: {st['error'][:120]}" for st in failed)
         )
+    checked = d.get("thresholds") or []
+    if checked:
+        crossed = [found for found in checked if not thresholds.held(found)]
+        intro.blocks.append(
+            f"**Thresholds:** {len(checked) - len(crossed)} of {len(checked)} held"
+            + (f"; **{len(crossed)} crossed** (the run exited 1)." if crossed else ".")
+        )
+        intro.blocks.append(Table(
+            ["threshold", "figure", "steps checked", "outcome"],
+            [[f"`{found['expression']}`", found["meaning"], str(found["checked_steps"]),
+              thresholds.describe(found).split(": ", 1)[-1]] for found in checked],
+        ))  # fmt: skip
     if degraded:
         intro.blocks.append(
             f"**{len(degraded)} step(s) ran degraded** (figures shown as measured): "
@@ -175,3 +187,20 @@ def run_section(run: RecordedRun) -> Section:
     if noise:
         intro.blocks.append(noise)
     return intro
+
+
+def placement(d: Results) -> str:
+    """Where the server and the load ran: pinned cores, or a server the run did not start."""
+    pinning = d["pinning"]
+    driver = f"the measuring driver and publisher on CPU {pinning['driver_cpus']}"
+    target = d["settings"].get("target")
+    if target is not None:
+        measured = (
+            f"its CPU and memory sampled from pid {target['pid']}"
+            if target["server_measured"]
+            else "its CPU and memory **not measured** (no local pid given)"
+        )
+        url = target["url"]
+        return f"The server was not started by the run: `{url}` (`--target`), {measured}; {driver}."
+    shared = " — **shared**: figures include contention." if pinning["shared"] else "."
+    return f"Servers ran on CPU {pinning['server_cpus']}, {driver}{shared}"

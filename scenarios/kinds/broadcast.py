@@ -443,6 +443,7 @@ KINDS = (
         ),
         parameters=BROADCAST_PARAMETERS,
         measure=measure,
+        targets=True,
         peers=True,
         load=load_text,
     ),
@@ -460,6 +461,7 @@ KINDS = (
         about="Broadcast while subscribers drop and resume by id: loss must stay 0.",
         parameters=CHURN_PARAMETERS,
         measure=measure,
+        targets=True,
         load=churn_load,
     ),
     Kind(
@@ -470,6 +472,7 @@ KINDS = (
         ),
         parameters=STORM_PARAMETERS,
         measure=measure,
+        targets=True,
         load=storm_load,
     ),
     Kind(
