@@ -30,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from network.hosts import Namespace
 from network.links import LINKS, LinkProfile, link
 
 SUBNET = "10.77.0"
@@ -55,9 +56,14 @@ class Host:
     port: str
     """Its veth's end on the bridge, in the switch namespace."""
 
+    @property
+    def launcher(self) -> Namespace:
+        """What starts a process inside this host."""
+        return Namespace(self.netns)
+
     def command(self, argv: Sequence[str]) -> list[str]:
         """`argv` run inside this host."""
-        return ["ip", "netns", "exec", self.netns, *argv]
+        return self.launcher.command(list(argv), {})
 
 
 def run(argv: Sequence[str]) -> str:

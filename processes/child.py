@@ -7,6 +7,8 @@ import subprocess
 from types import TracebackType
 from typing import Self
 
+from network.hosts import Launcher
+
 
 class ChildProcess:
     """One child process the harness owns, and the only way it launches one: its command, its
@@ -21,15 +23,21 @@ class ChildProcess:
         env: dict[str, str] | None = None,
         cpus: set[int] | None = None,
         name: str | None = None,
-        netns: str | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
-        self.argv = argv if netns is None else ["ip", "netns", "exec", netns, *argv]
-        self.netns = netns
-        """The network namespace it runs in (a host of `network.topology`), None: the machine's."""
+        self.argv = argv if launcher is None else launcher.command(argv, env or {})
+        self.launcher = launcher
+        """Where it runs: a namespace of `network.topology`, a machine reached by ssh, or None:
+        this machine's own network."""
         self.env = {**os.environ, **(env or {})}
         self.cpus = cpus
         self.name = name or os.path.basename(argv[0])
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def local(self) -> bool:
+        """It runs on this machine: its pid's CPU and memory can be sampled."""
+        return self.launcher is None or self.launcher.local
 
     @property
     def pid(self) -> int:

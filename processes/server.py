@@ -15,6 +15,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Self
 
+from network.hosts import Launcher
 from processes.child import ChildProcess
 
 
@@ -36,7 +37,7 @@ class ServerProcess(ChildProcess):
         cpu: int | None = None,
         env: dict[str, str] | None = None,
         module: str = "servers",
-        netns: str | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
         self.transport = transport
         argv = [sys.executable, "-m", module, transport, "--host", host, "--port", str(port)]
@@ -47,7 +48,8 @@ class ServerProcess(ChildProcess):
             argv += ["--broker", broker]
         argv += extra_args or []
         cpus = None if cpu is None else {cpu}
-        super().__init__(argv, env=env, cpus=cpus, name=f"{transport} server", netns=netns)
+        super().__init__(argv, env=env, cpus=cpus, name=f"{transport} server",
+                         launcher=launcher)  # fmt: skip
         self.logs: deque[dict[str, Any]] = deque(maxlen=log_lines)
         """Parsed JSON log lines, newest last (bounded)."""
         self.url = ""

@@ -106,6 +106,9 @@ class TargetRecord(TypedDict):
     pid: int | None
     server_measured: bool
     """Its CPU and memory were sampled (its pid was given): false, the report says so."""
+    load_hosts: NotRequired[list[str]]
+    """Where the drivers ran (`--load-host`), when not on this machine; their CPU is not
+    measured."""
 
 
 class Settings(TypedDict, total=False):

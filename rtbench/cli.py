@@ -72,6 +72,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bench_parser() -> argparse.ArgumentParser:
-    from scenarios.run import parser
+    from scenarios.options import parser
 
     return parser("rtbench bench")

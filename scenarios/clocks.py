@@ -29,9 +29,9 @@ class Clock:
 
 
 async def start_clock(run: Fixtures, target: Target) -> Clock | None:
-    """The clock on the publisher's host, when the publisher runs on a host of its own; None
-    on loopback, where every process reads one clock."""
-    if target.publisher_host is None:
+    """The clock on the publisher's host, when the drivers run on other hosts; None when they
+    share this machine's clock."""
+    if not target.driver_hosts:
         return None
     worker = await run.worker(
         clock_program, ["--host", target.publisher_address], "clock", target.publisher_host

@@ -24,6 +24,7 @@ import httpx
 from rich.console import Console
 
 from core.subscription import DROPPED
+from network.hosts import Launcher, Namespace
 from network.topology import ADDRESSES
 from peers import PEERS
 from processes.server import ServerProcess
@@ -164,12 +165,12 @@ class Fixtures:
         return ["--token", token]
 
     async def start_server(
-        self, step: Step, address: str = "127.0.0.1", netns: str | None = None
+        self, step: Step, address: str = "127.0.0.1", launcher: Namespace | None = None
     ) -> ServerProcess:
         """The step's server, pinned to the server core: on loopback, or on `address` inside
-        the network namespace `netns` (a host of `network.topology`)."""
+        a network namespace (a host of `network.topology`)."""
         transport, p = step.transport, step.params
-        placed: dict[str, Any] = {"host": address, "netns": netns}
+        placed: dict[str, Any] = {"host": address, "launcher": launcher}
         extra = ["--log-level", "warning"] + (["--compression"] if p.get("compression") else [])
         extra += ["--fanout", str(p.get("fanout", "direct"))]
         if p.get("server", "uvicorn") != "uvicorn" or p.get("http2"):
@@ -244,11 +245,13 @@ class Fixtures:
         ]
 
     async def worker(
-        self, program: ModuleType, args: list[str], name: str, netns: str | None = None
+        self, program: ModuleType, args: list[str], name: str, launcher: Launcher | None = None
     ) -> Worker:
-        worker = Worker(
-            program, [*args, "--cpus", self.driver_cpus], self.run_id, name, netns=netns
-        )
+        """A load program on the driver CPUs, here or in a namespace; on another machine
+        (`launcher` not local) unpinned: that machine's CPUs are all the load's."""
+        local = launcher is None or launcher.local
+        pinned = [*args, "--cpus", self.driver_cpus] if local else args
+        worker = Worker(program, pinned, self.run_id, name, launcher=launcher)
         self.workers.append(worker)
         worker.start()
         return worker
@@ -350,13 +353,15 @@ class Fixtures:
         redis-server, nginx), per-CPU /proc/stat and the monotonic clock, at one instant."""
         if isinstance(drivers, Worker):
             drivers = [drivers]
+        local = [d for d in drivers or [] if d.local]
         target = Target.of(server)
         by_name = {name: sample_processes(pids) for name, pids in target.pids.items()}
         nodes = [v for k, v in by_name.items() if k == "server" or k.startswith("node")]
         samples: dict[str, ProcessSample | CoreSample | float | None] = {
             "server": total_samples(nodes),
             "pinned_server": total_samples(by_name.values()),
-            "driver": sample_processes(d.pid for d in drivers) if drivers else None,
+            # A driver on another machine is an ssh client here: its CPU is not the driver's.
+            "driver": sample_processes(d.pid for d in local) if local else None,
             "publisher": sample_process(publisher.pid) if publisher else None,
             "cores": sample_cores(),
             "monotonic": time.monotonic(),

@@ -12,6 +12,7 @@ from collections import deque
 from types import ModuleType
 from typing import Any, Self
 
+from network.hosts import Launcher
 from processes.child import ChildProcess
 from scenarios import ipc
 
@@ -36,11 +37,12 @@ class Worker(ChildProcess):
         run_id: str,
         name: str,
         pin: set[int] | None = None,
-        netns: str | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
         module = program if isinstance(program, str) else program.__name__
         argv = [sys.executable, "-m", module, *args]
-        super().__init__(argv, env={RUN_MARKER: run_id}, cpus=pin, name=name, netns=netns)
+        super().__init__(argv, env={RUN_MARKER: run_id}, cpus=pin, name=name,
+                         launcher=launcher)  # fmt: skip
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self._stdout = asyncio.StreamReader(limit=1 << 24)
         self._attached: asyncio.Task[None] | None = None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable
 from pathlib import Path
@@ -118,3 +120,29 @@ def run_profile(folder: Path, text: str, timeout: float = 200) -> RecordedRun:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     return load(folder / run_id)
+
+
+class ServerApart:
+    """A server started apart from the run, as a user starts theirs; its output goes to a file,
+    which nothing else reads, so that it never waits on a full pipe."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.log = log
+        with log.open("w") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=Path(__file__).resolve().parent.parent,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while (found := re.search(r"http://[0-9.]+:[0-9]+", log.read_text())) is None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"expected a URL from {argv}, got {log.read_text()!r}")
+            time.sleep(0.05)
+        self.url = found.group(0)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)

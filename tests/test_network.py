@@ -48,7 +48,7 @@ def test_a_client_on_a_lossy_host_gets_every_event_in_order_and_the_loss_shows(
     with Topology(["server", "client"], links={"client": LOSSY}) as net:
         server = net.host("server")
         before = {name: tcp_counters(net.host(name)) for name in ("server", "client")}
-        with ServerProcess(transport, host=server.address, netns=server.netns) as process:
+        with ServerProcess(transport, host=server.address, launcher=server.launcher) as process:
             assert process.url.startswith(f"http://{server.address}:")
             out = in_host(net, "client", [sys.executable, "tests/netprobe.py", transport,
                                           process.url, "300"])  # fmt: skip

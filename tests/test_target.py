@@ -5,10 +5,8 @@ was crossed; the load comes from the command line."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,29 +16,9 @@ import pytest
 
 from record import thresholds
 from record.steps import StepResult
+from tests.support import ServerApart
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Running:
-    """A server started apart from the run, as a user starts theirs; its output goes to a file,
-    which nothing else reads, so that it never waits on a full pipe."""
-
-    def __init__(self, argv: list[str], log: Path) -> None:
-        self.log = log
-        with log.open("w") as out:
-            self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while (found := re.search(r"http://[0-9.]+:[0-9]+", log.read_text())) is None:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"expected a URL from {argv}, got {log.read_text()!r}")
-            time.sleep(0.05)
-        self.url = found.group(0)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 SERVERS = {
@@ -54,9 +32,9 @@ SERVERS = {
 @pytest.fixture(params=list(SERVERS), scope="module")
 def running(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Running]:
+) -> Iterator[ServerApart]:
     log = tmp_path_factory.mktemp("target") / f"{request.param}.log"
-    server = Running(SERVERS[request.param], log)
+    server = ServerApart(SERVERS[request.param], log)
     try:
         yield server
     finally:
@@ -74,7 +52,7 @@ SMALL = ["--repeats", "1", "--subscribers", "20", "--rate", "20", "--duration", 
 
 
 def test_a_running_server_is_driven_on_every_transport_and_a_crossed_threshold_fails_the_run(
-    running: Running, tmp_path: Path
+    running: ServerApart, tmp_path: Path
 ) -> None:
     done = bench(tmp_path, "--target", running.url, "--target-pid", str(running.proc.pid),
                  *SMALL, "--fail-if", "p99_ms>0.001", "--fail-if", "lost>0")  # fmt: skip
@@ -91,7 +69,7 @@ def test_a_running_server_is_driven_on_every_transport_and_a_crossed_threshold_f
         # Its pid was given: the server's CPU is measured.
         assert step["server_cpu_us_per_message"] is not None
     assert results["settings"]["target"] == {
-        "url": running.url, "pid": running.proc.pid, "server_measured": True,
+        "url": running.url, "pid": running.proc.pid, "server_measured": True, "load_hosts": [],
     }  # fmt: skip
     p99, lost = results["thresholds"]
     assert [c["step"] for c in p99["crossed"]] == [s["id"] for s in steps]
@@ -101,7 +79,7 @@ def test_a_running_server_is_driven_on_every_transport_and_a_crossed_threshold_f
 def test_without_its_pid_a_targets_cpu_is_not_measured_and_a_threshold_on_it_is_not_met(
     tmp_path: Path,
 ) -> None:
-    server = Running(SERVERS["aiohttp"], tmp_path / "server.log")
+    server = ServerApart(SERVERS["aiohttp"], tmp_path / "server.log")
     try:
         done = bench(tmp_path, "--target", server.url, *SMALL, "--transports", "ws",
                      "--fail-if", "server_cpu_us>1000000")  # fmt: skip

@@ -67,8 +67,9 @@ async def drive(
             host = hosts[n % len(hosts)] if hosts else None
             name = f"locust worker {n}"
             locust_workers.append(Worker("locust", worker_args, run.run_id, name, pin=pin,
-                                         netns=host))  # fmt: skip
-    locust = Worker("locust", args, run.run_id, "locust", pin=pin, netns=target.publisher_host)
+                                         launcher=host))  # fmt: skip
+    locust = Worker("locust", args, run.run_id, "locust", pin=pin,
+                    launcher=target.publisher_host)  # fmt: skip
     run.workers.extend([locust, *locust_workers])
     before = run.sample(server, None, None)
     # Locust exits before it can be sampled; its CPU shows in the reaped children's usage.

@@ -113,7 +113,7 @@ async def across(run: Fixtures, step: Step) -> AsyncIterator[tuple[Target, Count
     await asyncio.to_thread(net.__enter__)
     try:
         home = net.host("server")
-        placed = await run.start_server(step, home.address, home.netns)
+        placed = await run.start_server(step, home.address, home.launcher)
         try:
             url = placed.url
             if profile.rtt_ms:
@@ -122,8 +122,8 @@ async def across(run: Fixtures, step: Step) -> AsyncIterator[tuple[Target, Count
                 url,
                 placed.publish_url,
                 {"server": [placed.pid]},
-                driver_hosts=tuple(net.host(name).netns for name in loads),
-                publisher_host=home.netns,
+                driver_hosts=tuple(net.host(name).launcher for name in loads),
+                publisher_host=home.launcher,
                 publisher_address=home.address,
             )
             counts = Counts(net, loads, profile)
@@ -145,7 +145,7 @@ async def delayed(run: Fixtures, router: Host, url: str, profile: LinkProfile) -
         ["--target", server.netloc, "--delay-ms", f"{profile.one_way_delay_ms:g}",
          "--host", router.address],
         "delay proxy",
-        router.netns,
+        router.launcher,
     )  # fmt: skip
     ready = await proxy.receive(ipc.ProxyReady, 30)
     return f"{server.scheme}://{urlsplit(str(ready['url'])).netloc}"
