@@ -5,8 +5,9 @@ every receive time, and the step records each offset and the largest uncertainty
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from record import Delivery
 from scenarios import ipc
@@ -40,8 +41,9 @@ async def start_clock(run: Fixtures, target: Target) -> Clock | None:
     return Clock(worker, ready["address"])
 
 
-def clock_figures(readies: list[ipc.DriverReady], figures: Delivery) -> None:
-    """Each driver's offset from the publisher's clock, and the most any latency may be off."""
+def clock_figures(readies: Sequence[Mapping[str, Any]], figures: Delivery) -> None:
+    """Each driver's offset from the publisher's clock, and the most any latency may be off:
+    from what each lean driver said when ready, or each Locust worker wrote at its end."""
     offsets = [ready["clock_offset_ns"] for ready in readies if "clock_offset_ns" in ready]
     if offsets:
         uncertainty = max(ready.get("clock_uncertainty_ns", 0) for ready in readies)

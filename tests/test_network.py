@@ -301,6 +301,11 @@ def test_locust_runs_distributed_across_the_load_hosts(
     assert merged.get_total_count() == step["latency_us"]["count"] > 0
     assert step["lost"] == 0 and step["delivered"] == step["expected"] > 0
     assert step["link"]["load_hosts"] == 2 and step["sent_segments"] > 0
+    # Each worker read its stamps on the publisher host's clock: one offset a worker, about
+    # zero between namespaces of one machine, within what its exchange could tell.
+    offsets = step["clock_offsets_us"]
+    assert len(offsets) == 2
+    assert all(abs(offset) <= step["latency_uncertainty_us"] + 1000 for offset in offsets)
 
 
 @pytest.mark.timeout(300)

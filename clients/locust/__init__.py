@@ -46,6 +46,15 @@ class Measurements:
     publish_errors: int = 0
     reconnects: int = 0
     subscribe_errors: list[str] = field(default_factory=list)
+    clock_offset_ns: int | None = None
+    """What to add to this host's clock to read the reference host's, when this process runs
+    on another host than the others (`scenarios.load.clock`); every stamp and receive time is
+    read on that clock, so that a latency between two hosts is one clock's difference."""
+    clock_uncertainty_ns: int = 0
+
+    def now_ns(self) -> int:
+        """The time on the reference clock."""
+        return time.time_ns() + (self.clock_offset_ns or 0)
 
     def as_json(self, last_ids: dict[str, int]) -> dict[str, Any]:
         return {
@@ -64,7 +73,10 @@ class Measurements:
             "reconnects": self.reconnects,
             "subscribe_errors": self.subscribe_errors[:5],
             "users": len(self.tallies),
-        }
+            **({"clock_offset_ns": self.clock_offset_ns,
+                "clock_uncertainty_ns": self.clock_uncertainty_ns}
+               if self.clock_offset_ns is not None else {}),
+        }  # fmt: skip
 
 
 MEASUREMENTS = Measurements()
@@ -133,7 +145,7 @@ class RealtimeUser(FastHttpUser):
         raise NotImplementedError
 
     def received(self, body: dict[str, Any], size: int) -> None:
-        now_ns = time.time_ns()
+        now_ns = MEASUREMENTS.now_ns()
         if "gap" in body:
             self.tally.gap_notices += 1
             return
@@ -155,7 +167,7 @@ class RealtimeUser(FastHttpUser):
     def body(self) -> bytes:
         """The publish body `{"data": {"seq", "t", "pad"}}`, sized as the lean driver's."""
         self.sent += 1
-        return payload(self.sent, time.time_ns(), self.payload_bytes)
+        return payload(self.sent, MEASUREMENTS.now_ns(), self.payload_bytes)
 
     @task
     def chat(self) -> None:

@@ -12,6 +12,7 @@ from processes.server import ServerProcess
 from processes.services import free_port
 from record import Delivery, LocustRun, StepResult
 from scenarios import figures as figure
+from scenarios.clocks import clock_figures, start_clock
 from scenarios.kind import Kind, Parameters
 from scenarios.measure import (
     ProcessSample,
@@ -55,6 +56,10 @@ async def drive(
     target = Target.of(server)
     hosts = target.driver_hosts
     locust_workers: list[Worker] = []
+    # Users on several hosts stamp and receive on one clock: the publisher host's.
+    clock = await start_clock(run, target) if distributed else None
+    if clock is not None:
+        args[2:2] = ["--clock", clock.address]
     if distributed:
         # The master beside the publisher; the workers on the load hosts, one after another.
         master = target.publisher_address
@@ -80,6 +85,8 @@ async def drive(
     code = await locust.finish(run_seconds + 120)
     for worker in locust_workers:
         await worker.finish(30)
+    if clock is not None:
+        await clock.worker.aclose()
     locust_cpu_seconds = children_cpu_seconds() - children_before
     after = run.sample(server, None, None)
     if not results_path.exists():
@@ -90,6 +97,7 @@ async def drive(
     # Locust's CPU is known only in total (reaped children), over its whole run.
     locust_cpu = (ProcessSample(0, 0), ProcessSample(int(locust_cpu_seconds * 1e9), 0))
     figures = locust_figures(step, measured, locust_cpu_seconds)
+    clock_figures([part for part in measured["parts"] if part.get("users")], figures)
     figures["utilisation"] = run.utilisation(before, after, driver=locust_cpu)
     figures["server_cpu_us_per_message"] = figure.cpu_us_per(
         before["server"], after["server"], measured["delivered"]
@@ -169,6 +177,7 @@ def merge_locust_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {key: sum(int(part.get(key, 0)) for part in parts) for key in counted}
     merged["histogram"] = encode(merge([part["histogram"] for part in parts]))
     merged["subscribe_errors"] = [e for part in parts for e in part.get("subscribe_errors", [])][:5]
+    merged["parts"] = parts
     return merged
 
 

@@ -47,6 +47,17 @@ class Offset:
     uncertainty_ns: int
     """Half the round trip of the exchange the offset came from: the most it can be wrong by."""
 
+    @classmethod
+    def of_exchange(cls, sent_ns: int, server_ns: int, received_ns: int) -> Offset:
+        return cls(server_ns - (sent_ns + received_ns) // 2, (received_ns - sent_ns) // 2)
+
+
+def best(exchanges: list[Offset], host: str, port: int) -> Offset:
+    """NTP's clock filter: the exchange with the shortest round trip."""
+    if not exchanges:
+        raise TimeoutError(f"expected an answer from the clock at {host}:{port}, got none")
+    return min(exchanges, key=lambda found: found.uncertainty_ns)
+
 
 class Asker(asyncio.DatagramProtocol):
     def __init__(self) -> None:
@@ -62,7 +73,7 @@ async def offset(host: str, port: int, exchanges: int = 16, patience: float = 1.
     trip. Raises TimeoutError when no answer comes."""
     loop = asyncio.get_running_loop()
     transport, asker = await loop.create_datagram_endpoint(Asker, remote_addr=(host, port))
-    best: Offset | None = None
+    found: list[Offset] = []
     try:
         for _ in range(exchanges):
             sent_ns = time.time_ns()
@@ -71,15 +82,31 @@ async def offset(host: str, port: int, exchanges: int = 16, patience: float = 1.
                 server_ns, received_ns = await asyncio.wait_for(asker.answers.get(), patience)
             except TimeoutError:
                 continue  # a lost datagram: ask again
-            round_trip = received_ns - sent_ns
-            found = Offset(server_ns - (sent_ns + received_ns) // 2, round_trip // 2)
-            if best is None or found.uncertainty_ns < best.uncertainty_ns:
-                best = found
+            found.append(Offset.of_exchange(sent_ns, server_ns, received_ns))
     finally:
         transport.close()
-    if best is None:
-        raise TimeoutError(f"expected an answer from the clock at {host}:{port}, got none")
-    return best
+    return best(found, host, port)
+
+
+def offset_blocking(host: str, port: int, exchanges: int = 16, patience: float = 1.0) -> Offset:
+    """`offset` for a process without an asyncio loop (a Locust worker, under gevent, whose
+    sockets yield to its other greenlets)."""
+    found: list[Offset] = []
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as asker:
+        asker.settimeout(patience)
+        asker.connect((host, port))
+        for _ in range(exchanges):
+            sent_ns = time.time_ns()
+            asker.send(REQUEST)
+            try:
+                answer = asker.recv(64)
+            except TimeoutError:
+                continue
+            received_ns = time.time_ns()
+            if len(answer) == STAMP.size:
+                found.append(Offset.of_exchange(sent_ns, STAMP.unpack(answer)[0], received_ns))
+    return best(found, host, port)
 
 
 async def serve(host: str) -> None:

@@ -19,12 +19,14 @@ from locust import constant_pacing, events
 from locust.env import Environment
 
 from clients.locust import (
+    MEASUREMENTS,
     LongPollUser,
     RealtimeUser,
     SSEUser,
     WebSocketUser,
     measurements_file,
 )
+from scenarios.load.clock import offset_blocking
 
 
 @events.init_command_line_parser.add_listener
@@ -48,6 +50,13 @@ def add_options(parser: Any) -> None:
     )
     parser.add_argument("--results-file", default="", help="write raw measurements here at stop")
     parser.add_argument(
+        "--clock",
+        default="",
+        metavar="HOST:PORT",
+        help="read every stamp and receive time on this clock (scenarios.load.clock), measured "
+        "at the start: for workers on other hosts than each other",
+    )
+    parser.add_argument(
         "--drain-seconds",
         type=float,
         default=1.0,
@@ -60,6 +69,11 @@ def configure(environment: Environment, **kwargs: Any) -> None:
     options = environment.parsed_options
     if options is None:
         return
+    if options.clock:
+        host, _, port = options.clock.rpartition(":")
+        found = offset_blocking(host, int(port))
+        MEASUREMENTS.clock_offset_ns = found.offset_ns
+        MEASUREMENTS.clock_uncertainty_ns = found.uncertainty_ns
     RealtimeUser.rooms = options.rooms
     RealtimeUser.payload_bytes = options.payload_bytes
     RealtimeUser.record_after = time.time() + options.warmup_seconds
