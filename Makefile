@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+comma  := ,
 LOCK   := requirements.lock
 LATEST := .venv-latest
 
 .DEFAULT_GOAL := bench
-.PHONY: deps install lock test-latest bench calibrate soak report compare test lint format serve demo cluster locust clean
+.PHONY: deps install lock test-latest bench calibrate soak report compare test lint format serve demo cluster locust clean monitor monitor-rules
 
 PROFILE ?= default
 
@@ -28,8 +29,8 @@ $(STAMP): $(LOCK) pyproject.toml
 install: $(STAMP) ## create .venv and install rtbench with its dev tools
 
 # quick needs Python only; other profiles run nginx, redis-server or chromium: installed if missing.
-bench: $(STAMP) $(if $(filter quick,$(PROFILE)),,deps) ## run a benchmark profile (default: all of Question 1; PROFILE=quick, realworld, full), then the report
-	$(BIN)/python -m scenarios.run --profile $(PROFILE) $(if $(TRANSPORTS),--transports $(TRANSPORTS)); \
+bench: $(STAMP) $(if $(filter quick,$(PROFILE)),,deps) ## run a benchmark profile (default: all of Question 1; PROFILE=quick, realworld, full; MONITOR=1: a Prometheus watches it on :9090), then the report
+	$(BIN)/python -m scenarios.run --profile $(PROFILE) $(if $(TRANSPORTS),--transports $(TRANSPORTS)) $(if $(MONITOR),--monitor); \
 	status=$$?; [ $$status -eq 2 ] || $(BIN)/python -m report results; exit $$status
 
 soak: $(STAMP) ## 30 minutes of broadcast with churn, 10 per transport: RSS slope (MiB/h), open fds, nothing lost
@@ -95,6 +96,13 @@ cluster: $(STAMP) ## scale-out: redis-server + NODES nodes of TRANSPORT behind n
 	$(BIN)/python -m scenarios.run --profile cluster --transports $(TRANSPORT) \
 	    --cluster-broker $(BROKER) --cluster-nodes $(NODES); \
 	status=$$?; [ $$status -eq 2 ] || $(BIN)/python -m report results; exit $$status
+
+monitor: $(STAMP) deps ## a real Prometheus + Alertmanager on loopback watching NODES (2) TRANSPORT nodes on redis behind nginx, or TARGETS=host:port,... of yours; Ctrl-C stops
+	$(BIN)/python -m monitoring $(if $(TARGETS),$(foreach t,$(subst $(comma), ,$(TARGETS)),--target $(t)),--nodes $(NODES) --transport $(TRANSPORT))
+
+monitor-rules: $(STAMP) deps ## promtool: check the alert and recording rules, and run their unit tests
+	promtool check rules monitoring/rules/recording.yml monitoring/rules/alerts.yml
+	promtool test rules monitoring/rules/tests.yml
 
 demo: $(STAMP) ## live browser demo: one server, all three transports side by side (PORT=8000)
 	@echo "rtbench demo: open http://127.0.0.1:$(PORT)/demo/ in a browser (Ctrl-C stops)"

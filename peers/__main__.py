@@ -7,7 +7,7 @@ import sys
 
 from core import ConfigError, ServerConfig
 from peers import PEERS
-from record import WS_PEERS
+from record import NCHAN_PEERS, WS_PEERS
 from servers import logs
 from servers.runner import Server, uvicorn_config
 
@@ -17,13 +17,16 @@ Subscribe:
   bare-ws, picows   ws://HOST:PORT/rooms/{room}/ws   (publish API on the port in the ready line)
   socketio-*        Socket.IO at /socket.io/ (EIO=4): connect with ?room=<room>, or emit
                     "join"; events arrive as "event"; namespace /admin needs auth {token}
+  nchan-*           nginx with Nchan: /rooms/{room}/poll, /sse or /ws, each the peer's own
+                    protocol; every published body delivered as sent, resume by Last-Event-ID
 """
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m peers",
-        description="Run a reference peer: the bare websockets server, picows or python-socketio.",
+        description="Run a reference peer: the bare websockets server, picows, python-socketio or "
+        "Nchan (nginx).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    if args.peer in NCHAN_PEERS:
+        from peers import nchan
+
+        return nchan.serve(args.peer, config.host, config.port)
     logs.configure(args.log_format, args.log_level)
     server: Server
     if args.peer in WS_PEERS:

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from network.hosts import Launcher
+
+
+def children_of(pid: int) -> list[int]:
+    """The live children of `pid` (an nginx master's workers): none when it has gone."""
+    try:
+        found = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return [child for child in found if not zombie(child)]
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 class ChildProcess:
@@ -33,6 +50,10 @@ class ChildProcess:
         self.cpus = cpus
         self.name = name or os.path.basename(argv[0])
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def pids(self) -> list[int]:
+        """It and its children: every process whose CPU is its work (an nginx's workers)."""
+        return [self.pid, *children_of(self.pid)]
 
     @property
     def local(self) -> bool:

@@ -186,15 +186,6 @@ class Nginx(Service):
         self.flavour = flavour
         self.read_timeout_seconds = read_timeout_seconds
 
-    def pids(self) -> list[int]:
-        """The master and its workers (which do the proxying)."""
-        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
-        try:
-            workers = [int(p) for p in children.read_text().split()]
-        except OSError:
-            workers = []
-        return [self.pid, *workers]
-
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

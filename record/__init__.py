@@ -38,7 +38,7 @@ from record.files import (
     validate_step,
     write,
 )
-from record.names import PEERS, TRANSPORTS, WS_PEERS
+from record.names import NCHAN_PEERS, PEER_TRANSPORTS, PEERS, TRANSPORTS, WS_PEERS
 from record.parts import (
     BrowserLatency,
     BytesPerMessage,
@@ -102,7 +102,9 @@ from record.steps import (
 
 __all__ = [
     "DELIVERING",
+    "NCHAN_PEERS",
     "PEERS",
+    "PEER_TRANSPORTS",
     "READABLE_VERSIONS",
     "RESULTS",
     "SCHEMA",

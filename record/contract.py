@@ -118,6 +118,9 @@ class Settings(TypedDict, total=False):
     tls: bool
     driver: str
     target: TargetRecord
+    monitored_by: str
+    """A Prometheus scraped the run's servers (`--monitor`): what it cost sits on the
+    driver's core."""
 
 
 class Results(TypedDict):

@@ -24,6 +24,9 @@ COLORS = {
     "picows": "#1b9e77",
     "socketio-ws": "#8e44ad",
     "socketio-polling": "#c39bd3",
+    "nchan-longpoll": "#8c564b",
+    "nchan-sse": "#bcbd22",
+    "nchan-ws": "#17becf",
 }
 
 """Reference peers (the `peers` package): shown next to ours, styled apart (dash-dot)."""

@@ -38,6 +38,9 @@ NAMES = {
     "picows": "picows (peer)",
     "socketio-ws": "Socket.IO, WebSocket (peer)",
     "socketio-polling": "Socket.IO, polling (peer)",
+    "nchan-longpoll": "Nchan, long polling (peer)",
+    "nchan-sse": "Nchan, EventSource (peer)",
+    "nchan-ws": "Nchan, WebSocket (peer)",
 }
 KNOBS = ("tls", "compression", "auth", "ratelimit", "browser_headers", "binary", "http2")
 

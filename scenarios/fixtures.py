@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from rich.console import Console
 
 from core.subscription import DROPPED
+from monitoring.services import Prometheus
 from network.hosts import Launcher, Namespace
 from network.topology import ADDRESSES
 from peers import PEERS
@@ -98,6 +100,8 @@ class Fixtures:
         """Servers a step started for itself (stop_extra_servers)."""
         self.services: list[RedisServer | Nginx] = []
         """redis-server and nginx of cluster steps: stopped with everything else."""
+        self.monitor: Prometheus | None = None
+        """A Prometheus watching the run's servers as they come and go (`--monitor`)."""
 
     @property
     def driver_cpus(self) -> str:
@@ -202,10 +206,15 @@ class Fixtures:
             )
         self.servers.append(server)
         await asyncio.to_thread(server.start)
-        os.sched_setaffinity(server.pid, set(self.pinning.server))
+        for pid in server.pids():  # an nginx peer's worker too
+            os.sched_setaffinity(pid, set(self.pinning.server))
+        if self.monitor is not None:
+            self.monitor.watch(urlsplit(server.url).netloc)
         return server
 
     async def stop_server(self, server: ServerProcess) -> None:
+        if self.monitor is not None:
+            self.monitor.unwatch(urlsplit(server.url).netloc)
         await asyncio.to_thread(server.stop)
         self.servers.remove(server)
 
@@ -221,7 +230,8 @@ class Fixtures:
         self.servers.append(server)
         self.extra_servers.append(server)
         await asyncio.to_thread(server.start)
-        os.sched_setaffinity(server.pid, set(self.pinning.server))
+        for pid in server.pids():  # an nginx peer's worker too
+            os.sched_setaffinity(pid, set(self.pinning.server))
         return server
 
     async def stop_extra_servers(self) -> None:

@@ -95,6 +95,16 @@ def parser(prog: str = "python -m scenarios.run") -> argparse.ArgumentParser:
     p.add_argument("--server-cpus", type=cpu_list, help="CPUs for servers (default: the first)")
     p.add_argument("--driver-cpus", type=cpu_list, help="CPUs for driver and publisher")
     p.add_argument("--progress", action="store_true", help="progress bars even when not a tty")
+    p.add_argument(
+        "--monitor",
+        type=int,
+        nargs="?",
+        const=9090,
+        metavar="PORT",
+        help="watch the run live: a Prometheus on 127.0.0.1:PORT (9090) scrapes every server "
+        "the run starts, with the rules of monitoring/rules (docs/monitoring.md); on the "
+        "driver core",
+    )
     p.add_argument("--run-id", help="name of the run folder (default: timestamp)")
     p.add_argument("--list-profiles", action="store_true", help="list built-in profiles and exit")
     p.add_argument(

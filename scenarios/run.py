@@ -27,6 +27,7 @@ from rich.progress import (
 
 import record
 from core import ConfigError
+from monitoring.services import MissingTool, Prometheus, binary
 from network.topology import remove_hosts_of
 from peers import PEERS
 from processes.server import ServerFailed, ServerProcess
@@ -80,6 +81,14 @@ class Orchestrator(Fixtures):
                 "tls": any(uses_tls(step.params) for step in steps),
                 "driver": "lean asyncio (clients.aio.probe)",
                 **({"target": self.target.describe()} if self.target else {}),
+                **(
+                    {
+                        "monitored_by": f"Prometheus on the driver CPUs, scraping every server "
+                        f"every {MONITOR_EVERY_SECONDS:g} s"
+                    }
+                    if self.args.monitor is not None
+                    else {}
+                ),
             },
             "client_code_lines": client_code_lines(),
             "kinds": {
@@ -189,6 +198,18 @@ def point_latest_at(out: Path) -> None:
 INTERRUPT_GRACE_SECONDS = 20.0
 
 
+MONITOR_EVERY_SECONDS = 2.0
+
+
+def start_monitor(run: Orchestrator, port: int) -> Prometheus:
+    """Prometheus on the driver CPUs, its data in the run's folder, watching no server yet."""
+    prometheus = Prometheus(run.out / "monitor", None, MONITOR_EVERY_SECONDS, port=port).start()
+    os.sched_setaffinity(prometheus.pid, set(run.pinning.driver))
+    console.print(f"monitor: Prometheus at [bold]{prometheus.url}[/] (its data: "
+                  f"{prometheus.folder / 'data'})")  # fmt: skip
+    return prometheus
+
+
 def stop_within_grace(run_id: str) -> None:
     """Ctrl-C's last resort: if the orderly stop has not ended the run after the grace time,
     kill every process carrying this run's marker and leave with 130."""
@@ -249,9 +270,13 @@ async def amain(args: argparse.Namespace, profile: profiles.Profile) -> bool:
         f"[bold]rtbench[/] profile [cyan]{profile.name}[/]: {profile.description}\n{where}"
     )
     try:
+        if args.monitor is not None:
+            run.monitor = await asyncio.to_thread(start_monitor, run, args.monitor)
         results = await run.execute()
     finally:
         await run.stop_all()
+        if run.monitor is not None:
+            await asyncio.to_thread(run.monitor.stop)
     print_summary(results, console)
     console.print(f"results: [bold]{run.out / 'results.json'}[/]")
     failed = [step["id"] for step in results["steps"] if step["status"] == "failed"]
@@ -292,8 +317,13 @@ def main(argv: list[str] | None = None) -> int:
             bad = [t for t in args.transports if t not in known]
             if bad:
                 raise ConfigError(f"expected transports among {known}, got {bad}")
+        if args.monitor is not None:
+            binary("prometheus", "prometheus")
     except ConfigError as exc:
         console.print(f"[red]error:[/] {exc.message}")
+        return 2
+    except MissingTool as exc:
+        console.print(f"[red]error:[/] {exc}")
         return 2
     if args.dry_run:
         print(dry_run(planned_steps(profile, args)))

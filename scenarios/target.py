@@ -35,7 +35,7 @@ class Target:
     def of(cls, server: ServerProcess | Target) -> Target:
         if isinstance(server, Target):
             return server
-        return cls(server.url, server.publish_url, {"server": [server.pid]})
+        return cls(server.url, server.publish_url, {"server": server.pids()})
 
     def describe(self) -> TargetRecord:
         """A server the harness did not start, as the results file names it."""

@@ -35,6 +35,21 @@ class HubCollector(Collector):
         for name, space in sorted(hub.spaces.items()):
             connections.add_metric([hub.transport, name], space.connections)
         yield connections
+        limit = GaugeMetricFamily(
+            "rtbench_connections_limit",
+            "Subscriber connections the server accepts (limits.max_connections)",
+            labels=labels,
+        )
+        limit.add_metric([hub.transport], hub.limits.max_connections)
+        yield limit
+        broker_up = GaugeMetricFamily(
+            "rtbench_broker_up",
+            "1 while the broker answers (Redis connected, or the memory broker), else 0",
+            labels=["transport", "broker"],
+        )
+        broker_up.add_metric([hub.transport, hub.broker.kind],
+                             1.0 if hub.broker.health().get("ok") else 0.0)  # fmt: skip
+        yield broker_up
         for name, help_text, value in (
             ("rtbench_events_published", "Events accepted by the broker", stats.published),
             ("rtbench_events_delivered", "Events written to subscribers", stats.delivered),

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from clients.aio.probe import Probe
 from core import Delivery, Event, urls
 from record import RecordedRun, load
 from scenarios.load.browser import chromium_binary as browser_chromium
@@ -146,3 +147,18 @@ class ServerApart:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+async def each_got_all_once_in_order(probes: list[Probe], count: int) -> None:
+    """Every probe received events 1…`count`, each once and in order, without an error; then
+    closed."""
+
+    async def all_received() -> bool:
+        return all(p.tally.last_id == count for p in probes)
+
+    await eventually(all_received)
+    for probe in probes:
+        tally = probe.tally
+        assert (tally.delivered, tally.duplicated, tally.reordered) == (count, 0, 0)
+        assert not tally.missing and probe.error is None
+        probe.close()

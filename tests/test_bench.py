@@ -22,7 +22,7 @@ from clients.aio.probe import Tally
 from core import ConfigError
 from peers import PEERS
 from processes.server import ServerProcess
-from record import UnknownSchema, json_schema, read
+from record import NCHAN_PEERS, UnknownSchema, json_schema, read
 from scenarios import ipc
 from scenarios import profile as profiles
 from scenarios.measure import Samples, decode, encode, merge, new_histogram, record_us, summary
@@ -86,6 +86,10 @@ def test_results_file_validates_against_its_schema(
     assert len(software["lock"]["sha256"]) == 64
 
 
+PYTHON_PEERS = [peer for peer in PEERS if peer not in NCHAN_PEERS]
+"""The peers that run more than the broadcast (Nchan runs the broadcast alone)."""
+
+
 @pytest.mark.parametrize("transport", [*TRANSPORTS, *PEERS])
 def test_tiny_broadcast_runs_clean_on_each_transport(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
@@ -113,7 +117,7 @@ def test_tiny_baseline_measures_the_null_server(
     assert step["delivered"] == step["expected"] > 0 and step["latency_us"]["count"] > 0
 
 
-@pytest.mark.parametrize("transport", [*TRANSPORTS, *PEERS])
+@pytest.mark.parametrize("transport", [*TRANSPORTS, *PYTHON_PEERS])
 def test_tiny_idle_step_holds_every_connection(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:
@@ -316,7 +320,7 @@ def test_unknown_profile_is_refused_clearly(tmp_path: Path) -> None:
     assert done.returncode == 2 and "expected a profile among" in done.stderr
 
 
-@pytest.mark.parametrize("transport", [*TRANSPORTS, *PEERS])
+@pytest.mark.parametrize("transport", [*TRANSPORTS, *PYTHON_PEERS])
 def test_tiny_knee_steps_up_and_says_why_it_stopped(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:

@@ -54,6 +54,8 @@ FORBIDDEN = {
     },
     # Starting and stopping processes: what runs in them is not its business.
     "processes": {"clients", "scenarios", "report", "record", "peers", "rtbench"},
+    # Prometheus and its rules watch servers by their /metrics, whatever drives them.
+    "monitoring": {"core", "clients", "scenarios", "report", "record", "peers", "rtbench"},
     # Hosts and links: what runs on them is not its business either.
     "network": {
         "core",

@@ -25,11 +25,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from clients.aio import subscribe
+from clients.aio.adapters import PROBES
 from clients.aio.probe import Recorder, client_tls
 from core import Auth
 from core.auth import mint
 from processes.server import ServerFailed, ServerProcess
-from scenarios.load.driver import ALL_PROBES
 from tests.conftest import TRANSPORTS
 from tests.support import PATIENCE, collect, eventually, ids, subscribe_path
 
@@ -584,7 +584,7 @@ async def test_tls_round_trip(transport: str, tls_files: tuple[str, str, str], r
     extra = ["--ssl-certfile", chain, "--ssl-keyfile", key]
     with ServerProcess(transport, extra_args=extra) as server:
         assert server.url.startswith("https://")
-        probe = ALL_PROBES[transport](server.url, room, Recorder(), tls=client_tls(ca))
+        probe = PROBES[transport](server.url, room, Recorder(), tls=client_tls(ca))
         await asyncio.wait_for(probe.open(), PATIENCE)
         async with httpx.AsyncClient(base_url=server.url, verify=ssl_context(ca)) as client:
             for n in range(5):

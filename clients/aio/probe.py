@@ -99,6 +99,9 @@ class Tally:
     reordered: int = 0
     gap_notices: int = 0
     missing: set[int] = field(default_factory=set)
+    resume_token: str | None = None
+    """The server's own id of the newest event, for a server whose ids are not ours (Nchan):
+    what a subscriber that reconnects resumes from."""
 
     def see(self, event_id: int) -> bool:
         """Count `event_id`; True when it is new to this subscriber."""
@@ -265,10 +268,13 @@ class SSEProbe(Probe):
             if event is not None:
                 self.deliver(jsonc.loads_fast(event), received_ns)
                 return
+        self.feed_parts(data, received_ns)
+
+    def feed_parts(self, data: bytes, received_ns: int) -> None:
         for part in self.reader.feed(data):
             if isinstance(part, http.Body):
                 for message in self.parser.feed(part.data):
-                    self.deliver(jsonc.loads_fast(message.data), received_ns)
+                    self.message(message, received_ns)
             elif isinstance(part, http.Head):
                 if part.status != 200:
                     self.fail(f"expected 200 for the SSE stream, got {part.status}")
@@ -276,6 +282,9 @@ class SSEProbe(Probe):
                     self.ready.set_result(None)
             else:
                 self.fail("stream ended by server")
+
+    def message(self, message: sse.SSEMessage, received_ns: int) -> None:
+        self.deliver(jsonc.loads_fast(message.data), received_ns)
 
 
 class PollProbe(Probe):
@@ -290,6 +299,8 @@ class PollProbe(Probe):
         self.reader = http.ResponseReader()
         self.cursor = self.after
         self.status = 0
+        self.answer_head: http.Head | None = None
+        """The current answer's status line and headers."""
         self.body: list[bytes] = []
         self.poll()
         self.ready.set_result(None)
@@ -306,7 +317,7 @@ class PollProbe(Probe):
             if isinstance(part, http.Body):
                 self.body.append(part.data)
             elif isinstance(part, http.Head):
-                self.status, self.body = part.status, []
+                self.status, self.body, self.answer_head = part.status, [], part
             else:
                 self.answered(b"".join(self.body), received_ns)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from record import (
+    PEER_TRANSPORTS,
     PEERS,
+    TRANSPORTS,
     RecordedRun,
 )
 from record.display import num
@@ -11,10 +13,12 @@ from report import selection
 from report.format import fmt_ms, fmt_us, median_of, ratio
 from report.model import Section, Table
 from report.selection import NAMES
+from report.stats import Spread
 
 
 def peers_section(run: RecordedRun) -> Section | None:
-    """Our WebSocket server next to the bare websockets server and python-socketio, same load."""
+    """Our servers next to the bare websockets server, picows, python-socketio and Nchan, at
+    the same load."""
     loads = sorted(
         {
             selection.load_of(s)
@@ -28,17 +32,24 @@ def peers_section(run: RecordedRun) -> Section | None:
     section = Section("Reference peers")
     section.blocks.append(
         "The same broadcast, the same driver and publisher, against servers people would choose "
-        "instead: `websockets`' own asyncio server with `websockets.broadcast` (no ASGI, no "
-        "framework: the floor for WebSocket fan-out in Python) and python-socketio under "
-        "uvicorn, reached over its WebSocket transport and over Engine.IO long polling. Peers "
-        "keep no resume buffer and no per-connection queue; our servers do (see "
-        "docs/socketio.md). Each figure is the median over the repeats, with [min–max]; CPU "
-        "ratios divide our WebSocket server's median CPU per delivered message by the peer's."
+        "instead: `websockets`' own asyncio server with `websockets.broadcast` and picows (no "
+        "ASGI, no framework: the floors for WebSocket fan-out in Python), python-socketio under "
+        "uvicorn, reached over its WebSocket transport and over Engine.IO long polling, and "
+        "Nchan, nginx's pub/sub module in C, on its long polling, EventSource and WebSocket "
+        "(the production server's floor for all three). The Python peers keep no resume buffer "
+        "and no per-connection queue; our servers and Nchan do (see docs/socketio.md). Each "
+        "figure is the median over the repeats, with [min–max]; the CPU ratio divides our "
+        "server's median CPU per delivered message, on the peer's transport, by the peer's."
     )
     for load in loads:
         rows = []
-        ours = selection.spread_of(selection.repeats(run, "broadcast", "ws", load), selection.cpu)
-        for t in ("ws", *PEERS):
+        ours = {
+            transport: selection.spread_of(
+                selection.repeats(run, "broadcast", transport, load), selection.cpu
+            )
+            for transport in TRANSPORTS
+        }
+        for t in (*TRANSPORTS, *PEERS):
             steps = selection.repeats(run, "broadcast", t, load)
             if not steps:
                 continue
@@ -55,9 +66,7 @@ def peers_section(run: RecordedRun) -> Section | None:
                     f"{num(median_of(steps, 'down'))} + {num(median_of(steps, 'up'))}",
                     fmt_us(cpu),
                     str(len(steps)),
-                    "–"
-                    if t == "ws"
-                    else ratio(ours.median if ours else None, cpu.median if cpu else None),
+                    "–" if t in TRANSPORTS else same_transport_ratio(ours[PEER_TRANSPORTS[t]], cpu),
                 ]
             )
         section.blocks.append(
@@ -71,9 +80,13 @@ def peers_section(run: RecordedRun) -> Section | None:
                     "bytes/msg (down + up)",
                     "server CPU/msg",
                     "repeats",
-                    "our WS CPU ÷ this",
+                    "our CPU ÷ this (same transport)",
                 ],
                 rows,
             )
         )
     return section
+
+
+def same_transport_ratio(ours: Spread | None, theirs: Spread | None) -> str:
+    return ratio(ours.median if ours else None, theirs.median if theirs else None)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from clients.aio.adapters import adapter_of
 from processes.server import ServerProcess
 from record import BytesPerMessage, Delivery, Endurance, StepResult, Storm
 from scenarios import figures as figure
@@ -177,6 +178,7 @@ def publisher_options(
         "--duration", str(p["duration_seconds"]),
         "--payload-bytes", str(p["payload_bytes"]),
         *(["--binary"] if p.get("binary") else []),
+        *([] if adapter_of(step.transport).numbers_events else ["--ids-by-sequence"]),
         *run.tls_args(step),
         *run.token_args(step),
     ]  # fmt: skip

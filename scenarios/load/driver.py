@@ -22,15 +22,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from clients.aio import socketio_probe
+from clients.aio.adapters import PROBES
 from clients.aio.h2probe import H2_PROBES, H2Pool
-from clients.aio.probe import PROBES, Probe, client_tls
+from clients.aio.probe import Probe, client_tls
 from scenarios import ipc
 from scenarios.load import clock
 from scenarios.load.members import Chat
 from scenarios.load.recording import LatencyRecorder, drain, report, same_everywhere
-
-ALL_PROBES: dict[str, type[Probe]] = {**PROBES, **socketio_probe.PROBES}
 
 
 async def connect_all(
@@ -151,7 +149,7 @@ async def main(args: argparse.Namespace) -> None:
     recorder = LatencyRecorder(
         args.measure_from_seq, args.drop_every, args.timeline_origin_ns, args.latencies_over_time
     )
-    cls = ALL_PROBES[args.transport]
+    cls = PROBES[args.transport]
     options: dict[str, Any] = {"tls": client_tls(args.tls_ca)}
     if args.http2:
         cls = H2_PROBES[args.transport]
@@ -231,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--transport", choices=list(ALL_PROBES), required=True)
+    p.add_argument("--transport", choices=list(PROBES), required=True)
     p.add_argument("--url", required=True, help="server base URL (loopback or a host's)")
     p.add_argument(
         "--clock",

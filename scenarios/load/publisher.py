@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from hdrh.histogram import HdrHistogram
+
 from clients.aio.probe import client_tls, tcp_bytes
 from clients.stamped import binary_payload, payload
 from core.decoding import BINARY_MEDIA_TYPE
@@ -155,13 +157,16 @@ async def main(args: argparse.Namespace) -> None:
             errors[str(exc)] = errors.get(str(exc), 0) + 1
             return
         idle.put_nowait(conn)
-        if status == 201:
+        if args.ids_by_sequence and status in (201, 202):
+            ids.append(seq + 1)
+        elif status == 201:
             ids.append(json.loads(body)["id"])
-            if seq >= warmup_count:
-                measured_ended_ns = time.time_ns()
         else:
             key = f"HTTP {status}"
             errors[key] = errors.get(key, 0) + 1
+            return
+        if seq >= warmup_count:
+            measured_ended_ns = time.time_ns()
 
     async def send_when_free(seq: int, scheduled_ns: int) -> None:
         conn = await idle.get()
@@ -183,21 +188,30 @@ async def main(args: argparse.Namespace) -> None:
         task.add_done_callback(in_flight.discard)
     await asyncio.gather(*in_flight)
 
-    measured = sum(1 for _ in ids) - min(warmup_count, len(ids))
+    ipc.emit(result(ids, schedule, measured_ended_ns, lag, errors))
+
+
+def result(
+    ids: list[int],
+    schedule: Schedule,
+    measured_ended_ns: int,
+    lag: HdrHistogram,
+    errors: dict[str, int],
+) -> ipc.PublisherResult:
+    """What was published, and at what rate once the warm-up was over."""
+    measured = len(ids) - min(schedule.warmup_count, len(ids))
     elapsed = max(1e-9, (measured_ended_ns - schedule.measured_started_ns) / 1e9)
-    ipc.emit(
-        ipc.PublisherResult(
-            event="result",
-            published=len(ids),
-            first_id=min(ids) if ids else None,
-            last_id=max(ids) if ids else None,
-            warmup=warmup_count,
-            measured=measured,
-            achieved_rate=round(measured / elapsed, 3) if measured > 1 else None,
-            lag=summary(lag),
-            lag_histogram=encode(lag),
-            errors=errors,
-        )
+    return ipc.PublisherResult(
+        event="result",
+        published=len(ids),
+        first_id=min(ids) if ids else None,
+        last_id=max(ids) if ids else None,
+        warmup=schedule.warmup_count,
+        measured=measured,
+        achieved_rate=round(measured / elapsed, 3) if measured > 1 else None,
+        lag=summary(lag),
+        lag_histogram=encode(lag),
+        errors=errors,
     )
 
 
@@ -217,6 +231,12 @@ def parser() -> argparse.ArgumentParser:
         "--binary",
         action="store_true",
         help="publish binary events (random bytes, application/octet-stream) instead of JSON",
+    )
+    p.add_argument(
+        "--ids-by-sequence",
+        action="store_true",
+        help="the server does not number events (Nchan: 201 or 202, no id): event N of the "
+        "sequence, from 0, is id N + 1, as the subscribers count it",
     )
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--tls-ca", metavar="PEM", help="CA to trust for an https:// server")

@@ -20,13 +20,13 @@ from typing import Any
 
 import httpx
 
+from clients.aio.adapters import PROBES
 from clients.aio.probe import Probe, Recorder, tcp_bytes
 from clients.stamped import payload
 from core.urls import events_path
 from peers import PEERS
 from processes.server import ServerProcess
 from record import TRANSPORTS
-from scenarios.load.driver import ALL_PROBES
 
 
 def counters(probe: Probe) -> tuple[int, int]:
@@ -44,7 +44,7 @@ async def measure(transport: str, events: int, payload_bytes: int) -> dict[str, 
     room = f"overhead-{uuid.uuid4().hex[:8]}"
     await asyncio.to_thread(server.start)
     try:
-        probe = ALL_PROBES[transport](server.url, room, Recorder())
+        probe = PROBES[transport](server.url, room, Recorder())
         await asyncio.wait_for(probe.open(), 20)
         await asyncio.sleep(0.2)  # a long poll's first request is sent; acks have landed
         up0, down0 = counters(probe)
@@ -101,9 +101,9 @@ def main() -> None:
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args()
-    unknown = sorted(set(args.transports) - set(ALL_PROBES))
+    unknown = sorted(set(args.transports) - set(PROBES))
     if unknown:
-        p.error(f"expected transports among {', '.join(ALL_PROBES)}, got {', '.join(unknown)}")
+        p.error(f"expected transports among {', '.join(PROBES)}, got {', '.join(unknown)}")
     rows = asyncio.run(amain(args))
     if args.json:
         print(json.dumps(rows, indent=2))
