@@ -320,7 +320,7 @@ def test_unknown_profile_is_refused_clearly(tmp_path: Path) -> None:
     assert done.returncode == 2 and "expected a profile among" in done.stderr
 
 
-@pytest.mark.parametrize("transport", [*TRANSPORTS, *PYTHON_PEERS])
+@pytest.mark.parametrize("transport", [*TRANSPORTS, "bare-ws"])
 def test_tiny_knee_steps_up_and_says_why_it_stopped(
     tiny_run: tuple[dict[str, Any], Path, str], transport: str
 ) -> None:

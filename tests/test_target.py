@@ -181,3 +181,15 @@ def test_the_documented_profile_parses_and_shows_every_key() -> None:
     for key, [default] in BROADCAST_PARAMETERS.items():
         assert block[key] == default, key
     assert profiles.load(str(path)).thresholds == (thresholds.parse("lost>0"),)
+
+
+def test_list_kinds_names_every_kind_with_its_defaults_and_what_targets(tmp_path: Path) -> None:
+    from scenarios.kinds import KINDS
+
+    done = bench(tmp_path, "--list-kinds", timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for name, kind in KINDS.items():
+        [header] = [line for line in lines if line.split(" ", 1)[0] == name]
+        assert header.endswith("(--target)") == kind.targets, header
+    assert "    subscribers = 100" in lines and '    server = "uvicorn"' in lines
