@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -16,6 +16,7 @@ from network.hosts import Ssh, load_host
 from record import thresholds
 from record.thresholds import FIGURES
 from scenarios import profile as profiles
+from scenarios.kinds import KINDS
 from scenarios.plan import planned_steps, untargetable
 from scenarios.target import targeted
 
@@ -153,7 +154,7 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def positive(kind: type[int] | type[float]) -> Any:
+def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     def read(text: str) -> int | float:
         try:
             value = kind(text)
@@ -182,8 +183,6 @@ def threshold(text: str) -> thresholds.Threshold:
 
 def list_kinds() -> str:
     """Every kind: its name, what it measures, its parameters with their defaults."""
-    from scenarios.kinds import KINDS
-
     lines: list[str] = []
     for kind in KINDS.values():
         lines.append(f"{kind.name}" + ("  (--target)" if kind.targets else ""))
