@@ -247,15 +247,21 @@ def remove_hosts_of(pid: int) -> list[str]:
     return gone
 
 
-def sweep() -> list[str]:
-    """Delete the namespaces of topologies whose maker is gone; the names deleted."""
-    gone = []
+def orphaned() -> list[str]:
+    """The namespaces of topologies whose maker is gone: what a killed run left behind."""
+    found = []
     for netns in namespaces():
         matched = NAME.match(netns)
-        if matched is None or alive(int(matched.group(1))):
-            continue
+        if matched is not None and not alive(int(matched.group(1))):
+            found.append(netns)
+    return found
+
+
+def sweep() -> list[str]:
+    """Delete the namespaces of topologies whose maker is gone; the names deleted."""
+    gone = orphaned()
+    for netns in gone:
         delete(netns)
-        gone.append(netns)
     return gone
 
 
