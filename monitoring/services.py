@@ -47,17 +47,54 @@ def wait_ready(url: str, what: str, patience: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-class Alertmanager(Service):
-    """Routes every alert to one receiver: a webhook (`send_resolved`), or nowhere."""
+class Tool(Service):
+    """A Prometheus tool on loopback, its config and data in `folder`: the config it is given
+    (JSON, which is YAML), its log beside it, and ready once `/-/ready` answers."""
 
-    def __init__(self, folder: Path, webhook: str | None = None, port: int | None = None) -> None:
-        super().__init__(binary("prometheus-alertmanager", "prometheus-alertmanager"), port)
+    name = ""
+    """Its files' stem and, capitalised, how errors name it."""
+
+    def __init__(self, binary_path: str, folder: Path, port: int | None) -> None:
+        super().__init__(binary_path, port)
         self.folder = folder
-        self.webhook = webhook
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def flags(self, conf: Path) -> list[str]:
+        """Its command line after the binary, reading `conf`."""
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        conf = self.folder / f"{self.name}.yml"
+        conf.write_text(json.dumps(self.config(), indent=1))
+        self.argv = [self.binary, *self.flags(conf)]
+        with (self.folder / f"{self.name}.log").open("w") as log:
+            self.spawn(stdin=subprocess.DEVNULL, stdout=log.fileno(), stderr=log.fileno())
+        wait_ready(self.url, self.name.capitalize())
+        return self
+
+    def get(self, path: str, **params: str) -> Any:
+        """The `data` of a JSON answer of its API."""
+        answer = httpx.get(f"{self.url}{path}", params=params, timeout=10)
+        answer.raise_for_status()
+        return answer.json()["data"]
+
+
+class Alertmanager(Tool):
+    """Routes every alert to one receiver: a webhook (`send_resolved`), or nowhere."""
+
+    name = "alertmanager"
+
+    def __init__(self, folder: Path, webhook: str | None = None, port: int | None = None) -> None:
+        super().__init__(binary("prometheus-alertmanager", "prometheus-alertmanager"), folder,
+                         port)  # fmt: skip
+        self.webhook = webhook
 
     def config(self) -> dict[str, Any]:
         receiver: dict[str, Any] = {"name": "rtbench"}
@@ -70,23 +107,17 @@ class Alertmanager(Service):
             "receivers": [receiver],
         }  # fmt: skip
 
-    def start(self) -> Self:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        conf = self.folder / "alertmanager.yml"
-        conf.write_text(json.dumps(self.config(), indent=1))  # JSON is YAML
-        self.argv = [self.binary, f"--config.file={conf}",
-                     f"--storage.path={self.folder / 'data'}",
-                     f"--web.listen-address=127.0.0.1:{self.port}",
-                     "--cluster.listen-address=", "--log.level=warn"]  # fmt: skip
-        with (self.folder / "alertmanager.log").open("w") as log:
-            self.spawn(stdin=subprocess.DEVNULL, stdout=log.fileno(), stderr=log.fileno())
-        wait_ready(self.url, "Alertmanager")
-        return self
+    def flags(self, conf: Path) -> list[str]:
+        return [f"--config.file={conf}", f"--storage.path={self.folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=", "--log.level=warn"]  # fmt: skip
 
 
-class Prometheus(Service):
+class Prometheus(Tool):
     """Scrapes `targets` (host:port of rtbench servers) as job `rtbench`, every `every`
     seconds, evaluating the rules as often."""
+
+    name = "prometheus"
 
     def __init__(
         self,
@@ -96,8 +127,7 @@ class Prometheus(Service):
         alertmanager: str | None = None,
         port: int | None = None,
     ) -> None:
-        super().__init__(binary("prometheus", "prometheus"), port)
-        self.folder = folder
+        super().__init__(binary("prometheus", "prometheus"), folder, port)
         self.targets = targets
         """None: the targets are `targets_file`'s, which `watch` and `unwatch` rewrite as
         servers come and go (Prometheus rereads it on change)."""
@@ -123,10 +153,6 @@ class Prometheus(Service):
         staged.write_text(json.dumps([{"targets": self.watched}]))
         staged.replace(self.targets_file)  # whole, never half-written
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def config(self) -> dict[str, Any]:
         found: dict[str, Any] = {
             "global": {"scrape_interval": f"{self.every:g}s",
@@ -145,29 +171,21 @@ class Prometheus(Service):
         return {"file_sd_configs": [{"files": [str(self.targets_file)], "refresh_interval": "1s"}]}
 
     def start(self) -> Self:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if self.targets is None:
+        if self.targets is None:  # the file its config names exists from the start
+            self.folder.mkdir(parents=True, exist_ok=True)
             self.write_targets()
-        conf = self.folder / "prometheus.yml"
-        conf.write_text(json.dumps(self.config(), indent=1))
-        self.argv = [self.binary, f"--config.file={conf}",
-                     f"--storage.tsdb.path={self.folder / 'data'}",
-                     f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]  # fmt: skip
-        with (self.folder / "prometheus.log").open("w") as log:
-            self.spawn(stdin=subprocess.DEVNULL, stdout=log.fileno(), stderr=log.fileno())
-        wait_ready(self.url, "Prometheus")
-        return self
+        return super().start()
+
+    def flags(self, conf: Path) -> list[str]:
+        return [f"--config.file={conf}", f"--storage.tsdb.path={self.folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]  # fmt: skip
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """An instant query's result: one entry per series."""
-        answer = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
-        answer.raise_for_status()
-        result: list[dict[str, Any]] = answer.json()["data"]["result"]
+        result: list[dict[str, Any]] = self.get("/api/v1/query", query=expr)["result"]
         return result
 
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts pending or firing now."""
-        answer = httpx.get(f"{self.url}/api/v1/alerts", timeout=10)
-        answer.raise_for_status()
-        found: list[dict[str, Any]] = answer.json()["data"]["alerts"]
+        found: list[dict[str, Any]] = self.get("/api/v1/alerts")["alerts"]
         return found

@@ -33,6 +33,12 @@ class Launcher(Protocol):
     def describe(self) -> str: ...
 
 
+def runs_here(launcher: Launcher | None) -> bool:
+    """Whether what `launcher` starts runs on this machine: none (this machine's own network)
+    or a namespace of it."""
+    return launcher is None or launcher.local
+
+
 @dataclass(frozen=True, slots=True)
 class Namespace:
     """A network namespace of this machine (a host of `network.topology`): the process inherits

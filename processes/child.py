@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from network.hosts import Launcher
+from network.hosts import Launcher, runs_here
 
 
 def children_of(pid: int) -> list[int]:
@@ -58,7 +58,7 @@ class ChildProcess:
     @property
     def local(self) -> bool:
         """It runs on this machine: its pid's CPU and memory can be sampled."""
-        return self.launcher is None or self.launcher.local
+        return runs_here(self.launcher)
 
     @property
     def pid(self) -> int:

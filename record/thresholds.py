@@ -15,10 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from record.steps import StepResult
-
-DELIVERING = ("broadcast", "chat", "locust", "cluster", "proxy", "link")
-"""The `result` of the steps whose figures thresholds read."""
+from record.steps import DELIVERING, StepResult
 
 
 def _latency_ms(key: str) -> Callable[[dict[str, Any]], float | None]:
@@ -145,14 +142,22 @@ def held(record: ThresholdRecord) -> bool:
     return not record["crossed"] and record["checked_steps"] > 0
 
 
-def describe(record: ThresholdRecord) -> str:
-    """One line per threshold, as the run prints it: passed, or each step that crossed it."""
+def outcome(record: ThresholdRecord) -> str:
+    """What became of a threshold: held on how many steps, or each step that crossed it."""
     if not record["checked_steps"]:
-        return f"✗ {record['expression']}: no step of the run delivered events to check it on"
+        return "no step of the run delivered events to check it on"
     if not record["crossed"]:
-        return f"✓ {record['expression']}: held on {record['checked_steps']} step(s)"
-    worst = ", ".join(
+        return f"held on {record['checked_steps']} step(s)"
+    return "crossed by " + ", ".join(
         f"{c['step']} = {'not measured' if c['value'] is None else format(c['value'], 'g')}"
         for c in record["crossed"]
     )
-    return f"✗ {record['expression']} ({record['meaning']}): crossed by {worst}"
+
+
+def describe(record: ThresholdRecord) -> str:
+    """One line per threshold, as the run prints it."""
+    if held(record):
+        return f"✓ {record['expression']}: {outcome(record)}"
+    if not record["checked_steps"]:
+        return f"✗ {record['expression']}: {outcome(record)}"
+    return f"✗ {record['expression']} ({record['meaning']}): {outcome(record)}"

@@ -26,7 +26,7 @@ from rich.console import Console
 
 from core.subscription import DROPPED
 from monitoring.services import Prometheus
-from network.hosts import Launcher, Namespace
+from network.hosts import Launcher, Namespace, runs_here
 from network.topology import ADDRESSES
 from peers import PEERS
 from processes.server import ServerProcess
@@ -206,11 +206,15 @@ class Fixtures:
             )
         self.servers.append(server)
         await asyncio.to_thread(server.start)
-        for pid in server.pids():  # an nginx peer's worker too
-            os.sched_setaffinity(pid, set(self.pinning.server))
+        self.pin_server(server)
         if self.monitor is not None:
             self.monitor.watch(urlsplit(server.url).netloc)
         return server
+
+    def pin_server(self, server: ServerProcess) -> None:
+        """The server's processes on the server core: an nginx peer's worker too."""
+        for pid in server.pids():
+            os.sched_setaffinity(pid, set(self.pinning.server))
 
     async def stop_server(self, server: ServerProcess) -> None:
         if self.monitor is not None:
@@ -230,8 +234,7 @@ class Fixtures:
         self.servers.append(server)
         self.extra_servers.append(server)
         await asyncio.to_thread(server.start)
-        for pid in server.pids():  # an nginx peer's worker too
-            os.sched_setaffinity(pid, set(self.pinning.server))
+        self.pin_server(server)
         return server
 
     async def stop_extra_servers(self) -> None:
@@ -259,8 +262,7 @@ class Fixtures:
     ) -> Worker:
         """A load program on the driver CPUs, here or in a namespace; on another machine
         (`launcher` not local) unpinned: that machine's CPUs are all the load's."""
-        local = launcher is None or launcher.local
-        pinned = [*args, "--cpus", self.driver_cpus] if local else args
+        pinned = [*args, "--cpus", self.driver_cpus] if runs_here(launcher) else args
         worker = Worker(program, pinned, self.run_id, name, launcher=launcher)
         self.workers.append(worker)
         worker.start()

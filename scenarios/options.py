@@ -18,7 +18,7 @@ from record.thresholds import FIGURES
 from scenarios import profile as profiles
 from scenarios.kinds import KINDS
 from scenarios.plan import planned_steps, untargetable
-from scenarios.target import targeted
+from scenarios.target import Target, targeted
 
 USAGE = """Run a benchmark profile against real servers and write a results file.
 
@@ -193,9 +193,10 @@ def list_kinds() -> str:
     return "\n".join(lines)
 
 
-def check_target(args: argparse.Namespace, profile: profiles.Profile) -> None:
-    """`--target`: a base URL, a profile of steps a server the run did not start can take, a
-    local pid when given, and a server that answers `/healthz` now (ConfigError otherwise)."""
+def check_target(args: argparse.Namespace, profile: profiles.Profile) -> Target:
+    """`--target`'s server: a base URL, a profile of steps a server the run did not start can
+    take, a local pid when given, and a server that answers `/healthz` now (ConfigError
+    otherwise)."""
     try:
         target = targeted(args.target, args.target_pid, tuple(args.load_host))
     except ValueError as exc:
@@ -217,3 +218,4 @@ def check_target(args: argparse.Namespace, profile: profiles.Profile) -> None:
         raise ConfigError(f"expected a server answering at {target.url}, got {exc!r}") from None
     if answer.status_code != 200:
         raise ConfigError(f"expected 200 from {target.url}/healthz, got {answer.status_code}")
+    return target

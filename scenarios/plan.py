@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from scenarios import profile as profiles
 from scenarios.kinds import get_kind
-from scenarios.step import Step
+from scenarios.step import Step, server_settings
 
 LOAD_OVERRIDES = {
     "subscribers": "subscribers",
@@ -98,10 +98,6 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-SERVER_KNOBS = ("tls", "auth", "ratelimit", "http2")
-"""Parameters the harness sets on the servers it starts, which a target sets for itself."""
-
-
 def untargetable(steps: Iterable[Step]) -> list[str]:
     """The steps a server the harness did not start cannot take, each with why."""
     found: dict[str, str] = {}
@@ -110,11 +106,7 @@ def untargetable(steps: Iterable[Step]) -> list[str]:
         if not kind.targets:
             found.setdefault(step.scenario, f"{step.scenario} (its kind starts its own servers)")
             continue
-        knobs = [k for k in SERVER_KNOBS if step.params.get(k)]
-        if step.params.get("server", "uvicorn") != "uvicorn":
-            knobs.append(f"server={step.params['server']}")
-        if step.params.get("fanout", "direct") != "direct":
-            knobs.append(f"fanout={step.params['fanout']}")
+        knobs = server_settings(step.params)
         if knobs:
             found.setdefault(step.id, f"{step.id} (sets {', '.join(knobs)} on the server)")
     return list(found.values())

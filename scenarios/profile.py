@@ -21,7 +21,7 @@ from record import NCHAN_PEERS, TRANSPORTS
 from record.thresholds import Threshold
 from record.thresholds import parse as parse_threshold
 from scenarios.kinds import KINDS
-from scenarios.step import Step
+from scenarios.step import Step, server_settings
 
 BINARY_PEER = "bare-ws"
 """The peer that broadcasts binary events (as binary frames, like ours)."""
@@ -73,14 +73,14 @@ def peer_can_run(kind: str, params: dict[str, Any], peer: str) -> bool:
     """Peers run the kinds that say so (`Kind.peers`), plain: no TLS, compression or churn
     knobs; binary events only on the bare websockets peer (its binary frames are ours); Nchan
     the broadcast alone."""
-    knobs = ("tls", "compression", "auth", "ratelimit", "browser_headers", "http2")
-    if params.get("server", "uvicorn") != "uvicorn" or params.get("fanout", "direct") != "direct":
+    if server_settings(params):
         return False
     if params.get("binary") and peer != BINARY_PEER:
         return False
     if peer in NCHAN_PEERS and kind != "broadcast":
         return False  # Nchan has no /status to count the connections it holds
-    return KINDS[kind].peers and not any(params.get(knob) for knob in knobs)
+    client_knobs = ("compression", "browser_headers")
+    return KINDS[kind].peers and not any(params.get(knob) for knob in client_knobs)
 
 
 def _as_list(value: Any) -> list[Any]:

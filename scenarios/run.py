@@ -41,19 +41,19 @@ from scenarios.options import check_target, list_kinds, parser
 from scenarios.plan import dry_run, planned_steps, remaining
 from scenarios.step import Step, uses_tls
 from scenarios.summary import print_summary
-from scenarios.target import Target, targeted
+from scenarios.target import Target
 from scenarios.workers import WorkerFailed, processes_of_run
 
 
 class Orchestrator(Fixtures):
     """A profile's steps, in order, each measured by its kind on the fixtures."""
 
-    def __init__(self, args: argparse.Namespace, profile: profiles.Profile) -> None:
+    def __init__(
+        self, args: argparse.Namespace, profile: profiles.Profile, target: Target | None = None
+    ) -> None:
         super().__init__(args, profile.drain_seconds)
         self.profile = profile
-        self.target = (
-            targeted(args.target, args.target_pid, tuple(args.load_host)) if args.target else None
-        )
+        self.target = target
         """The server the run drives instead of its own (`--target`)."""
         self.thresholds = (*profile.thresholds, *args.fail_if)
 
@@ -226,8 +226,8 @@ def stop_within_grace(run_id: str) -> None:
     threading.Thread(target=last_resort, daemon=True).start()
 
 
-async def amain(args: argparse.Namespace, profile: profiles.Profile) -> bool:
-    run = Orchestrator(args, profile)
+async def amain(args: argparse.Namespace, profile: profiles.Profile, target: Target | None) -> bool:
+    run = Orchestrator(args, profile, target)
     point_latest_at(run.out)
     # Ctrl-C or a SIGTERM (a CI job's timeout, `kill`) cancels the run, and `finally` stops
     # every child and deletes every host it made; a watchdog makes sure that whatever hangs
@@ -310,8 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         profile = profiles.load(args.profile or ("target" if args.target else "default"))
         if args.load_host and not args.target:
             raise ConfigError("expected --target with --load-host: the server the load hosts reach")
-        if args.target:
-            check_target(args, profile)
+        target = check_target(args, profile) if args.target else None
         if args.transports:
             known = TRANSPORTS + PEERS
             bad = [t for t in args.transports if t not in known]
@@ -329,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         print(dry_run(planned_steps(profile, args)))
         return 0
     try:
-        complete = asyncio.run(amain(args, profile))
+        complete = asyncio.run(amain(args, profile, target))
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("[yellow]interrupted: every child process was stopped[/]")
         return 130

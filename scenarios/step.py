@@ -90,3 +90,19 @@ class Step:
 def uses_tls(params: dict[str, Any]) -> bool:
     """TLS asked for, or implied: HTTP/2 is negotiated by ALPN inside TLS."""
     return bool(params.get("tls") or params.get("http2"))
+
+
+SERVER_SWITCHES = ("tls", "auth", "ratelimit", "http2")
+"""Parameters that the harness turns on in the servers it starts."""
+
+
+def server_settings(params: dict[str, Any]) -> list[str]:
+    """What a step sets on its server beyond the plain one: switches on, another ASGI server,
+    another fan-out. A server the harness does not configure (a peer, a `--target`) cannot
+    take such a step."""
+    found = [switch for switch in SERVER_SWITCHES if params.get(switch)]
+    if params.get("server", "uvicorn") != "uvicorn":
+        found.append(f"server={params['server']}")
+    if params.get("fanout", "direct") != "direct":
+        found.append(f"fanout={params['fanout']}")
+    return found

@@ -68,7 +68,7 @@ class NchanPollProbe(PollProbe):
     def poll(self) -> None:
         headers = {**self.headers, **(self.since or resumed(self))}
         path = subscribe_path("longpoll", self.room)
-        self.write(http.build_request("GET", path.split("?", 1)[0], self.netloc, headers))
+        self.write(http.build_request("GET", path, self.netloc, headers))
         self.polls += 1
 
     def answered(self, body: bytes, received_ns: int) -> None:

@@ -159,7 +159,7 @@ def run_section(run: RecordedRun) -> Section:
         intro.blocks.append(Table(
             ["threshold", "figure", "steps checked", "outcome"],
             [[f"`{found['expression']}`", found["meaning"], str(found["checked_steps"]),
-              thresholds.describe(found).split(": ", 1)[-1]] for found in checked],
+              thresholds.outcome(found)] for found in checked],
         ))  # fmt: skip
     if degraded:
         intro.blocks.append(
